@@ -1,0 +1,87 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// ErrStopped means the actor that should answer is not running (the system
+// is shutting down, or the actor died); transport answers 503.
+var ErrStopped = errors.New("actors: not running")
+
+// replyProcess is a one-shot mailbox registered in the process registry. It
+// replaces actor.Future because a Future cannot be waited on together with a
+// context, and because a reply that arrives after the caller gave up must be
+// handled (a late Lease must still be closed), not dropped.
+type replyProcess struct {
+	// state: 0 waiting, 1 delivered, 2 abandoned by the caller.
+	state atomic.Int32
+	ch    chan any
+	late  func(msg any)
+	sys   *actor.ActorSystem
+	pid   *actor.PID
+}
+
+func (r *replyProcess) SendUserMessage(_ *actor.PID, msg any) {
+	if env, ok := msg.(*actor.MessageEnvelope); ok {
+		msg = env.Message
+	}
+	if r.state.CompareAndSwap(0, 1) {
+		r.ch <- msg
+		return
+	}
+	if r.state.Load() == 2 {
+		r.sys.ProcessRegistry.Remove(r.pid)
+		if r.late != nil {
+			r.late(msg)
+		}
+	}
+}
+
+func (r *replyProcess) SendSystemMessage(*actor.PID, any) {}
+func (r *replyProcess) Stop(*actor.PID)                   {}
+
+// askGrace is how long past its own deadline a request waits for an actor
+// that should have answered, before concluding it is gone.
+const askGrace = 5 * time.Second
+
+// ask sends msg to target and waits for one reply, for ctx, or for timeout
+// (after which the target is presumed dead: ErrStopped). When the caller
+// gives up first and a reply still arrives, late is called with it.
+func ask(ctx context.Context, sys *actor.ActorSystem, target *actor.PID, msg any, timeout time.Duration, late func(any)) (any, error) {
+	r := &replyProcess{ch: make(chan any, 1), late: late, sys: sys}
+	pid, ok := sys.ProcessRegistry.Add(r, "ask$"+sys.ProcessRegistry.NextId())
+	if !ok {
+		return nil, ErrStopped
+	}
+	r.pid = pid
+	sys.Root.RequestWithCustomSender(target, msg, pid)
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var err error
+	select {
+	case m := <-r.ch:
+		sys.ProcessRegistry.Remove(pid)
+		return m, nil
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-timer.C:
+		err = ErrStopped
+	}
+	if !r.state.CompareAndSwap(0, 2) {
+		// The reply raced with giving up: hand it to late.
+		sys.ProcessRegistry.Remove(pid)
+		if m := <-r.ch; late != nil {
+			late(m)
+		}
+		return nil, err
+	}
+	// Keep the mailbox registered a while so a late reply is still seen,
+	// then let it go.
+	time.AfterFunc(timeout+askGrace, func() { sys.ProcessRegistry.Remove(pid) })
+	return nil, err
+}

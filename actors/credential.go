@@ -1,0 +1,422 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
+	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/storage"
+)
+
+// Credential-internal messages. Each timer message carries the generation
+// it was armed with; a firing with a stale generation is ignored.
+type (
+	refreshDue    struct{ gen uint64 }
+	refreshGo     struct{ gen uint64 }
+	refreshResult struct {
+		gen        uint64
+		cred       providers.Credential
+		err        error
+		persistErr error
+	}
+	coolingOver struct{ gen uint64 }
+	// crash makes the actor panic: a fault-injection hook for supervision
+	// tests (unexported, so nothing outside the package can send it).
+	crash struct{}
+	// ping is answered with pong once everything before it was handled
+	// (used to know a new credential is schedulable).
+	ping struct{}
+	pong struct{}
+)
+
+// credentialActor owns the truth about one credential: tokens, status,
+// cooldowns and the refresh cycle. All I/O (refresh HTTP, durable token
+// save) runs on a goroutine that reports back with refreshResult.
+type credentialActor struct {
+	id      int64
+	d       *poolDeps
+	initial *storage.Credential
+	log     *zap.Logger
+
+	cred          providers.Credential
+	st            credState
+	createdAt     time.Time
+	tokenRejected bool
+	outcomeSeq    uint64
+
+	refreshGen  uint64 // bumped when a refresh starts or its timer is re-armed
+	refreshStop func() bool
+	coolGen     uint64
+	coolStop    func() bool
+}
+
+// newCredentialProducer returns a producer that builds the actor from row on
+// its first start and from storage on every restart.
+func newCredentialProducer(d *poolDeps, id int64, row *storage.Credential) actor.Producer {
+	first := row
+	return func() actor.Actor {
+		a := &credentialActor{id: id, d: d, initial: first,
+			log: d.log.With(zap.Int64(fieldCredentialID, id))}
+		first = nil
+		return a
+	}
+}
+
+func (a *credentialActor) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *Outcome:
+		a.onOutcome(ctx, msg)
+	case *refreshDue:
+		if msg.gen == a.refreshGen {
+			a.startRefresh(ctx, "token expires soon")
+		}
+	case *RefreshNeeded:
+		a.startRefresh(ctx, msg.Reason)
+	case *refreshGo:
+		if msg.gen == a.refreshGen {
+			a.launchRefresh(ctx)
+		}
+	case *refreshResult:
+		a.onRefreshResult(ctx, msg)
+	case *coolingOver:
+		if msg.gen == a.coolGen {
+			a.onCoolingOver(ctx)
+		}
+	case *Resync:
+		a.publish(ctx)
+	case *Reload:
+		a.onReload(ctx)
+	case *SetDisabled:
+		a.onSetDisabled(ctx, msg)
+	case *ping:
+		ctx.Respond(&pong{})
+	case *crash:
+		panic(fmt.Sprintf("credential %d: injected crash", a.id))
+	case *actor.Started:
+		a.onStarted(ctx)
+	case *actor.Stopping, *actor.Restarting:
+		a.stopTimers()
+	case *actor.Stopped:
+	default:
+		a.log.Warn("credential: unknown message", zap.String("type", typeName(msg)))
+	}
+}
+
+func (a *credentialActor) onStarted(ctx actor.Context) {
+	row := a.initial
+	a.initial = nil
+	if row == nil {
+		// A restart, or a credential added at run time: reload from
+		// storage (a local point read by primary key).
+		loaded, err := a.d.db.Credential(a.d.lifetime, a.id)
+		if err != nil {
+			a.log.Error("credential: load failed; stopping", zap.Error(err))
+			ctx.Send(a.d.scheduler, &CredentialChanged{ID: a.id, Removed: true})
+			ctx.Stop(ctx.Self())
+			return
+		}
+		row = &loaded
+	}
+	a.load(row)
+	a.publish(ctx)
+	a.armRefresh(ctx, 0)
+	a.armCooling(ctx)
+}
+
+func (a *credentialActor) load(row *storage.Credential) {
+	now := a.d.clock.Now()
+	a.cred = providers.Credential{
+		ID: row.ID, Provider: row.Provider, Sub: row.Sub, Email: row.Email, Account: row.Account,
+		Tier: row.Tier, AccessToken: row.AccessToken, RefreshToken: row.RefreshToken,
+		Expiry: row.Expiry, Extra: row.Extra,
+	}
+	a.createdAt = row.CreatedAt
+	a.tokenRejected = false
+	a.st = credState{status: row.Status, reason: row.StatusReason, since: row.StatusSince,
+		cooldowns: make(map[string]cooldown, len(row.Cooldowns))}
+	for _, cd := range row.Cooldowns {
+		a.st.cooldowns[cd.Model] = cooldown{until: cd.Until, backoff: cd.Backoff, reason: cd.Reason}
+	}
+	a.st.expireCooldowns(now)
+	if a.st.syncCoolingStatus(now) {
+		a.saveState()
+	}
+}
+
+func (a *credentialActor) onReload(ctx actor.Context) {
+	row, err := a.d.db.Credential(a.d.lifetime, a.id)
+	if err != nil {
+		a.log.Error("credential: reload failed", zap.Error(err))
+		return
+	}
+	a.stopTimers()
+	refreshing := a.st.refreshing
+	a.load(&row)
+	// A refresh already in flight will report; keep the one-at-a-time rule.
+	a.st.refreshing = refreshing
+	a.publish(ctx)
+	a.armRefresh(ctx, 0)
+	a.armCooling(ctx)
+}
+
+func (a *credentialActor) onOutcome(ctx actor.Context, o *Outcome) {
+	if o.Seq > a.outcomeSeq {
+		a.outcomeSeq = o.Seq
+	}
+	now := a.d.clock.Now()
+	wasServing := a.st.serving()
+	fx := a.st.applyOutcome(o.Model, o.Result, now)
+	a.apply(fx)
+	if fx.refresh {
+		a.tokenRejected = true
+		a.startRefresh(ctx, "upstream rejected the access token")
+	}
+	if wasServing && !a.st.serving() {
+		a.log.Warn("credential: taken out of service",
+			zap.String(fieldStatus, string(a.st.status)), zap.String("reason", a.st.reason))
+		a.stopRefreshTimer()
+	}
+	if fx.saveCooldowns {
+		a.armCooling(ctx)
+	}
+	if fx.saveState || fx.saveCooldowns || fx.refresh || pendingKey(o.Model, o.Result) != "" {
+		a.publish(ctx)
+	}
+}
+
+func (a *credentialActor) apply(fx effects) {
+	if fx.saveState {
+		a.saveState()
+	}
+	if fx.saveCooldowns {
+		a.d.send(a.d.persistence, &SaveCooldowns{ID: a.id, Cooldowns: a.st.storageCooldowns()})
+	}
+}
+
+func (a *credentialActor) saveState() {
+	a.d.send(a.d.persistence, &SaveState{ID: a.id, Status: a.st.status, Reason: a.st.reason, Since: a.st.since})
+}
+
+// startRefresh begins a refresh unless one is in flight. The refresh waits
+// for its slot in the provider's token-endpoint rate (a timer, not a blocked
+// goroutine, so 10,000 due credentials cost no stacks).
+func (a *credentialActor) startRefresh(ctx actor.Context, why string) {
+	if a.st.refreshing || !a.st.serving() {
+		return
+	}
+	a.stopRefreshTimer()
+	a.st.refreshing = true
+	a.refreshGen++
+	now := a.d.clock.Now()
+	delay := a.d.limiter.ReserveN(now, 1).DelayFrom(now)
+	a.log.Debug("credential: refresh", zap.String("why", why), zap.Duration("after", delay))
+	a.publish(ctx)
+	if delay <= 0 {
+		a.launchRefresh(ctx)
+		return
+	}
+	self, root, gen := ctx.Self(), ctx.ActorSystem().Root, a.refreshGen
+	a.refreshStop = a.d.clock.AfterFunc(delay, func() { root.Send(self, &refreshGo{gen: gen}) })
+}
+
+// launchRefresh runs the token refresh and the durable save of its result
+// off the actor's goroutine.
+func (a *credentialActor) launchRefresh(ctx actor.Context) {
+	self, gen, cred, d := ctx.Self(), a.refreshGen, a.cred, a.d
+	go func() {
+		res := &refreshResult{gen: gen}
+		defer func() {
+			if r := recover(); r != nil {
+				res.err = fmt.Errorf("refresh panicked: %v", r)
+			}
+			d.send(self, res)
+		}()
+		rctx, cancel := context.WithTimeout(d.lifetime, d.refreshTimeout)
+		defer cancel()
+		fresh, err := d.authority.Refresh(rctx, cred)
+		if err != nil {
+			res.err = err
+			return
+		}
+		fresh.ID = cred.ID
+		res.cred = fresh
+		// The new refresh token must be durable before the new access token
+		// is used: with rotating tokens the old one is already dead.
+		res.persistErr = d.saveTokensDurably(rctx, fresh)
+	}()
+}
+
+func (a *credentialActor) onRefreshResult(ctx actor.Context, r *refreshResult) {
+	if r.gen != a.refreshGen {
+		if r.err == nil {
+			// A superseded refresh still produced the newest tokens.
+			a.adoptTokens(r.cred)
+			a.publish(ctx)
+		}
+		return
+	}
+	now := a.d.clock.Now()
+	if r.err == nil {
+		a.adoptTokens(r.cred)
+		if r.persistErr != nil {
+			a.log.Error("credential: new tokens not yet durable; retrying in the background", zap.Error(r.persistErr))
+			a.d.send(a.d.persistence, &SaveTokens{ID: a.id, AccessToken: r.cred.AccessToken,
+				RefreshToken: r.cred.RefreshToken, Expiry: r.cred.Expiry})
+		}
+		a.apply(a.st.refreshSucceeded(now))
+		a.log.Debug("credential: refreshed", zap.Time("expiry", a.cred.Expiry))
+		a.publish(ctx)
+		a.armRefresh(ctx, 0)
+		return
+	}
+	var verdict *providers.VerdictError
+	permanent := errors.As(r.err, &verdict)
+	reason := r.err.Error()
+	if permanent {
+		reason = verdict.Reason
+		if reason == "" {
+			reason = verdict.Err.Error()
+		}
+	}
+	fx, retry := a.st.refreshFailed(permanent, reason, now)
+	if permanent {
+		switch {
+		case errors.Is(r.err, providers.ErrBanned):
+			fx.saveState = a.st.setStatus(storage.StatusBanned, reason, now) || fx.saveState
+		case errors.Is(r.err, providers.ErrIneligible):
+			fx.saveState = a.st.setStatus(storage.StatusIneligible, reason, now) || fx.saveState
+		}
+		a.log.Warn("credential: refresh failed for good", zap.String(fieldStatus, string(a.st.status)), zap.String("reason", reason))
+	} else {
+		a.log.Warn("credential: refresh failed; will retry", zap.Error(r.err), zap.Duration("retry_in", retry))
+	}
+	a.apply(fx)
+	a.publish(ctx)
+	if !permanent {
+		a.armRefresh(ctx, retry)
+	}
+}
+
+func (a *credentialActor) adoptTokens(fresh providers.Credential) {
+	a.cred.AccessToken, a.cred.Expiry = fresh.AccessToken, fresh.Expiry
+	if fresh.RefreshToken != "" {
+		a.cred.RefreshToken = fresh.RefreshToken
+	}
+	if fresh.Email != "" {
+		a.cred.Email = fresh.Email
+	}
+	if fresh.Tier != "" {
+		a.cred.Tier = fresh.Tier
+	}
+	a.tokenRejected = false
+}
+
+// armRefresh schedules the next refresh: after retry when given, else a few
+// minutes (with jitter) before the token expires.
+func (a *credentialActor) armRefresh(ctx actor.Context, retry time.Duration) {
+	a.stopRefreshTimer()
+	if !a.st.serving() || a.st.refreshing {
+		return
+	}
+	now := a.d.clock.Now()
+	delay := retry
+	if delay <= 0 {
+		delay = refreshDelay(a.cred.Expiry, now, a.d.jitter())
+	}
+	if delay <= 0 {
+		a.startRefresh(ctx, "token expired")
+		return
+	}
+	a.refreshGen++
+	self, root, gen := ctx.Self(), ctx.ActorSystem().Root, a.refreshGen
+	a.refreshStop = a.d.clock.AfterFunc(delay, func() { root.Send(self, &refreshDue{gen: gen}) })
+}
+
+// armCooling schedules the end of a credential-wide cooldown, when the
+// persisted status must go back from cooling to active.
+func (a *credentialActor) armCooling(ctx actor.Context) {
+	if a.coolStop != nil {
+		a.coolStop()
+		a.coolStop = nil
+	}
+	cd, ok := a.st.cooldowns[storage.AllModels]
+	if !ok {
+		return
+	}
+	now := a.d.clock.Now()
+	a.coolGen++
+	self, root, gen := ctx.Self(), ctx.ActorSystem().Root, a.coolGen
+	a.coolStop = a.d.clock.AfterFunc(cd.until.Sub(now), func() { root.Send(self, &coolingOver{gen: gen}) })
+}
+
+func (a *credentialActor) onCoolingOver(ctx actor.Context) {
+	a.coolStop = nil
+	now := a.d.clock.Now()
+	changed, _ := a.st.expireCooldowns(now)
+	if a.st.syncCoolingStatus(now) {
+		a.saveState()
+		changed = true
+	}
+	if changed {
+		a.d.send(a.d.persistence, &SaveCooldowns{ID: a.id, Cooldowns: a.st.storageCooldowns()})
+		a.publish(ctx)
+	}
+	a.armCooling(ctx)
+}
+
+func (a *credentialActor) onSetDisabled(ctx actor.Context, m *SetDisabled) {
+	now := a.d.clock.Now()
+	if m.Disabled {
+		if a.st.setStatus(storage.StatusDisabled, reasonOr(m.Reason, "disabled by an operator"), now) {
+			a.saveState()
+		}
+		a.stopRefreshTimer()
+	} else if a.st.status == storage.StatusDisabled {
+		a.st.setStatus(storage.StatusActive, "", now)
+		a.st.syncCoolingStatus(now)
+		a.saveState()
+		a.armRefresh(ctx, 0)
+	}
+	a.publish(ctx)
+	ctx.Respond(&Done{})
+}
+
+// publish tells the scheduler the credential's current lease data.
+func (a *credentialActor) publish(ctx actor.Context) {
+	now := a.d.clock.Now()
+	token := a.cred.AccessToken
+	if a.tokenRejected {
+		token = ""
+	}
+	ctx.Send(a.d.scheduler, &CredentialChanged{
+		ID: a.id, PID: ctx.Self(), Status: a.st.status, AccessToken: token,
+		Account: a.cred.Account, Extra: a.cred.Extra, Expiry: a.cred.Expiry,
+		Refreshing: a.st.refreshing, Cooldowns: a.st.untilMap(now), OutcomeSeq: a.outcomeSeq,
+		View: CredentialView{
+			ID: a.id, Provider: a.d.provider, Email: a.cred.Email, Account: a.cred.Account,
+			Tier: a.cred.Tier, Status: a.st.status, StatusReason: a.st.reason, StatusSince: a.st.since,
+			Expiry: a.cred.Expiry, Refreshing: a.st.refreshing, Cooldowns: a.st.storageCooldowns(),
+			LastError: a.st.lastError,
+		},
+	})
+}
+
+func (a *credentialActor) stopRefreshTimer() {
+	if a.refreshStop != nil {
+		a.refreshStop()
+		a.refreshStop = nil
+	}
+}
+
+func (a *credentialActor) stopTimers() {
+	a.stopRefreshTimer()
+	if a.coolStop != nil {
+		a.coolStop()
+		a.coolStop = nil
+	}
+}

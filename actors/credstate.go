@@ -1,0 +1,300 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/storage"
+)
+
+// Policy constants of the credential state machine. They are deliberately
+// conservative: a cooldown that is too long costs one credential for a while,
+// one that is too short costs a client a failed attempt.
+const (
+	// refreshAhead is how long before expiry a token is refreshed.
+	refreshAhead = 5 * time.Minute
+	// refreshJitterMax spreads refreshes of credentials loaded together.
+	refreshJitterMax = time.Minute
+	// refreshRetryBase and refreshRetryMax bound the backoff after a
+	// transient refresh failure.
+	refreshRetryBase = 5 * time.Second
+	refreshRetryMax  = 5 * time.Minute
+	// rateLimitBase and rateLimitMax bound the per-model backoff when the
+	// upstream rate-limits without saying until when.
+	rateLimitBase = time.Second
+	rateLimitMax  = 5 * time.Minute
+	// quotaDefault is the cooldown for a spent quota with no reset time.
+	quotaDefault = time.Hour
+	// overloadDefault is the cooldown for upstream capacity trouble.
+	overloadDefault = 3 * time.Second
+	// modelUnsupportedFor is how long a model stays off for a credential
+	// that the upstream said cannot use it.
+	modelUnsupportedFor = 6 * time.Hour
+	// freshTokenAge: a 401 on a token younger than this, twice in a row,
+	// means refreshing does not help and a human must sign in again.
+	freshTokenAge = 2 * time.Minute
+	// maxFreshAuthFailures is how many such 401s are tolerated.
+	maxFreshAuthFailures = 2
+)
+
+// cooldown is one (credential, model) or credential-wide cooldown.
+type cooldown struct {
+	until   time.Time
+	backoff int
+	reason  string
+}
+
+// credState is the persisted and scheduling-relevant state of one
+// credential, without its tokens. Its methods are pure: time is passed in.
+type credState struct {
+	status    storage.Status
+	reason    string
+	since     time.Time
+	cooldowns map[string]cooldown // model, or storage.AllModels
+
+	// Volatile: not persisted.
+	refreshing       bool
+	refreshFailures  int
+	tokenIssuedAt    time.Time
+	freshAuthFailure int
+	lastError        string
+}
+
+// effects says what a transition requires of the actor shell.
+type effects struct {
+	saveState     bool
+	saveCooldowns bool
+	refresh       bool
+}
+
+// serving reports whether the status lets the credential take requests at
+// all (cooldowns aside).
+func (s *credState) serving() bool {
+	switch s.status {
+	case storage.StatusActive, storage.StatusCooling:
+		return true
+	case storage.StatusNeedsReauth, storage.StatusIneligible, storage.StatusBanned, storage.StatusDisabled:
+		return false
+	}
+	return false
+}
+
+func (s *credState) setStatus(st storage.Status, reason string, now time.Time) bool {
+	if s.status == st && s.reason == reason {
+		return false
+	}
+	s.status, s.reason, s.since = st, reason, now
+	return true
+}
+
+// applyOutcome folds one upstream verdict on a request for model into the
+// state.
+func (s *credState) applyOutcome(model string, o providers.Outcome, now time.Time) effects {
+	var fx effects
+	if o.Kind != providers.KindOK && o.Kind != providers.KindAbandoned && o.Kind != providers.KindBadRequest {
+		s.lastError = o.Kind.String()
+		if o.Reason != "" {
+			s.lastError += ": " + o.Reason
+		}
+	}
+	key := model
+	if o.Scope == providers.ScopeCredential {
+		key = storage.AllModels
+	}
+	switch o.Kind {
+	case providers.KindOK:
+		s.freshAuthFailure = 0
+		if cd, ok := s.cooldowns[model]; ok && cd.backoff > 0 {
+			if cd.until.After(now) {
+				cd.backoff = 0
+				s.cooldowns[model] = cd
+			} else {
+				delete(s.cooldowns, model)
+			}
+			fx.saveCooldowns = true
+		}
+	case providers.KindRateLimited:
+		prev := s.cooldowns[key]
+		cd := cooldown{reason: reasonOr(o.Reason, "rate_limited")}
+		if !o.RetryAt.IsZero() && o.RetryAt.After(now) {
+			cd.until = o.RetryAt
+		} else {
+			cd.backoff = prev.backoff + 1
+			cd.until = now.Add(backoff(rateLimitBase, rateLimitMax, cd.backoff))
+		}
+		fx.saveCooldowns = s.extendCooldown(key, cd)
+	case providers.KindQuotaExhausted:
+		fx.saveCooldowns = s.extendCooldown(key, cooldown{
+			until: retryAtOr(o.RetryAt, now, quotaDefault), reason: reasonOr(o.Reason, "quota_exhausted"),
+		})
+	case providers.KindOverloaded:
+		fx.saveCooldowns = s.extendCooldown(key, cooldown{
+			until: retryAtOr(o.RetryAt, now, overloadDefault), reason: reasonOr(o.Reason, "overloaded"),
+		})
+	case providers.KindModelUnsupported:
+		fx.saveCooldowns = s.extendCooldown(model, cooldown{
+			until: now.Add(modelUnsupportedFor), reason: reasonOr(o.Reason, "model_unsupported"),
+		})
+	case providers.KindAuthExpired:
+		if !s.tokenIssuedAt.IsZero() && now.Sub(s.tokenIssuedAt) < freshTokenAge {
+			s.freshAuthFailure++
+		}
+		if s.freshAuthFailure >= maxFreshAuthFailures {
+			fx.saveState = s.setStatus(storage.StatusNeedsReauth, "upstream rejects freshly refreshed tokens: "+reasonOr(o.Reason, "401"), now)
+			return fx
+		}
+		fx.refresh = true
+	case providers.KindAuthRevoked:
+		fx.saveState = s.setStatus(storage.StatusNeedsReauth, reasonOr(o.Reason, "auth_revoked"), now)
+	case providers.KindBanned:
+		fx.saveState = s.setStatus(storage.StatusBanned, reasonOr(o.Reason, "banned"), now)
+	case providers.KindIneligible:
+		fx.saveState = s.setStatus(storage.StatusIneligible, reasonOr(o.Reason, "ineligible"), now)
+	case providers.KindTransient, providers.KindBadRequest, providers.KindAbandoned:
+		// Rotate without penalty; nothing to remember.
+	}
+	if fx.saveCooldowns {
+		fx.saveState = s.syncCoolingStatus(now) || fx.saveState
+	}
+	return fx
+}
+
+// extendCooldown sets key's cooldown unless an existing one already lasts
+// longer. It reports whether anything changed.
+func (s *credState) extendCooldown(key string, cd cooldown) bool {
+	if s.cooldowns == nil {
+		s.cooldowns = make(map[string]cooldown)
+	}
+	if prev, ok := s.cooldowns[key]; ok && prev.until.After(cd.until) {
+		if cd.backoff > prev.backoff {
+			prev.backoff = cd.backoff
+			s.cooldowns[key] = prev
+			return true
+		}
+		return false
+	}
+	s.cooldowns[key] = cd
+	return true
+}
+
+// syncCoolingStatus keeps status "cooling" exactly while a credential-wide
+// cooldown runs. It reports whether the status changed.
+func (s *credState) syncCoolingStatus(now time.Time) bool {
+	cd, ok := s.cooldowns[storage.AllModels]
+	cooling := ok && cd.until.After(now)
+	switch {
+	case cooling && s.status == storage.StatusActive:
+		return s.setStatus(storage.StatusCooling, cd.reason, now)
+	case !cooling && s.status == storage.StatusCooling:
+		return s.setStatus(storage.StatusActive, "", now)
+	}
+	return false
+}
+
+// expireCooldowns drops cooldowns that ended without a backoff to remember
+// and returns whether anything changed, plus the next time a cooldown ends.
+func (s *credState) expireCooldowns(now time.Time) (changed bool, next time.Time) {
+	for k, cd := range s.cooldowns {
+		if !cd.until.After(now) {
+			if cd.backoff == 0 {
+				delete(s.cooldowns, k)
+				changed = true
+			}
+			continue
+		}
+		if next.IsZero() || cd.until.Before(next) {
+			next = cd.until
+		}
+	}
+	return changed, next
+}
+
+// refreshSucceeded records new tokens.
+func (s *credState) refreshSucceeded(now time.Time) effects {
+	s.refreshing = false
+	s.refreshFailures = 0
+	s.tokenIssuedAt = now
+	var fx effects
+	if s.status == storage.StatusNeedsReauth {
+		// A successful refresh proves the grant is alive again.
+		fx.saveState = s.setStatus(storage.StatusActive, "", now)
+	}
+	return fx
+}
+
+// refreshFailed records a failed refresh and returns when to try again (zero
+// for a permanent failure).
+func (s *credState) refreshFailed(permanent bool, reason string, now time.Time) (effects, time.Duration) {
+	s.refreshing = false
+	s.lastError = "refresh: " + reason
+	if permanent {
+		return effects{saveState: s.setStatus(storage.StatusNeedsReauth, reason, now)}, 0
+	}
+	s.refreshFailures++
+	return effects{}, backoff(refreshRetryBase, refreshRetryMax, s.refreshFailures)
+}
+
+// storageCooldowns converts the cooldown map for persistence.
+func (s *credState) storageCooldowns() []storage.Cooldown {
+	out := make([]storage.Cooldown, 0, len(s.cooldowns))
+	for model, cd := range s.cooldowns {
+		out = append(out, storage.Cooldown{Model: model, Until: cd.until, Backoff: cd.backoff, Reason: cd.reason})
+	}
+	return out
+}
+
+// untilMap copies the cooldown ends for the scheduler.
+func (s *credState) untilMap(now time.Time) map[string]time.Time {
+	var out map[string]time.Time
+	for model, cd := range s.cooldowns {
+		if cd.until.After(now) {
+			if out == nil {
+				out = make(map[string]time.Time, len(s.cooldowns))
+			}
+			out[model] = cd.until
+		}
+	}
+	return out
+}
+
+// refreshDelay returns how long from now to refresh a token expiring at
+// expiry, with jitter in [0, refreshJitterMax).
+func refreshDelay(expiry, now time.Time, jitter time.Duration) time.Duration {
+	if expiry.IsZero() {
+		return 0
+	}
+	d := expiry.Sub(now) - refreshAhead - jitter
+	if d < 0 {
+		return 0
+	}
+	return d
+}
+
+// backoff returns base·2^(n-1), capped at max.
+func backoff(base, max time.Duration, n int) time.Duration {
+	if n <= 1 {
+		return base
+	}
+	d := base
+	for i := 1; i < n; i++ {
+		d *= 2
+		if d >= max {
+			return max
+		}
+	}
+	return d
+}
+
+func retryAtOr(at, now time.Time, def time.Duration) time.Time {
+	if at.After(now) {
+		return at
+	}
+	return now.Add(def)
+}
+
+func reasonOr(reason, def string) string {
+	if reason == "" {
+		return def
+	}
+	return reason
+}

@@ -1,0 +1,224 @@
+package actors
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/storage"
+)
+
+var t0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+
+func TestApplyOutcome(t *testing.T) {
+	const model = "gemini-2.5-pro"
+	active := func() credState { return credState{status: storage.StatusActive, since: t0.Add(-time.Hour)} }
+	tests := []struct {
+		name       string
+		state      func() credState
+		outcome    providers.Outcome
+		wantStatus storage.Status
+		wantCool   map[string]time.Time // key → until
+		wantFx     effects
+	}{
+		{
+			name: "ok changes nothing", state: active, outcome: providers.Outcome{Kind: providers.KindOK},
+			wantStatus: storage.StatusActive,
+		},
+		{
+			name: "rate limit with reset time cools the model until then", state: active,
+			outcome:    providers.Outcome{Kind: providers.KindRateLimited, RetryAt: t0.Add(54 * time.Second)},
+			wantStatus: storage.StatusActive, wantCool: map[string]time.Time{model: t0.Add(54 * time.Second)},
+			wantFx: effects{saveCooldowns: true},
+		},
+		{
+			name: "rate limit without reset time backs off from one second", state: active,
+			outcome:    providers.Outcome{Kind: providers.KindRateLimited},
+			wantStatus: storage.StatusActive, wantCool: map[string]time.Time{model: t0.Add(time.Second)},
+			wantFx: effects{saveCooldowns: true},
+		},
+		{
+			name: "repeated rate limit without reset time doubles",
+			state: func() credState {
+				s := active()
+				s.cooldowns = map[string]cooldown{model: {until: t0.Add(-time.Second), backoff: 3}}
+				return s
+			},
+			outcome:    providers.Outcome{Kind: providers.KindRateLimited},
+			wantStatus: storage.StatusActive, wantCool: map[string]time.Time{model: t0.Add(8 * time.Second)},
+			wantFx: effects{saveCooldowns: true},
+		},
+		{
+			name: "backoff is capped",
+			state: func() credState {
+				s := active()
+				s.cooldowns = map[string]cooldown{model: {until: t0.Add(-time.Second), backoff: 40}}
+				return s
+			},
+			outcome:    providers.Outcome{Kind: providers.KindRateLimited},
+			wantStatus: storage.StatusActive, wantCool: map[string]time.Time{model: t0.Add(rateLimitMax)},
+			wantFx: effects{saveCooldowns: true},
+		},
+		{
+			name: "credential-wide quota cools everything and shows cooling", state: active,
+			outcome: providers.Outcome{Kind: providers.KindQuotaExhausted, Scope: providers.ScopeCredential,
+				RetryAt: t0.Add(3 * time.Hour), Reason: "usage_limit_reached"},
+			wantStatus: storage.StatusCooling, wantCool: map[string]time.Time{storage.AllModels: t0.Add(3 * time.Hour)},
+			wantFx: effects{saveCooldowns: true, saveState: true},
+		},
+		{
+			name: "quota without reset time uses the long default", state: active,
+			outcome:    providers.Outcome{Kind: providers.KindQuotaExhausted},
+			wantStatus: storage.StatusActive, wantCool: map[string]time.Time{model: t0.Add(quotaDefault)},
+			wantFx: effects{saveCooldowns: true},
+		},
+		{
+			name: "a shorter limit does not shorten a longer cooldown",
+			state: func() credState {
+				s := active()
+				s.cooldowns = map[string]cooldown{model: {until: t0.Add(time.Hour)}}
+				return s
+			},
+			outcome:    providers.Outcome{Kind: providers.KindRateLimited, RetryAt: t0.Add(time.Second)},
+			wantStatus: storage.StatusActive, wantCool: map[string]time.Time{model: t0.Add(time.Hour)},
+		},
+		{
+			name: "overload cools briefly", state: active,
+			outcome:    providers.Outcome{Kind: providers.KindOverloaded},
+			wantStatus: storage.StatusActive, wantCool: map[string]time.Time{model: t0.Add(overloadDefault)},
+			wantFx: effects{saveCooldowns: true},
+		},
+		{
+			name: "model unsupported turns the model off for a long time", state: active,
+			outcome:    providers.Outcome{Kind: providers.KindModelUnsupported, Status: 404},
+			wantStatus: storage.StatusActive, wantCool: map[string]time.Time{model: t0.Add(modelUnsupportedFor)},
+			wantFx: effects{saveCooldowns: true},
+		},
+		{
+			name: "401 asks for a refresh", state: active, outcome: providers.Outcome{Kind: providers.KindAuthExpired},
+			wantStatus: storage.StatusActive, wantFx: effects{refresh: true},
+		},
+		{
+			name: "401 on fresh tokens twice needs a human",
+			state: func() credState {
+				s := active()
+				s.tokenIssuedAt = t0.Add(-30 * time.Second)
+				s.freshAuthFailure = 1
+				return s
+			},
+			outcome:    providers.Outcome{Kind: providers.KindAuthExpired},
+			wantStatus: storage.StatusNeedsReauth, wantFx: effects{saveState: true},
+		},
+		{
+			name: "revoked", state: active, outcome: providers.Outcome{Kind: providers.KindAuthRevoked, Reason: "VALIDATION_REQUIRED"},
+			wantStatus: storage.StatusNeedsReauth, wantFx: effects{saveState: true},
+		},
+		{
+			name: "banned", state: active, outcome: providers.Outcome{Kind: providers.KindBanned},
+			wantStatus: storage.StatusBanned, wantFx: effects{saveState: true},
+		},
+		{
+			name: "ineligible", state: active, outcome: providers.Outcome{Kind: providers.KindIneligible},
+			wantStatus: storage.StatusIneligible, wantFx: effects{saveState: true},
+		},
+		{
+			name: "transient is not penalised", state: active, outcome: providers.Outcome{Kind: providers.KindTransient, Status: 503},
+			wantStatus: storage.StatusActive,
+		},
+		{
+			name: "bad request is the client's fault", state: active, outcome: providers.Outcome{Kind: providers.KindBadRequest, Status: 400},
+			wantStatus: storage.StatusActive,
+		},
+		{
+			name: "ok after backoff forgets the backoff",
+			state: func() credState {
+				s := active()
+				s.cooldowns = map[string]cooldown{model: {until: t0.Add(-time.Second), backoff: 4}}
+				return s
+			},
+			outcome: providers.Outcome{Kind: providers.KindOK}, wantStatus: storage.StatusActive,
+			wantFx: effects{saveCooldowns: true},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := tt.state()
+			fx := s.applyOutcome(model, tt.outcome, t0)
+			if fx != tt.wantFx {
+				t.Errorf("effects = %+v, want %+v", fx, tt.wantFx)
+			}
+			if s.status != tt.wantStatus {
+				t.Errorf("status = %s, want %s", s.status, tt.wantStatus)
+			}
+			got := s.untilMap(t0)
+			if len(got) != len(tt.wantCool) {
+				t.Fatalf("cooldowns = %v, want %v", got, tt.wantCool)
+			}
+			for k, want := range tt.wantCool {
+				if !got[k].Equal(want) {
+					t.Errorf("cooldown[%s] = %v, want %v", k, got[k], want)
+				}
+			}
+		})
+	}
+}
+
+func TestCoolingStatusEndsWithItsCooldown(t *testing.T) {
+	s := credState{status: storage.StatusActive}
+	s.applyOutcome("m", providers.Outcome{Kind: providers.KindQuotaExhausted, Scope: providers.ScopeCredential, RetryAt: t0.Add(time.Minute)}, t0)
+	if s.status != storage.StatusCooling {
+		t.Fatalf("status = %s, want cooling", s.status)
+	}
+	changed, _ := s.expireCooldowns(t0.Add(time.Minute))
+	if !changed || !s.syncCoolingStatus(t0.Add(time.Minute)) || s.status != storage.StatusActive {
+		t.Fatalf("after expiry: changed=%v status=%s, want active", changed, s.status)
+	}
+}
+
+func TestRefreshFailed(t *testing.T) {
+	tests := []struct {
+		name       string
+		permanent  bool
+		failures   int
+		wantStatus storage.Status
+		wantRetry  time.Duration
+	}{
+		{"first transient failure", false, 0, storage.StatusActive, refreshRetryBase},
+		{"third transient failure", false, 2, storage.StatusActive, 4 * refreshRetryBase},
+		{"transient failures cap", false, 30, storage.StatusActive, refreshRetryMax},
+		{"permanent failure needs a human", true, 0, storage.StatusNeedsReauth, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := credState{status: storage.StatusActive, refreshing: true, refreshFailures: tt.failures}
+			fx, retry := s.refreshFailed(tt.permanent, "invalid_grant", t0)
+			if s.status != tt.wantStatus || retry != tt.wantRetry || s.refreshing {
+				t.Errorf("status=%s retry=%v refreshing=%v, want %s %v false", s.status, retry, s.refreshing, tt.wantStatus, tt.wantRetry)
+			}
+			if fx.saveState != tt.permanent {
+				t.Errorf("saveState = %v, want %v", fx.saveState, tt.permanent)
+			}
+		})
+	}
+}
+
+func TestRefreshDelay(t *testing.T) {
+	tests := []struct {
+		name   string
+		expiry time.Time
+		jitter time.Duration
+		want   time.Duration
+	}{
+		{"an hour left", t0.Add(time.Hour), 30 * time.Second, time.Hour - refreshAhead - 30*time.Second},
+		{"already inside the lead time", t0.Add(time.Minute), 0, 0},
+		{"expired", t0.Add(-time.Minute), 0, 0},
+		{"unknown expiry refreshes now", time.Time{}, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := refreshDelay(tt.expiry, t0, tt.jitter); got != tt.want {
+				t.Errorf("refreshDelay = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,38 @@
+// Package actors is Pollux's credential pool, built on protoactor-go.
+//
+// The tree, per process:
+//
+//	root
+//	├── persistence            the only SQLite writer; batches; replies once durable
+//	└── <provider>             pool supervisor (one-for-one, 5 restarts a minute)
+//	    ├── scheduler          read model of the pool; Acquire → Lease | Unavailable
+//	    ├── onboarding         ingestion jobs, paced by the provider's oauth_tps
+//	    └── credential-<id>    one per credential: tokens, status, cooldowns, refresh
+//
+// Message flow of one request:
+//
+//	transport ──Acquire──▶ scheduler ──Lease──▶ transport ──(upstream call)──┐
+//	transport ──Outcome──▶ scheduler ──Outcome(seq)──▶ credential            │
+//	credential ──CredentialChanged(seq)──▶ scheduler ◀───────────────────────┘
+//	credential ──SaveState / SaveCooldowns──▶ persistence
+//
+// The scheduler answers in one round trip from its own read model: per-model
+// queues of ready credentials in least-recently-used order (see
+// schedpolicy.go). A failed lease puts its credential on hold for the
+// affected model until the credential, which alone owns cooldown policy
+// (credstate.go), reports its new state; so no second request is sent to a
+// credential that just answered 429.
+//
+// Refresh: a credential refreshes a few minutes (with jitter) before its
+// token expires, or at once when the upstream rejects the token or waiting
+// requests find it expired. One refresh runs at a time per credential; the
+// HTTP call and the durable save of the new tokens run on a goroutine, and
+// the actor adopts the tokens only after the save committed, because with
+// rotating refresh tokens the old one is dead from that moment.
+//
+// Time comes from an injected Clock; every timer message carries a
+// generation so a stale firing is ignored. A restarted actor rebuilds its
+// state from SQLite. Transport talks to the tree only through Pool, whose
+// Acquire guarantees every granted Lease is closed by exactly one Outcome,
+// even when the caller gave up before the Lease arrived.
+package actors

@@ -1,0 +1,216 @@
+package actors
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/pollux-gateway/pollux/config"
+	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/storage"
+)
+
+// Acquire asks for a ready credential for Model.
+// Sender: Pool.Acquire (transport). Receiver: scheduler.
+// Reply: *Lease, or *Unavailable once Deadline passes with nothing ready (or
+// at once when waiting cannot help).
+type Acquire struct {
+	Model string
+	// Exclude lists credentials this request already tried.
+	Exclude []int64
+	// Affinity keeps a conversation on one credential while it is ready.
+	Affinity string
+	// Prefer asks for this credential first (a retry after a refresh).
+	Prefer    int64
+	Deadline  time.Time
+	RequestID string
+}
+
+// Lease grants one request the use of one credential. Every Lease is closed
+// by exactly one Outcome.
+// Sender: scheduler. Receiver: the Acquire's sender.
+type Lease struct {
+	ID    uint64
+	Model string
+	Grant providers.Grant
+}
+
+// UnavailableReason says why no credential was granted.
+type UnavailableReason uint8
+
+const (
+	// NoCredentials: no credential can ever serve this model right now
+	// (none exist, all are disabled/banned/need re-auth, or all were tried).
+	NoCredentials UnavailableReason = iota + 1
+	// AllCooling: credentials exist but none became ready before the
+	// deadline; RetryAt is the earliest known time one will be.
+	AllCooling
+)
+
+// String names the reason for logs.
+func (r UnavailableReason) String() string {
+	switch r {
+	case NoCredentials:
+		return "no_credentials"
+	case AllCooling:
+		return "all_cooling"
+	}
+	return "unknown"
+}
+
+// Unavailable is the negative reply to Acquire.
+// Sender: scheduler. Receiver: the Acquire's sender.
+type Unavailable struct {
+	Reason  UnavailableReason
+	RetryAt time.Time
+}
+
+// Outcome closes a Lease with the upstream's verdict.
+// Sender: Pool.Report (transport). Receiver: scheduler, which forwards it to
+// the credential actor (with Seq set). No reply.
+type Outcome struct {
+	LeaseID      uint64
+	CredentialID int64
+	Model        string
+	Result       providers.Outcome
+	// Seq is set by the scheduler when forwarding; the credential echoes it
+	// in CredentialChanged.OutcomeSeq.
+	Seq uint64
+}
+
+// CredentialChanged is a credential's new lease data and view.
+// Sender: credential actor. Receiver: scheduler. No reply.
+type CredentialChanged struct {
+	ID  int64
+	PID *actor.PID
+	// Removed means the credential is gone (deleted).
+	Removed     bool
+	Status      storage.Status
+	AccessToken config.Secret
+	Account     string
+	Extra       json.RawMessage
+	Expiry      time.Time
+	Refreshing  bool
+	// Cooldowns maps model (or storage.AllModels) to the end of its
+	// cooldown; only running cooldowns are present.
+	Cooldowns map[string]time.Time
+	// OutcomeSeq is the highest forwarded Outcome.Seq folded in.
+	OutcomeSeq uint64
+	View       CredentialView
+}
+
+// CredentialView is what operators may see of a credential: never tokens.
+type CredentialView struct {
+	ID           int64              `json:"id"`
+	Provider     string             `json:"provider"`
+	Email        string             `json:"email"`
+	Account      string             `json:"account"`
+	Tier         string             `json:"tier"`
+	Status       storage.Status     `json:"status"`
+	StatusReason string             `json:"status_reason,omitempty"`
+	StatusSince  time.Time          `json:"status_since"`
+	Expiry       time.Time          `json:"token_expiry"`
+	Refreshing   bool               `json:"refreshing"`
+	Cooldowns    []storage.Cooldown `json:"cooldowns,omitempty"`
+	LastError    string             `json:"last_error,omitempty"`
+	InFlight     int                `json:"in_flight"`
+	Served       uint64             `json:"served"`
+	LastUsed     time.Time          `json:"last_used,omitempty"`
+}
+
+// RefreshNeeded asks a credential to refresh now (its token is about to
+// expire while requests wait for it, or an operator asked).
+// Sender: scheduler or pool. Receiver: credential actor. No reply.
+type RefreshNeeded struct{ Reason string }
+
+// Resync asks a credential to publish its CredentialChanged again (the
+// scheduler restarted).
+// Sender: pool supervisor. Receiver: credential actor. No reply.
+type Resync struct{}
+
+// Reload asks a credential to re-read its row (new tokens were ingested for
+// it).
+// Sender: pool supervisor. Receiver: credential actor. No reply.
+type Reload struct{}
+
+// SetDisabled disables or re-enables a credential.
+// Sender: Pool (admin). Receiver: pool supervisor → credential actor.
+// Reply: *Done.
+type SetDisabled struct {
+	ID       int64
+	Disabled bool
+	Reason   string
+}
+
+// Remove deletes a credential: its actor stops at once (no refresh ever
+// again) and its row is deleted.
+// Sender: Pool (admin). Receiver: pool supervisor. Reply: *Done.
+type Remove struct{ ID int64 }
+
+// Done is the generic reply to an operator command.
+type Done struct{ Err error }
+
+// SnapshotRequest asks for every credential's view.
+// Sender: Pool.Snapshot. Receiver: scheduler. Reply: *Snapshot.
+type SnapshotRequest struct{}
+
+// Snapshot is the reply to SnapshotRequest.
+type Snapshot struct {
+	Credentials []CredentialView
+	Waiting     int
+}
+
+// SaveState persists a status transition. Sender: credential actor.
+// Receiver: persistence. No reply.
+type SaveState struct {
+	ID     int64
+	Status storage.Status
+	Reason string
+	Since  time.Time
+}
+
+// SaveCooldowns replaces a credential's cooldown rows. Sender: credential
+// actor. Receiver: persistence. No reply.
+type SaveCooldowns struct {
+	ID        int64
+	Cooldowns []storage.Cooldown
+}
+
+// SaveTokens persists refreshed tokens. Sender: a credential's refresh
+// goroutine (as a request, so the new token is durable before it is used)
+// or the credential actor (a retry). Receiver: persistence. Reply: *Persisted
+// when sent as a request.
+type SaveTokens struct {
+	ID           int64
+	AccessToken  config.Secret
+	RefreshToken config.Secret
+	Expiry       time.Time
+}
+
+// UpsertCredential stores an onboarded credential. Sender: onboarding
+// worker. Receiver: persistence. Reply: *Persisted.
+type UpsertCredential struct{ Credential storage.Credential }
+
+// DeleteCredential deletes a row. Sender: pool supervisor. Receiver:
+// persistence. Reply: *Persisted when sent as a request.
+type DeleteCredential struct{ ID int64 }
+
+// PutSetting stores a key/value setting. Sender: anyone. Receiver:
+// persistence. Reply: *Persisted.
+type PutSetting struct {
+	Key   string
+	Value []byte
+}
+
+// RecordUsage adds to the usage counters. Sender: scheduler (from Outcome).
+// Receiver: persistence. No reply.
+type RecordUsage struct{ Delta storage.UsageDelta }
+
+// Persisted is the reply to a write that was sent as a request: it arrives
+// once the write is committed (Err nil) or failed.
+type Persisted struct {
+	ID       int64
+	Inserted bool
+	Err      error
+}

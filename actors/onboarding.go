@@ -1,0 +1,347 @@
+package actors
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
+	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/storage"
+)
+
+// Ingest starts onboarding a batch of new credentials (each needs at least a
+// RefreshToken; Account pins a project where the provider supports it).
+// Sender: Pool.Ingest. Receiver: onboarding actor. Reply: *IngestStarted.
+type Ingest struct{ Seeds []providers.Credential }
+
+// IngestStarted is the reply to Ingest.
+type IngestStarted struct {
+	JobID string
+	// Accepted is how many distinct tokens will be onboarded; Duplicates
+	// how many repeated an earlier token of the same batch.
+	Accepted, Duplicates int
+}
+
+// JobQuery asks for a job's progress; with Wait the reply comes once the job
+// has finished.
+// Sender: Pool. Receiver: onboarding actor. Reply: *JobStatus.
+type JobQuery struct {
+	JobID string
+	Wait  bool
+}
+
+// VerdictKind is the result of onboarding one token.
+type VerdictKind string
+
+// Verdict kinds.
+const (
+	VerdictAdded      VerdictKind = "added"
+	VerdictUpdated    VerdictKind = "updated" // a known account got new tokens
+	VerdictDuplicate  VerdictKind = "duplicate"
+	VerdictIneligible VerdictKind = "ineligible"
+	VerdictBanned     VerdictKind = "banned"
+	VerdictInvalid    VerdictKind = "invalid" // the refresh token does not work
+	VerdictFailed     VerdictKind = "failed"  // transient trouble; try again later
+	VerdictPending    VerdictKind = "pending"
+)
+
+// Verdict is the outcome for one submitted token, in submission order.
+// It never carries the token.
+type Verdict struct {
+	Index        int         `json:"index"`
+	Result       VerdictKind `json:"result"`
+	CredentialID int64       `json:"credential_id,omitempty"`
+	Email        string      `json:"email,omitempty"`
+	Account      string      `json:"account,omitempty"`
+	Tier         string      `json:"tier,omitempty"`
+	Reason       string      `json:"reason,omitempty"`
+	URL          string      `json:"url,omitempty"`
+}
+
+// JobStatus is a snapshot of one ingestion job.
+type JobStatus struct {
+	ID         string    `json:"id"`
+	Provider   string    `json:"provider"`
+	Found      bool      `json:"-"`
+	Total      int       `json:"total"`
+	Done       int       `json:"done"`
+	Finished   bool      `json:"finished"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at,omitempty"`
+	Verdicts   []Verdict `json:"verdicts"`
+}
+
+// Onboarding-internal messages.
+type (
+	jobProgress struct {
+		jobID   string
+		verdict Verdict
+	}
+	// credentialAdded tells the pool a row was inserted or updated.
+	credentialAdded struct {
+		id       int64
+		inserted bool
+	}
+)
+
+// keepJobs bounds how many finished jobs stay queryable.
+const keepJobs = 200
+
+// onboardConcurrency bounds simultaneous onboardings of one job; the token
+// endpoint rate (oauth_tps) paces them further.
+const onboardConcurrency = 4
+
+// onboardTimeout bounds one token's onboarding (refresh, discovery and any
+// operation polling).
+const onboardTimeout = 3 * time.Minute
+
+type job struct {
+	status  JobStatus
+	waiters []*actor.PID
+}
+
+// onboardingActor registers ingestion jobs and runs each on a worker
+// goroutine that reports verdicts back as messages.
+type onboardingActor struct {
+	d     *poolDeps
+	log   *zap.Logger
+	jobs  map[string]*job
+	order []string
+}
+
+func newOnboarding(d *poolDeps) actor.Actor {
+	return &onboardingActor{d: d, log: d.log.Named("onboarding"), jobs: make(map[string]*job)}
+}
+
+func (o *onboardingActor) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *Ingest:
+		o.onIngest(ctx, msg)
+	case *jobProgress:
+		o.onProgress(ctx, msg)
+	case *JobQuery:
+		o.onQuery(ctx, msg)
+	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
+	default:
+		o.log.Warn("onboarding: unknown message", zap.String("type", typeName(msg)))
+	}
+}
+
+func (o *onboardingActor) onIngest(ctx actor.Context, m *Ingest) {
+	id := newJobID()
+	seen := make(map[string]bool, len(m.Seeds))
+	var work []indexedSeed
+	j := &job{status: JobStatus{ID: id, Provider: o.d.provider, Total: len(m.Seeds),
+		StartedAt: o.d.clock.Now(), Verdicts: make([]Verdict, len(m.Seeds))}}
+	dups := 0
+	for i, s := range m.Seeds {
+		j.status.Verdicts[i] = Verdict{Index: i, Result: VerdictPending}
+		key := s.RefreshToken.Reveal()
+		if seen[key] {
+			j.status.Verdicts[i] = Verdict{Index: i, Result: VerdictDuplicate, Reason: "repeated in this batch"}
+			j.status.Done++
+			dups++
+			continue
+		}
+		seen[key] = true
+		work = append(work, indexedSeed{index: i, seed: s})
+	}
+	o.jobs[id] = j
+	o.order = append(o.order, id)
+	o.prune()
+	o.log.Info("onboarding: job started", zap.String("job", id), zap.Int("tokens", len(m.Seeds)), zap.Int("duplicates", dups))
+	ctx.Respond(&IngestStarted{JobID: id, Accepted: len(work), Duplicates: dups})
+	o.finishIfDone(ctx, j)
+	if len(work) > 0 {
+		go o.d.runJob(ctx.Self(), ctx.Parent(), id, work)
+	}
+}
+
+func (o *onboardingActor) onProgress(ctx actor.Context, m *jobProgress) {
+	j, ok := o.jobs[m.jobID]
+	if !ok {
+		return
+	}
+	v := m.verdict
+	j.status.Verdicts[v.Index] = v
+	j.status.Done++
+	o.log.Info("onboarding: verdict", zap.String("job", m.jobID), zap.Int("index", v.Index),
+		zap.String("result", string(v.Result)), zap.Int64(fieldCredentialID, v.CredentialID), zap.String("reason", v.Reason))
+	o.finishIfDone(ctx, j)
+}
+
+func (o *onboardingActor) finishIfDone(ctx actor.Context, j *job) {
+	if j.status.Finished || j.status.Done < j.status.Total {
+		return
+	}
+	j.status.Finished = true
+	j.status.FinishedAt = o.d.clock.Now()
+	for _, w := range j.waiters {
+		ctx.Send(w, copyStatus(j))
+	}
+	j.waiters = nil
+}
+
+func (o *onboardingActor) onQuery(ctx actor.Context, m *JobQuery) {
+	j, ok := o.jobs[m.JobID]
+	if !ok {
+		ctx.Respond(&JobStatus{ID: m.JobID})
+		return
+	}
+	if m.Wait && !j.status.Finished {
+		j.waiters = append(j.waiters, ctx.Sender())
+		return
+	}
+	ctx.Respond(copyStatus(j))
+}
+
+func copyStatus(j *job) *JobStatus {
+	s := j.status
+	s.Found = true
+	s.Verdicts = append([]Verdict(nil), j.status.Verdicts...)
+	return &s
+}
+
+// prune forgets the oldest finished jobs beyond keepJobs.
+func (o *onboardingActor) prune() {
+	for len(o.order) > keepJobs {
+		oldest := o.order[0]
+		if j := o.jobs[oldest]; j != nil && !j.status.Finished {
+			return
+		}
+		delete(o.jobs, oldest)
+		o.order = o.order[1:]
+	}
+}
+
+type indexedSeed struct {
+	index int
+	seed  providers.Credential
+}
+
+// runJob onboards every seed of one job, a few at a time, and reports each
+// verdict to the onboarding actor. It runs on its own goroutine.
+func (d *poolDeps) runJob(onboarding, pool *actor.PID, jobID string, work []indexedSeed) {
+	sem := make(chan struct{}, onboardConcurrency)
+	var wg sync.WaitGroup
+	for _, w := range work {
+		select {
+		case sem <- struct{}{}:
+		case <-d.lifetime.Done():
+			return
+		}
+		if err := d.waitTokenSlot(d.lifetime); err != nil {
+			<-sem
+			return
+		}
+		wg.Add(1)
+		go func(w indexedSeed) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			v := d.onboardOne(pool, w)
+			d.send(onboarding, &jobProgress{jobID: jobID, verdict: v})
+		}(w)
+	}
+	wg.Wait()
+}
+
+// waitTokenSlot waits for this provider's token-endpoint rate to allow one
+// more call, on the injected clock.
+func (d *poolDeps) waitTokenSlot(ctx context.Context) error {
+	now := d.clock.Now()
+	delay := d.limiter.ReserveN(now, 1).DelayFrom(now)
+	if delay <= 0 {
+		return nil
+	}
+	ch := make(chan struct{})
+	stop := d.clock.AfterFunc(delay, func() { close(ch) })
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		stop()
+		return ctx.Err()
+	}
+}
+
+func (d *poolDeps) onboardOne(pool *actor.PID, w indexedSeed) (v Verdict) {
+	v = Verdict{Index: w.index}
+	defer func() {
+		if r := recover(); r != nil {
+			v = Verdict{Index: w.index, Result: VerdictFailed, Reason: fmt.Sprintf("internal error: %v", r)}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(d.lifetime, onboardTimeout)
+	defer cancel()
+	if _, dup, err := d.db.FindByRefreshToken(ctx, d.provider, w.seed.RefreshToken); err != nil {
+		v.Result, v.Reason = VerdictFailed, "database: "+err.Error()
+		return v
+	} else if dup {
+		v.Result, v.Reason = VerdictDuplicate, "this refresh token is already in the pool"
+		return v
+	}
+	seed := w.seed
+	seed.Provider = d.provider
+	cred, err := d.authority.Onboard(ctx, seed)
+	if err != nil {
+		var verdict *providers.VerdictError
+		if errors.As(err, &verdict) {
+			v.Reason, v.URL = verdict.Reason, verdict.URL
+			switch {
+			case errors.Is(err, providers.ErrIneligible):
+				v.Result = VerdictIneligible
+			case errors.Is(err, providers.ErrBanned):
+				v.Result = VerdictBanned
+			default:
+				v.Result = VerdictInvalid
+			}
+			return v
+		}
+		v.Result, v.Reason = VerdictFailed, err.Error()
+		return v
+	}
+	row := storage.Credential{
+		Provider: d.provider, Sub: cred.Sub, Email: cred.Email, Account: cred.Account, Tier: cred.Tier,
+		AccessToken: cred.AccessToken, RefreshToken: cred.RefreshToken, Expiry: cred.Expiry,
+		Extra: cred.Extra, Status: storage.StatusActive,
+	}
+	res, err := d.request(ctx, d.persistence, &UpsertCredential{Credential: row})
+	if err == nil {
+		if p, ok := res.(*Persisted); ok && p.Err != nil {
+			err = p.Err
+		} else if ok {
+			if _, err := d.request(ctx, pool, &credentialAdded{id: p.ID, inserted: p.Inserted}); err != nil {
+				v.Result, v.Reason = VerdictFailed, "saved, but the pool did not confirm: "+err.Error()
+				return v
+			}
+			v.CredentialID, v.Email, v.Account, v.Tier = p.ID, cred.Email, cred.Account, cred.Tier
+			v.Result = VerdictAdded
+			if !p.Inserted {
+				v.Result = VerdictUpdated
+			}
+			return v
+		}
+	}
+	v.Result, v.Reason = VerdictFailed, "saving the credential failed: "+errString(err)
+	return v
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "unexpected reply"
+	}
+	return err.Error()
+}
+
+func newJobID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "job_" + hex.EncodeToString(b[:])
+}

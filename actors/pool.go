@@ -1,0 +1,472 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"github.com/pollux-gateway/pollux/config"
+	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/storage"
+)
+
+// Log field names shared by the actors.
+const (
+	fieldProvider     = "provider"
+	fieldCredentialID = "credential_id"
+	fieldStatus       = "status"
+)
+
+// Supervision: a credential or scheduler actor that panics is restarted
+// from persisted state, at most maxRestarts times within restartWindow;
+// after that it is stopped and the credential is disabled with the reason.
+const (
+	maxRestarts   = 5
+	restartWindow = time.Minute
+)
+
+// poolDeps is what every actor of one provider's pool shares. It is built
+// before the pool starts and only read afterwards.
+type poolDeps struct {
+	provider       string
+	authority      providers.Authority
+	db             *storage.DB
+	clock          Clock
+	limiter        *rate.Limiter
+	log            *zap.Logger
+	root           *actor.RootContext
+	sys            *actor.ActorSystem
+	persistence    *actor.PID
+	scheduler      *actor.PID // fixed: <pool>/scheduler
+	onboarding     *actor.PID // fixed: <pool>/onboarding
+	lifetime       context.Context
+	jitter         func() time.Duration
+	maxInflight    int
+	refreshTimeout time.Duration
+}
+
+func (d *poolDeps) send(pid *actor.PID, msg any) { d.root.Send(pid, msg) }
+
+// request sends msg and waits for its reply (from a goroutine, never from
+// inside an actor).
+func (d *poolDeps) request(ctx context.Context, pid *actor.PID, msg any) (any, error) {
+	timeout := writeTimeout + askGrace
+	return ask(ctx, d.sys, pid, msg, timeout, nil)
+}
+
+// saveTokensDurably persists refreshed tokens and returns once committed.
+func (d *poolDeps) saveTokensDurably(ctx context.Context, c providers.Credential) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var res any
+		res, err = d.request(ctx, d.persistence, &SaveTokens{ID: c.ID, AccessToken: c.AccessToken,
+			RefreshToken: c.RefreshToken, Expiry: c.Expiry})
+		if err == nil {
+			p, ok := res.(*Persisted)
+			if !ok {
+				err = fmt.Errorf("unexpected reply %T", res)
+			} else {
+				err = p.Err
+			}
+		}
+		if err == nil || errors.Is(err, storage.ErrNotFound) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// Pool-internal messages.
+type (
+	schedulerDied      struct{}
+	disabledAfterCrash struct {
+		id  int64
+		err error
+	}
+)
+
+// poolActor supervises one provider's scheduler, onboarding and credential
+// actors.
+type poolActor struct {
+	d          *poolDeps
+	log        *zap.Logger
+	initial    []storage.Credential
+	children   map[int64]*actor.PID
+	byPID      map[string]int64
+	removing   map[int64]bool
+	schedStart int
+	stopping   bool
+}
+
+func newPoolActor(d *poolDeps, rows []storage.Credential) actor.Actor {
+	return &poolActor{d: d, log: d.log, initial: rows, children: make(map[int64]*actor.PID),
+		byPID: make(map[string]int64), removing: make(map[int64]bool)}
+}
+
+func (p *poolActor) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *credentialAdded:
+		p.onAdded(ctx, msg)
+	case *SetDisabled:
+		p.onSetDisabled(ctx, msg)
+	case *Remove:
+		p.onRemove(ctx, msg)
+	case *refreshRequest:
+		p.onRefreshRequest(ctx, msg)
+	case *awaitLoaded:
+		ctx.RequestWithCustomSender(p.d.scheduler, msg, ctx.Sender())
+	case *schedulerStarted:
+		p.onSchedulerStarted(ctx)
+	case *disabledAfterCrash:
+		p.onDisabledAfterCrash(ctx, msg)
+	case *actor.Terminated:
+		p.onTerminated(ctx, msg)
+	case *actor.Started:
+		p.onStarted(ctx)
+	case *actor.Stopping:
+		p.stopping = true
+	case *actor.Stopped, *actor.Restarting:
+	default:
+		p.log.Warn("pool: unknown message", zap.String("type", typeName(msg)))
+	}
+}
+
+func (p *poolActor) onStarted(ctx actor.Context) {
+	// The scheduler's PID is fixed by its name and known to everyone
+	// before it exists; a respawned scheduler keeps it.
+	if _, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newScheduler(p.d) }), schedulerName); err != nil {
+		panic(fmt.Sprintf("pool %s: spawn scheduler: %v", p.d.provider, err))
+	}
+	if _, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newOnboarding(p.d) }), onboardingName); err != nil {
+		panic(fmt.Sprintf("pool %s: spawn onboarding: %v", p.d.provider, err))
+	}
+	for i := range p.initial {
+		p.spawnCredential(ctx, p.initial[i].ID, &p.initial[i])
+	}
+	p.initial = nil
+}
+
+func (p *poolActor) spawnCredential(ctx actor.Context, id int64, row *storage.Credential) {
+	props := actor.PropsFromProducer(newCredentialProducer(p.d, id, row))
+	pid, err := ctx.SpawnNamed(props, fmt.Sprintf("credential-%d", id))
+	if err != nil {
+		p.log.Error("pool: spawn credential", zap.Int64(fieldCredentialID, id), zap.Error(err))
+		return
+	}
+	p.children[id] = pid
+	p.byPID[pid.Id] = id
+}
+
+// onAdded starts (or reloads) the credential and answers the onboarding
+// worker only once the credential has told the scheduler about itself, so
+// an "added" verdict means "schedulable now".
+func (p *poolActor) onAdded(ctx actor.Context, m *credentialAdded) {
+	pid, ok := p.children[m.id]
+	if ok {
+		ctx.Send(pid, &Reload{})
+	} else {
+		p.spawnCredential(ctx, m.id, nil)
+		if pid, ok = p.children[m.id]; !ok {
+			ctx.Respond(&pong{})
+			return
+		}
+	}
+	ctx.RequestWithCustomSender(pid, &ping{}, ctx.Sender())
+}
+
+func (p *poolActor) onSetDisabled(ctx actor.Context, m *SetDisabled) {
+	pid, ok := p.children[m.ID]
+	if !ok {
+		ctx.Respond(&Done{Err: storage.ErrNotFound})
+		return
+	}
+	ctx.RequestWithCustomSender(pid, m, ctx.Sender())
+}
+
+// refreshRequest asks one credential to refresh now (operator action).
+type refreshRequest struct{ id int64 }
+
+func (p *poolActor) onRefreshRequest(ctx actor.Context, m *refreshRequest) {
+	pid, ok := p.children[m.id]
+	if !ok {
+		ctx.Respond(&Done{Err: storage.ErrNotFound})
+		return
+	}
+	ctx.Send(pid, &RefreshNeeded{Reason: "operator asked"})
+	ctx.Respond(&Done{})
+}
+
+func (p *poolActor) onRemove(ctx actor.Context, m *Remove) {
+	pid, ok := p.children[m.ID]
+	if !ok {
+		ctx.Respond(&Done{Err: storage.ErrNotFound})
+		return
+	}
+	// Stop first: its timers die with it, so it never refreshes again.
+	p.removing[m.ID] = true
+	ctx.Stop(pid)
+	ctx.Send(p.d.scheduler, &CredentialChanged{ID: m.ID, Removed: true})
+	sender := ctx.Sender()
+	f := ctx.RequestFuture(p.d.persistence, &DeleteCredential{ID: m.ID}, writeTimeout+askGrace)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		if err == nil {
+			if pr, ok := res.(*Persisted); ok {
+				err = pr.Err
+			}
+		}
+		if sender != nil {
+			ctx.Send(sender, &Done{Err: err})
+		}
+	})
+}
+
+func (p *poolActor) onTerminated(ctx actor.Context, m *actor.Terminated) {
+	if p.stopping {
+		return
+	}
+	if m.Who.Id == p.d.scheduler.Id {
+		p.log.Error("pool: scheduler stopped after repeated crashes; starting a fresh one")
+		if _, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newScheduler(p.d) }), schedulerName); err != nil {
+			p.log.Error("pool: respawn scheduler", zap.Error(err))
+		}
+		return
+	}
+	id, ok := p.byPID[m.Who.Id]
+	if !ok {
+		return
+	}
+	delete(p.byPID, m.Who.Id)
+	delete(p.children, id)
+	if p.removing[id] {
+		delete(p.removing, id)
+		return
+	}
+	// It crashed more often than supervision allows: disable it, durably,
+	// then bring it back as a disabled entry operators can see.
+	p.log.Error("pool: credential crashed repeatedly; disabling it", zap.Int64(fieldCredentialID, id))
+	f := ctx.RequestFuture(p.d.persistence, &SaveState{ID: id, Status: storage.StatusDisabled,
+		Reason: "crashed repeatedly; see logs", Since: p.d.clock.Now()}, writeTimeout+askGrace)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		ctx.Send(ctx.Self(), &disabledAfterCrash{id: id, err: err})
+	})
+}
+
+func (p *poolActor) onDisabledAfterCrash(ctx actor.Context, m *disabledAfterCrash) {
+	if m.err != nil {
+		p.log.Error("pool: could not disable crashed credential", zap.Int64(fieldCredentialID, m.id), zap.Error(m.err))
+	}
+	if _, ok := p.children[m.id]; !ok {
+		p.spawnCredential(ctx, m.id, nil)
+	}
+}
+
+func (p *poolActor) onSchedulerStarted(ctx actor.Context) {
+	p.schedStart++
+	if p.schedStart == 1 {
+		return // first start: credentials publish as they start
+	}
+	p.log.Warn("pool: scheduler restarted; credentials resync")
+	for _, pid := range p.children {
+		ctx.Send(pid, &Resync{})
+	}
+}
+
+func supervisorStrategy(log *zap.Logger) actor.SupervisorStrategy {
+	return actor.NewOneForOneStrategy(maxRestarts, restartWindow, func(reason any) actor.Directive {
+		log.Error("actor crashed; restarting from persisted state", zap.String("reason", fmt.Sprint(reason)))
+		return actor.RestartDirective
+	})
+}
+
+// Pool is one provider's credential pool as transport and admin code use
+// it. Its methods are safe for concurrent use.
+type Pool struct {
+	d            *poolDeps
+	pid          *actor.PID
+	queueTimeout time.Duration
+	retryMax     int
+	models       []string
+}
+
+// Name returns the provider name.
+func (p *Pool) Name() string { return p.d.provider }
+
+// RetryMax is how many further credentials one request may try.
+func (p *Pool) RetryMax() int { return p.retryMax }
+
+// AcquireOptions qualify one Acquire.
+type AcquireOptions struct {
+	Exclude   []int64
+	Affinity  string
+	Prefer    int64
+	RequestID string
+	// Wait overrides the configured queue timeout when positive.
+	Wait time.Duration
+}
+
+// UnavailableError is returned by Acquire when no credential was granted.
+type UnavailableError struct {
+	Reason  UnavailableReason
+	RetryAt time.Time
+}
+
+func (e *UnavailableError) Error() string {
+	if e.Reason == AllCooling {
+		return fmt.Sprintf("all credentials are cooling down until %s", e.RetryAt.UTC().Format(time.RFC3339))
+	}
+	return "no credential can serve this request"
+}
+
+// Acquire returns a lease on a ready credential for model, waiting up to the
+// queue timeout (or ctx) for one. Every returned lease must be closed with
+// Report exactly once.
+func (p *Pool) Acquire(ctx context.Context, model string, o AcquireOptions) (*Lease, error) {
+	wait := p.queueTimeout
+	if o.Wait > 0 {
+		wait = o.Wait
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); left < wait {
+			wait = max(left, 0)
+		}
+	}
+	msg := &Acquire{Model: model, Exclude: o.Exclude, Affinity: o.Affinity, Prefer: o.Prefer,
+		Deadline: p.d.clock.Now().Add(wait), RequestID: o.RequestID}
+	reply, err := ask(ctx, p.d.sys, p.d.scheduler, msg, wait+askGrace, func(late any) {
+		if l, ok := late.(*Lease); ok {
+			p.Report(l, providers.Outcome{Kind: providers.KindAbandoned})
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch r := reply.(type) {
+	case *Lease:
+		return r, nil
+	case *Unavailable:
+		return nil, &UnavailableError{Reason: r.Reason, RetryAt: r.RetryAt}
+	}
+	return nil, fmt.Errorf("actors: unexpected reply %T", reply)
+}
+
+// Report closes a lease with the upstream's verdict.
+func (p *Pool) Report(l *Lease, o providers.Outcome) {
+	p.d.send(p.d.scheduler, &Outcome{LeaseID: l.ID, CredentialID: l.Grant.CredentialID, Model: l.Model, Result: o})
+}
+
+// Snapshot returns every credential's view (never tokens).
+func (p *Pool) Snapshot(ctx context.Context) (*Snapshot, error) {
+	res, err := ask(ctx, p.d.sys, p.d.scheduler, &SnapshotRequest{}, 10*time.Second, nil)
+	if err != nil {
+		return nil, err
+	}
+	s, ok := res.(*Snapshot)
+	if !ok {
+		return nil, fmt.Errorf("actors: unexpected reply %T", res)
+	}
+	return s, nil
+}
+
+// Ingest starts onboarding seeds (each with at least a refresh token) and
+// returns the job's id at once.
+func (p *Pool) Ingest(ctx context.Context, seeds []providers.Credential) (*IngestStarted, error) {
+	res, err := ask(ctx, p.d.sys, p.onboardingPID(), &Ingest{Seeds: seeds}, 10*time.Second, nil)
+	if err != nil {
+		return nil, err
+	}
+	s, ok := res.(*IngestStarted)
+	if !ok {
+		return nil, fmt.Errorf("actors: unexpected reply %T", res)
+	}
+	return s, nil
+}
+
+// Job returns a job's status; with wait, once the job has finished (or ctx
+// ends). Found is false for an unknown id.
+func (p *Pool) Job(ctx context.Context, id string, wait bool) (*JobStatus, error) {
+	timeout := 10 * time.Second
+	if wait {
+		timeout = time.Hour
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = time.Until(dl) + askGrace
+		}
+	}
+	res, err := ask(ctx, p.d.sys, p.onboardingPID(), &JobQuery{JobID: id, Wait: wait}, timeout, nil)
+	if err != nil {
+		return nil, err
+	}
+	s, ok := res.(*JobStatus)
+	if !ok {
+		return nil, fmt.Errorf("actors: unexpected reply %T", res)
+	}
+	return s, nil
+}
+
+// Add onboards seeds and waits for every verdict.
+func (p *Pool) Add(ctx context.Context, seeds ...providers.Credential) ([]Verdict, error) {
+	started, err := p.Ingest(ctx, seeds)
+	if err != nil {
+		return nil, err
+	}
+	st, err := p.Job(ctx, started.JobID, true)
+	if err != nil {
+		return nil, err
+	}
+	return st.Verdicts, nil
+}
+
+// SetDisabled disables or re-enables a credential.
+func (p *Pool) SetDisabled(ctx context.Context, id int64, disabled bool, reason string) error {
+	return p.command(ctx, &SetDisabled{ID: id, Disabled: disabled, Reason: reason})
+}
+
+// Remove stops a credential's actor (no refresh ever again) and deletes it.
+func (p *Pool) Remove(ctx context.Context, id int64) error {
+	return p.command(ctx, &Remove{ID: id})
+}
+
+// Refresh asks a credential to refresh its token now.
+func (p *Pool) Refresh(ctx context.Context, id int64) error {
+	return p.command(ctx, &refreshRequest{id: id})
+}
+
+func (p *Pool) command(ctx context.Context, msg any) error {
+	res, err := ask(ctx, p.d.sys, p.pid, msg, writeTimeout+askGrace, nil)
+	if err != nil {
+		return err
+	}
+	d, ok := res.(*Done)
+	if !ok {
+		return fmt.Errorf("actors: unexpected reply %T", res)
+	}
+	return d.Err
+}
+
+func (p *Pool) onboardingPID() *actor.PID { return p.d.onboarding }
+
+// Child names under a pool actor.
+const (
+	schedulerName  = "scheduler"
+	onboardingName = "onboarding"
+)
+
+// Models returns the models this pool serves.
+func (p *Pool) Models() []string { return append([]string(nil), p.models...) }
+
+// newLimiter paces one provider's calls to its token endpoint.
+func newLimiter(c config.Provider) *rate.Limiter {
+	tps := c.OAuthTPS
+	if tps <= 0 {
+		tps = 5
+	}
+	burst := int(tps)
+	if burst < 1 {
+		burst = 1
+	}
+	return rate.NewLimiter(rate.Limit(tps), burst)
+}

@@ -1,0 +1,551 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/pollux-gateway/pollux/config"
+	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/storage"
+)
+
+func (e *env) credentialPID(id int64) *actor.PID {
+	return actor.NewPID(e.sys.sys.Address(), fmt.Sprintf("%s/credential-%d", providers.GeminiCLI, id))
+}
+
+func (e *env) row(id int64) storage.Credential {
+	e.t.Helper()
+	c, err := e.db.Credential(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+func TestLeaseCarriesTheCredential(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seed(1, nil)
+	e.start()
+	l := e.mustAcquire(AcquireOptions{})
+	if l.Grant.CredentialID != ids[0] || l.Grant.AccessToken.Reveal() != "seed-access-0" || l.Grant.Account != "proj-0" || l.Model != testModel {
+		t.Fatalf("lease = %+v", l)
+	}
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+	eventually(t, "lease released", func() bool { return e.snapshot()[ids[0]].InFlight == 0 })
+	if v := e.snapshot()[ids[0]]; v.Served != 1 {
+		t.Fatalf("served = %d, want 1", v.Served)
+	}
+}
+
+func TestRoundRobinOverActors(t *testing.T) {
+	e := newEnv(t)
+	e.seed(4, nil)
+	e.start()
+	counts := map[int64]int{}
+	for i := 0; i < 40; i++ {
+		l := e.mustAcquire(AcquireOptions{})
+		counts[l.Grant.CredentialID]++
+		e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+	}
+	for id, n := range counts {
+		if n != 10 {
+			t.Errorf("credential %d served %d of 40, want 10", id, n)
+		}
+	}
+	if len(counts) != 4 {
+		t.Errorf("%d credentials served, want 4", len(counts))
+	}
+}
+
+func TestRateLimitRotatesAndPersistsCooldown(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seed(2, nil)
+	e.start()
+	first := e.mustAcquire(AcquireOptions{})
+	e.pool.Report(first, providers.Outcome{Kind: providers.KindRateLimited, Status: 429, RetryAt: t0.Add(time.Minute)})
+	for i := 0; i < 5; i++ {
+		l := e.mustAcquire(AcquireOptions{})
+		if l.Grant.CredentialID == first.Grant.CredentialID {
+			t.Fatalf("request %d went to the rate-limited credential", i)
+		}
+		e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+	}
+	eventually(t, "cooldown persisted", func() bool {
+		cds := e.row(first.Grant.CredentialID).Cooldowns
+		return len(cds) == 1 && cds[0].Model == testModel && cds[0].Until.Equal(t0.Add(time.Minute))
+	})
+	// After the cooldown both serve again.
+	e.clock.Advance(time.Minute)
+	seen := map[int64]bool{}
+	for i := 0; i < 4; i++ {
+		l := e.mustAcquire(AcquireOptions{})
+		seen[l.Grant.CredentialID] = true
+		e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+	}
+	if !seen[ids[0]] || !seen[ids[1]] {
+		t.Fatalf("after the cooldown served %v, want both", seen)
+	}
+}
+
+func TestCredentialWideCooldownBlocksEveryModel(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seed(1, nil)
+	e.start()
+	l := e.mustAcquire(AcquireOptions{})
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindQuotaExhausted, Scope: providers.ScopeCredential, RetryAt: t0.Add(2 * time.Hour)})
+	eventually(t, "status cooling", func() bool { return e.snapshot()[ids[0]].Status == storage.StatusCooling })
+	ctx := context.Background()
+	_, err := e.pool.Acquire(ctx, "another-model", AcquireOptions{})
+	if ue := unavailable(t, err); ue.Reason != AllCooling || !ue.RetryAt.Equal(t0.Add(2*time.Hour)) {
+		t.Fatalf("got %+v, want all_cooling until +2h", ue)
+	}
+	eventually(t, "cooling persisted", func() bool { return e.row(ids[0]).Status == storage.StatusCooling })
+	e.clock.Advance(2 * time.Hour)
+	eventually(t, "back to active", func() bool { return e.row(ids[0]).Status == storage.StatusActive })
+}
+
+func TestDeadlineAnswers(t *testing.T) {
+	t.Run("no credentials at all", func(t *testing.T) {
+		e := newEnv(t)
+		e.start()
+		_, err := e.acquire(AcquireOptions{})
+		if ue := unavailable(t, err); ue.Reason != NoCredentials {
+			t.Fatalf("reason = %v, want no_credentials", ue.Reason)
+		}
+	})
+	t.Run("only credentials that need a human", func(t *testing.T) {
+		e := newEnv(t)
+		e.seed(2, func(i int, c *storage.Credential) { c.Status = storage.StatusNeedsReauth })
+		e.start()
+		_, err := e.acquire(AcquireOptions{})
+		if ue := unavailable(t, err); ue.Reason != NoCredentials {
+			t.Fatalf("reason = %v, want no_credentials", ue.Reason)
+		}
+	})
+	t.Run("cooling beyond the deadline answers at once with the earliest reset", func(t *testing.T) {
+		e := newEnv(t)
+		e.seed(2, func(i int, c *storage.Credential) {
+			c.Cooldowns = []storage.Cooldown{{Model: testModel, Until: t0.Add(time.Duration(i+1) * time.Minute)}}
+		})
+		e.start()
+		_, err := e.acquire(AcquireOptions{Wait: 5 * time.Second})
+		if ue := unavailable(t, err); ue.Reason != AllCooling || !ue.RetryAt.Equal(t0.Add(time.Minute)) {
+			t.Fatalf("got %+v, want all_cooling at +1m", ue)
+		}
+	})
+	t.Run("a parked request times out with all_cooling", func(t *testing.T) {
+		e := newEnv(t)
+		release := make(chan struct{})
+		defer close(release)
+		e.auth.refresh = func(ctx context.Context, c providers.Credential) (providers.Credential, error) {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return c, ctx.Err()
+		}
+		e.seed(1, func(i int, c *storage.Credential) { c.Expiry = t0.Add(-time.Minute) })
+		e.start()
+		res := e.asyncAcquire(AcquireOptions{Wait: 3 * time.Second})
+		e.waitersParked(1)
+		e.clock.Advance(3 * time.Second)
+		r := <-res
+		if ue := unavailable(t, r.err); ue.Reason != AllCooling || !ue.RetryAt.After(e.clock.Now().Add(-time.Nanosecond)) {
+			t.Fatalf("got %+v, want all_cooling with a retry time from now on", ue)
+		}
+	})
+}
+
+func TestWaitersAreServedFIFO(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.MaxConcurrentPerCredential = 1
+	e.seed(1, func(i int, c *storage.Credential) {
+		c.Cooldowns = []storage.Cooldown{{Model: testModel, Until: t0.Add(5 * time.Second)}}
+	})
+	e.start()
+	var results []<-chan acquireResult
+	for i := 0; i < 3; i++ {
+		results = append(results, e.asyncAcquire(AcquireOptions{RequestID: fmt.Sprint(i)}))
+		e.waitersParked(i + 1)
+	}
+	e.clock.Advance(5 * time.Second) // the cooldown ends: wakes the queue
+	for i, ch := range results {
+		r := <-ch
+		if r.err != nil {
+			t.Fatalf("waiter %d: %v", i, r.err)
+		}
+		for j := i + 1; j < len(results); j++ {
+			select {
+			case r := <-results[j]:
+				t.Fatalf("waiter %d served before waiter %d finished (err %v)", j, i, r.err)
+			default:
+			}
+		}
+		e.pool.Report(r.lease, providers.Outcome{Kind: providers.KindOK})
+	}
+}
+
+func TestWaiterWokenByRefresh(t *testing.T) {
+	e := newEnv(t)
+	release := make(chan struct{})
+	e.auth.refresh = func(ctx context.Context, c providers.Credential) (providers.Credential, error) {
+		<-release
+		c.AccessToken, c.Expiry = "access-fresh-1", e.clock.Now().Add(time.Hour)
+		return c, nil
+	}
+	e.seed(1, func(i int, c *storage.Credential) { c.Expiry = t0.Add(-time.Minute) })
+	e.start()
+	res := e.asyncAcquire(AcquireOptions{})
+	e.waitersParked(1)
+	close(release)
+	r := <-res
+	if r.err != nil || r.lease.Grant.AccessToken.Reveal() != "access-fresh-1" {
+		t.Fatalf("got %+v, %v; want a lease with the refreshed token", r.lease, r.err)
+	}
+}
+
+func TestWaiterWokenByNewCredential(t *testing.T) {
+	e := newEnv(t)
+	e.seed(1, func(i int, c *storage.Credential) {
+		c.Cooldowns = []storage.Cooldown{{Model: testModel, Until: t0.Add(8 * time.Second)}}
+	})
+	e.start()
+	res := e.asyncAcquire(AcquireOptions{})
+	e.waitersParked(1)
+	verdicts, err := e.pool.Add(context.Background(), providers.Credential{RefreshToken: "newtoken"})
+	if err != nil || len(verdicts) != 1 || verdicts[0].Result != VerdictAdded {
+		t.Fatalf("add: %+v %v", verdicts, err)
+	}
+	r := <-res
+	if r.err != nil || r.lease.Grant.CredentialID != verdicts[0].CredentialID {
+		t.Fatalf("waiter got %+v %v, want the new credential %d", r.lease, r.err, verdicts[0].CredentialID)
+	}
+}
+
+func TestConcurrentAcquiresOnExpiringCredentialRefreshOnce(t *testing.T) {
+	e := newEnv(t)
+	release := make(chan struct{})
+	e.auth.refresh = func(ctx context.Context, c providers.Credential) (providers.Credential, error) {
+		<-release
+		c.AccessToken, c.Expiry = "access-fresh-1", e.clock.Now().Add(time.Hour)
+		return c, nil
+	}
+	e.seed(1, func(i int, c *storage.Credential) { c.Expiry = t0.Add(10 * time.Second) })
+	e.start()
+	const n = 100
+	var results []<-chan acquireResult
+	for i := 0; i < n; i++ {
+		results = append(results, e.asyncAcquire(AcquireOptions{}))
+	}
+	e.waitersParked(n)
+	close(release)
+	for i, ch := range results {
+		r := <-ch
+		if r.err != nil {
+			t.Fatalf("acquire %d: %v", i, r.err)
+		}
+		if r.lease.Grant.AccessToken.Reveal() != "access-fresh-1" {
+			t.Fatalf("acquire %d got a stale token", i)
+		}
+		e.pool.Report(r.lease, providers.Outcome{Kind: providers.KindOK})
+	}
+	if got := e.auth.refreshes.Load(); got != 1 {
+		t.Fatalf("refreshes = %d, want exactly 1", got)
+	}
+}
+
+func TestRotatedRefreshTokenIsDurableBeforeUse(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seed(1, func(i int, c *storage.Credential) { c.Expiry = t0.Add(-time.Minute) })
+	e.start()
+	l := e.mustAcquire(AcquireOptions{})
+	// The lease holds the new access token; the rotated refresh token must
+	// already be committed at this moment.
+	want := fmt.Sprintf("refresh-%d-1", ids[0])
+	if got := e.row(ids[0]).RefreshToken.Reveal(); got != want {
+		t.Fatalf("stored refresh token = %q when the new access token was handed out, want %q", got, want)
+	}
+	if l.Grant.AccessToken.Reveal() != fmt.Sprintf("access-%d-1", ids[0]) {
+		t.Fatalf("lease token = %q", l.Grant.AccessToken.Reveal())
+	}
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+	// The next refresh presents the rotated token, not the dead one.
+	e.clock.Advance(time.Hour)
+	eventually(t, "second refresh", func() bool { return e.auth.refreshes.Load() == 2 })
+	e.auth.mu.Lock()
+	defer e.auth.mu.Unlock()
+	if e.auth.seen[1] != want {
+		t.Fatalf("second refresh presented %q, want the rotated %q", e.auth.seen[1], want)
+	}
+}
+
+func TestUnauthorizedRefreshesThenServes(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seed(1, nil)
+	e.start()
+	l := e.mustAcquire(AcquireOptions{})
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindAuthExpired, Status: 401})
+	l2 := e.mustAcquire(AcquireOptions{Prefer: ids[0]})
+	if l2.Grant.AccessToken.Reveal() != fmt.Sprintf("access-%d-1", ids[0]) {
+		t.Fatalf("after a 401 the lease has token %q, want the refreshed one", l2.Grant.AccessToken.Reveal())
+	}
+	e.pool.Report(l2, providers.Outcome{Kind: providers.KindOK})
+}
+
+func TestPermanentRefreshFailureNeedsReauth(t *testing.T) {
+	e := newEnv(t)
+	e.auth.refresh = func(ctx context.Context, c providers.Credential) (providers.Credential, error) {
+		return c, &providers.VerdictError{Err: providers.ErrReauth, Reason: "invalid_grant: Token has been expired or revoked."}
+	}
+	ids := e.seed(1, func(i int, c *storage.Credential) { c.Expiry = t0.Add(-time.Minute) })
+	e.start()
+	eventually(t, "needs_reauth persisted", func() bool {
+		r := e.row(ids[0])
+		return r.Status == storage.StatusNeedsReauth && r.StatusReason == "invalid_grant: Token has been expired or revoked."
+	})
+	_, err := e.acquire(AcquireOptions{})
+	if ue := unavailable(t, err); ue.Reason != NoCredentials {
+		t.Fatalf("reason = %v, want no_credentials", ue.Reason)
+	}
+	if got := e.auth.refreshes.Load(); got != 1 {
+		t.Fatalf("refreshes = %d, want 1 (no retry after a permanent failure)", got)
+	}
+}
+
+func TestTransientRefreshFailureBacksOff(t *testing.T) {
+	e := newEnv(t)
+	var mu sync.Mutex
+	fail := true
+	e.auth.refresh = func(ctx context.Context, c providers.Credential) (providers.Credential, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail {
+			return c, fmt.Errorf("token endpoint: 503")
+		}
+		c.AccessToken, c.Expiry = "access-ok-1", e.clock.Now().Add(time.Hour)
+		return c, nil
+	}
+	ids := e.seed(1, func(i int, c *storage.Credential) { c.Expiry = t0.Add(-time.Minute) })
+	e.start()
+	eventually(t, "first failure", func() bool { return e.snapshot()[ids[0]].LastError != "" })
+	if !e.clock.WaitFor(5*time.Second, func(ds []time.Time) bool {
+		for _, d := range ds {
+			if d.Equal(t0.Add(refreshRetryBase)) {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatal("no retry armed after the first backoff")
+	}
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	e.clock.Advance(refreshRetryBase)
+	l := e.mustAcquire(AcquireOptions{})
+	if l.Grant.AccessToken.Reveal() != "access-ok-1" {
+		t.Fatalf("token = %q", l.Grant.AccessToken.Reveal())
+	}
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+	if v := e.snapshot()[ids[0]]; v.Status != storage.StatusActive {
+		t.Fatalf("status = %s, want active", v.Status)
+	}
+}
+
+func TestRestartRestoresTokensStatesAndCooldowns(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seed(3, nil)
+	e.start()
+	// 0: rate-limited for an hour; 1: banned; 2: refreshed (new tokens).
+	leases := map[int64]*Lease{}
+	for i := 0; i < 3; i++ {
+		l := e.mustAcquire(AcquireOptions{})
+		leases[l.Grant.CredentialID] = l
+	}
+	e.pool.Report(leases[ids[0]], providers.Outcome{Kind: providers.KindRateLimited, RetryAt: t0.Add(time.Hour)})
+	e.pool.Report(leases[ids[1]], providers.Outcome{Kind: providers.KindBanned, Reason: "TOS_VIOLATION"})
+	e.pool.Report(leases[ids[2]], providers.Outcome{Kind: providers.KindAuthExpired})
+	eventually(t, "all three settled", func() bool {
+		s := e.snapshot()
+		return len(s[ids[0]].Cooldowns) == 1 && s[ids[1]].Status == storage.StatusBanned &&
+			s[ids[2]].Expiry.Equal(t0.Add(time.Hour)) && !s[ids[2]].Refreshing
+	})
+	e.restart()
+	s := e.snapshot()
+	if cds := s[ids[0]].Cooldowns; len(cds) != 1 || !cds[0].Until.Equal(t0.Add(time.Hour)) {
+		t.Errorf("cooldowns after restart = %+v", cds)
+	}
+	if s[ids[1]].Status != storage.StatusBanned || s[ids[1]].StatusReason != "TOS_VIOLATION" {
+		t.Errorf("credential 1 after restart: %s %q", s[ids[1]].Status, s[ids[1]].StatusReason)
+	}
+	l := e.mustAcquire(AcquireOptions{})
+	if l.Grant.CredentialID != ids[2] || l.Grant.AccessToken.Reveal() != fmt.Sprintf("access-%d-1", ids[2]) {
+		t.Fatalf("after restart got credential %d with token %q, want %d with its refreshed token",
+			l.Grant.CredentialID, l.Grant.AccessToken.Reveal(), ids[2])
+	}
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+}
+
+func TestCrashedCredentialRestartsAndOthersServe(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seed(3, nil)
+	e.start()
+	root := e.sys.sys.Root
+	root.Send(e.credentialPID(ids[0]), &crash{})
+	for i := 0; i < 6; i++ {
+		l := e.mustAcquire(AcquireOptions{})
+		e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+	}
+	// The restarted actor reloaded from storage and serves again.
+	eventually(t, "restarted credential serves", func() bool {
+		l, err := e.acquire(AcquireOptions{Prefer: ids[0]})
+		if err != nil {
+			return false
+		}
+		e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+		return l.Grant.CredentialID == ids[0]
+	})
+}
+
+func TestCredentialCrashingTooOftenIsDisabled(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seed(2, nil)
+	e.start()
+	for i := 0; i <= maxRestarts; i++ {
+		e.sys.sys.Root.Send(e.credentialPID(ids[0]), &crash{})
+		time.Sleep(5 * time.Millisecond) // let each restart finish before the next crash
+	}
+	eventually(t, "disabled in storage", func() bool { return e.row(ids[0]).Status == storage.StatusDisabled })
+	eventually(t, "disabled in the pool", func() bool { return e.snapshot()[ids[0]].Status == storage.StatusDisabled })
+	l := e.mustAcquire(AcquireOptions{})
+	if l.Grant.CredentialID != ids[1] {
+		t.Fatalf("got credential %d, want the healthy %d", l.Grant.CredentialID, ids[1])
+	}
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+}
+
+func TestRemoveStopsRefreshing(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seed(2, nil)
+	e.start()
+	if err := e.pool.Remove(context.Background(), ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.Credential(context.Background(), ids[0]); err == nil {
+		t.Fatal("row still there after Remove")
+	}
+	e.clock.Advance(2 * time.Hour) // past both refresh times
+	eventually(t, "survivor refreshed", func() bool { return e.auth.refreshes.Load() >= 1 })
+	e.auth.mu.Lock()
+	defer e.auth.mu.Unlock()
+	for _, rt := range e.auth.seen {
+		if rt == "seed-refresh-0" {
+			t.Fatal("a removed credential refreshed")
+		}
+	}
+}
+
+func TestDisableAndEnable(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seed(1, nil)
+	e.start()
+	ctx := context.Background()
+	if err := e.pool.SetDisabled(ctx, ids[0], true, "maintenance"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "disabled persisted", func() bool { return e.row(ids[0]).Status == storage.StatusDisabled })
+	if _, err := e.acquire(AcquireOptions{}); unavailable(t, err).Reason != NoCredentials {
+		t.Fatal("a disabled credential is still schedulable")
+	}
+	if err := e.pool.SetDisabled(ctx, ids[0], false, ""); err != nil {
+		t.Fatal(err)
+	}
+	l := e.mustAcquire(AcquireOptions{})
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+	if err := e.pool.SetDisabled(ctx, 999, true, ""); err == nil {
+		t.Fatal("disabling an unknown credential succeeded")
+	}
+}
+
+func TestIngestVerdicts(t *testing.T) {
+	e := newEnv(t)
+	e.seed(1, nil) // holds seed-refresh-0
+	e.auth.onboard = func(ctx context.Context, c providers.Credential) (providers.Credential, error) {
+		switch tok := c.RefreshToken.Reveal(); tok {
+		case "free":
+			return c, &providers.VerdictError{Err: providers.ErrIneligible, Reason: "UNSUPPORTED_CLIENT: personal accounts", URL: "https://example.com/v"}
+		case "dead":
+			return c, &providers.VerdictError{Err: providers.ErrReauth, Reason: "invalid_grant"}
+		case "flaky":
+			return c, fmt.Errorf("token endpoint unreachable")
+		default:
+			c.Sub, c.Email, c.Account, c.Tier = "sub-"+tok, tok+"@example.com", "proj-"+tok, "standard-tier"
+			c.AccessToken, c.Expiry = config.Secret("access-for-"+tok), e.clock.Now().Add(time.Hour)
+			return c, nil
+		}
+	}
+	e.start()
+	seeds := []providers.Credential{{RefreshToken: "good"}, {RefreshToken: "good"}, {RefreshToken: "seed-refresh-0"},
+		{RefreshToken: "free"}, {RefreshToken: "dead"}, {RefreshToken: "flaky"}}
+	verdicts, err := e.pool.Add(context.Background(), seeds...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []VerdictKind{VerdictAdded, VerdictDuplicate, VerdictDuplicate, VerdictIneligible, VerdictInvalid, VerdictFailed}
+	for i, v := range verdicts {
+		if v.Result != want[i] || v.Index != i {
+			t.Errorf("verdict %d = %+v, want %s", i, v, want[i])
+		}
+	}
+	if verdicts[0].Email != "good@example.com" || verdicts[0].Account != "proj-good" || verdicts[0].CredentialID == 0 {
+		t.Errorf("added verdict = %+v", verdicts[0])
+	}
+	if verdicts[3].Reason != "UNSUPPORTED_CLIENT: personal accounts" {
+		t.Errorf("ineligible reason = %q", verdicts[3].Reason)
+	}
+	// The new credential serves at once, without a restart.
+	l := e.mustAcquire(AcquireOptions{Prefer: verdicts[0].CredentialID})
+	if l.Grant.CredentialID != verdicts[0].CredentialID {
+		t.Fatalf("new credential not schedulable: got %d", l.Grant.CredentialID)
+	}
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+	// The same account again updates instead of duplicating.
+	again, err := e.pool.Add(context.Background(), providers.Credential{RefreshToken: "good"})
+	if err != nil || again[0].Result != VerdictDuplicate {
+		t.Fatalf("same token again: %+v %v", again, err)
+	}
+}
+
+func TestAbandonedAcquireReleasesItsLateLease(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.MaxConcurrentPerCredential = 1
+	ids := e.seed(1, func(i int, c *storage.Credential) {
+		c.Cooldowns = []storage.Cooldown{{Model: testModel, Until: t0.Add(5 * time.Second)}}
+	})
+	e.start()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.pool.Acquire(ctx, testModel, AcquireOptions{})
+		done <- err
+	}()
+	e.waitersParked(1)
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	// The scheduler still grants the parked request once the cooldown
+	// ends; the lease must come back on its own.
+	e.clock.Advance(5 * time.Second)
+	eventually(t, "late lease released", func() bool {
+		v := e.snapshot()[ids[0]]
+		return v.Served == 1 && v.InFlight == 0
+	})
+	l := e.mustAcquire(AcquireOptions{})
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+}

@@ -1,0 +1,408 @@
+package actors
+
+import (
+	"container/heap"
+	"container/list"
+	"encoding/json"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/pollux-gateway/pollux/config"
+	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/storage"
+)
+
+// This file is the scheduler's pure policy: which credential serves which
+// request. It holds no actors, no timers and no clock; time is passed in.
+//
+// Choice: least recently used per model. Every model has a queue of the
+// credentials known to be ready for it, in the order they were last used
+// for that model; a grant takes the front and moves it to the back. That
+// spreads each model's quota evenly over the pool, so per-account limits are
+// reached as late as possible, and it costs O(1) whatever the pool size.
+// Least-in-flight was the alternative: with upstream latency dominated by
+// generation time it degenerates to the same rotation while needing a
+// sorted structure; the optional per-credential in-flight cap covers the case
+// where concurrency itself must be bounded.
+//
+// Queue membership is maintained eagerly on every change the credential
+// reports and lazily for time: an entry whose cooldown has begun or whose
+// token has run out is dropped when a pick meets it, and a wake-up heap
+// brings entries back when their cooldowns end.
+
+// tokenSkew is how long a token must still be valid to be handed out.
+const tokenSkew = 30 * time.Second
+
+// schedEntry is the scheduler's read model of one credential.
+type schedEntry struct {
+	id         int64
+	pid        *actor.PID
+	status     storage.Status
+	token      config.Secret
+	account    string
+	extra      json.RawMessage
+	expiry     time.Time
+	refreshing bool
+	// refreshAsked is set once RefreshNeeded was sent for the current token.
+	refreshAsked bool
+	cooldowns    map[string]time.Time
+	// pending maps model (or AllModels) to the Outcome.Seq whose effect the
+	// credential has not yet reported; the entry is not granted for it.
+	pending  map[string]uint64
+	inflight int
+	served   uint64
+	lastUsed time.Time
+	view     CredentialView
+	// elems[i] is the entry's element in queue i, nil when absent.
+	elems []*list.Element
+}
+
+func (e *schedEntry) alive() bool {
+	return e.status == storage.StatusActive || e.status == storage.StatusCooling
+}
+
+func (e *schedEntry) tokenValid(now time.Time) bool {
+	return e.token != "" && e.expiry.After(now.Add(tokenSkew))
+}
+
+// needsRefresh reports whether the scheduler should ask for a refresh.
+func (e *schedEntry) needsRefresh(now time.Time) bool {
+	return e.alive() && !e.refreshing && !e.refreshAsked && !e.tokenValid(now)
+}
+
+type wakeItem struct {
+	at time.Time
+	id int64
+}
+
+type wakeHeap []wakeItem
+
+func (h wakeHeap) Len() int           { return len(h) }
+func (h wakeHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h wakeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *wakeHeap) Push(x any)        { *h = append(*h, x.(wakeItem)) }
+func (h *wakeHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// affinityCap bounds the session-affinity table; the oldest binding is
+// forgotten first.
+const affinityCap = 65536
+
+type schedPolicy struct {
+	entries     map[int64]*schedEntry
+	modelIdx    map[string]int
+	queues      []*list.List
+	maxInflight int
+	wakes       wakeHeap
+
+	affinity      map[string]int64
+	affinityOrder []string
+	affinityNext  int
+}
+
+func newSchedPolicy(maxInflight int) *schedPolicy {
+	return &schedPolicy{
+		entries:     make(map[int64]*schedEntry),
+		modelIdx:    make(map[string]int),
+		maxInflight: maxInflight,
+		affinity:    make(map[string]int64),
+	}
+}
+
+// readyFor reports whether e may be granted for model (queue mi) at now.
+func (p *schedPolicy) readyFor(e *schedEntry, model string, now time.Time) bool {
+	if !e.alive() || !e.tokenValid(now) {
+		return false
+	}
+	if p.maxInflight > 0 && e.inflight >= p.maxInflight {
+		return false
+	}
+	if len(e.pending) > 0 {
+		if _, ok := e.pending[model]; ok {
+			return false
+		}
+		if _, ok := e.pending[storage.AllModels]; ok {
+			return false
+		}
+	}
+	if len(e.cooldowns) > 0 {
+		if until, ok := e.cooldowns[storage.AllModels]; ok && until.After(now) {
+			return false
+		}
+		if until, ok := e.cooldowns[model]; ok && until.After(now) {
+			return false
+		}
+	}
+	return true
+}
+
+// queue returns the index of model's queue, creating and filling it on
+// first use.
+func (p *schedPolicy) queue(model string, now time.Time) int {
+	if mi, ok := p.modelIdx[model]; ok {
+		return mi
+	}
+	mi := len(p.queues)
+	p.modelIdx[model] = mi
+	p.queues = append(p.queues, list.New())
+	for _, e := range p.entries {
+		p.reindexOne(e, mi, model, now)
+	}
+	return mi
+}
+
+func (p *schedPolicy) reindexOne(e *schedEntry, mi int, model string, now time.Time) {
+	for len(e.elems) <= mi {
+		e.elems = append(e.elems, nil)
+	}
+	want := p.readyFor(e, model, now)
+	switch have := e.elems[mi] != nil; {
+	case want && !have:
+		// Back from a cooldown or new: it was last used before anyone
+		// currently queued, so it goes to the front.
+		e.elems[mi] = p.queues[mi].PushFront(e)
+	case !want && have:
+		p.queues[mi].Remove(e.elems[mi])
+		e.elems[mi] = nil
+	}
+}
+
+// reindex recomputes e's membership in every queue.
+func (p *schedPolicy) reindex(e *schedEntry, now time.Time) {
+	for model, mi := range p.modelIdx {
+		p.reindexOne(e, mi, model, now)
+	}
+}
+
+// upsert applies a CredentialChanged and reports the entry.
+func (p *schedPolicy) upsert(c *CredentialChanged, now time.Time) *schedEntry {
+	if c.Removed {
+		p.remove(c.ID)
+		return nil
+	}
+	e, ok := p.entries[c.ID]
+	if !ok {
+		e = &schedEntry{id: c.ID}
+		p.entries[c.ID] = e
+	}
+	if e.token != c.AccessToken || e.refreshing != c.Refreshing {
+		e.refreshAsked = false
+	}
+	for model, until := range c.Cooldowns {
+		if until.After(now) && !until.Equal(e.cooldowns[model]) {
+			heap.Push(&p.wakes, wakeItem{at: until, id: c.ID})
+		}
+	}
+	e.pid, e.status, e.token, e.account, e.extra = c.PID, c.Status, c.AccessToken, c.Account, c.Extra
+	e.expiry, e.refreshing, e.cooldowns, e.view = c.Expiry, c.Refreshing, c.Cooldowns, c.View
+	for key, seq := range e.pending {
+		if c.OutcomeSeq >= seq {
+			delete(e.pending, key)
+		}
+	}
+	p.reindex(e, now)
+	return e
+}
+
+func (p *schedPolicy) remove(id int64) {
+	e, ok := p.entries[id]
+	if !ok {
+		return
+	}
+	for mi, el := range e.elems {
+		if el != nil {
+			p.queues[mi].Remove(el)
+		}
+	}
+	delete(p.entries, id)
+}
+
+// pendingKey returns which readiness an outcome puts on hold until the
+// credential reports back, or "" for none.
+func pendingKey(model string, o providers.Outcome) string {
+	switch o.Kind {
+	case providers.KindRateLimited, providers.KindQuotaExhausted, providers.KindOverloaded:
+		if o.Scope == providers.ScopeCredential {
+			return storage.AllModels
+		}
+		return model
+	case providers.KindModelUnsupported:
+		return model
+	case providers.KindAuthExpired, providers.KindAuthRevoked, providers.KindBanned, providers.KindIneligible:
+		return storage.AllModels
+	case providers.KindOK, providers.KindTransient, providers.KindBadRequest, providers.KindAbandoned:
+	}
+	return ""
+}
+
+// release ends one grant of e. When the outcome changes readiness, e is held
+// back under seq until the credential reports.
+func (p *schedPolicy) release(e *schedEntry, model string, o providers.Outcome, seq uint64, now time.Time) {
+	if e.inflight > 0 {
+		e.inflight--
+	}
+	if key := pendingKey(model, o); key != "" {
+		if e.pending == nil {
+			e.pending = make(map[string]uint64, 1)
+		}
+		e.pending[key] = seq
+	}
+	p.reindex(e, now)
+}
+
+// pick grants a credential for model, or returns nil. refresh collects
+// entries whose token ran out and that should be asked to refresh.
+func (p *schedPolicy) pick(a *Acquire, now time.Time, refresh *[]*schedEntry) *schedEntry {
+	mi := p.queue(a.Model, now)
+	usable := func(e *schedEntry) bool {
+		return e != nil && !excluded(a.Exclude, e.id) && p.readyFor(e, a.Model, now)
+	}
+	if a.Prefer != 0 {
+		if e := p.entries[a.Prefer]; usable(e) {
+			return p.grant(e, mi, a.Model, now)
+		}
+	}
+	rebind := a.Affinity != ""
+	if rebind {
+		if id, ok := p.affinity[a.Affinity]; ok {
+			e := p.entries[id]
+			if usable(e) {
+				return p.grant(e, mi, a.Model, now)
+			}
+			// Keep the binding through a failover (the request already
+			// tried something) and while the bound credential lives.
+			rebind = e == nil || !e.alive() || len(a.Exclude) == 0
+		}
+	}
+	q := p.queues[mi]
+	for el := q.Front(); el != nil; {
+		e := el.Value.(*schedEntry)
+		next := el.Next()
+		if !p.readyFor(e, a.Model, now) {
+			q.Remove(el)
+			e.elems[mi] = nil
+			if e.needsRefresh(now) {
+				e.refreshAsked = true
+				*refresh = append(*refresh, e)
+			}
+			el = next
+			continue
+		}
+		if excluded(a.Exclude, e.id) {
+			el = next
+			continue
+		}
+		if rebind {
+			p.bind(a.Affinity, e.id)
+		}
+		return p.grant(e, mi, a.Model, now)
+	}
+	return nil
+}
+
+func (p *schedPolicy) grant(e *schedEntry, mi int, model string, now time.Time) *schedEntry {
+	e.inflight++
+	e.served++
+	e.lastUsed = now
+	if el := e.elems[mi]; el != nil {
+		p.queues[mi].MoveToBack(el)
+	}
+	if p.maxInflight > 0 && e.inflight >= p.maxInflight {
+		p.reindex(e, now)
+	}
+	return e
+}
+
+func (p *schedPolicy) bind(key string, id int64) {
+	if _, ok := p.affinity[key]; !ok {
+		if len(p.affinityOrder) < affinityCap {
+			p.affinityOrder = append(p.affinityOrder, key)
+		} else {
+			delete(p.affinity, p.affinityOrder[p.affinityNext])
+			p.affinityOrder[p.affinityNext] = key
+			p.affinityNext = (p.affinityNext + 1) % affinityCap
+		}
+	}
+	p.affinity[key] = id
+}
+
+// availability describes why nothing is ready for a request.
+type availability struct {
+	// candidates: some credential could serve the model later.
+	candidates bool
+	// earliest is the earliest known time a candidate's cooldown ends.
+	earliest time.Time
+	// soon: a candidate may become ready at an unknown but near time
+	// (refreshing, awaiting its report, or busy under the in-flight cap).
+	soon bool
+}
+
+// unavailable explains an empty pick. It scans the pool, which is fine on
+// this path: it runs once per request that finds nothing ready.
+func (p *schedPolicy) unavailable(a *Acquire, now time.Time, refresh *[]*schedEntry) availability {
+	var av availability
+	for _, e := range p.entries {
+		if !e.alive() || excluded(a.Exclude, e.id) {
+			continue
+		}
+		av.candidates = true
+		if !e.tokenValid(now) {
+			if e.needsRefresh(now) {
+				e.refreshAsked = true
+				*refresh = append(*refresh, e)
+			}
+			av.soon = true
+			continue
+		}
+		if len(e.pending) > 0 || (p.maxInflight > 0 && e.inflight >= p.maxInflight) {
+			av.soon = true
+			continue
+		}
+		var at time.Time
+		if until, ok := e.cooldowns[storage.AllModels]; ok && until.After(at) {
+			at = until
+		}
+		if until, ok := e.cooldowns[a.Model]; ok && until.After(at) {
+			at = until
+		}
+		if !at.After(now) {
+			av.soon = true // ready now; a reindex is due
+			continue
+		}
+		if av.earliest.IsZero() || at.Before(av.earliest) {
+			av.earliest = at
+		}
+	}
+	return av
+}
+
+// dueWakes pops the ids whose cooldowns ended by now.
+func (p *schedPolicy) dueWakes(now time.Time) []int64 {
+	var ids []int64
+	for len(p.wakes) > 0 && !p.wakes[0].at.After(now) {
+		ids = append(ids, heap.Pop(&p.wakes).(wakeItem).id)
+	}
+	return ids
+}
+
+// nextWake returns when the next cooldown ends.
+func (p *schedPolicy) nextWake() (time.Time, bool) {
+	if len(p.wakes) == 0 {
+		return time.Time{}, false
+	}
+	return p.wakes[0].at, true
+}
+
+func excluded(ids []int64, id int64) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}

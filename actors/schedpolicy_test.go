@@ -1,0 +1,234 @@
+package actors
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pollux-gateway/pollux/config"
+	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/storage"
+)
+
+func readyChange(id int64) *CredentialChanged {
+	return &CredentialChanged{ID: id, Status: storage.StatusActive, AccessToken: config.Secret("tok"),
+		Expiry: t0.Add(time.Hour)}
+}
+
+func newPolicyWith(t *testing.T, n int, maxInflight int) *schedPolicy {
+	t.Helper()
+	p := newSchedPolicy(maxInflight)
+	for i := 1; i <= n; i++ {
+		p.upsert(readyChange(int64(i)), t0)
+	}
+	return p
+}
+
+func pickID(p *schedPolicy, a *Acquire, now time.Time) int64 {
+	var refresh []*schedEntry
+	if e := p.pick(a, now, &refresh); e != nil {
+		return e.id
+	}
+	return 0
+}
+
+func TestPickIsFairLRU(t *testing.T) {
+	p := newPolicyWith(t, 5, 0)
+	counts := map[int64]int{}
+	last := map[int64]int{}
+	for i := 0; i < 500; i++ {
+		id := pickID(p, &Acquire{Model: "m"}, t0)
+		if id == 0 {
+			t.Fatal("no credential granted")
+		}
+		if prev, ok := last[id]; ok && i-prev != 5 {
+			t.Fatalf("credential %d used again after %d grants, want every 5th (round robin)", id, i-prev)
+		}
+		last[id] = i
+		counts[id]++
+	}
+	for id, n := range counts {
+		if n != 100 {
+			t.Errorf("credential %d served %d of 500, want 100", id, n)
+		}
+	}
+}
+
+func TestPickRespectsCooldownScope(t *testing.T) {
+	tests := []struct {
+		name      string
+		cooldowns map[string]time.Time
+		model     string
+		at        time.Time
+		wantReady bool
+	}{
+		{"other model cooling", map[string]time.Time{"b": t0.Add(time.Minute)}, "a", t0, true},
+		{"same model cooling", map[string]time.Time{"a": t0.Add(time.Minute)}, "a", t0, false},
+		{"credential-wide cooling", map[string]time.Time{storage.AllModels: t0.Add(time.Minute)}, "a", t0, false},
+		{"cooldown over", map[string]time.Time{"a": t0.Add(time.Minute)}, "a", t0.Add(time.Minute), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newSchedPolicy(0)
+			c := readyChange(1)
+			c.Cooldowns = tt.cooldowns
+			p.upsert(c, t0)
+			if got := pickID(p, &Acquire{Model: tt.model}, tt.at) == 1; got != tt.wantReady {
+				t.Errorf("granted = %v, want %v", got, tt.wantReady)
+			}
+		})
+	}
+}
+
+func TestPickSkipsExpiredTokensAndAsksForRefresh(t *testing.T) {
+	p := newSchedPolicy(0)
+	c := readyChange(1)
+	c.Expiry = t0.Add(10 * time.Second) // inside tokenSkew
+	p.upsert(c, t0)
+	var refresh []*schedEntry
+	if e := p.pick(&Acquire{Model: "m"}, t0, &refresh); e != nil {
+		t.Fatal("granted a credential whose token is about to expire")
+	}
+	av := p.unavailable(&Acquire{Model: "m"}, t0, &refresh)
+	if len(refresh) != 1 || refresh[0].id != 1 || !av.soon {
+		t.Fatalf("refresh asked for %d entries (soon=%v), want credential 1", len(refresh), av.soon)
+	}
+	refresh = nil
+	p.unavailable(&Acquire{Model: "m"}, t0, &refresh)
+	if len(refresh) != 0 {
+		t.Fatal("asked for the same refresh twice")
+	}
+}
+
+func TestExcludeAndPrefer(t *testing.T) {
+	p := newPolicyWith(t, 3, 0)
+	if id := pickID(p, &Acquire{Model: "m", Exclude: []int64{1, 2}}, t0); id != 3 {
+		t.Errorf("with 1,2 excluded got %d, want 3", id)
+	}
+	if id := pickID(p, &Acquire{Model: "m", Exclude: []int64{1, 2, 3}}, t0); id != 0 {
+		t.Errorf("with all excluded got %d, want none", id)
+	}
+	if id := pickID(p, &Acquire{Model: "m", Prefer: 2}, t0); id != 2 {
+		t.Errorf("prefer 2 got %d", id)
+	}
+}
+
+func TestAffinity(t *testing.T) {
+	p := newPolicyWith(t, 4, 0)
+	first := pickID(p, &Acquire{Model: "m", Affinity: "conv-1"}, t0)
+	for i := 0; i < 10; i++ {
+		pickID(p, &Acquire{Model: "m"}, t0) // other traffic rotates
+		if got := pickID(p, &Acquire{Model: "m", Affinity: "conv-1"}, t0); got != first {
+			t.Fatalf("affinity request %d went to %d, want %d", i, got, first)
+		}
+	}
+	// A failover (this request already tried the bound one) goes elsewhere
+	// without moving the binding.
+	if got := pickID(p, &Acquire{Model: "m", Affinity: "conv-1", Exclude: []int64{first}}, t0); got == first || got == 0 {
+		t.Fatalf("failover went to %d", got)
+	}
+	if got := pickID(p, &Acquire{Model: "m", Affinity: "conv-1"}, t0); got != first {
+		t.Fatalf("after failover the conversation moved to %d, want %d", got, first)
+	}
+	// When the bound credential cools down, a fresh request rebinds.
+	c := readyChange(first)
+	c.Cooldowns = map[string]time.Time{"m": t0.Add(time.Hour)}
+	p.upsert(c, t0)
+	moved := pickID(p, &Acquire{Model: "m", Affinity: "conv-1"}, t0)
+	if moved == first || moved == 0 {
+		t.Fatalf("bound credential cooling: got %d", moved)
+	}
+	if got := pickID(p, &Acquire{Model: "m", Affinity: "conv-1"}, t0); got != moved {
+		t.Fatalf("rebinding did not stick: got %d, want %d", got, moved)
+	}
+}
+
+func TestPendingHoldsCredentialUntilReport(t *testing.T) {
+	p := newPolicyWith(t, 1, 0)
+	e := p.pick(&Acquire{Model: "m"}, t0, new([]*schedEntry))
+	p.release(e, "m", providers.Outcome{Kind: providers.KindRateLimited}, 7, t0)
+	if id := pickID(p, &Acquire{Model: "m"}, t0); id != 0 {
+		t.Fatal("granted a credential whose 429 the credential has not processed yet")
+	}
+	if id := pickID(p, &Acquire{Model: "other"}, t0); id != 1 {
+		t.Fatal("a model-scoped hold blocked another model")
+	}
+	stale := readyChange(1)
+	stale.OutcomeSeq = 6
+	p.upsert(stale, t0)
+	if id := pickID(p, &Acquire{Model: "m"}, t0); id != 0 {
+		t.Fatal("an older report released the hold")
+	}
+	fresh := readyChange(1)
+	fresh.OutcomeSeq = 7
+	p.upsert(fresh, t0)
+	if id := pickID(p, &Acquire{Model: "m"}, t0); id != 1 {
+		t.Fatal("the credential's report did not release the hold")
+	}
+}
+
+func TestInflightCap(t *testing.T) {
+	p := newPolicyWith(t, 2, 1)
+	a := p.pick(&Acquire{Model: "m"}, t0, new([]*schedEntry))
+	b := p.pick(&Acquire{Model: "m"}, t0, new([]*schedEntry))
+	if a == nil || b == nil || a == b {
+		t.Fatalf("want two distinct grants, got %v %v", a, b)
+	}
+	if id := pickID(p, &Acquire{Model: "m"}, t0); id != 0 {
+		t.Fatalf("cap 1 exceeded: granted %d", id)
+	}
+	av := p.unavailable(&Acquire{Model: "m"}, t0, new([]*schedEntry))
+	if !av.candidates || !av.soon {
+		t.Fatalf("busy pool: %+v, want candidates and soon", av)
+	}
+	p.release(a, "m", providers.Outcome{Kind: providers.KindOK}, 1, t0)
+	if id := pickID(p, &Acquire{Model: "m"}, t0); id != a.id {
+		t.Fatalf("after release got %d, want %d", id, a.id)
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	tests := []struct {
+		name    string
+		changes []*CredentialChanged
+		want    availability
+	}{
+		{"empty pool", nil, availability{}},
+		{"only banned", []*CredentialChanged{{ID: 1, Status: storage.StatusBanned}}, availability{}},
+		{"two cooling: earliest wins", []*CredentialChanged{
+			{ID: 1, Status: storage.StatusActive, AccessToken: "t", Expiry: t0.Add(time.Hour), Cooldowns: map[string]time.Time{"m": t0.Add(time.Hour)}},
+			{ID: 2, Status: storage.StatusCooling, AccessToken: "t", Expiry: t0.Add(time.Hour), Cooldowns: map[string]time.Time{storage.AllModels: t0.Add(time.Minute)}},
+		}, availability{candidates: true, earliest: t0.Add(time.Minute)}},
+		{"refreshing is soon", []*CredentialChanged{{ID: 1, Status: storage.StatusActive, Refreshing: true}}, availability{candidates: true, soon: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newSchedPolicy(0)
+			for _, c := range tt.changes {
+				p.upsert(c, t0)
+			}
+			got := p.unavailable(&Acquire{Model: "m"}, t0, new([]*schedEntry))
+			if got.candidates != tt.want.candidates || got.soon != tt.want.soon || !got.earliest.Equal(tt.want.earliest) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestWakesBringCredentialsBack(t *testing.T) {
+	p := newSchedPolicy(0)
+	c := readyChange(1)
+	c.Cooldowns = map[string]time.Time{"m": t0.Add(time.Minute)}
+	p.upsert(c, t0)
+	pickID(p, &Acquire{Model: "m"}, t0) // creates the queue
+	next, ok := p.nextWake()
+	if !ok || !next.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("next wake = %v %v, want %v", next, ok, t0.Add(time.Minute))
+	}
+	later := t0.Add(time.Minute)
+	for _, id := range p.dueWakes(later) {
+		p.reindex(p.entries[id], later)
+	}
+	if q := p.queues[p.modelIdx["m"]]; q.Len() != 1 {
+		t.Fatalf("queue length after wake = %d, want 1", q.Len())
+	}
+}

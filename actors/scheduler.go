@@ -1,0 +1,317 @@
+package actors
+
+import (
+	"container/list"
+	"sort"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
+	"github.com/pollux-gateway/pollux/providers"
+)
+
+// Scheduler-internal messages.
+type (
+	// waiterExpired fires when a parked Acquire's deadline passes.
+	waiterExpired struct{ id uint64 }
+	// wakeDue fires when the earliest cooldown ends; gen drops stale timers.
+	wakeDue struct{ gen uint64 }
+	// awaitLoaded asks the scheduler to reply *loaded once it knows n
+	// credentials (startup: traffic waits for the whole pool).
+	awaitLoaded struct{ n int }
+	loaded      struct{}
+	// schedulerStarted tells the pool a (re)started scheduler needs every
+	// credential to publish again.
+	schedulerStarted struct{}
+)
+
+type waiter struct {
+	id     uint64
+	acq    *Acquire
+	sender *actor.PID
+	stop   func() bool
+	el     *list.Element
+}
+
+type leaseRecord struct {
+	credID int64
+	model  string
+}
+
+// schedulerActor answers Acquire from its read model of the pool's
+// credentials, parks requests that must wait, and forwards each lease's
+// Outcome to its credential.
+type schedulerActor struct {
+	d      *poolDeps
+	log    *zap.Logger
+	policy *schedPolicy
+
+	waiters   *list.List // of *waiter, FIFO
+	waiterIdx map[uint64]*waiter
+	waiterSeq uint64
+
+	leases    map[uint64]leaseRecord
+	leaseSeq  uint64
+	outcomeSq uint64
+
+	wakeStop func() bool
+	wakeAt   time.Time
+	wakeGen  uint64
+
+	loadWaiters []loadWaiter
+}
+
+type loadWaiter struct {
+	n      int
+	sender *actor.PID
+}
+
+func newScheduler(d *poolDeps) actor.Actor {
+	return &schedulerActor{
+		d:         d,
+		log:       d.log.Named("scheduler"),
+		policy:    newSchedPolicy(d.maxInflight),
+		waiters:   list.New(),
+		waiterIdx: make(map[uint64]*waiter),
+		leases:    make(map[uint64]leaseRecord),
+	}
+}
+
+func (s *schedulerActor) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *Acquire:
+		s.onAcquire(ctx, msg)
+	case *Outcome:
+		s.onOutcome(ctx, msg)
+	case *CredentialChanged:
+		s.onChanged(ctx, msg)
+	case *waiterExpired:
+		s.onWaiterExpired(ctx, msg)
+	case *wakeDue:
+		s.onWake(ctx, msg)
+	case *SnapshotRequest:
+		ctx.Respond(s.snapshot())
+	case *awaitLoaded:
+		s.onAwaitLoaded(ctx, msg)
+	case *actor.Started:
+		ctx.Send(ctx.Parent(), &schedulerStarted{})
+	case *actor.Stopping, *actor.Restarting:
+		s.shutdown(ctx)
+	case *actor.Stopped:
+	default:
+		s.log.Warn("scheduler: unknown message", zap.String("type", typeName(msg)))
+	}
+}
+
+func (s *schedulerActor) onAcquire(ctx actor.Context, a *Acquire) {
+	now := s.d.clock.Now()
+	var refresh []*schedEntry
+	defer func() { s.askRefresh(ctx, refresh) }()
+	if e := s.policy.pick(a, now, &refresh); e != nil {
+		ctx.Respond(s.lease(e, a.Model))
+		return
+	}
+	av := s.policy.unavailable(a, now, &refresh)
+	switch {
+	case !av.candidates:
+		ctx.Respond(&Unavailable{Reason: NoCredentials})
+		return
+	case !av.soon && (a.Deadline.IsZero() || av.earliest.After(a.Deadline)):
+		// Waiting cannot help: answer now with the earliest reset.
+		ctx.Respond(&Unavailable{Reason: AllCooling, RetryAt: av.earliest})
+		return
+	}
+	s.park(ctx, a, now)
+}
+
+func (s *schedulerActor) park(ctx actor.Context, a *Acquire, now time.Time) {
+	s.waiterSeq++
+	w := &waiter{id: s.waiterSeq, acq: a, sender: ctx.Sender()}
+	w.el = s.waiters.PushBack(w)
+	s.waiterIdx[w.id] = w
+	self, root, id := ctx.Self(), ctx.ActorSystem().Root, w.id
+	w.stop = s.d.clock.AfterFunc(a.Deadline.Sub(now), func() { root.Send(self, &waiterExpired{id: id}) })
+}
+
+func (s *schedulerActor) lease(e *schedEntry, model string) *Lease {
+	s.leaseSeq++
+	s.leases[s.leaseSeq] = leaseRecord{credID: e.id, model: model}
+	return &Lease{
+		ID:    s.leaseSeq,
+		Model: model,
+		Grant: providers.Grant{CredentialID: e.id, AccessToken: e.token, Account: e.account, Extra: e.extra},
+	}
+}
+
+func (s *schedulerActor) onOutcome(ctx actor.Context, o *Outcome) {
+	rec, ok := s.leases[o.LeaseID]
+	if !ok {
+		// A lease is closed exactly once; a second Outcome is a caller bug.
+		s.log.Warn("scheduler: outcome for unknown lease", zap.Uint64("lease_id", o.LeaseID))
+		return
+	}
+	delete(s.leases, o.LeaseID)
+	now := s.d.clock.Now()
+	e := s.policy.entries[rec.credID]
+	if e == nil {
+		return
+	}
+	s.outcomeSq++
+	s.policy.release(e, rec.model, o.Result, s.outcomeSq, now)
+	if o.Result.Kind != providers.KindAbandoned && e.pid != nil {
+		fwd := *o
+		fwd.CredentialID, fwd.Model, fwd.Seq = rec.credID, rec.model, s.outcomeSq
+		ctx.Send(e.pid, &fwd)
+	}
+	s.serveWaiters(ctx, now)
+}
+
+func (s *schedulerActor) onChanged(ctx actor.Context, c *CredentialChanged) {
+	now := s.d.clock.Now()
+	s.policy.upsert(c, now)
+	s.serveWaiters(ctx, now)
+	s.armWake(ctx, now)
+	s.checkLoaded(ctx)
+}
+
+func (s *schedulerActor) onWake(ctx actor.Context, m *wakeDue) {
+	if m.gen != s.wakeGen {
+		return
+	}
+	s.wakeStop = nil
+	now := s.d.clock.Now()
+	for _, id := range s.policy.dueWakes(now) {
+		if e := s.policy.entries[id]; e != nil {
+			s.policy.reindex(e, now)
+		}
+	}
+	s.serveWaiters(ctx, now)
+	s.armWake(ctx, now)
+}
+
+// armWake keeps one timer armed for the earliest cooldown end.
+func (s *schedulerActor) armWake(ctx actor.Context, now time.Time) {
+	next, ok := s.policy.nextWake()
+	if s.wakeStop != nil && ok && next.Equal(s.wakeAt) {
+		return
+	}
+	if s.wakeStop != nil {
+		s.wakeStop()
+		s.wakeStop = nil
+	}
+	if !ok {
+		return
+	}
+	s.wakeGen++
+	s.wakeAt = next
+	self, root, gen := ctx.Self(), ctx.ActorSystem().Root, s.wakeGen
+	s.wakeStop = s.d.clock.AfterFunc(next.Sub(now), func() { root.Send(self, &wakeDue{gen: gen}) })
+}
+
+// serveWaiters grants parked requests in FIFO order while credentials are
+// ready for them.
+func (s *schedulerActor) serveWaiters(ctx actor.Context, now time.Time) {
+	if s.waiters.Len() == 0 {
+		return
+	}
+	var refresh []*schedEntry
+	for el := s.waiters.Front(); el != nil; {
+		next := el.Next()
+		w := el.Value.(*waiter)
+		if e := s.policy.pick(w.acq, now, &refresh); e != nil {
+			s.dropWaiter(w)
+			ctx.Send(w.sender, s.lease(e, w.acq.Model))
+		}
+		el = next
+	}
+	s.askRefresh(ctx, refresh)
+}
+
+func (s *schedulerActor) dropWaiter(w *waiter) {
+	s.waiters.Remove(w.el)
+	delete(s.waiterIdx, w.id)
+	if w.stop != nil {
+		w.stop()
+	}
+}
+
+func (s *schedulerActor) onWaiterExpired(ctx actor.Context, m *waiterExpired) {
+	w, ok := s.waiterIdx[m.id]
+	if !ok {
+		return
+	}
+	s.dropWaiter(w)
+	now := s.d.clock.Now()
+	var refresh []*schedEntry
+	av := s.policy.unavailable(w.acq, now, &refresh)
+	s.askRefresh(ctx, refresh)
+	if !av.candidates {
+		ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
+		return
+	}
+	retryAt := av.earliest
+	if retryAt.IsZero() || av.soon {
+		// Something may be ready any moment (refresh, busy): ask the
+		// client to come back shortly.
+		if soon := now.Add(time.Second); retryAt.IsZero() || soon.Before(retryAt) {
+			retryAt = soon
+		}
+	}
+	ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: retryAt})
+}
+
+func (s *schedulerActor) askRefresh(ctx actor.Context, entries []*schedEntry) {
+	for _, e := range entries {
+		if e.pid != nil {
+			ctx.Send(e.pid, &RefreshNeeded{Reason: "token expired while requests wait"})
+		}
+	}
+}
+
+func (s *schedulerActor) onAwaitLoaded(ctx actor.Context, m *awaitLoaded) {
+	if len(s.policy.entries) >= m.n {
+		ctx.Respond(&loaded{})
+		return
+	}
+	s.loadWaiters = append(s.loadWaiters, loadWaiter{n: m.n, sender: ctx.Sender()})
+}
+
+func (s *schedulerActor) checkLoaded(ctx actor.Context) {
+	if len(s.loadWaiters) == 0 {
+		return
+	}
+	kept := s.loadWaiters[:0]
+	for _, w := range s.loadWaiters {
+		if len(s.policy.entries) >= w.n {
+			ctx.Send(w.sender, &loaded{})
+			continue
+		}
+		kept = append(kept, w)
+	}
+	s.loadWaiters = kept
+}
+
+func (s *schedulerActor) snapshot() *Snapshot {
+	out := &Snapshot{Credentials: make([]CredentialView, 0, len(s.policy.entries)), Waiting: s.waiters.Len()}
+	for _, e := range s.policy.entries {
+		v := e.view
+		v.InFlight, v.Served, v.LastUsed = e.inflight, e.served, e.lastUsed
+		out.Credentials = append(out.Credentials, v)
+	}
+	sort.Slice(out.Credentials, func(i, j int) bool { return out.Credentials[i].ID < out.Credentials[j].ID })
+	return out
+}
+
+// shutdown answers every parked request so no caller waits on a dead actor.
+func (s *schedulerActor) shutdown(ctx actor.Context) {
+	if s.wakeStop != nil {
+		s.wakeStop()
+		s.wakeStop = nil
+	}
+	for el := s.waiters.Front(); el != nil; el = s.waiters.Front() {
+		w := el.Value.(*waiter)
+		s.dropWaiter(w)
+		ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
+	}
+}

@@ -1,0 +1,225 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"reflect"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/eventstream"
+	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/pollux-gateway/pollux/config"
+	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/storage"
+)
+
+// PoolSpec describes one provider's pool.
+type PoolSpec struct {
+	Name      string
+	Authority providers.Authority
+	Config    config.Provider
+}
+
+// Deps is what Start needs.
+type Deps struct {
+	DB     *storage.DB
+	Logger *zap.Logger
+	// Clock defaults to the wall clock.
+	Clock Clock
+	Pools []PoolSpec
+	// Jitter returns the random part of a refresh's lead time; defaults to
+	// uniform in [0, 1 min).
+	Jitter func() time.Duration
+	// RefreshTimeout bounds one refresh (HTTP and durable save); default 60s.
+	RefreshTimeout time.Duration
+}
+
+// System is the running actor tree: one persistence actor and one
+// supervised pool per provider.
+type System struct {
+	sys         *actor.ActorSystem
+	log         *zap.Logger
+	persistence *actor.PID
+	health      *health
+	pools       map[string]*Pool
+	poolPIDs    []*actor.PID
+	sub         *eventstream.Subscription
+	cancel      context.CancelFunc
+}
+
+// startTimeout bounds how long Start waits for every credential to load.
+const startTimeout = 2 * time.Minute
+
+// Start builds the actor tree, loads every credential from storage and
+// returns once each pool's scheduler knows all of them, so traffic is only
+// accepted on a complete pool.
+func Start(ctx context.Context, d Deps) (*System, error) {
+	if d.DB == nil || d.Logger == nil {
+		return nil, errors.New("actors: Start needs a DB and a Logger")
+	}
+	if d.Clock == nil {
+		d.Clock = RealClock()
+	}
+	if d.Jitter == nil {
+		d.Jitter = func() time.Duration { return time.Duration(rand.Int64N(int64(refreshJitterMax))) }
+	}
+	if d.RefreshTimeout <= 0 {
+		d.RefreshTimeout = 60 * time.Second
+	}
+	log := d.Logger.Named("actors")
+	// protoactor logs through slog; bridge it to zap at warn and above.
+	core, cerr := zapcore.NewIncreaseLevelCore(log.Core(), zapcore.WarnLevel)
+	if cerr != nil {
+		// The logger is already above warn: use it as it is.
+		core = log.Core()
+	}
+	slogger := slog.New(zapslog.NewHandler(core))
+	asys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slogger }))
+	lifetime, cancel := context.WithCancel(context.Background())
+	s := &System{sys: asys, log: log, health: &health{}, pools: make(map[string]*Pool), cancel: cancel}
+	s.sub = asys.EventStream.Subscribe(func(ev any) {
+		switch e := ev.(type) {
+		case *actor.SupervisorEvent:
+			log.Warn("supervision", zap.String("child", e.Child.String()), zap.String("directive", e.Directive.String()),
+				zap.String("reason", fmt.Sprint(e.Reason)))
+		case *actor.DeadLetterEvent:
+			if ce := log.Check(zapcore.DebugLevel, "dead letter"); ce != nil {
+				ce.Write(zap.String("to", pidString(e.PID)), zap.String("message_type", typeName(e.Message)))
+			}
+		}
+	})
+	persistence, err := asys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
+		return newPersistence(d.DB, log, d.Clock, s.health)
+	}), "persistence")
+	if err != nil {
+		s.abort()
+		return nil, fmt.Errorf("actors: spawn persistence: %w", err)
+	}
+	s.persistence = persistence
+	for _, spec := range d.Pools {
+		if _, dup := s.pools[spec.Name]; dup {
+			s.abort()
+			return nil, fmt.Errorf("actors: pool %q configured twice", spec.Name)
+		}
+		rows, err := d.DB.Credentials(ctx, spec.Name)
+		if err != nil {
+			s.abort()
+			return nil, fmt.Errorf("actors: load %s credentials: %w", spec.Name, err)
+		}
+		pd := &poolDeps{
+			provider: spec.Name, authority: spec.Authority, db: d.DB, clock: d.Clock,
+			limiter: newLimiter(spec.Config), log: log.With(zap.String(fieldProvider, spec.Name)),
+			root: asys.Root, sys: asys, persistence: persistence,
+			scheduler:  actor.NewPID(asys.Address(), spec.Name+"/"+schedulerName),
+			onboarding: actor.NewPID(asys.Address(), spec.Name+"/"+onboardingName),
+			lifetime:   lifetime, jitter: d.Jitter, maxInflight: spec.Config.MaxConcurrentPerCredential,
+			refreshTimeout: d.RefreshTimeout,
+		}
+		props := actor.PropsFromProducer(func() actor.Actor { return newPoolActor(pd, rows) },
+			actor.WithSupervisor(supervisorStrategy(pd.log)))
+		pid, err := asys.Root.SpawnNamed(props, spec.Name)
+		if err != nil {
+			s.abort()
+			return nil, fmt.Errorf("actors: spawn pool %s: %w", spec.Name, err)
+		}
+		s.poolPIDs = append(s.poolPIDs, pid)
+		s.pools[spec.Name] = &Pool{d: pd, pid: pid, queueTimeout: spec.Config.QueueTimeout(),
+			retryMax: spec.Config.RetryMaxTimes, models: append([]string(nil), spec.Config.ModelList...)}
+		wctx, wcancel := context.WithTimeout(ctx, startTimeout)
+		// Ask through the pool actor: its mailbox handles Started (which
+		// spawns the scheduler) before this message.
+		var reply any
+		reply, err = ask(wctx, asys, pid, &awaitLoaded{n: len(rows)}, startTimeout, nil)
+		if _, ok := reply.(*loaded); err == nil && !ok {
+			err = fmt.Errorf("unexpected reply %T", reply)
+		}
+		wcancel()
+		if err != nil {
+			s.abort()
+			return nil, fmt.Errorf("actors: load %s pool: %w", spec.Name, err)
+		}
+		log.Info("pool ready", zap.String(fieldProvider, spec.Name), zap.Int("credentials", len(rows)))
+	}
+	return s, nil
+}
+
+// Pool returns the named provider's pool, or nil.
+func (s *System) Pool(name string) *Pool { return s.pools[name] }
+
+// Healthy reports nil while the actor system runs and the last database
+// write succeeded.
+func (s *System) Healthy() error {
+	if s.sys.IsStopped() {
+		return ErrStopped
+	}
+	if err := s.health.get(); err != nil {
+		return fmt.Errorf("database writes failing: %w", err)
+	}
+	return nil
+}
+
+// Stop shuts the tree down in order: pools (credentials stop their timers,
+// refresh goroutines are cancelled), then persistence, which commits what it
+// still holds. It returns when done or when ctx ends.
+func (s *System) Stop(ctx context.Context) error {
+	s.cancel()
+	var errs []error
+	for _, pid := range s.poolPIDs {
+		if err := waitFuture(ctx, s.sys.Root.PoisonFuture(pid)); err != nil {
+			errs = append(errs, fmt.Errorf("stop pool %s: %w", pid.Id, err))
+		}
+	}
+	if err := waitFuture(ctx, s.sys.Root.PoisonFuture(s.persistence)); err != nil {
+		errs = append(errs, fmt.Errorf("stop persistence: %w", err))
+	}
+	s.sys.EventStream.Unsubscribe(s.sub)
+	s.sys.Shutdown()
+	return errors.Join(errs...)
+}
+
+func (s *System) abort() {
+	s.cancel()
+	for _, pid := range s.poolPIDs {
+		_ = s.sys.Root.PoisonFuture(pid).Wait()
+	}
+	if s.persistence != nil {
+		_ = s.sys.Root.PoisonFuture(s.persistence).Wait()
+	}
+	if s.sub != nil {
+		s.sys.EventStream.Unsubscribe(s.sub)
+	}
+	s.sys.Shutdown()
+}
+
+// waitFuture waits for f or ctx.
+func waitFuture(ctx context.Context, f *actor.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func typeName(v any) string {
+	if v == nil {
+		return "<nil>"
+	}
+	return reflect.TypeOf(v).String()
+}
+
+func pidString(pid *actor.PID) string {
+	if pid == nil {
+		return ""
+	}
+	return pid.Id
+}

@@ -1,0 +1,107 @@
+package config
+
+import "time"
+
+// Config is the whole configuration of one Pollux process. The TOML key of
+// every field is part of the operator contract: files written for the original
+// Pollux load unchanged.
+type Config struct {
+	// Basic holds the listener, storage, logging and client-key settings.
+	Basic Basic `toml:"basic"`
+	// Providers holds the upstream settings of each provider.
+	Providers Providers `toml:"providers"`
+}
+
+// Basic is the [basic] table.
+type Basic struct {
+	// ListenAddr is the address the HTTP server binds. Default "0.0.0.0".
+	ListenAddr string `toml:"listen_addr"`
+	// ListenPort is the TCP port of the HTTP server. Default 8188.
+	ListenPort int `toml:"listen_port"`
+	// DatabaseURL names the SQLite file, as "sqlite://PATH" (a bare path is
+	// accepted too). Relative paths are relative to the working directory.
+	// Default "sqlite://data.db".
+	DatabaseURL string `toml:"database_url"`
+	// LogLevel is one of debug, info, warn, error. Default "info".
+	LogLevel string `toml:"loglevel"`
+	// LogFormat is "json" or "console". Default "json".
+	LogFormat string `toml:"log_format"`
+	// PolluxKey is the key every client presents (Bearer, x-goog-api-key or
+	// ?key=). Required, non-empty.
+	PolluxKey Secret `toml:"pollux_key"`
+	// AdminKey, when set, is the only key the admin API accepts; when empty the
+	// admin API accepts PolluxKey.
+	AdminKey Secret `toml:"admin_key"`
+	// InsecureCookie drops the Secure attribute from the OAuth flow cookie, for
+	// plain-HTTP deployments on a trusted network. Default false.
+	InsecureCookie bool `toml:"insecure_cookie"`
+	// MetricsPublic serves /metrics without a key. Default false.
+	MetricsPublic bool `toml:"metrics_public"`
+	// ShutdownTimeoutSecs bounds the graceful drain of in-flight requests on
+	// SIGINT/SIGTERM. Default 30.
+	ShutdownTimeoutSecs int `toml:"shutdown_timeout_secs"`
+}
+
+// Providers is the [providers] table.
+type Providers struct {
+	// Defaults is inherited by every provider section; a key set in a
+	// provider section wins.
+	Defaults ProviderDefaults `toml:"defaults"`
+	// GeminiCLI configures the Gemini CLI / Code Assist pool.
+	GeminiCLI Provider `toml:"geminicli"`
+	// Codex configures the Codex / ChatGPT pool.
+	Codex Provider `toml:"codex"`
+}
+
+// ProviderDefaults is the [providers.defaults] table.
+type ProviderDefaults struct {
+	// Proxy is an egress proxy for upstream calls: http://, https:// or
+	// socks5:// (with optional user:pass@). Empty means direct.
+	Proxy string `toml:"proxy"`
+	// RetryMaxTimes is how many further credentials a request may try after
+	// the first one fails with a retryable error. Default 3.
+	RetryMaxTimes int `toml:"retry_max_times"`
+	// MaxConcurrentPerCredential caps the in-flight requests on one
+	// credential; 0 means no cap. Default 0.
+	MaxConcurrentPerCredential int `toml:"max_concurrent_per_credential"`
+	// QueueTimeoutSecs is how long a request may wait for a credential to
+	// become ready before it is answered 429 (all cooling) or 503 (none).
+	// Default 10.
+	QueueTimeoutSecs int `toml:"queue_timeout_secs"`
+}
+
+// Provider is one [providers.<name>] table, after the defaults were applied:
+// Proxy, RetryMaxTimes, MaxConcurrentPerCredential and QueueTimeoutSecs hold
+// the provider's own value when its section sets the key and the default's
+// value otherwise.
+type Provider struct {
+	// Proxy: see ProviderDefaults.Proxy.
+	Proxy string `toml:"proxy"`
+	// RetryMaxTimes: see ProviderDefaults.RetryMaxTimes.
+	RetryMaxTimes int `toml:"retry_max_times"`
+	// MaxConcurrentPerCredential: see ProviderDefaults.MaxConcurrentPerCredential.
+	MaxConcurrentPerCredential int `toml:"max_concurrent_per_credential"`
+	// QueueTimeoutSecs: see ProviderDefaults.QueueTimeoutSecs.
+	QueueTimeoutSecs int `toml:"queue_timeout_secs"`
+	// ModelList is the models this provider serves; requests for any other
+	// model are answered 404.
+	ModelList []string `toml:"model_list"`
+	// CustomAPIURL is the upstream API base URL.
+	CustomAPIURL string `toml:"custom_api_url"`
+	// OAuthAuthURL is the OAuth authorize endpoint.
+	OAuthAuthURL string `toml:"oauth_auth_url"`
+	// OAuthTokenURL is the OAuth token endpoint.
+	OAuthTokenURL string `toml:"oauth_token_url"`
+	// OAuthUserInfoURL is the endpoint that names the account behind a token
+	// when the token response carries no id_token (geminicli only). Default
+	// "https://www.googleapis.com/oauth2/v2/userinfo".
+	OAuthUserInfoURL string `toml:"oauth_userinfo_url"`
+	// OAuthTPS paces calls to the token endpoint (refresh and onboarding),
+	// in calls per second. Default 5.
+	OAuthTPS float64 `toml:"oauth_tps"`
+}
+
+// QueueTimeout returns QueueTimeoutSecs as a duration.
+func (p Provider) QueueTimeout() time.Duration {
+	return time.Duration(p.QueueTimeoutSecs) * time.Second
+}

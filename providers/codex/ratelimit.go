@@ -1,0 +1,71 @@
+package codex
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RateLimits is the account's two usage windows as the backend reports them
+// on every answer: primary (the short window, typically 5 h) and secondary
+// (typically a week).
+type RateLimits struct {
+	Primary, Secondary Window
+}
+
+// Window is one usage window. A zero ResetAt means the backend did not say.
+type Window struct {
+	UsedPercent   float64
+	WindowMinutes int
+	ResetAt       time.Time
+}
+
+// ParseRateLimits reads the x-codex-{primary,secondary}-* headers:
+// used-percent, window-minutes, and reset-at (unix seconds) or
+// reset-after-seconds (relative to the wall clock now). It reports whether
+// any of them was present and well formed.
+func ParseRateLimits(h http.Header) (RateLimits, bool) {
+	return parseRateLimitsAt(h, time.Now())
+}
+
+func parseRateLimitsAt(h http.Header, now time.Time) (RateLimits, bool) {
+	p, okP := parseWindow(h, "x-codex-primary-", now)
+	s, okS := parseWindow(h, "x-codex-secondary-", now)
+	return RateLimits{Primary: p, Secondary: s}, okP || okS
+}
+
+func parseWindow(h http.Header, prefix string, now time.Time) (Window, bool) {
+	var w Window
+	ok := false
+	if v, err := strconv.ParseFloat(strings.TrimSpace(h.Get(prefix+"used-percent")), 64); err == nil {
+		w.UsedPercent, ok = v, true
+	}
+	if v, err := strconv.Atoi(strings.TrimSpace(h.Get(prefix + "window-minutes"))); err == nil {
+		w.WindowMinutes, ok = v, true
+	}
+	if v, err := strconv.ParseInt(strings.TrimSpace(h.Get(prefix+"reset-at")), 10, 64); err == nil && v > 0 {
+		w.ResetAt, ok = time.Unix(v, 0), true
+	} else if v, err := strconv.ParseFloat(strings.TrimSpace(h.Get(prefix+"reset-after-seconds")), 64); err == nil && v >= 0 {
+		w.ResetAt, ok = now.Add(time.Duration(v*float64(time.Second))), true
+	}
+	return w, ok
+}
+
+// Exhausted reports whether any window is spent (used ≥ 100 %) and, if so,
+// until when: the latest reset among the spent windows (zero when none of
+// them said).
+func (r RateLimits) Exhausted() (bool, time.Time) {
+	exhausted := false
+	var until time.Time
+	for _, w := range [...]Window{r.Primary, r.Secondary} {
+		if w.UsedPercent < 100 {
+			continue
+		}
+		exhausted = true
+		if w.ResetAt.After(until) {
+			until = w.ResetAt
+		}
+	}
+	return exhausted, until
+}

@@ -1,0 +1,97 @@
+package codex
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseRateLimits(t *testing.T) {
+	tests := []struct {
+		name   string
+		header map[string]string
+		want   RateLimits
+		wantOK bool
+	}{
+		{
+			name: "absolute resets",
+			header: map[string]string{
+				"x-codex-primary-used-percent":     "42.5",
+				"x-codex-primary-window-minutes":   "300",
+				"x-codex-primary-reset-at":         "1700003600",
+				"x-codex-secondary-used-percent":   "7",
+				"x-codex-secondary-window-minutes": "10080",
+				"x-codex-secondary-reset-at":       "1700600000",
+			},
+			want: RateLimits{
+				Primary:   Window{UsedPercent: 42.5, WindowMinutes: 300, ResetAt: time.Unix(1700003600, 0)},
+				Secondary: Window{UsedPercent: 7, WindowMinutes: 10080, ResetAt: time.Unix(1700600000, 0)},
+			},
+			wantOK: true,
+		},
+		{
+			name: "relative resets",
+			header: map[string]string{
+				"x-codex-primary-used-percent":        "100",
+				"x-codex-primary-reset-after-seconds": "90",
+			},
+			want:   RateLimits{Primary: Window{UsedPercent: 100, ResetAt: testNow.Add(90 * time.Second)}},
+			wantOK: true,
+		},
+		{
+			name: "reset-at wins over reset-after",
+			header: map[string]string{
+				"x-codex-secondary-reset-at":            "1700000100",
+				"x-codex-secondary-reset-after-seconds": "5",
+			},
+			want:   RateLimits{Secondary: Window{ResetAt: time.Unix(1700000100, 0)}},
+			wantOK: true,
+		},
+		{
+			name:   "junk ignored",
+			header: map[string]string{"x-codex-primary-used-percent": "lots", "x-codex-primary-window-minutes": "5h"},
+			wantOK: false,
+		},
+		{name: "none", header: map[string]string{"Content-Type": "text/event-stream"}, wantOK: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for k, v := range tt.header {
+				h.Set(k, v)
+			}
+			got, ok := parseRateLimitsAt(h, testNow)
+			if ok != tt.wantOK {
+				t.Errorf("ok = %v, want %v", ok, tt.wantOK)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("limits (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestExhausted(t *testing.T) {
+	soon, later := testNow.Add(time.Hour), testNow.Add(48*time.Hour)
+	tests := []struct {
+		name      string
+		in        RateLimits
+		want      bool
+		wantUntil time.Time
+	}{
+		{"headroom", RateLimits{Primary: Window{UsedPercent: 99.9, ResetAt: soon}}, false, time.Time{}},
+		{"primary spent", RateLimits{Primary: Window{UsedPercent: 100, ResetAt: soon}, Secondary: Window{UsedPercent: 40, ResetAt: later}}, true, soon},
+		{"both spent: the later reset", RateLimits{Primary: Window{UsedPercent: 100, ResetAt: soon}, Secondary: Window{UsedPercent: 101, ResetAt: later}}, true, later},
+		{"spent, reset unknown", RateLimits{Secondary: Window{UsedPercent: 100}}, true, time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, until := tt.in.Exhausted()
+			if got != tt.want || !until.Equal(tt.wantUntil) {
+				t.Errorf("Exhausted = %v, %v; want %v, %v", got, until, tt.want, tt.wantUntil)
+			}
+		})
+	}
+}

@@ -1,0 +1,137 @@
+package sse
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// DefaultMaxEventSize bounds one event (all its lines) so a broken upstream
+// cannot make the reader buffer without limit.
+const DefaultMaxEventSize = 16 << 20
+
+// ErrEventTooLarge is returned when one event exceeds the reader's limit.
+var ErrEventTooLarge = errors.New("sse: event too large")
+
+// Event is one dispatched event. Data holds the data lines joined with "\n".
+// The slices are only valid until the next call to Reader.Next.
+type Event struct {
+	// Name is the value of the "event:" field, empty when absent.
+	Name string
+	// Data is the concatenated "data:" field values.
+	Data []byte
+	// ID is the value of the "id:" field, empty when absent.
+	ID string
+}
+
+// Reader reads events from a stream. It is not safe for concurrent use.
+type Reader struct {
+	br      *bufio.Reader
+	max     int
+	data    []byte
+	line    []byte
+	hasData bool
+}
+
+// NewReader returns a Reader over r with DefaultMaxEventSize.
+func NewReader(r io.Reader) *Reader {
+	return &Reader{br: bufio.NewReaderSize(r, 32<<10), max: DefaultMaxEventSize}
+}
+
+// SetMaxEventSize changes the per-event size limit.
+func (r *Reader) SetMaxEventSize(n int) { r.max = n }
+
+// Next returns the next event. Comment lines and events without data and
+// name are skipped. At a clean end of stream it returns io.EOF; a stream that
+// ends inside a line returns io.ErrUnexpectedEOF. A final event whose lines
+// are complete but which lacks the closing blank line is still dispatched.
+func (r *Reader) Next() (Event, error) {
+	var ev Event
+	r.data = r.data[:0]
+	r.hasData = false
+	size := 0
+	for {
+		line, err := r.readLine()
+		if err != nil {
+			if errors.Is(err, io.EOF) && (r.hasData || ev.Name != "") {
+				ev.Data = r.data
+				return ev, nil
+			}
+			return Event{}, err
+		}
+		size += len(line)
+		if size > r.max {
+			return Event{}, ErrEventTooLarge
+		}
+		if len(line) == 0 {
+			if r.hasData || ev.Name != "" {
+				ev.Data = r.data
+				return ev, nil
+			}
+			continue
+		}
+		if line[0] == ':' {
+			continue
+		}
+		field, value := line, []byte(nil)
+		if i := bytes.IndexByte(line, ':'); i >= 0 {
+			field, value = line[:i], line[i+1:]
+			if len(value) > 0 && value[0] == ' ' {
+				value = value[1:]
+			}
+		}
+		switch string(field) {
+		case "data":
+			if r.hasData {
+				r.data = append(r.data, '\n')
+			}
+			r.data = append(r.data, value...)
+			r.hasData = true
+		case "event":
+			ev.Name = string(value)
+		case "id":
+			ev.ID = string(value)
+		}
+	}
+}
+
+// readLine returns one line without its terminator (LF or CRLF). The slice
+// is valid until the next call. io.EOF means the stream ended cleanly at a
+// line boundary; io.ErrUnexpectedEOF means it ended inside a line.
+func (r *Reader) readLine() ([]byte, error) {
+	r.line = r.line[:0]
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		if err == nil {
+			if len(r.line) == 0 {
+				return trimEOL(chunk), nil
+			}
+			r.line = append(r.line, chunk...)
+			return trimEOL(r.line), nil
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			r.line = append(r.line, chunk...)
+			if len(r.line) > r.max {
+				return nil, ErrEventTooLarge
+			}
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			if len(chunk) == 0 && len(r.line) == 0 {
+				return nil, io.EOF
+			}
+			return nil, io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("sse: read: %w", err)
+	}
+}
+
+func trimEOL(b []byte) []byte {
+	b = b[:len(b)-1]
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		b = b[:n-1]
+	}
+	return b
+}

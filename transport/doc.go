@@ -1,0 +1,61 @@
+// Package transport is Pollux's HTTP server, built on Echo: the middleware
+// chain, the routes of both API surfaces, the health endpoints and the
+// mapping of errors to client-facing envelopes.
+//
+// # Surfaces
+//
+// The first path segment picks the surface, which decides the key check and
+// the error envelope:
+//
+//	/geminicli/...   Gemini (package gemini):  {"error":{"code":401,"message":"...","status":"UNAUTHENTICATED"}}
+//	/codex/...       OpenAI (package openai):  {"error":{"message":"...","type":"authentication_error","code":"invalid_api_key","param":null}}
+//	anything else    plain:                    {"error":{"status":404,"message":"not found"}}
+//
+// Unknown routes and wrong methods are answered in the same envelopes. The
+// Gemini surface is served under /geminicli/v1beta and, identically, under
+// /geminicli/v1 (the Gen AI SDK 3.x default); both come from one route table.
+//
+// # Middleware
+//
+// In order, outermost first:
+//
+//  1. recover: a panic is logged with its stack and answered 500; if the
+//     response was already under way the connection is aborted instead.
+//     http.ErrAbortHandler passes through, so a handler can cut a body
+//     that failed mid-copy.
+//  2. request id: X-Request-Id is kept when it is 1-128 characters of
+//     [A-Za-z0-9._-], otherwise replaced by a random one; the response
+//     carries it.
+//  3. access log: one info line per request with request_id, method, path
+//     (never the query string, which may hold ?key=), status, bytes_out,
+//     duration and remote_ip (the peer address). It renders handler errors
+//     itself so the line has the final status.
+//  4. body limit: 50 MiB. A larger Content-Length is refused before
+//     reading; the body stream is capped as well, so chunked bodies are too.
+//     Both answer 413.
+//  5. key auth, for /geminicli and /codex: the Pollux key as
+//     "Authorization: Bearer <key>", "x-goog-api-key: <key>" or "?key=<key>",
+//     compared in constant time. Missing or wrong keys get 401. Every form
+//     the client used is then deleted from the request, so handlers never
+//     see, forward or log the key.
+//
+// GET /healthz (liveness) and GET /readyz (readiness, from Deps.Ready with a
+// 2 s bound) need no key.
+//
+// # Errors
+//
+// Handlers return errors; *Error carries an ErrorKind, a client-safe message
+// and an optional Retry-After, and ErrorKind.Status is the one map from kinds
+// to HTTP statuses. *echo.HTTPError (from Echo and the surface packages) keeps
+// its status and message; *http.MaxBytesError becomes 413; context.Canceled
+// becomes 499 and context.DeadlineExceeded 504; any other error is a bare 500
+// whose cause is only logged. A 429 always carries Retry-After (whole seconds,
+// rounded up, at least 1).
+//
+// # Timeouts
+//
+// The http.Server has a 10 s read-header timeout, a 120 s idle timeout, 1 MiB
+// of headers and no write timeout, because streamed answers run long.
+// Shutdown stops accepting, drains in-flight requests until its context ends,
+// then closes what is left.
+package transport

@@ -1,0 +1,221 @@
+package transport
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.uber.org/zap"
+)
+
+// Log field keys used by transport.
+const (
+	keyRequestID = "request_id"
+	keyMethod    = "method"
+	keyPath      = "path"
+	keyStatus    = "status"
+	keyBytesOut  = "bytes_out"
+	keyDuration  = "duration"
+	keyRemoteIP  = "remote_ip"
+)
+
+// headerGoogAPIKey is the Gemini API's key header.
+const headerGoogAPIKey = "X-Goog-Api-Key"
+
+// maxRequestIDLen bounds a client-chosen X-Request-Id.
+const maxRequestIDLen = 128
+
+// recoverPanics is the outermost middleware. A panic becomes a logged 500 in
+// the surface's envelope, or, when the response is already under way, an
+// aborted connection. http.ErrAbortHandler passes through untouched: it is how
+// a handler asks net/http to cut a body that failed mid-copy.
+func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if e, ok := v.(error); ok && errors.Is(e, http.ErrAbortHandler) {
+				panic(v)
+			}
+			r := c.Request()
+			s.log.Error("panic serving request",
+				zap.String(keyRequestID, requestID(c)),
+				zap.String(keyMethod, r.Method),
+				zap.String(keyPath, r.URL.Path),
+				zap.String("panic", fmt.Sprint(v)),
+				zap.Stack("stack"),
+			)
+			if c.Response().Committed {
+				panic(http.ErrAbortHandler)
+			}
+			err = writeError(c, &Error{Kind: KindInternal})
+		}()
+		return next(c)
+	}
+}
+
+// assignRequestID keeps the client's X-Request-Id when it is sane and makes
+// one up otherwise; either way the response carries it.
+func (s *Server) assignRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if !saneRequestID(id) {
+			id = rand.Text()
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		return next(c)
+	}
+}
+
+// requestID returns the id assignRequestID gave the request.
+func requestID(c echo.Context) string {
+	return c.Response().Header().Get(echo.HeaderXRequestID)
+}
+
+// saneRequestID reports whether id is 1 to 128 characters of [A-Za-z0-9._-],
+// safe to echo and to log.
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch ch := id[i]; {
+		case 'a' <= ch && ch <= 'z', 'A' <= ch && ch <= 'Z', '0' <= ch && ch <= '9',
+			ch == '.', ch == '_', ch == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// accessLog writes one info line per request. It renders a handler's error
+// itself (so the line has the final status) and logs the path without the
+// query string, which may hold the key, and no headers.
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		returned := false
+		defer func() {
+			ce := s.log.Check(zap.InfoLevel, "request")
+			if ce == nil {
+				return
+			}
+			r, res := c.Request(), c.Response()
+			status := res.Status
+			fields := make([]zap.Field, 0, 8)
+			if !returned {
+				// A panic is unwinding: recoverPanics answers 500, or aborts
+				// the connection if the response was under way. bytes_out
+				// counts only what the handler wrote.
+				if !res.Committed {
+					status = http.StatusInternalServerError
+				}
+				fields = append(fields, zap.Bool("panic", true))
+			}
+			ce.Write(append(fields,
+				zap.String(keyRequestID, requestID(c)),
+				zap.String(keyMethod, r.Method),
+				zap.String(keyPath, r.URL.Path),
+				zap.Int(keyStatus, status),
+				zap.Int64(keyBytesOut, res.Size),
+				zap.Duration(keyDuration, time.Since(start)),
+				zap.String(keyRemoteIP, c.RealIP()),
+			)...)
+		}()
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		returned = true
+		return nil
+	}
+}
+
+// limitBody refuses a declared Content-Length over the limit at once and caps
+// the body stream too, so a chunked body cannot exceed it either. Reading past
+// the cap fails with *http.MaxBytesError, which writeError answers with 413.
+func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.ContentLength > s.bodyLimit {
+			return &Error{
+				Kind:    KindTooLarge,
+				Message: fmt.Sprintf("request body is larger than %d bytes", s.bodyLimit),
+			}
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			// The raw writer lets net/http close the connection after the
+			// 413 instead of draining an oversized body.
+			r.Body = http.MaxBytesReader(c.Response().Writer, r.Body, s.bodyLimit)
+		}
+		return next(c)
+	}
+}
+
+// requireKey guards the API surfaces with the Pollux key. The key may come as
+// "Authorization: Bearer", x-goog-api-key or ?key=; whichever forms were used
+// are then removed from the request, so no handler can forward or log them.
+func (s *Server) requireKey(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if surfaceOf(echo.GetPath(r)) == surfacePlain {
+			return next(c)
+		}
+		presented, ok := s.checkKey(r)
+		switch {
+		case !presented:
+			return &Error{Kind: KindUnauthenticated, Message: "missing API key: send it as Authorization: Bearer, x-goog-api-key or ?key="}
+		case !ok:
+			return &Error{Kind: KindUnauthenticated, Message: "invalid API key"}
+		}
+		return next(c)
+	}
+}
+
+// checkKey reports whether r presented any key, and whether one of the
+// presented keys is the Pollux key; it strips every presented key from r.
+func (s *Server) checkKey(r *http.Request) (presented, ok bool) {
+	try := func(candidate string) {
+		presented = true
+		// Matches is constant-time over digests; evaluate it for every
+		// candidate rather than short-circuit.
+		if s.key.Matches(candidate) {
+			ok = true
+		}
+	}
+	if key, found := bearerToken(r.Header.Get(echo.HeaderAuthorization)); found {
+		try(key)
+		r.Header.Del(echo.HeaderAuthorization)
+	}
+	if key := r.Header.Get(headerGoogAPIKey); key != "" {
+		try(key)
+		r.Header.Del(headerGoogAPIKey)
+	}
+	if r.URL.RawQuery != "" {
+		q := r.URL.Query()
+		if key := q.Get("key"); key != "" {
+			try(key)
+		}
+		if q.Has("key") {
+			q.Del("key")
+			r.URL.RawQuery = q.Encode()
+		}
+	}
+	return presented, ok
+}
+
+// bearerToken returns the token of an "Authorization: Bearer <token>" value.
+func bearerToken(header string) (string, bool) {
+	const prefix = "bearer "
+	if len(header) <= len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
+		return "", false
+	}
+	token := strings.TrimSpace(header[len(prefix):])
+	return token, token != ""
+}

@@ -1,0 +1,76 @@
+package openai
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// model is one OpenAI model object.
+type model struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+type modelList struct {
+	Object string  `json:"object"`
+	Data   []model `json:"data"`
+}
+
+// Models serves a static OpenAI-style model list. The JSON bodies are
+// encoded once, in NewModels.
+type Models struct {
+	list []byte
+	byID map[string][]byte
+}
+
+// NewModels builds the model objects for ids, each owned by ownedBy and
+// created at created (Pollux uses its start time). Duplicates and empty ids
+// are dropped, order is kept.
+func NewModels(ids []string, ownedBy string, created time.Time) *Models {
+	m := &Models{byID: make(map[string][]byte, len(ids))}
+	all := modelList{Object: "list", Data: []model{}}
+	for _, id := range ids {
+		if _, dup := m.byID[id]; dup || id == "" {
+			continue
+		}
+		obj := model{ID: id, Object: "model", Created: created.Unix(), OwnedBy: ownedBy}
+		m.byID[id] = mustJSON(obj)
+		all.Data = append(all.Data, obj)
+	}
+	m.list = mustJSON(all)
+	return m
+}
+
+// List serves GET models.
+func (m *Models) List(c echo.Context) error {
+	return c.JSONBlob(http.StatusOK, m.list)
+}
+
+// Get serves GET models/{id}.
+func (m *Models) Get(c echo.Context) error {
+	id := c.Param("id")
+	if u, err := url.PathUnescape(id); err == nil {
+		id = u
+	}
+	body, ok := m.byID[id]
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("model %q does not exist", id))
+	}
+	return c.JSONBlob(http.StatusOK, body)
+}
+
+// mustJSON encodes values made only of strings and ints, which cannot fail.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("openai: encode model: " + err.Error())
+	}
+	return b
+}
