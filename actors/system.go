@@ -45,6 +45,7 @@ type Deps struct {
 // supervised pool per provider.
 type System struct {
 	sys         *actor.ActorSystem
+	db          *storage.DB
 	log         *zap.Logger
 	persistence *actor.PID
 	health      *health
@@ -83,7 +84,7 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 	slogger := slog.New(zapslog.NewHandler(core))
 	asys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slogger }))
 	lifetime, cancel := context.WithCancel(context.Background())
-	s := &System{sys: asys, log: log, health: &health{}, pools: make(map[string]*Pool), cancel: cancel}
+	s := &System{sys: asys, db: d.DB, log: log, health: &health{}, pools: make(map[string]*Pool), cancel: cancel}
 	s.sub = asys.EventStream.Subscribe(func(ev any) {
 		switch e := ev.(type) {
 		case *actor.SupervisorEvent:
@@ -148,6 +149,25 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 		log.Info("pool ready", zap.String(fieldProvider, spec.Name), zap.Int("credentials", len(rows)))
 	}
 	return s, nil
+}
+
+// Setting reads a stored setting (a read, straight from storage).
+func (s *System) Setting(ctx context.Context, key string) ([]byte, bool, error) {
+	return s.db.Setting(ctx, key)
+}
+
+// PutSetting stores a setting through the persistence actor and returns once
+// it is committed.
+func (s *System) PutSetting(ctx context.Context, key string, value []byte) error {
+	res, err := ask(ctx, s.sys, s.persistence, &PutSetting{Key: key, Value: value}, writeTimeout+askGrace, nil)
+	if err != nil {
+		return err
+	}
+	p, ok := res.(*Persisted)
+	if !ok {
+		return fmt.Errorf("actors: unexpected reply %T", res)
+	}
+	return p.Err
 }
 
 // Pool returns the named provider's pool, or nil.

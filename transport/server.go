@@ -14,6 +14,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/pollux-gateway/pollux/config"
+	"github.com/pollux-gateway/pollux/providers/codex"
+	"github.com/pollux-gateway/pollux/providers/geminicli"
 	"github.com/pollux-gateway/pollux/transport/gemini"
 	"github.com/pollux-gateway/pollux/transport/openai"
 )
@@ -46,7 +48,27 @@ type Deps struct {
 	// system up). Its error text is shown by /readyz, so it must hold no
 	// secrets. Nil means always ready.
 	Ready func(ctx context.Context) error
+
+	// GeminiPool and Gemini serve the Gemini surface's generate routes;
+	// CodexPool and Codex the OpenAI surface's. A nil pool answers 503.
+	GeminiPool Pool
+	Gemini     *geminicli.Client
+	CodexPool  Pool
+	Codex      *codex.Client
+
+	// KeepAlive is the interval of SSE keep-alive comments while an upstream
+	// is silent; default 15 s (the Codex CLI gives up after 300 s).
+	KeepAlive time.Duration
+	// FirstByteTimeout bounds the wait for an upstream's response headers;
+	// default 5 min (a non-streamed generation arrives all at once).
+	FirstByteTimeout time.Duration
 }
+
+// Defaults of the streaming knobs.
+const (
+	defaultKeepAlive        = 15 * time.Second
+	defaultFirstByteTimeout = 5 * time.Minute
+)
 
 // Server is Pollux's HTTP server: an Echo instance with the middleware chain
 // and routes, behind an http.Server with stream-friendly timeouts.
@@ -59,6 +81,13 @@ type Server struct {
 
 	// bodyLimit caps request bodies in bytes; tests lower it.
 	bodyLimit int64
+
+	geminiPool       Pool
+	gemini           *geminicli.Client
+	codexPool        Pool
+	codex            *codex.Client
+	keepAlive        time.Duration
+	firstByteTimeout time.Duration
 
 	geminiModels       *gemini.Models
 	geminiOpenAIModels *openai.Models
@@ -84,6 +113,18 @@ func New(deps Deps) *Server {
 		geminiModels:       gemini.NewModels(providers.GeminiCLI.ModelList),
 		geminiOpenAIModels: openai.NewModels(providers.GeminiCLI.ModelList, "google", started),
 		codexModels:        openai.NewModels(providers.Codex.ModelList, "openai", started),
+		geminiPool:         deps.GeminiPool,
+		gemini:             deps.Gemini,
+		codexPool:          deps.CodexPool,
+		codex:              deps.Codex,
+		keepAlive:          deps.KeepAlive,
+		firstByteTimeout:   deps.FirstByteTimeout,
+	}
+	if s.keepAlive <= 0 {
+		s.keepAlive = defaultKeepAlive
+	}
+	if s.firstByteTimeout <= 0 {
+		s.firstByteTimeout = defaultFirstByteTimeout
 	}
 
 	e := s.echo
@@ -121,21 +162,21 @@ type route struct {
 // geminiRoutes is the Gemini surface's route table, relative to each of its
 // version prefixes.
 func (s *Server) geminiRoutes() []route {
-	return []route{
+	return append([]route{
 		{http.MethodGet, "/models", s.geminiModels.List},
 		{http.MethodGet, "/models/:id", s.geminiModels.Get},
 		{http.MethodGet, "/models/models/:id", s.geminiModels.Get},
 		{http.MethodGet, "/openai/models", s.geminiOpenAIModels.List},
 		{http.MethodGet, "/openai/models/:id", s.geminiOpenAIModels.Get},
-	}
+	}, s.geminiAPIRoutes()...)
 }
 
 // codexRoutes is the OpenAI surface's route table, relative to /codex/v1.
 func (s *Server) codexRoutes() []route {
-	return []route{
+	return append([]route{
 		{http.MethodGet, "/models", s.codexModels.List},
 		{http.MethodGet, "/models/:id", s.codexModels.Get},
-	}
+	}, s.codexAPIRoutes()...)
 }
 
 // routes registers every route. Anything under /geminicli or /codex needs
@@ -152,6 +193,11 @@ func (s *Server) routes() {
 	}
 	for _, rt := range s.codexRoutes() {
 		e.Add(rt.method, codexV1+rt.path, rt.handler)
+	}
+	// Routes outside the versioned API prefixes: ingestion and the OAuth
+	// browser flows (full paths).
+	for _, rt := range append(s.ingestRoutes(), s.oauthRoutes()...) {
+		e.Add(rt.method, rt.path, rt.handler)
 	}
 }
 

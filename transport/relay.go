@@ -1,0 +1,269 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/pollux-gateway/pollux/actors"
+	"github.com/pollux-gateway/pollux/providers"
+)
+
+// Pool is what the HTTP surfaces need of one provider's credential pool;
+// *actors.Pool implements it.
+type Pool interface {
+	Acquire(ctx context.Context, model string, o actors.AcquireOptions) (*actors.Lease, error)
+	Report(l *actors.Lease, o providers.Outcome)
+	RetryMax() int
+	Ingest(ctx context.Context, seeds []providers.Credential) (*actors.IngestStarted, error)
+	Job(ctx context.Context, id string, wait bool) (*actors.JobStatus, error)
+}
+
+// maxAttempts bounds the upstream calls one client request can cause, however
+// many credentials answer with their own limits.
+const maxAttempts = 32
+
+// errBodyLimit caps how much of an upstream error body is read.
+const errBodyLimit = 1 << 20
+
+// relayCall is one client request for the attempt loop.
+type relayCall struct {
+	pool     Pool
+	upstream providers.Upstream
+	call     *providers.Call
+	affinity string
+	reqID    string
+	// accept, when set, inspects a 2xx response before anything reaches the
+	// client. It returns the response to use (it may wrap the body to replay
+	// what it peeked) or a retryable Outcome that rejects this attempt (an
+	// overload event at the head of a stream).
+	accept func(resp *http.Response) (*http.Response, *providers.Outcome, error)
+}
+
+// upstreamReply is a successful upstream response on a leased credential.
+// The handler must call finish exactly once.
+type upstreamReply struct {
+	resp     *http.Response
+	lease    *actors.Lease
+	pool     Pool
+	cancel   context.CancelCauseFunc
+	attempts int
+	done     bool
+}
+
+// finish closes the response and reports the lease's outcome.
+func (r *upstreamReply) finish(o providers.Outcome) {
+	if r.done {
+		return
+	}
+	r.done = true
+	_ = r.resp.Body.Close()
+	r.cancel(nil)
+	r.pool.Report(r.lease, o)
+}
+
+// upstreamFailure is the upstream answer a request ended on: a client error
+// (returned as the upstream sent it) or the last of the retryable failures.
+type upstreamFailure struct {
+	status   int
+	header   http.Header
+	body     []byte
+	outcome  providers.Outcome
+	attempts int
+}
+
+func (f *upstreamFailure) Error() string {
+	return fmt.Sprintf("upstream answered %d (%s %s) after %d attempt(s)", f.status, f.outcome.Kind, f.outcome.Reason, f.attempts)
+}
+
+// budgeted reports whether a failure of this kind uses up the configured
+// retry_max_times. Failures that belong to one credential (its limits, its
+// account) do not: another credential may well serve, and each credential is
+// tried at most once per request.
+func budgeted(k providers.Kind) bool {
+	switch k {
+	case providers.KindTransient, providers.KindOverloaded, providers.KindAuthExpired:
+		return true
+	case providers.KindOK, providers.KindRateLimited, providers.KindQuotaExhausted, providers.KindAuthRevoked,
+		providers.KindBanned, providers.KindIneligible, providers.KindModelUnsupported, providers.KindBadRequest,
+		providers.KindAbandoned:
+	}
+	return false
+}
+
+// relay is the attempt loop: acquire a credential, call upstream, classify,
+// report, and try another credential while the failure is retryable and
+// nothing has reached the client. It returns the first 2xx response, or the
+// error to answer: *upstreamFailure, *Error, or the context's error when the
+// client went away.
+func (s *Server) relay(ctx context.Context, rc relayCall) (*upstreamReply, error) {
+	var (
+		exclude   []int64
+		prefer    int64
+		last      *upstreamFailure
+		retries   int
+		refreshed bool
+	)
+	retryMax := rc.pool.RetryMax()
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		lease, err := rc.pool.Acquire(ctx, rc.call.Model, actors.AcquireOptions{
+			Exclude: exclude, Affinity: rc.affinity, Prefer: prefer, RequestID: rc.reqID,
+		})
+		if err != nil {
+			return nil, s.acquireError(ctx, err, last)
+		}
+		reply, failure, err := s.attempt(ctx, rc, lease)
+		switch {
+		case err != nil:
+			return nil, err
+		case reply != nil:
+			reply.attempts = attempt
+			return reply, nil
+		}
+		failure.attempts = attempt
+		last = failure
+		kind := failure.outcome.Kind
+		if !kind.Retryable() {
+			return nil, failure
+		}
+		prefer = 0
+		if kind == providers.KindAuthExpired && !refreshed {
+			// The credential refreshes now. Prefer it: if another credential
+			// is ready the scheduler grants that one at once, otherwise this
+			// request waits for the refresh instead of failing.
+			refreshed, prefer = true, lease.Grant.CredentialID
+		} else {
+			exclude = append(exclude, lease.Grant.CredentialID)
+		}
+		if budgeted(kind) {
+			retries++
+			if retries > retryMax {
+				return nil, failure
+			}
+		}
+		s.log.Debug("relay: retrying on another credential",
+			zap.String(keyRequestID, rc.reqID), zap.Int("attempt", attempt),
+			zap.Int64("credential_id", lease.Grant.CredentialID), zap.String("outcome", kind.String()),
+			zap.Int("upstream_status", failure.status))
+	}
+	return nil, last
+}
+
+// attempt makes one upstream call with one lease. It reports the lease
+// itself unless it returns a reply (whose finish reports it).
+func (s *Server) attempt(ctx context.Context, rc relayCall, lease *actors.Lease) (*upstreamReply, *upstreamFailure, error) {
+	actx, cancel := context.WithCancelCause(ctx)
+	// The first byte must come within firstByteTimeout; a live stream then
+	// has no deadline.
+	firstByte := time.AfterFunc(s.firstByteTimeout, func() { cancel(errFirstByteTimeout) })
+	resp, err := rc.upstream.Send(actx, lease.Grant, rc.call)
+	firstByte.Stop()
+	if err != nil {
+		cause := context.Cause(actx)
+		cancel(nil)
+		if ctx.Err() != nil {
+			rc.pool.Report(lease, providers.Outcome{Kind: providers.KindAbandoned})
+			return nil, nil, ctx.Err()
+		}
+		o := providers.Outcome{Kind: providers.KindTransient, Reason: "transport_error"}
+		if errors.Is(cause, errFirstByteTimeout) {
+			o.Reason = "first_byte_timeout"
+		}
+		rc.pool.Report(lease, o)
+		s.log.Warn("relay: upstream unreachable", zap.String(keyRequestID, rc.reqID), zap.Error(err))
+		return nil, &upstreamFailure{status: http.StatusBadGateway, outcome: o}, nil
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if rc.accept != nil {
+			accepted, reject, err := rc.accept(resp)
+			if err != nil || reject != nil {
+				_ = resp.Body.Close()
+				cancel(nil)
+				if ctx.Err() != nil {
+					rc.pool.Report(lease, providers.Outcome{Kind: providers.KindAbandoned})
+					return nil, nil, ctx.Err()
+				}
+				o := providers.Outcome{Kind: providers.KindTransient, Status: resp.StatusCode, Reason: "stream_failed_before_output"}
+				if reject != nil {
+					o = *reject
+				}
+				rc.pool.Report(lease, o)
+				return nil, &upstreamFailure{status: http.StatusBadGateway, outcome: o}, nil
+			}
+			resp = accepted
+		}
+		return &upstreamReply{resp: resp, lease: lease, pool: rc.pool, cancel: cancel}, nil, nil
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, errBodyLimit))
+	_ = resp.Body.Close()
+	cancel(nil)
+	o := rc.upstream.Classify(resp.StatusCode, resp.Header, body)
+	rc.pool.Report(lease, o)
+	return nil, &upstreamFailure{status: resp.StatusCode, header: resp.Header, body: body, outcome: o}, nil
+}
+
+var errFirstByteTimeout = errors.New("no response from upstream before the first-byte deadline")
+
+// acquireError turns a failed Acquire into the client's answer. When earlier
+// attempts failed and no other credential is left, the last upstream failure
+// is the more useful answer.
+func (s *Server) acquireError(ctx context.Context, err error, last *upstreamFailure) error {
+	var ue *actors.UnavailableError
+	switch {
+	case errors.As(err, &ue) && ue.Reason == actors.AllCooling:
+		wait := time.Until(ue.RetryAt)
+		return &Error{Kind: KindRateLimited, RetryAfter: wait,
+			Message: fmt.Sprintf("every credential for this model is rate-limited; the earliest is ready in %s", roundUp(wait)), Err: err}
+	case errors.As(err, &ue) && last != nil:
+		return last
+	case errors.As(err, &ue):
+		return &Error{Kind: KindUnavailable, Message: "no usable credential for this model: add credentials or check their status", Err: err}
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, actors.ErrStopped):
+		return &Error{Kind: KindUnavailable, Message: "the gateway is shutting down", Err: err}
+	}
+	return &Error{Kind: KindInternal, Err: err}
+}
+
+func roundUp(d time.Duration) time.Duration {
+	if d < time.Second {
+		return time.Second
+	}
+	return d.Round(time.Second)
+}
+
+// failureKind maps the outcome of a final upstream failure to the client's
+// error kind, for surfaces that do not pass the upstream body through.
+func failureKind(f *upstreamFailure) ErrorKind {
+	switch f.outcome.Kind {
+	case providers.KindRateLimited, providers.KindQuotaExhausted:
+		return KindRateLimited
+	case providers.KindBadRequest:
+		switch f.status {
+		case http.StatusNotFound:
+			return KindNotFound
+		case http.StatusRequestEntityTooLarge:
+			return KindTooLarge
+		}
+		return KindInvalidArgument
+	case providers.KindModelUnsupported:
+		return KindNotFound
+	case providers.KindTransient, providers.KindOverloaded, providers.KindAuthExpired, providers.KindAuthRevoked,
+		providers.KindBanned, providers.KindIneligible, providers.KindOK, providers.KindAbandoned:
+	}
+	return KindUpstream
+}
+
+// failureRetryAfter is how long a client should wait after f.
+func failureRetryAfter(f *upstreamFailure) time.Duration {
+	if f.outcome.RetryAt.IsZero() {
+		return 0
+	}
+	return time.Until(f.outcome.RetryAt)
+}
