@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	codexfake "github.com/pollux-gateway/pollux/providers/codex/fakeupstream"
+	geminifake "github.com/pollux-gateway/pollux/providers/geminicli/fakeupstream"
+)
+
+// Mount points of the two fakes.
+const (
+	geminiPrefix = "/gemini"
+	codexPrefix  = "/codex"
+)
+
+// shutdownTimeout bounds the graceful drain after SIGINT/SIGTERM.
+const shutdownTimeout = 5 * time.Second
+
+type options struct {
+	listen         string
+	geminiAccounts int
+	codexAccounts  int
+	latency        time.Duration
+	printConfig    bool
+}
+
+func parseFlags(args []string, out io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("upstreamsim", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:9090", "address to listen on")
+	fs.IntVar(&o.geminiAccounts, "gemini-accounts", 1, "Gemini accounts to register (refresh tokens sim-gemini-<i>)")
+	fs.IntVar(&o.codexAccounts, "codex-accounts", 1, "Codex accounts to register (refresh tokens sim-codex-<i>)")
+	fs.DurationVar(&o.latency, "latency", 0, "delay added before every answer")
+	fs.BoolVar(&o.printConfig, "print-config", false, "print a Pollux config snippet and the refresh tokens")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	var errs []error
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+	if o.geminiAccounts < 0 || o.codexAccounts < 0 {
+		errs = append(errs, errors.New("-gemini-accounts and -codex-accounts must not be negative"))
+	}
+	if o.latency < 0 {
+		errs = append(errs, errors.New("-latency must not be negative"))
+	}
+	return o, errors.Join(errs...)
+}
+
+// run serves both fakes until ctx is done, then drains in-flight requests.
+// Once the listener is bound it writes "listening on ADDR" to stdout.
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	o, err := parseFlags(args, stdout)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	addr := ln.Addr().String()
+	gemini, codex := geminiTokens(o.geminiAccounts), codexTokens(o.codexAccounts)
+	if o.printConfig {
+		if err := writeConfig(stdout, "http://"+addr, gemini, codex); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
+	srv := &http.Server{
+		Handler:           newHandler(gemini, codex, o.latency),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	if _, err := fmt.Fprintf(stdout, "listening on %s\n", addr); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("write: %w", err)
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// newHandler builds both fakes, registers the accounts behind the given
+// refresh tokens and mounts the fakes under their prefixes.
+func newHandler(geminiTokens, codexTokens []string, latency time.Duration) http.Handler {
+	gemini := geminifake.New()
+	for i, rt := range geminiTokens {
+		gemini.AddAccount(rt, geminifake.Account{
+			Email:   "sim-gemini-" + strconv.Itoa(i) + "@example.com",
+			Sub:     "sim-gemini-sub-" + strconv.Itoa(i),
+			Tier:    "standard-tier",
+			Project: "sim-project-" + strconv.Itoa(i),
+		})
+	}
+	codex := codexfake.New()
+	for i, rt := range codexTokens {
+		codex.AddAccount(rt, codexfake.Account{
+			ID:       "sim-codex-account-" + strconv.Itoa(i),
+			Sub:      "sim-codex-sub-" + strconv.Itoa(i),
+			Email:    "sim-codex-" + strconv.Itoa(i) + "@example.com",
+			PlanType: "pro",
+		})
+	}
+	mux := http.NewServeMux()
+	mux.Handle(geminiPrefix+"/", http.StripPrefix(geminiPrefix, gemini))
+	mux.Handle(codexPrefix+"/", http.StripPrefix(codexPrefix, codex))
+	if latency <= 0 {
+		return mux
+	}
+	// The codex fake has no latency knob, so one wrapper delays both alike.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t := time.NewTimer(latency)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			mux.ServeHTTP(w, r)
+		case <-r.Context().Done():
+		}
+	})
+}
+
+func geminiTokens(n int) []string { return simTokens("sim-gemini-", n) }
+func codexTokens(n int) []string  { return simTokens("sim-codex-", n) }
+
+func simTokens(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = prefix + strconv.Itoa(i)
+	}
+	return out
+}
+
+// writeConfig prints the provider tables pointing Pollux at base, then the
+// refresh tokens as JSON arrays inside TOML comments, so the whole output
+// stays valid TOML.
+func writeConfig(w io.Writer, base string, gemini, codex []string) error {
+	g, err := json.Marshal(gemini)
+	if err != nil {
+		return fmt.Errorf("encode tokens: %w", err)
+	}
+	c, err := json.Marshal(codex)
+	if err != nil {
+		return fmt.Errorf("encode tokens: %w", err)
+	}
+	gb, cb := base+geminiPrefix, base+codexPrefix
+	_, err = fmt.Fprintf(w, `# Pollux config.toml snippet for upstreamsim at %s
+[providers.geminicli]
+custom_api_url = %q
+oauth_token_url = %q
+oauth_userinfo_url = %q
+
+[providers.codex]
+custom_api_url = %q
+oauth_token_url = %q
+
+# POST to /geminicli/resource:add:
+# %s
+# POST to /codex/resource:add (each codex refresh token works for one refresh):
+# %s
+`, base, gb, gb+"/token", gb+"/userinfo", cb, cb+string(codexfake.Token), g, c)
+	if err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	return nil
+}
