@@ -67,7 +67,7 @@ func (f *fakeAuthority) Onboard(ctx context.Context, c providers.Credential) (pr
 // env is one actor system over a real SQLite file, a fake clock and a fake
 // authority.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	path  string
 	db    *storage.DB
 	clock *actorstest.FakeClock
@@ -78,7 +78,7 @@ type env struct {
 	logs  *observer.ObservedLogs
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	clock := actorstest.NewFakeClock(t0)
 	e := &env{t: t, path: t.TempDir() + "/pollux.db", clock: clock, auth: &fakeAuthority{now: clock.Now},
@@ -223,7 +223,7 @@ func (e *env) snapshot() map[int64]CredentialView {
 
 // eventually polls cond (actors are asynchronous) for up to 5 s of real
 // time; it is a wait for a message to be processed, not a timing test.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {

@@ -81,14 +81,12 @@ func (d *poolDeps) saveTokensDurably(ctx context.Context, c providers.Credential
 	return err
 }
 
-// Pool-internal messages.
-type (
-	schedulerDied      struct{}
-	disabledAfterCrash struct {
-		id  int64
-		err error
-	}
-)
+// disabledAfterCrash reports that a crashed credential's disabled state is
+// durable (or failed to be).
+type disabledAfterCrash struct {
+	id  int64
+	err error
+}
 
 // poolActor supervises one provider's scheduler, onboarding and credential
 // actors.

@@ -123,7 +123,14 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 			lifetime:   lifetime, jitter: d.Jitter, maxInflight: spec.Config.MaxConcurrentPerCredential,
 			refreshTimeout: d.RefreshTimeout,
 		}
-		props := actor.PropsFromProducer(func() actor.Actor { return newPoolActor(pd, rows) },
+		// The rows seed the first incarnation only; a restarted pool actor
+		// must not pin 10,000 rows in memory for its lifetime.
+		initial := rows
+		props := actor.PropsFromProducer(func() actor.Actor {
+			a := newPoolActor(pd, initial)
+			initial = nil
+			return a
+		},
 			actor.WithSupervisor(supervisorStrategy(pd.log)))
 		pid, err := asys.Root.SpawnNamed(props, spec.Name)
 		if err != nil {

@@ -61,6 +61,7 @@ func Default() Config {
 				CustomAPIURL:     "https://cloudcode-pa.googleapis.com",
 				OAuthAuthURL:     "https://accounts.google.com/o/oauth2/v2/auth",
 				OAuthTokenURL:    "https://oauth2.googleapis.com/token",
+				OAuthUserInfoURL: "https://www.googleapis.com/oauth2/v2/userinfo",
 				OAuthTPS:         5,
 			},
 			Codex: Provider{
@@ -251,6 +252,7 @@ type fileProvider struct {
 	CustomAPIURL               string   `toml:"custom_api_url"`
 	OAuthAuthURL               string   `toml:"oauth_auth_url"`
 	OAuthTokenURL              string   `toml:"oauth_token_url"`
+	OAuthUserInfoURL           string   `toml:"oauth_userinfo_url"`
 	OAuthTPS                   float64  `toml:"oauth_tps"`
 }
 
@@ -281,11 +283,12 @@ func newFileConfig() fileConfig {
 // inheritable keys unset.
 func newFileProvider(p Provider) fileProvider {
 	return fileProvider{
-		ModelList:     p.ModelList,
-		CustomAPIURL:  p.CustomAPIURL,
-		OAuthAuthURL:  p.OAuthAuthURL,
-		OAuthTokenURL: p.OAuthTokenURL,
-		OAuthTPS:      p.OAuthTPS,
+		ModelList:        p.ModelList,
+		CustomAPIURL:     p.CustomAPIURL,
+		OAuthAuthURL:     p.OAuthAuthURL,
+		OAuthTokenURL:    p.OAuthTokenURL,
+		OAuthUserInfoURL: p.OAuthUserInfoURL,
+		OAuthTPS:         p.OAuthTPS,
 	}
 }
 
@@ -300,6 +303,7 @@ func (f fileProvider) resolve(d ProviderDefaults) Provider {
 		CustomAPIURL:               f.CustomAPIURL,
 		OAuthAuthURL:               f.OAuthAuthURL,
 		OAuthTokenURL:              f.OAuthTokenURL,
+		OAuthUserInfoURL:           f.OAuthUserInfoURL,
 		OAuthTPS:                   f.OAuthTPS,
 	}
 }

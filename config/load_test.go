@@ -85,8 +85,8 @@ func TestDefault(t *testing.T) {
 			ModelList:     []string{"gemini-2.5-pro", "gemini-2.5-flash"},
 			CustomAPIURL:  "https://cloudcode-pa.googleapis.com",
 			OAuthAuthURL:  "https://accounts.google.com/o/oauth2/v2/auth",
-			OAuthTokenURL: "https://oauth2.googleapis.com/token",
-			OAuthTPS:      5,
+			OAuthTokenURL: "https://oauth2.googleapis.com/token", OAuthUserInfoURL: "https://www.googleapis.com/oauth2/v2/userinfo",
+			OAuthTPS: 5,
 		}},
 		{"codex", d.Providers.Codex, Provider{
 			RetryMaxTimes: 3, QueueTimeoutSecs: 10,

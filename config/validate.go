@@ -148,6 +148,9 @@ func (v *validator) provider(prefix string, p Provider, d ProviderDefaults) {
 			v.fail(u.key, "must be an absolute http:// or https:// URL")
 		}
 	}
+	if p.OAuthUserInfoURL != "" && !validHTTPURL(p.OAuthUserInfoURL) {
+		v.fail(prefix+".oauth_userinfo_url", "must be an absolute http:// or https:// URL")
+	}
 	if !(p.OAuthTPS > 0) || math.IsInf(p.OAuthTPS, 0) {
 		v.fail(prefix+".oauth_tps", "must be a number greater than 0")
 	}

@@ -1,4 +1,718 @@
 package transport
 
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.uber.org/zap"
+	"golang.org/x/oauth2"
+
+	"github.com/pollux-gateway/pollux/actors"
+	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/providers/codex"
+	"github.com/pollux-gateway/pollux/transport/oauthpages"
+)
+
+// The browser sign-in flows add credentials to the pools:
+//
+//	GET  /geminicli/auth[?project_id=P][&format=json|html]   (key required)
+//	GET  /codex/auth[?format=json|html]                      (key required)
+//	     → a signed, HttpOnly flow cookie (provider, state, PKCE verifier,
+//	       redirect URI, project, expiry) and a 302 to the provider's consent
+//	       page; format=json answers {"authorize_url","paste_url"} instead,
+//	       format=html a page with the link and what to do next.
+//	GET  /oauth2callback        Google's redirect (Gemini)
+//	GET  /auth/callback         OpenAI's redirect (Codex)
+//	GET  /oauth/paste           a form for the address of a callback page that
+//	POST /oauth/paste           did not load (field callback_url; a bare code
+//	                            works when one flow is open)
+//
+// The callback and paste routes need no key: the flow cookie is their
+// protection. It is HMAC-SHA256 signed with a key kept in the settings
+// store (so a restart does not break a flow in progress), lives 10 minutes,
+// and is SameSite=Lax, so a cross-site form cannot post with it. The state in
+// the callback must match the cookie's, and each state completes once.
+//
+// Redirect URIs. Both OAuth clients are installed-app clients that only
+// accept loopback redirects. Codex's is fixed by OpenAI's client
+// registration: http://localhost:1455/auth/callback. Gemini's is this
+// server's own origin when the operator reached it on a loopback host, and
+// http://localhost[:port]/oauth2callback otherwise, because Google would
+// refuse any other host. Either way, on a remote server the browser ends on a
+// localhost page that does not load, and the operator pastes its address
+// into the paste page.
+//
+// The scheme of an origin is https when the request came over TLS or says
+// X-Forwarded-Proto: https. Trusting that header is deliberate: only the
+// start routes use an origin, they need the Pollux key, and the URLs built
+// from it go back to that same requester, so a forged header can only
+// misdirect the forger's own browser.
+
+// SettingsStore persists small server settings (the OAuth cookie signing key).
+type SettingsStore interface {
+	Setting(ctx context.Context, key string) ([]byte, bool, error)
+	PutSetting(ctx context.Context, key string, value []byte) error
+}
+
+var _ SettingsStore = (*actors.System)(nil)
+
+// OAuthOptions tunes the browser flows.
+type OAuthOptions struct {
+	// InsecureCookie drops the Secure attribute of the flow cookie
+	// ([basic].insecure_cookie), for plain-HTTP deployments.
+	InsecureCookie bool
+}
+
+// Flow constants.
+const (
+	oauthKeySetting  = "oauth_cookie_key"
+	oauthKeyLen      = 32
+	oauthFlowTTL     = 10 * time.Minute
+	oauthCookiePre   = "pollux_oauth_"
+	oauthPastePath   = "/oauth/paste"
+	geminiAuthPath   = geminiRoot + "/auth"
+	codexAuthPath    = openAIRoot + "/auth"
+	geminiCallback   = "/oauth2callback"
+	codexCallback    = "/auth/callback"
+	maxPastedLen     = 8 << 10
+	maxProjectIDLen  = 128
+	oauthOnboardWait = 5 * time.Minute
+	// oauthMACContext separates flow-cookie MACs from any other use of the key.
+	oauthMACContext = "pollux oauth flow v1\n"
+)
+
+// Problem texts shared by several failures.
+const (
+	msgFlowLost  = "This sign-in link expired or was opened in another browser. Start again."
+	hintStartNew = "Open the sign-in link again (/geminicli/auth or /codex/auth with your Pollux key) in this browser, and finish within 10 minutes."
+)
+
+// Why a flow cookie was not usable; logged, never shown apart.
+var (
+	errFlowInvalid = errors.New("flow cookie is malformed or its signature does not match")
+	errFlowExpired = errors.New("flow cookie expired")
+)
+
+// oauthFlows is the state of the browser flows, created by EnableOAuth.
+type oauthFlows struct {
+	key      []byte
+	insecure bool
+	pages    *oauthpages.Pages
+	// now is the clock; tests replace it before serving.
+	now func() time.Time
+
+	mu sync.Mutex
+	// mu guards the following fields.
+	used map[string]time.Time // state of each completed flow → its cookie's expiry
+}
+
+// flowState is what the flow cookie carries.
+type flowState struct {
+	Provider string `json:"p"`
+	State    string `json:"s"`
+	Verifier string `json:"v"`
+	Redirect string `json:"r"`
+	Project  string `json:"j,omitempty"`
+	Expires  int64  `json:"e"`
+}
+
+// EnableOAuth turns on the browser flows; call before serving. It loads the
+// cookie signing key from store, creating and saving a random one on first
+// use.
+func (s *Server) EnableOAuth(ctx context.Context, store SettingsStore, opts OAuthOptions) error {
+	key, found, err := store.Setting(ctx, oauthKeySetting)
+	if err != nil {
+		return fmt.Errorf("transport: oauth: load cookie key: %w", err)
+	}
+	switch {
+	case !found:
+		key = make([]byte, oauthKeyLen)
+		if _, err := rand.Read(key); err != nil {
+			return fmt.Errorf("transport: oauth: make cookie key: %w", err)
+		}
+		if err := store.PutSetting(ctx, oauthKeySetting, key); err != nil {
+			return fmt.Errorf("transport: oauth: save cookie key: %w", err)
+		}
+	case len(key) < oauthKeyLen:
+		return fmt.Errorf("transport: oauth: stored %s has %d bytes, want at least %d", oauthKeySetting, len(key), oauthKeyLen)
+	}
+	pages, err := oauthpages.New()
+	if err != nil {
+		return fmt.Errorf("transport: oauth: %w", err)
+	}
+	s.oauth = &oauthFlows{
+		key:      key,
+		insecure: opts.InsecureCookie,
+		pages:    pages,
+		now:      time.Now,
+		used:     make(map[string]time.Time),
+	}
+	return nil
+}
+
 // oauthRoutes returns the OAuth browser-flow routes (full paths).
-func (s *Server) oauthRoutes() []route { return nil }
+func (s *Server) oauthRoutes() []route {
+	return []route{
+		{http.MethodGet, geminiAuthPath, s.withOAuth(s.startGeminiFlow)},
+		{http.MethodGet, codexAuthPath, s.withOAuth(s.startCodexFlow)},
+		{http.MethodGet, geminiCallback, s.withOAuth(s.callback(providers.GeminiCLI))},
+		{http.MethodGet, codexCallback, s.withOAuth(s.callback(providers.Codex))},
+		{http.MethodGet, oauthPastePath, s.withOAuth(s.pasteForm)},
+		{http.MethodPost, oauthPastePath, s.withOAuth(s.pasteSubmit)},
+	}
+}
+
+// withOAuth answers 503 until EnableOAuth ran.
+func (s *Server) withOAuth(h func(echo.Context, *oauthFlows) error) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		f := s.oauth
+		if f == nil {
+			return &Error{Kind: KindUnavailable, Message: "OAuth flows are not enabled"}
+		}
+		return h(c, f)
+	}
+}
+
+// oauthProvider is what a flow needs of one provider.
+type oauthProvider struct {
+	name         string // display name
+	accountLabel string
+	tierLabel    string
+	pool         Pool
+	// exchange is nil when the provider is not configured.
+	exchange func(ctx context.Context, code, verifier, redirectURI string) (providers.Credential, error)
+}
+
+func (s *Server) oauthProvider(id string) oauthProvider {
+	switch id {
+	case providers.GeminiCLI:
+		p := oauthProvider{name: "Gemini CLI", accountLabel: "Project", tierLabel: "Tier", pool: s.geminiPool}
+		if s.gemini != nil {
+			p.exchange = s.gemini.Exchange
+		}
+		return p
+	case providers.Codex:
+		p := oauthProvider{name: "Codex (ChatGPT)", accountLabel: "Account", tierLabel: "Plan", pool: s.codexPool}
+		if s.codex != nil {
+			p.exchange = s.codex.Exchange
+		}
+		return p
+	}
+	return oauthProvider{name: id}
+}
+
+// ---- start ----
+
+func (s *Server) startGeminiFlow(c echo.Context, f *oauthFlows) error {
+	if s.gemini == nil {
+		return s.startFailed(c, f, http.StatusServiceUnavailable, "The Gemini CLI provider is not configured on this server.")
+	}
+	project := c.QueryParam("project_id")
+	if project != "" && !validProjectID(project) {
+		return s.startFailed(c, f, http.StatusBadRequest, "project_id is not a Google Cloud project id.")
+	}
+	redirect := geminiRedirectURI(c.Request())
+	return s.startFlow(c, f, flowState{Provider: providers.GeminiCLI, Redirect: redirect, Project: project},
+		func(state, verifier string) string { return s.gemini.AuthCodeURL(state, verifier, redirect) })
+}
+
+func (s *Server) startCodexFlow(c echo.Context, f *oauthFlows) error {
+	if s.codex == nil {
+		return s.startFailed(c, f, http.StatusServiceUnavailable, "The Codex provider is not configured on this server.")
+	}
+	return s.startFlow(c, f, flowState{Provider: providers.Codex, Redirect: codex.DefaultRedirectURI},
+		func(state, verifier string) string {
+			return s.codex.AuthCodeURL(state, verifier, codex.DefaultRedirectURI)
+		})
+}
+
+// startFlow mints the flow (state, PKCE verifier, cookie) and sends the
+// browser, or the headless caller, to the provider.
+func (s *Server) startFlow(c echo.Context, f *oauthFlows, st flowState, authorize func(state, verifier string) string) error {
+	st.State = rand.Text()
+	st.Verifier = oauth2.GenerateVerifier()
+	expires := f.now().Add(oauthFlowTTL)
+	st.Expires = expires.Unix()
+	value, err := f.seal(st)
+	if err != nil {
+		return err
+	}
+	w := c.Response()
+	http.SetCookie(w, f.cookie(st.Provider, value, expires))
+	f.pages.SetHeaders(w.Header())
+	authURL := authorize(st.State, st.Verifier)
+	paste := oauthPastePath + "?provider=" + st.Provider
+	format := c.QueryParam("format")
+	s.log.Info("oauth flow started",
+		zap.String(keyRequestID, requestID(c)),
+		zap.String("provider", st.Provider),
+		zap.String("format", format))
+	switch format {
+	case "json":
+		return c.JSON(http.StatusOK, struct {
+			AuthorizeURL string `json:"authorize_url"`
+			PasteURL     string `json:"paste_url"`
+		}{authURL, requestOrigin(c.Request()) + paste})
+	case "html":
+		return f.pages.Render(w, http.StatusOK, oauthpages.Start{
+			Provider:     s.oauthProvider(st.Provider).name,
+			AuthorizeURL: authURL,
+			PasteURL:     paste,
+			CallbackHint: st.Redirect,
+		})
+	}
+	return c.Redirect(http.StatusFound, authURL)
+}
+
+// startFailed answers a start route that cannot begin a flow: in the API
+// envelope for format=json, as a page otherwise.
+func (s *Server) startFailed(c echo.Context, f *oauthFlows, status int, msg string) error {
+	if c.QueryParam("format") == "json" {
+		kind := KindInvalidArgument
+		if status == http.StatusServiceUnavailable {
+			kind = KindUnavailable
+		}
+		return &Error{Kind: kind, Message: msg}
+	}
+	return f.pages.Render(c.Response(), status, oauthpages.Problem{Title: "Cannot start the sign-in", Message: msg})
+}
+
+// ---- completion ----
+
+// callbackParams is what a provider's redirect carries.
+type callbackParams struct {
+	code, state string
+	// err and errDesc are the provider's error, e.g. access_denied.
+	err, errDesc string
+}
+
+// callback serves a provider's redirect to this server.
+func (s *Server) callback(provider string) func(echo.Context, *oauthFlows) error {
+	return func(c echo.Context, f *oauthFlows) error {
+		q := c.Request().URL.Query()
+		return s.completeFlow(c, f, []string{provider}, callbackParams{
+			code: q.Get("code"), state: q.Get("state"), err: q.Get("error"), errDesc: q.Get("error_description"),
+		}, false)
+	}
+}
+
+// pasteForm shows the paste form to a browser with a flow in progress.
+func (s *Server) pasteForm(c echo.Context, f *oauthFlows) error {
+	flows := s.openFlows(c, f, flowCandidates(c.QueryParam("provider")))
+	if len(flows) == 0 {
+		return s.flowProblem(c, f, http.StatusBadRequest, "No sign-in in progress", msgFlowLost)
+	}
+	return f.pages.Render(c.Response(), http.StatusOK, s.pastePage(flows, ""))
+}
+
+// pasteSubmit completes a flow from a pasted callback address or code.
+func (s *Server) pasteSubmit(c echo.Context, f *oauthFlows) error {
+	cands := flowCandidates(c.FormValue("provider"))
+	p, ok := parsePasted(c.FormValue("callback_url"))
+	if !ok {
+		flows := s.openFlows(c, f, cands)
+		if len(flows) == 0 {
+			return s.flowProblem(c, f, http.StatusBadRequest, "No sign-in in progress", msgFlowLost)
+		}
+		return f.pages.Render(c.Response(), http.StatusBadRequest,
+			s.pastePage(flows, "That does not look like the address of the callback page. Copy the whole address from the address bar and try again."))
+	}
+	return s.completeFlow(c, f, cands, p, true)
+}
+
+func (s *Server) pastePage(flows []flowState, msg string) oauthpages.Paste {
+	page := oauthpages.Paste{Action: oauthPastePath, CallbackHint: "http://localhost", Message: msg}
+	if len(flows) == 1 {
+		page.Provider = s.oauthProvider(flows[0].Provider).name
+		page.ProviderID = flows[0].Provider
+		page.CallbackHint = flows[0].Redirect
+	}
+	return page
+}
+
+// completeFlow matches the callback to a flow cookie, exchanges the code and
+// onboards the credential, then renders the verdict.
+func (s *Server) completeFlow(c echo.Context, f *oauthFlows, cands []string, p callbackParams, pasted bool) error {
+	flows := s.openFlows(c, f, cands)
+	var st *flowState
+	for i := range flows {
+		// Compare every candidate in constant time; a state match picks it.
+		if p.state != "" && subtle.ConstantTimeCompare([]byte(flows[i].State), []byte(p.state)) == 1 {
+			st = &flows[i]
+		}
+	}
+	if p.state == "" && pasted && p.err == "" {
+		switch len(flows) {
+		case 1:
+			st = &flows[0]
+		case 0:
+		default:
+			return f.pages.Render(c.Response(), http.StatusBadRequest, s.pastePage(flows,
+				"Several sign-ins are in progress in this browser: paste the whole address, not only the code."))
+		}
+	}
+	if p.err != "" {
+		if st != nil {
+			f.clearCookie(c, st.Provider)
+		}
+		s.log.Info("oauth flow refused at the provider",
+			zap.String(keyRequestID, requestID(c)), zap.String("error", shortText(p.err, 64)))
+		msg := "The provider reported an error: " + shortText(p.err, 64)
+		if d := shortText(p.errDesc, 200); d != "" {
+			msg += " (" + d + ")"
+		}
+		if p.err == "access_denied" {
+			msg = "The sign-in was cancelled, or access was not granted, at the provider. No account was added."
+		}
+		return s.flowProblem(c, f, http.StatusBadRequest, "Sign-in not completed", msg)
+	}
+	if st == nil {
+		if len(flows) > 0 {
+			s.log.Info("oauth flow state mismatch", zap.String(keyRequestID, requestID(c)))
+		}
+		return s.flowProblem(c, f, http.StatusBadRequest, "Sign-in expired", msgFlowLost)
+	}
+	if p.code == "" {
+		if pasted {
+			return f.pages.Render(c.Response(), http.StatusBadRequest, s.pastePage(flows,
+				"The pasted address has no authorization code. Copy the whole address of the page that did not load."))
+		}
+		return s.flowProblem(c, f, http.StatusBadRequest, "Sign-in not completed", "The provider sent no authorization code.")
+	}
+	if !f.consume(st.State, time.Unix(st.Expires, 0)) {
+		return s.flowProblem(c, f, http.StatusBadRequest, "Sign-in already completed",
+			"This sign-in was already used. Start again to add another account.")
+	}
+	f.clearCookie(c, st.Provider)
+	return s.addSignedIn(c, f, *st, p.code)
+}
+
+// addSignedIn exchanges the code for a credential and onboards it.
+func (s *Server) addSignedIn(c echo.Context, f *oauthFlows, st flowState, code string) error {
+	prov := s.oauthProvider(st.Provider)
+	log := s.log.With(zap.String(keyRequestID, requestID(c)), zap.String("provider", st.Provider))
+	if prov.exchange == nil || prov.pool == nil {
+		return s.flowProblem(c, f, http.StatusServiceUnavailable, "Provider not configured",
+			"The "+prov.name+" provider is not configured on this server.")
+	}
+	ctx := c.Request().Context()
+	cred, err := prov.exchange(ctx, code, st.Verifier, st.Redirect)
+	if err != nil {
+		return s.exchangeFailed(c, f, log, prov, err)
+	}
+	if st.Project != "" {
+		cred.Account = st.Project
+	}
+	started, err := prov.pool.Ingest(ctx, []providers.Credential{cred})
+	if err != nil {
+		log.Warn("oauth: ingest failed", zap.Error(err))
+		return s.flowProblem(c, f, http.StatusServiceUnavailable, "Could not add the account",
+			"Pollux could not start checking the account. Try again in a moment.")
+	}
+	wctx, cancel := context.WithTimeout(ctx, oauthOnboardWait)
+	defer cancel()
+	job, err := prov.pool.Job(wctx, started.JobID, true)
+	if err != nil || !job.Finished || len(job.Verdicts) == 0 {
+		log.Warn("oauth: onboarding not finished", zap.String("job", started.JobID), zap.Error(err))
+		return s.flowProblem(c, f, http.StatusGatewayTimeout, "Still checking the account",
+			"The sign-in worked, but Pollux has not finished checking the account (job "+started.JobID+"). It joins the pool once the check succeeds.")
+	}
+	v := job.Verdicts[0]
+	log.Info("oauth sign-in finished",
+		zap.String("job", started.JobID),
+		zap.String("result", string(v.Result)),
+		zap.Int64("credential_id", v.CredentialID),
+		zap.String("reason", v.Reason))
+	status, page := verdictPage(prov, v)
+	page.SharedLoginWarning = page.OK && st.Provider == providers.Codex
+	return f.pages.Render(c.Response(), status, page)
+}
+
+// exchangeFailed renders a failed code exchange: a refusal of the account
+// as a verdict, a refused code as 400, anything else as 502.
+func (s *Server) exchangeFailed(c echo.Context, f *oauthFlows, log *zap.Logger, prov oauthProvider, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return &Error{Kind: KindCanceled, Err: err}
+	}
+	log.Warn("oauth: code exchange failed", zap.Error(err))
+	var ve *providers.VerdictError
+	if errors.As(err, &ve) {
+		switch {
+		case errors.Is(err, providers.ErrIneligible):
+			status, page := verdictPage(prov, actors.Verdict{Result: actors.VerdictIneligible, Reason: ve.Reason, URL: ve.URL})
+			return f.pages.Render(c.Response(), status, page)
+		case errors.Is(err, providers.ErrBanned):
+			status, page := verdictPage(prov, actors.Verdict{Result: actors.VerdictBanned, Reason: ve.Reason, URL: ve.URL})
+			return f.pages.Render(c.Response(), status, page)
+		}
+		return s.flowProblem(c, f, http.StatusBadRequest, "The provider refused the sign-in",
+			"Reason: "+shortText(ve.Reason, 200)+". An authorization code works once and only for a few minutes; start again.")
+	}
+	reason := "the token endpoint could not be reached or gave an unusable answer"
+	var ue *providers.UpstreamError
+	if errors.As(err, &ue) {
+		reason = "the token endpoint answered " + shortText(ue.Outcome.Reason, 100)
+	}
+	return s.flowProblem(c, f, http.StatusBadGateway, "Could not finish the sign-in",
+		"Pollux could not exchange the sign-in with "+prov.name+": "+reason+". Start again in a moment.")
+}
+
+// verdictPage renders an onboarding verdict.
+func verdictPage(prov oauthProvider, v actors.Verdict) (int, oauthpages.Result) {
+	page := oauthpages.Result{
+		Email: v.Email, Account: v.Account, Tier: v.Tier, Reason: v.Reason, URL: v.URL,
+		AccountLabel: prov.accountLabel, TierLabel: prov.tierLabel,
+	}
+	status := http.StatusOK
+	switch v.Result {
+	case actors.VerdictAdded:
+		page.OK, page.Title = true, "Account added"
+		page.Summary = "The " + prov.name + " account is now in the pool."
+	case actors.VerdictUpdated:
+		page.OK, page.Title = true, "Account renewed"
+		page.Summary = "This " + prov.name + " account was already in the pool; it now uses the new sign-in."
+	case actors.VerdictDuplicate:
+		page.OK, page.Title = true, "Already in the pool"
+		page.Summary = "This sign-in is already in the pool."
+	case actors.VerdictIneligible:
+		status, page.Title = http.StatusUnprocessableEntity, "Account not eligible"
+		page.Summary = "The provider does not let this account be used here (for example, no licence or plan)."
+	case actors.VerdictBanned:
+		status, page.Title = http.StatusUnprocessableEntity, "Account suspended"
+		page.Summary = "The provider reports this account as suspended or deactivated."
+	case actors.VerdictInvalid:
+		status, page.Title = http.StatusUnprocessableEntity, "Sign-in not usable"
+		page.Summary = "The provider rejected the new sign-in when Pollux tried to use it. Start again."
+	default:
+		status, page.Title = http.StatusBadGateway, "Could not add the account"
+		page.Summary = "Pollux could not finish checking the account. Try again in a moment."
+	}
+	return status, page
+}
+
+// flowProblem renders a failure of the flow.
+func (s *Server) flowProblem(c echo.Context, f *oauthFlows, status int, title, msg string) error {
+	p := oauthpages.Problem{Title: title, Message: msg}
+	if status == http.StatusBadRequest {
+		p.Hint = hintStartNew
+	}
+	return f.pages.Render(c.Response(), status, p)
+}
+
+// ---- flow cookie ----
+
+func cookieName(provider string) string { return oauthCookiePre + provider }
+
+// flowCandidates lists the providers whose flow a request may complete.
+func flowCandidates(provider string) []string {
+	switch provider {
+	case providers.GeminiCLI, providers.Codex:
+		return []string{provider}
+	}
+	return []string{providers.GeminiCLI, providers.Codex}
+}
+
+// openFlows returns the valid flows among the request's cookies.
+func (s *Server) openFlows(c echo.Context, f *oauthFlows, cands []string) []flowState {
+	var out []flowState
+	for _, provider := range cands {
+		ck, err := c.Request().Cookie(cookieName(provider))
+		if err != nil {
+			continue
+		}
+		st, err := f.open(provider, ck.Value)
+		if err != nil {
+			s.log.Info("oauth flow cookie refused",
+				zap.String(keyRequestID, requestID(c)), zap.String("provider", provider), zap.Error(err))
+			continue
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+func (f *oauthFlows) mac(provider, payload string) []byte {
+	m := hmac.New(sha256.New, f.key)
+	m.Write([]byte(oauthMACContext + provider + "\n" + payload))
+	return m.Sum(nil)
+}
+
+// seal encodes st as a signed cookie value: payload.mac, both base64url.
+func (f *oauthFlows) seal(st flowState) (string, error) {
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return "", fmt.Errorf("transport: oauth: encode flow: %w", err)
+	}
+	payload := base64.RawURLEncoding.EncodeToString(raw)
+	return payload + "." + base64.RawURLEncoding.EncodeToString(f.mac(st.Provider, payload)), nil
+}
+
+// open verifies and decodes a cookie value of provider's flow.
+func (f *oauthFlows) open(provider, value string) (flowState, error) {
+	payload, sig, ok := strings.Cut(value, ".")
+	if !ok {
+		return flowState{}, errFlowInvalid
+	}
+	got, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil || !hmac.Equal(got, f.mac(provider, payload)) {
+		return flowState{}, errFlowInvalid
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return flowState{}, errFlowInvalid
+	}
+	var st flowState
+	if err := json.Unmarshal(raw, &st); err != nil || st.Provider != provider || st.State == "" {
+		return flowState{}, errFlowInvalid
+	}
+	if !f.now().Before(time.Unix(st.Expires, 0)) {
+		return flowState{}, errFlowExpired
+	}
+	return st, nil
+}
+
+func (f *oauthFlows) cookie(provider, value string, expires time.Time) *http.Cookie {
+	return &http.Cookie{
+		Name:     cookieName(provider),
+		Value:    value,
+		Path:     "/",
+		Expires:  expires,
+		MaxAge:   int(oauthFlowTTL / time.Second),
+		HttpOnly: true,
+		Secure:   !f.insecure,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+func (f *oauthFlows) clearCookie(c echo.Context, provider string) {
+	ck := f.cookie(provider, "", time.Unix(0, 0))
+	ck.MaxAge = -1
+	http.SetCookie(c.Response(), ck)
+}
+
+// consume marks a flow completed; it reports false when it already was.
+// A replayed cookie therefore cannot complete a second exchange.
+func (f *oauthFlows) consume(state string, expires time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.now()
+	for s, exp := range f.used {
+		if !now.Before(exp) {
+			delete(f.used, s)
+		}
+	}
+	if _, done := f.used[state]; done {
+		return false
+	}
+	f.used[state] = expires
+	return true
+}
+
+// ---- parsing and URLs ----
+
+// parsePasted reads the code and state from a pasted callback address, its
+// query string alone, or a bare code. It reports false for input that is
+// none of these.
+func parsePasted(raw string) (callbackParams, bool) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" || len(raw) > maxPastedLen {
+		return callbackParams{}, false
+	}
+	raw, _, _ = strings.Cut(raw, "#")
+	query, hasQuery := "", false
+	if _, q, ok := strings.Cut(raw, "?"); ok {
+		query, hasQuery = q, true
+	} else if strings.Contains(raw, "code=") || strings.Contains(raw, "error=") {
+		query, hasQuery = raw, true
+	}
+	if !hasQuery {
+		if strings.Contains(raw, "://") || strings.ContainsAny(raw, " \t\r\n") {
+			return callbackParams{}, false
+		}
+		code, err := url.QueryUnescape(raw)
+		if err != nil || code == "" {
+			return callbackParams{}, false
+		}
+		return callbackParams{code: code}, true
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return callbackParams{}, false
+	}
+	p := callbackParams{code: q.Get("code"), state: q.Get("state"), err: q.Get("error"), errDesc: q.Get("error_description")}
+	if p.code == "" && p.state == "" && p.err == "" {
+		return callbackParams{}, false
+	}
+	return p, true
+}
+
+// requestOrigin is scheme://host as the client addressed this server (see
+// the trust note at the top of this file).
+func requestOrigin(r *http.Request) string {
+	scheme := "http"
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	if r.TLS != nil || strings.EqualFold(strings.TrimSpace(proto), "https") {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// geminiRedirectURI is the redirect URI of a Gemini flow started by r.
+func geminiRedirectURI(r *http.Request) string {
+	u := url.URL{Host: r.Host}
+	if host := u.Hostname(); host == "localhost" || isLoopbackIP(host) {
+		return requestOrigin(r) + geminiCallback
+	}
+	// Google accepts only loopback redirects for this client: send the
+	// browser to the same port on the operator's own machine, from where
+	// the address is pasted back.
+	if port := u.Port(); port != "" {
+		return "http://localhost:" + port + geminiCallback
+	}
+	return "http://localhost" + geminiCallback
+}
+
+func isLoopbackIP(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// validProjectID reports whether id looks like a Cloud project id (including
+// domain-scoped ones such as example.com:project).
+func validProjectID(id string) bool {
+	if len(id) > maxProjectIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch ch := id[i]; {
+		case 'a' <= ch && ch <= 'z', 'A' <= ch && ch <= 'Z', '0' <= ch && ch <= '9',
+			ch == '-', ch == '.', ch == ':', ch == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// shortText bounds provider-supplied text shown on a page or logged.
+func shortText(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}

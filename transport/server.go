@@ -92,6 +92,7 @@ type Server struct {
 	geminiModels       *gemini.Models
 	geminiOpenAIModels *openai.Models
 	codexModels        *openai.Models
+	oauth              *oauthFlows
 }
 
 // New builds the server and its routes; it does not listen yet.

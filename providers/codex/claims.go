@@ -9,10 +9,6 @@ import (
 	"time"
 )
 
-// authClaim is the private claim of OpenAI's id_token that names the ChatGPT
-// account and plan.
-const authClaim = "https://api.openai.com/auth"
-
 // Claims is what Pollux reads from an OpenAI id_token.
 type Claims struct {
 	Sub   string `json:"sub"`

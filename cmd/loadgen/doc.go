@@ -1,0 +1,33 @@
+// Command loadgen sends a bounded load of identical POST requests to one
+// loopback URL and reports latency, errors and, for SSE answers, stream
+// completeness. It exists to benchmark Pollux against a baseline (such as
+// upstreamsim directly) in the same run, on the same machine.
+//
+// Usage:
+//
+//	loadgen -url URL [-header 'K: V']... [-body FILE|JSON] [-n 1000] [-c 10]
+//	        [-duration 30s] [-timeout 60s] [-stream] [-pid PID] [-json]
+//
+// The run stops after -n requests or after -duration, whichever comes first
+// (-n defaults to 1000 when -duration is not set); requests in flight at the
+// deadline finish and count. Every request has its own -timeout.
+//
+// With -stream the answer is read as SSE. A stream is complete when it
+// carries a terminal event: a Gemini chunk containing "finishReason", or an
+// OpenAI response.completed event. It is errored when it carries an error
+// event (an OpenAI error or response.failed event, or a Gemini data payload
+// that is an {"error": ...} object) and incomplete when it ends without
+// either. TTFB is the time to the first whole SSE event, which is what a
+// client sees first; keep-alive comments do not count.
+//
+// With -pid the CPU time (utime+stime from /proc/PID/stat) and memory
+// (VmRSS and VmHWM from /proc/PID/status) of that process are sampled before
+// and after the run, to report CPU milliseconds per request and RSS. Clock
+// ticks are converted assuming USER_HZ = 100, which is sysconf(_SC_CLK_TCK)
+// on every Linux architecture Go supports. VmHWM is the peak over the
+// process's whole life, not only this run.
+//
+// Only loopback targets are accepted (127.0.0.0/8, ::1, localhost): the URL
+// is checked up front, every dial is checked again after name resolution,
+// proxies from the environment are ignored and redirects are not followed.
+package main

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// defaultRequests is -n when neither -n nor -duration is set.
+const defaultRequests = 1000
+
+type options struct {
+	url      string
+	header   http.Header
+	body     []byte
+	n        int // 0: bounded by duration only
+	c        int
+	duration time.Duration // 0: bounded by n only
+	timeout  time.Duration
+	stream   bool
+	pid      int
+	json     bool
+}
+
+// headerFlag collects repeated -header "K: V" values.
+type headerFlag http.Header
+
+func (h headerFlag) String() string { return "" }
+
+func (h headerFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, ":")
+	k = strings.TrimSpace(k)
+	if !ok || k == "" {
+		return fmt.Errorf("header %q is not \"Key: Value\"", v)
+	}
+	http.Header(h).Add(k, strings.TrimSpace(val))
+	return nil
+}
+
+func parseFlags(args []string, out io.Writer) (options, error) {
+	o := options{header: http.Header{}}
+	var body string
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.url, "url", "", "full URL to POST to (loopback only)")
+	fs.Var(headerFlag(o.header), "header", `request header "Key: Value" (repeatable)`)
+	fs.StringVar(&body, "body", "", "request body: inline JSON (starting with { or [) or a file path")
+	fs.IntVar(&o.n, "n", 0, fmt.Sprintf("total requests (default %d when -duration is not set)", defaultRequests))
+	fs.IntVar(&o.c, "c", 10, "concurrent requests")
+	fs.DurationVar(&o.duration, "duration", 0, "stop issuing requests after this long")
+	fs.DurationVar(&o.timeout, "timeout", time.Minute, "timeout of each request, body included")
+	fs.BoolVar(&o.stream, "stream", false, "read answers as SSE and check each stream ends with a terminal event")
+	fs.IntVar(&o.pid, "pid", 0, "process whose CPU time and RSS to sample before and after")
+	fs.BoolVar(&o.json, "json", false, "print the summary as JSON")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+
+	var errs []error
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+	if err := checkLoopbackURL(o.url); err != nil {
+		errs = append(errs, err)
+	}
+	if o.n < 0 || o.duration < 0 {
+		errs = append(errs, errors.New("-n and -duration must not be negative"))
+	}
+	if o.n == 0 && o.duration == 0 {
+		o.n = defaultRequests
+	}
+	if o.c < 1 {
+		errs = append(errs, errors.New("-c must be at least 1"))
+	}
+	if o.timeout <= 0 {
+		errs = append(errs, errors.New("-timeout must be positive"))
+	}
+	if o.pid < 0 {
+		errs = append(errs, errors.New("-pid must not be negative"))
+	}
+	b, err := loadBody(body)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	o.body = b
+	return o, errors.Join(errs...)
+}
+
+// loadBody reads the -body value: inline JSON or the contents of a file.
+func loadBody(v string) ([]byte, error) {
+	if t := strings.TrimSpace(v); t == "" || t[0] == '{' || t[0] == '[' {
+		return []byte(t), nil
+	}
+	b, err := os.ReadFile(v)
+	if err != nil {
+		return nil, fmt.Errorf("read -body: %w", err)
+	}
+	return bytes.TrimSpace(b), nil
+}
+
+// checkLoopbackURL reports why raw may not be loaded, or nil when it is an
+// http(s) URL on a loopback host.
+func checkLoopbackURL(raw string) error {
+	if raw == "" {
+		return errors.New("-url is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("-url: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("-url %q: scheme must be http or https", raw)
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("-url host %q is not a loopback address (127.0.0.0/8, ::1, localhost): loadgen only loads this machine", host)
+}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/pollux-gateway/pollux/actors"
+	"github.com/pollux-gateway/pollux/config"
+	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/providers/codex"
+	"github.com/pollux-gateway/pollux/providers/egress"
+	"github.com/pollux-gateway/pollux/providers/geminicli"
+	"github.com/pollux-gateway/pollux/storage"
+	"github.com/pollux-gateway/pollux/transport"
+)
+
+// hooks lets tests observe a running server; production passes none.
+type hooks struct {
+	// listening receives the bound address once the server accepts.
+	listening chan<- string
+	// logCore, when set, receives every log entry too.
+	logCore zapcore.Core
+	// httpClient replaces the upstream clients (tests).
+	httpClient *http.Client
+}
+
+// run is main without the process: it returns when ctx ends (after a
+// graceful shutdown) or when start-up fails.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	return runWith(ctx, args, getenv, stdout, hooks{})
+}
+
+func runWith(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, h hooks) error {
+	fl := flag.NewFlagSet("pollux", flag.ContinueOnError)
+	fl.SetOutput(stdout)
+	configFlag := fl.String("config", "", "config file (default $POLLUX_CONFIG, else ./config.toml)")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	path := config.ResolvePath(*configFlag, getenv)
+	if err := firstRun(path, getenv, stdout); err != nil {
+		return err
+	}
+	cfg, warnings, err := config.Load(path, getenv)
+	if err != nil {
+		return fmt.Errorf("config %s:\n%w", path, err)
+	}
+	log, err := newLogger(cfg.Basic, h.logCore)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	for _, w := range warnings {
+		log.Warn("config: "+w.Message, zap.String("key", w.Key), zap.Int("line", w.Line), zap.String("file", path))
+	}
+	return serve(ctx, cfg, log, h)
+}
+
+// firstRun writes the embedded default config when the file does not exist
+// and tells the operator the generated key, once.
+func firstRun(path string, getenv func(string) string, stdout io.Writer) error {
+	if _, err := os.Stat(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	created, key, err := config.EnsureFile(path, rand.Reader)
+	if err != nil {
+		return fmt.Errorf("no config at %s and writing a default one failed: %w", path, err)
+	}
+	if created {
+		fmt.Fprintf(stdout, "pollux: no config file found; wrote %s with a new random key.\n", path)
+		if getenv("POLLUX_KEY") != "" {
+			fmt.Fprintln(stdout, "pollux: POLLUX_KEY is set and overrides the key in the file.")
+		} else {
+			fmt.Fprintf(stdout, "pollux: your Pollux key (shown once; it is also in the file): %s\n", key.Reveal())
+		}
+	}
+	return nil
+}
+
+func newLogger(b config.Basic, extra zapcore.Core) (*zap.Logger, error) {
+	level, err := zapcore.ParseLevel(b.LogLevel)
+	if err != nil {
+		return nil, fmt.Errorf("loglevel: %w", err)
+	}
+	zc := zap.NewProductionConfig()
+	if b.LogFormat == "console" {
+		zc = zap.NewDevelopmentConfig()
+	}
+	zc.Level = zap.NewAtomicLevelAt(level)
+	zc.Sampling = nil
+	zc.DisableStacktrace = level != zapcore.DebugLevel
+	log, err := zc.Build()
+	if err != nil {
+		return nil, fmt.Errorf("logger: %w", err)
+	}
+	if extra != nil {
+		log = log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, extra) }))
+	}
+	return log, nil
+}
+
+// serve wires storage, providers, actors and transport, serves until ctx
+// ends, then shuts down in order: HTTP drain, actors, database.
+func serve(ctx context.Context, cfg config.Config, log *zap.Logger, h hooks) (err error) {
+	db, err := storage.Open(ctx, cfg.Basic.DatabasePath(), log)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer func() {
+		if cerr := db.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close database: %w", cerr))
+		}
+	}()
+
+	gclient, err := upstreamClient(cfg.Providers.GeminiCLI, h)
+	if err != nil {
+		return fmt.Errorf("providers.geminicli: %w", err)
+	}
+	cclient, err := upstreamClient(cfg.Providers.Codex, h)
+	if err != nil {
+		return fmt.Errorf("providers.codex: %w", err)
+	}
+	gemini := geminicli.New(cfg.Providers.GeminiCLI, gclient, log.Named(providers.GeminiCLI))
+	cdx := codex.New(cfg.Providers.Codex, cclient, log.Named(providers.Codex))
+
+	sys, err := actors.Start(ctx, actors.Deps{DB: db, Logger: log, Pools: []actors.PoolSpec{
+		{Name: providers.GeminiCLI, Authority: gemini, Config: cfg.Providers.GeminiCLI},
+		{Name: providers.Codex, Authority: cdx, Config: cfg.Providers.Codex},
+	}})
+	if err != nil {
+		return fmt.Errorf("start actors: %w", err)
+	}
+	stopActors := func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		return sys.Stop(sctx)
+	}
+
+	srv := transport.New(transport.Deps{
+		Config: cfg, Logger: log,
+		Ready: func(ctx context.Context) error {
+			if err := db.Ping(ctx); err != nil {
+				return errors.New("database unreachable")
+			}
+			return sys.Healthy()
+		},
+		GeminiPool: sys.Pool(providers.GeminiCLI), Gemini: gemini,
+		CodexPool: sys.Pool(providers.Codex), Codex: cdx,
+	})
+	if err := enableOAuth(srv, sys); err != nil {
+		return errors.Join(fmt.Errorf("oauth: %w", err), stopActors())
+	}
+
+	ln, err := net.Listen("tcp", cfg.Basic.Addr())
+	if err != nil {
+		return errors.Join(fmt.Errorf("listen: %w", err), stopActors())
+	}
+	log.Info("pollux listening", zap.String("addr", ln.Addr().String()))
+	if h.listening != nil {
+		h.listening <- ln.Addr().String()
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err = <-served:
+		// The server stopped on its own: that is a failure.
+		if err == nil {
+			err = errors.New("server stopped unexpectedly")
+		}
+	case <-ctx.Done():
+		log.Info("shutting down: draining in-flight requests", zap.Duration("timeout", cfg.Basic.ShutdownTimeout()))
+		dctx, cancel := context.WithTimeout(context.Background(), cfg.Basic.ShutdownTimeout())
+		if derr := srv.Shutdown(dctx); derr != nil {
+			log.Warn("drain ended before every request finished", zap.Error(derr))
+		}
+		cancel()
+		<-served
+	}
+	if serr := stopActors(); serr != nil {
+		err = errors.Join(err, fmt.Errorf("stop actors: %w", serr))
+	}
+	log.Info("pollux stopped")
+	return err
+}
+
+func upstreamClient(p config.Provider, h hooks) (*http.Client, error) {
+	if h.httpClient != nil {
+		return h.httpClient, nil
+	}
+	return egress.NewClient(egress.Options{Proxy: p.Proxy})
+}
