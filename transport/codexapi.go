@@ -44,7 +44,9 @@ const (
 const codexInterrupted = "stream_interrupted"
 
 // errUnavailableCodex answers when the process runs without a Codex pool.
-var errUnavailableCodex = &Error{Kind: KindUnavailable, Message: "the codex provider is not configured"}
+func errUnavailableCodex() error {
+	return &Error{Kind: KindUnavailable, Message: "the codex provider is not configured"}
+}
 
 // codexAPI serves the OpenAI Responses surface over the Codex backend.
 type codexAPI struct {
@@ -86,7 +88,7 @@ type codexRejection struct {
 // when it streams).
 func (a *codexAPI) responses(c echo.Context) error {
 	if a.s.codexPool == nil || a.s.codex == nil {
-		return errUnavailableCodex
+		return errUnavailableCodex()
 	}
 	body, err := codexReadBody(c)
 	if err != nil {
@@ -117,7 +119,7 @@ func (a *codexAPI) responses(c echo.Context) error {
 // and the upstream's JSON answer comes back verbatim.
 func (a *codexAPI) compact(c echo.Context) error {
 	if a.s.codexPool == nil || a.s.codex == nil {
-		return errUnavailableCodex
+		return errUnavailableCodex()
 	}
 	body, err := codexReadBody(c)
 	if err != nil {
@@ -214,7 +216,7 @@ func (a *codexAPI) stream(c echo.Context, rc relayCall) error {
 	a.s.observeCodexRateLimits(rc.reqID, reply.lease.Grant.CredentialID, reply.resp.Header)
 
 	st := codexStreamState{outcome: providers.Outcome{Kind: providers.KindOK, Status: reply.resp.StatusCode}}
-	sw := newSSEWriter(codexNoFlush{c.Response()}, a.s.keepAlive)
+	sw := newSSEWriter(c.Response(), a.s.keepAlive)
 	err = sw.pump(ctx, sse.NewReader(reply.resp.Body), st.translate)
 	switch {
 	case errors.Is(err, errClientGone):
@@ -606,7 +608,3 @@ func writeCodexError(w *echo.Response, status int, e codex.APIError, retryAfter 
 	_, err = w.Write(body)
 	return err
 }
-
-type codexNoFlush struct{ http.ResponseWriter }
-
-func (codexNoFlush) FlushError() error { return nil }

@@ -14,10 +14,15 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"go.uber.org/zap"
 
 	"github.com/pollux-gateway/pollux/providers/codex"
 	codexfake "github.com/pollux-gateway/pollux/providers/codex/fakeupstream"
 )
+
+// codexHangTimeout bounds waits that only end early when something is
+// broken; passing tests never come near it.
+const codexHangTimeout = 10 * time.Second
 
 const (
 	codexTestModel = "gpt-5.2-codex"
@@ -86,12 +91,13 @@ var codexDefaultNames = []string{
 	"response.content_part.done", "response.output_item.done", "response.completed",
 }
 
-// codexStreamRequest posts body and returns the live response. Its cleanup
+// codexStreamRequest posts body and returns the live response. The deadline
+// only turns a hang (a relay that buffers) into a failure; the cleanup
 // cancels the request first, so a test that fails mid-stream does not wait
 // on a blocked read.
 func codexStreamRequest(t *testing.T, h *harness, body string) *http.Response {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), codexHangTimeout)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.ts.URL+codexPath, strings.NewReader(body))
 	if err != nil {
 		cancel()
@@ -180,7 +186,7 @@ func codexNextLive(t *testing.T, ch <-chan codexLiveItem) codexWireEvent {
 			t.Fatalf("reading the stream: %v", it.err)
 		}
 		return it.ev
-	case <-time.After(10 * time.Second):
+	case <-time.After(codexHangTimeout):
 		t.Fatal("the next SSE block did not arrive: the relay buffers")
 	}
 	return codexWireEvent{}
@@ -293,6 +299,14 @@ func TestCodexResponsesStreamHappyPath(t *testing.T) {
 		}
 	}
 
+	// The usage-window headers of the 2xx answer are parsed once per request.
+	windows := h.logs.FilterMessage("codex: usage windows").
+		FilterField(zap.String(keyRequestID, resp.Header.Get("X-Request-Id"))).All()
+	if len(windows) != 1 || windows[0].ContextMap()["primary_used_percent"] != 12.5 ||
+		windows[0].ContextMap()["secondary_window_minutes"] != int64(10080) {
+		t.Errorf("usage windows log = %v, want primary 12.5 %%, secondary 10080 min", windows)
+	}
+
 	reqs := h.cfake.RequestsTo(codexfake.Responses)
 	if len(reqs) != 1 {
 		t.Fatalf("upstream requests = %d, want 1", len(reqs))
@@ -319,11 +333,9 @@ func TestCodexResponsesStreamHappyPath(t *testing.T) {
 			t.Errorf("upstream %s = %q, want %q", k, got, want)
 		}
 	}
+	// The client sent session-id; the backend reads session_id.
 	if got := up.Header.Values("session_id"); len(got) != 1 || got[0] != "sess-123" {
-		// The server canonicalises the underscore spelling.
-		if got := up.Header.Get("Session_id"); got != "sess-123" {
-			t.Errorf("upstream session_id = %q, want sess-123", got)
-		}
+		t.Errorf("upstream session_id = %q, want [sess-123]", got)
 	}
 	if auth := up.Header.Get("Authorization"); strings.Contains(auth, harnessKey) || !strings.HasPrefix(auth, "Bearer at_") {
 		t.Errorf("upstream Authorization is not the account's token (client key forwarded?)")
@@ -420,6 +432,11 @@ func TestCodexResponsesDroppedParams(t *testing.T) {
 	}
 	if got, want := resp.Header.Get("x-pollux-dropped-params"), "max_output_tokens,temperature"; got != want {
 		t.Errorf("x-pollux-dropped-params = %q, want %q", got, want)
+	}
+	logged := h.logs.FilterMessage("codex: dropped request params the backend rejects").
+		FilterField(zap.String(keyRequestID, resp.Header.Get("X-Request-Id"))).All()
+	if len(logged) != 1 || logged[0].ContextMap()["params"] != "max_output_tokens,temperature" {
+		t.Errorf("debug log of the dropped params with the request id: got %v", logged)
 	}
 	reqs := h.cfake.RequestsTo(codexfake.Responses)
 	var up map[string]json.RawMessage

@@ -201,18 +201,18 @@ func (g *geminiAPI) stream(c echo.Context, rc relayCall) error {
 	case errors.Is(err, errClientGone):
 		reply.finish(providers.Outcome{Kind: providers.KindAbandoned})
 	case err != nil:
-		msg := geminiMsgStreamCut
+		msg, reason := geminiMsgStreamCut, "stream_cut"
 		if errors.Is(err, errGeminiBadEvent) {
-			msg = geminiMsgBadEvent
+			msg, reason = geminiMsgBadEvent, "bad_stream_event"
 		}
 		g.s.log.Warn("gemini stream failed", zap.String(keyRequestID, rc.reqID),
 			zap.Int64("credential_id", reply.lease.Grant.CredentialID), zap.Error(err))
 		g.endStream(sw, rc.reqID, gemini.ErrorBody(http.StatusBadGateway, msg, 0))
-		reply.finish(providers.Outcome{Kind: providers.KindTransient, Status: upstreamStatus, Reason: "stream_cut"})
+		reply.finish(providers.Outcome{Kind: providers.KindTransient, Status: upstreamStatus, Reason: reason})
 	case !finished:
-		// The Gemini CLI fails a stream without a finishReason anyway
-		// ("Model stream ended without a finish reason"); an explicit
-		// error says who is at fault instead of leaving it to guess.
+		// The Gemini CLI fails a stream that ends without a finishReason
+		// anyway (PROTOCOLS §6); an explicit error event tells it, and
+		// anyone reading the stream, that the upstream broke off.
 		g.endStream(sw, rc.reqID, gemini.ErrorBody(http.StatusBadGateway, geminiMsgNoFinish, 0))
 		reply.finish(providers.Outcome{Kind: providers.KindTransient, Status: upstreamStatus, Reason: "no_finish_reason"})
 	default:

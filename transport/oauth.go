@@ -365,10 +365,10 @@ func (s *Server) completeFlow(c echo.Context, f *oauthFlows, cands []string, p c
 				"Several sign-ins are in progress in this browser: paste the whole address, not only the code."))
 		}
 	}
-	if p.err != "" {
-		if st != nil {
-			f.clearCookie(c, st.Provider)
-		}
+	// The provider's error is shown only for a flow of this browser, so a
+	// crafted link cannot put its own text on a Pollux page.
+	if p.err != "" && st != nil {
+		f.clearCookie(c, st.Provider)
 		s.log.Info("oauth flow refused at the provider",
 			zap.String(keyRequestID, requestID(c)), zap.String("error", shortText(p.err, 64)))
 		msg := "The provider reported an error: " + shortText(p.err, 64)

@@ -501,6 +501,17 @@ func TestOAuthFailures(t *testing.T) {
 			wantStatus: http.StatusBadRequest, wantText: "cancelled, or access was not granted",
 		},
 		{
+			name: "provider error for another flow",
+			run: func(t *testing.T, h *oauthHarness, c *http.Client, _ string) (*http.Response, string) {
+				resp, body := oauthGet(t, c, h.ts.URL+"/oauth2callback?error=x&error_description=Call+evil.example&state=forged", nil)
+				if strings.Contains(body, "evil.example") {
+					t.Errorf("page shows text from a foreign link:\n%s", body)
+				}
+				return resp, body
+			},
+			wantStatus: http.StatusBadRequest, wantText: lost,
+		},
+		{
 			name: "code refused by the provider",
 			run: func(t *testing.T, h *oauthHarness, c *http.Client, state string) (*http.Response, string) {
 				return oauthGet(t, c, h.ts.URL+"/oauth2callback?code=unknown-code&state="+state, nil)

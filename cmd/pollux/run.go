@@ -159,7 +159,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, h hooks) (er
 		GeminiPool: sys.Pool(providers.GeminiCLI), Gemini: gemini,
 		CodexPool: sys.Pool(providers.Codex), Codex: cdx,
 	})
-	if err := enableOAuth(srv, sys); err != nil {
+	if err := enableOAuth(ctx, srv, sys, cfg.Basic); err != nil {
 		return errors.Join(fmt.Errorf("oauth: %w", err), stopActors())
 	}
 
