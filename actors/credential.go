@@ -45,6 +45,7 @@ type credentialActor struct {
 
 	cred          providers.Credential
 	st            credState
+	windows       []providers.QuotaWindow
 	createdAt     time.Time
 	tokenRejected bool
 	outcomeSeq    uint64
@@ -171,6 +172,15 @@ func (a *credentialActor) onOutcome(ctx actor.Context, o *Outcome) {
 	now := a.d.clock.Now()
 	wasServing := a.st.serving()
 	fx := a.st.applyOutcome(o.Model, o.Result, now)
+	windowsChanged := false
+	if o.Result.Windows != nil {
+		windowsChanged = !sameWindows(a.windows, o.Result.Windows)
+		a.windows = o.Result.Windows
+		fx.saveCooldowns = a.st.applyWindows(o.Result.Windows, now) || fx.saveCooldowns
+		if fx.saveCooldowns {
+			fx.saveState = a.st.syncCoolingStatus(now) || fx.saveState
+		}
+	}
 	a.apply(fx)
 	if fx.refresh {
 		a.tokenRejected = true
@@ -184,7 +194,7 @@ func (a *credentialActor) onOutcome(ctx actor.Context, o *Outcome) {
 	if fx.saveCooldowns {
 		a.armCooling(ctx)
 	}
-	if fx.saveState || fx.saveCooldowns || fx.refresh || pendingKey(o.Model, o.Result) != "" {
+	if fx.saveState || fx.saveCooldowns || fx.refresh || windowsChanged || pendingKey(o.Model, o.Result) != "" {
 		a.publish(ctx)
 	}
 }
@@ -401,9 +411,22 @@ func (a *credentialActor) publish(ctx actor.Context) {
 			ID: a.id, Provider: a.d.provider, Email: a.cred.Email, Account: a.cred.Account,
 			Tier: a.cred.Tier, Status: a.st.status, StatusReason: a.st.reason, StatusSince: a.st.since,
 			Expiry: a.cred.Expiry, Refreshing: a.st.refreshing, Cooldowns: a.st.storageCooldowns(),
-			LastError: a.st.lastError,
+			LastError: a.st.lastError, Windows: a.windows,
 		},
 	})
+}
+
+// sameWindows reports whether two usage-window reports say the same.
+func sameWindows(a, b []providers.QuotaWindow) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].UsedPercent != b[i].UsedPercent || !a[i].ResetAt.Equal(b[i].ResetAt) {
+			return false
+		}
+	}
+	return true
 }
 
 func (a *credentialActor) stopRefreshTimer() {

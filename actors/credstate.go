@@ -159,6 +159,22 @@ func (s *credState) applyOutcome(model string, o providers.Outcome, now time.Tim
 	return fx
 }
 
+// applyWindows cools the whole credential until the reset of any usage
+// window the upstream reports as spent, so no request is sent only to
+// collect a 429. It reports whether a cooldown changed.
+func (s *credState) applyWindows(ws []providers.QuotaWindow, now time.Time) bool {
+	var until time.Time
+	for _, w := range ws {
+		if w.UsedPercent >= 100 && w.ResetAt.After(now) && w.ResetAt.After(until) {
+			until = w.ResetAt
+		}
+	}
+	if until.IsZero() {
+		return false
+	}
+	return s.extendCooldown(storage.AllModels, cooldown{until: until, reason: "usage_window_spent"})
+}
+
 // extendCooldown sets key's cooldown unless an existing one already lasts
 // longer. It reports whether anything changed.
 func (s *credState) extendCooldown(key string, cd cooldown) bool {

@@ -222,3 +222,28 @@ func TestRefreshDelay(t *testing.T) {
 		})
 	}
 }
+
+func TestApplyWindows(t *testing.T) {
+	tests := []struct {
+		name      string
+		windows   []providers.QuotaWindow
+		wantUntil time.Time
+	}{
+		{"headroom left", []providers.QuotaWindow{{Name: "primary", UsedPercent: 80, ResetAt: t0.Add(time.Hour)}}, time.Time{}},
+		{"primary spent", []providers.QuotaWindow{{Name: "primary", UsedPercent: 100, ResetAt: t0.Add(time.Hour)},
+			{Name: "secondary", UsedPercent: 40, ResetAt: t0.Add(48 * time.Hour)}}, t0.Add(time.Hour)},
+		{"both spent: the later reset wins", []providers.QuotaWindow{{Name: "primary", UsedPercent: 100, ResetAt: t0.Add(time.Hour)},
+			{Name: "secondary", UsedPercent: 101, ResetAt: t0.Add(48 * time.Hour)}}, t0.Add(48 * time.Hour)},
+		{"spent without a reset time is left to the 429", []providers.QuotaWindow{{Name: "primary", UsedPercent: 100}}, time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := credState{status: storage.StatusActive}
+			changed := s.applyWindows(tt.windows, t0)
+			got := s.untilMap(t0)[storage.AllModels]
+			if changed != !tt.wantUntil.IsZero() || !got.Equal(tt.wantUntil) {
+				t.Fatalf("changed=%v until=%v, want until %v", changed, got, tt.wantUntil)
+			}
+		})
+	}
+}

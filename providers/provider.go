@@ -189,6 +189,18 @@ type Outcome struct {
 	// operators (e.g. "RATE_LIMIT_EXCEEDED", "usage_limit_reached"). Never
 	// a token, never a whole body.
 	Reason string
+	// Windows are the account's usage windows as the upstream reported them
+	// with this answer (Codex), nil when it did not.
+	Windows []QuotaWindow
+}
+
+// QuotaWindow is one upstream-reported usage window of an account, e.g.
+// Codex's primary (5 h) and secondary (weekly) windows.
+type QuotaWindow struct {
+	Name          string    `json:"name"`
+	UsedPercent   float64   `json:"used_percent"`
+	WindowMinutes int       `json:"window_minutes"`
+	ResetAt       time.Time `json:"reset_at,omitempty"`
 }
 
 // Verdict sentinels; match with errors.Is.

@@ -78,6 +78,12 @@ type codexBodyMeta struct {
 // codexRejection remembers the stream error of an attempt the handler
 // rejected before any output, so the client can be told about it when that
 // attempt turns out to be the last.
+// sameOutcome reports whether two outcomes are the same verdict (the usage
+// windows they carry do not matter).
+func sameOutcome(a, b providers.Outcome) bool {
+	return a.Kind == b.Kind && a.Scope == b.Scope && a.RetryAt.Equal(b.RetryAt) && a.Status == b.Status && a.Reason == b.Reason
+}
+
 type codexRejection struct {
 	outcome providers.Outcome
 	err     codex.APIError
@@ -138,7 +144,7 @@ func (a *codexAPI) compact(c echo.Context) error {
 	if err != nil {
 		return a.failed(c, err, nil)
 	}
-	a.s.observeCodexRateLimits(rc.reqID, reply.lease.Grant.CredentialID, reply.resp.Header)
+	reply.windows = a.s.observeCodexRateLimits(rc.reqID, reply.lease.Grant.CredentialID, reply.resp.Header)
 	out, err := io.ReadAll(reply.resp.Body)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -213,7 +219,7 @@ func (a *codexAPI) stream(c echo.Context, rc relayCall) error {
 	if err != nil {
 		return a.failed(c, err, rej)
 	}
-	a.s.observeCodexRateLimits(rc.reqID, reply.lease.Grant.CredentialID, reply.resp.Header)
+	reply.windows = a.s.observeCodexRateLimits(rc.reqID, reply.lease.Grant.CredentialID, reply.resp.Header)
 
 	st := codexStreamState{outcome: providers.Outcome{Kind: providers.KindOK, Status: reply.resp.StatusCode}}
 	sw := newSSEWriter(c.Response(), a.s.keepAlive)
@@ -296,7 +302,7 @@ func (a *codexAPI) collect(c echo.Context, rc relayCall) error {
 	if err != nil {
 		return a.failed(c, err, rej)
 	}
-	a.s.observeCodexRateLimits(rc.reqID, reply.lease.Grant.CredentialID, reply.resp.Header)
+	reply.windows = a.s.observeCodexRateLimits(rc.reqID, reply.lease.Grant.CredentialID, reply.resp.Header)
 	if failed {
 		reply.finish(*info.Failure)
 		return writeCodexError(c.Response(), codexFailureStatus(*info.Failure, 0), *info.Error, codexRetryAfter(*info.Failure))
@@ -320,7 +326,7 @@ func (a *codexAPI) failed(c echo.Context, err error, rej *codexRejection) error 
 	switch {
 	case len(f.body) > 0:
 		e = codex.ClientError(f.body)
-	case rej != nil && rej.outcome == f.outcome:
+	case rej != nil && sameOutcome(rej.outcome, f.outcome):
 		e = rej.err
 	default:
 		e = codex.APIError{Message: "the upstream request failed (" + f.outcome.Kind.String() + ")", Type: "server_error", Code: "upstream_error"}
@@ -380,10 +386,10 @@ func (a *codexAPI) logUsage(reqID string, u *codex.Usage) {
 // headers of every 2xx answer). Credential-side tracking, such as cooling an
 // account whose window is spent before it starts answering 429, hooks in
 // here with the credential id.
-func (s *Server) observeCodexRateLimits(reqID string, credentialID int64, h http.Header) {
+func (s *Server) observeCodexRateLimits(reqID string, credentialID int64, h http.Header) []providers.QuotaWindow {
 	rl, ok := codex.ParseRateLimits(h)
 	if !ok {
-		return
+		return nil
 	}
 	if ce := s.log.Check(zap.DebugLevel, "codex: usage windows"); ce != nil {
 		ce.Write(zap.String(keyRequestID, reqID), zap.Int64("credential_id", credentialID),
@@ -394,6 +400,7 @@ func (s *Server) observeCodexRateLimits(reqID string, credentialID int64, h http
 			zap.Int("secondary_window_minutes", rl.Secondary.WindowMinutes),
 			zap.Time("secondary_reset_at", rl.Secondary.ResetAt))
 	}
+	return rl.Windows()
 }
 
 // codexPeek reads the head of a stream, up to the first event that is not

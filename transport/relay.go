@@ -54,6 +54,9 @@ type upstreamReply struct {
 	cancel   context.CancelCauseFunc
 	attempts int
 	done     bool
+	// windows are the account's usage windows read from the response
+	// headers; finish hands them to the credential.
+	windows []providers.QuotaWindow
 }
 
 // finish closes the response and reports the lease's outcome.
@@ -64,6 +67,9 @@ func (r *upstreamReply) finish(o providers.Outcome) {
 	r.done = true
 	_ = r.resp.Body.Close()
 	r.cancel(nil)
+	if o.Windows == nil {
+		o.Windows = r.windows
+	}
 	r.pool.Report(r.lease, o)
 }
 

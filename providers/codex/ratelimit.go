@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pollux-gateway/pollux/providers"
 )
 
 // RateLimits is the account's two usage windows as the backend reports them
@@ -50,6 +52,14 @@ func parseWindow(h http.Header, prefix string, now time.Time) (Window, bool) {
 		w.ResetAt, ok = now.Add(time.Duration(v*float64(time.Second))), true
 	}
 	return w, ok
+}
+
+// Windows returns the windows in the provider-neutral form the pool keeps.
+func (r RateLimits) Windows() []providers.QuotaWindow {
+	return []providers.QuotaWindow{
+		{Name: "primary", UsedPercent: r.Primary.UsedPercent, WindowMinutes: r.Primary.WindowMinutes, ResetAt: r.Primary.ResetAt},
+		{Name: "secondary", UsedPercent: r.Secondary.UsedPercent, WindowMinutes: r.Secondary.WindowMinutes, ResetAt: r.Secondary.ResetAt},
+	}
 }
 
 // Exhausted reports whether any window is spent (used ≥ 100 %) and, if so,
