@@ -115,10 +115,10 @@ type CredentialView struct {
 	Cooldowns    []storage.Cooldown `json:"cooldowns,omitempty"`
 	LastError    string             `json:"last_error,omitempty"`
 	// Windows are the account's last reported usage windows (Codex).
-	Windows []providers.QuotaWindow `json:"usage_windows,omitempty"`
-	InFlight     int                `json:"in_flight"`
-	Served       uint64             `json:"served"`
-	LastUsed     time.Time          `json:"last_used,omitempty"`
+	Windows  []providers.QuotaWindow `json:"usage_windows,omitempty"`
+	InFlight int                     `json:"in_flight"`
+	Served   uint64                  `json:"served"`
+	LastUsed time.Time               `json:"last_used,omitempty"`
 }
 
 // RefreshNeeded asks a credential to refresh now (its token is about to
