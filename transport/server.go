@@ -197,7 +197,7 @@ func (s *Server) routes() {
 	}
 	// Routes outside the versioned API prefixes: ingestion and the OAuth
 	// browser flows (full paths).
-	for _, rt := range append(s.ingestRoutes(), s.oauthRoutes()...) {
+	for _, rt := range append(append(s.ingestRoutes(), s.oauthRoutes()...), s.adminRoutes()...) {
 		e.Add(rt.method, rt.path, rt.handler)
 	}
 }
