@@ -109,6 +109,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 // refresh tokens and mounts the fakes under their prefixes.
 func newHandler(geminiTokens, codexTokens []string, latency time.Duration) http.Handler {
 	gemini := geminifake.New()
+	// A simulator serves load for as long as it runs: keep no request log.
+	gemini.SetRecord(false)
 	for i, rt := range geminiTokens {
 		gemini.AddAccount(rt, geminifake.Account{
 			Email:   "sim-gemini-" + strconv.Itoa(i) + "@example.com",
@@ -118,6 +120,7 @@ func newHandler(geminiTokens, codexTokens []string, latency time.Duration) http.
 		})
 	}
 	codex := codexfake.New()
+	codex.SetRecord(false)
 	for i, rt := range codexTokens {
 		codex.AddAccount(rt, codexfake.Account{
 			ID:       "sim-codex-account-" + strconv.Itoa(i),

@@ -107,6 +107,7 @@ type Server struct {
 	requests  []Request
 	refreshes map[string]int
 	seq       int
+	noRecord  bool
 }
 
 // New returns a fake with no accounts and nothing scripted.
@@ -127,6 +128,14 @@ func New() *Server {
 	s.mux.HandleFunc("POST "+string(Compact), s.handleCompact)
 	s.mux.HandleFunc("GET "+string(Usage), s.handleUsage)
 	return s
+}
+
+// SetRecord turns request recording on (the default) or off; benchmarks and
+// long simulator runs turn it off so memory stays flat.
+func (s *Server) SetRecord(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noRecord = !on
 }
 
 // ServeHTTP implements http.Handler.
@@ -224,7 +233,9 @@ func (s *Server) record(r *http.Request, ep Endpoint) ([]byte, *Reply) {
 	body, _ := io.ReadAll(r.Body)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
+	if !s.noRecord {
+		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
+	}
 	q := s.queues[ep]
 	if len(q) == 0 {
 		return body, nil

@@ -113,6 +113,7 @@ type Server struct {
 	latency       time.Duration
 	omitIDToken   bool
 	expiresIn     int
+	noRecord      bool
 }
 
 type pendingOp struct {
@@ -209,6 +210,14 @@ func (s *Server) ScriptStream(st ...Stream) {
 	s.streamScript = append(s.streamScript, st...)
 }
 
+// SetRecord turns request recording on (the default) or off; benchmarks and
+// long simulator runs turn it off so memory stays flat.
+func (s *Server) SetRecord(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noRecord = !on
+}
+
 // SetLatency delays every answer by d (until the request is cancelled).
 func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()
@@ -269,9 +278,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	s.mu.Lock()
-	s.requests = append(s.requests, Request{
-		Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body,
-	})
+	if !s.noRecord {
+		s.requests = append(s.requests, Request{
+			Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body,
+		})
+	}
 	latency := s.latency
 	s.mu.Unlock()
 	if latency > 0 {
