@@ -30,7 +30,9 @@ const harnessKey = "harness-pollux-key-0123456789"
 // pools, the real provider clients pointed at the fake upstreams, and the
 // server on a loopback listener.
 type harness struct {
+	// t is the test (nil in benchmarks); tb is the test or benchmark.
 	t         *testing.T
+	tb        testing.TB
 	cfg       config.Config
 	gfake     *geminifake.Server
 	gupstream *httptest.Server
@@ -51,11 +53,22 @@ type harnessOptions struct {
 	queueSecs   int
 	mutateCfg   func(*config.Config)
 	serverSetup func(*Server)
+	// logger replaces the observed test logger (benchmarks pass a Nop
+	// logger: nothing is recorded, nothing is checked).
+	logger *zap.Logger
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
-	h := &harness{t: t, gfake: geminifake.New(), cfake: codexfake.New()}
+	h := newHarnessTB(t, o)
+	h.t = t
+	return h
+}
+
+// newHarnessTB is newHarness for tests and benchmarks alike.
+func newHarnessTB(t testing.TB, o harnessOptions) *harness {
+	t.Helper()
+	h := &harness{tb: t, gfake: geminifake.New(), cfake: codexfake.New()}
 	h.gupstream = httptest.NewServer(h.gfake)
 	h.cupstream = httptest.NewServer(h.cfake)
 	t.Cleanup(h.gupstream.Close)
@@ -88,6 +101,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	core, logs := observer.New(zap.DebugLevel)
 	h.logs = logs
 	log := zap.New(core)
+	if o.logger != nil {
+		log, h.logs = o.logger, nil
+	}
 	h.gemini = geminicli.New(cfg.Providers.GeminiCLI, h.gupstream.Client(), log, geminicli.WithPollInterval(time.Millisecond))
 	h.codex = codex.New(cfg.Providers.Codex, h.cupstream.Client(), log)
 
@@ -124,7 +140,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 
 // addGemini registers accounts in the fake and onboards them into the pool.
 func (h *harness) addGemini(tokens ...string) []actors.Verdict {
-	h.t.Helper()
+	h.tb.Helper()
 	seeds := make([]providers.Credential, len(tokens))
 	for i, tok := range tokens {
 		if _, ok := h.gfake.Account(tok); !ok {
@@ -138,7 +154,7 @@ func (h *harness) addGemini(tokens ...string) []actors.Verdict {
 
 // addCodex registers ChatGPT accounts in the fake and onboards them.
 func (h *harness) addCodex(tokens ...string) []actors.Verdict {
-	h.t.Helper()
+	h.tb.Helper()
 	seeds := make([]providers.Credential, len(tokens))
 	for i, tok := range tokens {
 		h.cfake.AddAccount(tok, codexfake.Account{ID: "acct-" + tok, Sub: "sub-" + tok, Email: tok + "@example.com", PlanType: "pro"})
@@ -148,16 +164,16 @@ func (h *harness) addCodex(tokens ...string) []actors.Verdict {
 }
 
 func (h *harness) add(provider string, seeds []providers.Credential) []actors.Verdict {
-	h.t.Helper()
+	h.tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	verdicts, err := h.sys.Pool(provider).Add(ctx, seeds...)
 	if err != nil {
-		h.t.Fatal(err)
+		h.tb.Fatal(err)
 	}
 	for _, v := range verdicts {
 		if v.Result != actors.VerdictAdded && v.Result != actors.VerdictUpdated {
-			h.t.Fatalf("onboarding %s: %+v", provider, v)
+			h.tb.Fatalf("onboarding %s: %+v", provider, v)
 		}
 	}
 	return verdicts
@@ -166,14 +182,14 @@ func (h *harness) add(provider string, seeds []providers.Credential) []actors.Ve
 // do sends a request with the Pollux key as Bearer (unless headers set
 // Authorization or x-goog-api-key) and returns the response.
 func (h *harness) do(method, path, body string, headers map[string]string) *http.Response {
-	h.t.Helper()
+	h.tb.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
 	req, err := http.NewRequest(method, h.ts.URL+path, rd)
 	if err != nil {
-		h.t.Fatal(err)
+		h.tb.Fatal(err)
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -186,9 +202,9 @@ func (h *harness) do(method, path, body string, headers map[string]string) *http
 	}
 	resp, err := h.ts.Client().Do(req)
 	if err != nil {
-		h.t.Fatal(err)
+		h.tb.Fatal(err)
 	}
-	h.t.Cleanup(func() { _ = resp.Body.Close() })
+	h.tb.Cleanup(func() { _ = resp.Body.Close() })
 	return resp
 }
 
@@ -206,7 +222,10 @@ func readAll(t *testing.T, resp *http.Response) string {
 // assertNoSecretsLogged fails when any log line carries a token the fakes
 // issue or the Pollux key.
 func (h *harness) assertNoSecretsLogged() {
-	h.t.Helper()
+	h.tb.Helper()
+	if h.logs == nil {
+		return
+	}
 	for _, e := range h.logs.All() {
 		line := e.Message
 		for k, v := range e.ContextMap() {
@@ -214,7 +233,7 @@ func (h *harness) assertNoSecretsLogged() {
 		}
 		for _, needle := range []string{harnessKey, "ya29.", "eyJ", "Bearer "} {
 			if strings.Contains(line, needle) {
-				h.t.Errorf("log line leaks a secret (%q): %s", needle, line)
+				h.tb.Errorf("log line leaks a secret (%q): %s", needle, line)
 			}
 		}
 	}

@@ -15,6 +15,9 @@ import (
 type upstreamEvent struct {
 	ev  sse.Event
 	err error
+	// more: another whole event is already buffered, so the flush may wait
+	// for it without delaying anything.
+	more bool
 }
 
 // translateFunc turns one upstream event into bytes for the client (append
@@ -52,13 +55,22 @@ func (sw *sseWriter) start() {
 
 // write sends b and flushes it to the client.
 func (sw *sseWriter) write(b []byte) error {
+	if err := sw.writeNoFlush(b); err != nil {
+		return err
+	}
+	return sw.rc.Flush()
+}
+
+// writeNoFlush sends b without flushing; the caller flushes once the events
+// that arrived together are all written.
+func (sw *sseWriter) writeNoFlush(b []byte) error {
 	sw.start()
 	if len(b) > 0 {
 		if _, err := sw.w.Write(b); err != nil {
 			return err
 		}
 	}
-	return sw.rc.Flush()
+	return nil
 }
 
 // errClientGone marks a relay that ended because the client disconnected.
@@ -78,7 +90,7 @@ func (sw *sseWriter) pump(ctx context.Context, rd *sse.Reader, translate transla
 		for {
 			ev, err := rd.Next()
 			select {
-			case events <- upstreamEvent{ev: ev, err: err}:
+			case events <- upstreamEvent{ev: ev, err: err, more: err == nil && rd.Ready()}:
 			case <-stop:
 				return
 			}
@@ -117,7 +129,11 @@ func (sw *sseWriter) pump(ctx context.Context, rd *sse.Reader, translate transla
 			}
 			sw.buf = out[:0]
 			if len(out) > 0 {
-				if err := sw.write(out); err != nil {
+				write := sw.write
+				if ue.more && !done {
+					write = sw.writeNoFlush
+				}
+				if err := write(out); err != nil {
 					return errClientGone
 				}
 				if ticker != nil {

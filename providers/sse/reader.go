@@ -12,6 +12,11 @@ import (
 // cannot make the reader buffer without limit.
 const DefaultMaxEventSize = 16 << 20
 
+// readBufferSize is the reader's buffer. Most events are far smaller; a
+// longer line is gathered across refills, so this bounds memory per open
+// stream, not event size.
+const readBufferSize = 4 << 10
+
 // ErrEventTooLarge is returned when one event exceeds the reader's limit.
 var ErrEventTooLarge = errors.New("sse: event too large")
 
@@ -37,7 +42,7 @@ type Reader struct {
 
 // NewReader returns a Reader over r with DefaultMaxEventSize.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, 32<<10), max: DefaultMaxEventSize}
+	return &Reader{br: bufio.NewReaderSize(r, readBufferSize), max: DefaultMaxEventSize}
 }
 
 // SetMaxEventSize changes the per-event size limit.
@@ -95,6 +100,19 @@ func (r *Reader) Next() (Event, error) {
 			ev.ID = string(value)
 		}
 	}
+}
+
+// Ready reports whether a whole further event is already buffered, so the
+// next Next will not wait on the network. A relay uses it to write events
+// that arrived together and flush once: the flush still happens as soon as
+// nothing more is immediately available.
+func (r *Reader) Ready() bool {
+	n := r.br.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := r.br.Peek(n)
+	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\r\n\r\n"))
 }
 
 // readLine returns one line without its terminator (LF or CRLF). The slice

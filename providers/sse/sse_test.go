@@ -116,3 +116,27 @@ func TestAppendEventRoundTrip(t *testing.T) {
 		t.Errorf("comment = %q", got)
 	}
 }
+
+func TestReaderReady(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want bool
+	}{
+		{"two events in one read", "data: a\n\ndata: b\n\n", true},
+		{"second event partial", "data: a\n\ndata: b", false},
+		{"crlf", "data: a\r\n\r\ndata: b\r\n\r\n", true},
+		{"one event only", "data: a\n\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rd := NewReader(strings.NewReader(tt.in))
+			if _, err := rd.Next(); err != nil {
+				t.Fatal(err)
+			}
+			if got := rd.Ready(); got != tt.want {
+				t.Errorf("Ready() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,82 @@
+package transport
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+)
+
+// BenchmarkProxy measures one proxied request end to end over loopback
+// (client → Pollux → fake upstream), next to the same request sent straight
+// to the fake upstream in the same run: the difference is Pollux's cost.
+// Compare ns/op and allocs/op between each "direct" and "pollux" pair.
+func BenchmarkProxy(b *testing.B) {
+	h := newBenchHarness(b)
+	gemBody := `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`
+	at := h.geminiAccessToken(b)
+	direct := `{"model":"gemini-2.5-pro","project":"proj-bench-g","user_prompt_id":"x","request":` + gemBody + `}`
+	cases := []struct {
+		name, url, body string
+		hdr             map[string]string
+	}{
+		{"gemini-stream/direct", h.gupstream.URL + "/v1internal:streamGenerateContent?alt=sse", direct, map[string]string{"Authorization": "Bearer " + at}},
+		{"gemini-stream/pollux", h.ts.URL + "/geminicli/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse", gemBody, map[string]string{"Authorization": "Bearer " + harnessKey}},
+		{"gemini-generate/direct", h.gupstream.URL + "/v1internal:generateContent", direct, map[string]string{"Authorization": "Bearer " + at}},
+		{"gemini-generate/pollux", h.ts.URL + "/geminicli/v1beta/models/gemini-2.5-pro:generateContent", gemBody, map[string]string{"Authorization": "Bearer " + harnessKey}},
+		{"codex-stream/pollux", h.ts.URL + "/codex/v1/responses", `{"model":"gpt-5.2-codex","input":"hi","stream":true}`, map[string]string{"Authorization": "Bearer " + harnessKey}},
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				req, _ := http.NewRequest(http.MethodPost, c.url, strings.NewReader(c.body))
+				req.Header.Set("Content-Type", "application/json")
+				for k, v := range c.hdr {
+					req.Header.Set(k, v)
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+					b.Fatal(err)
+				}
+				_ = resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+		})
+	}
+}
+
+// benchHarness is a harness with quiet logs and no request recording.
+type benchHarness struct{ *harness }
+
+func newBenchHarness(b *testing.B) benchHarness {
+	b.Helper()
+	h := newHarnessTB(b, harnessOptions{logger: zap.NewNop()})
+	h.gfake.SetRecord(false)
+	h.cfake.SetRecord(false)
+	h.addGemini("bench-g")
+	h.addCodex("bench-c")
+	return benchHarness{h}
+}
+
+func (h benchHarness) geminiAccessToken(b *testing.B) string {
+	b.Helper()
+	resp, err := h.gupstream.Client().PostForm(h.gupstream.URL+"/token", map[string][]string{
+		"grant_type": {"refresh_token"}, "refresh_token": {"bench-g"}, "client_id": {"x"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	_, rest, _ := strings.Cut(string(body), `"access_token":"`)
+	tok, _, _ := strings.Cut(rest, `"`)
+	return tok
+}
