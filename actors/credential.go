@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -38,10 +40,8 @@ type (
 // cooldowns and the refresh cycle. All I/O (refresh HTTP, durable token
 // save) runs on a goroutine that reports back with refreshResult.
 type credentialActor struct {
-	id      int64
-	d       *poolDeps
-	initial *storage.Credential
-	log     *zap.Logger
+	id int64
+	d  *poolDeps
 
 	cred          providers.Credential
 	st            credState
@@ -50,21 +50,46 @@ type credentialActor struct {
 	tokenRejected bool
 	outcomeSeq    uint64
 
-	refreshGen  uint64 // bumped when a refresh starts or its timer is re-armed
-	refreshStop func() bool
-	coolGen     uint64
-	coolStop    func() bool
+	refreshGen      uint64 // bumped when a refresh starts or its timer is re-armed
+	refreshLaunched time.Time
+	refreshStop     func() bool
+	coolGen         uint64
+	coolStop        func() bool
 }
 
-// newCredentialProducer returns a producer that builds the actor from row on
-// its first start and from storage on every restart.
-func newCredentialProducer(d *poolDeps, id int64, row *storage.Credential) actor.Producer {
-	first := row
-	return func() actor.Actor {
-		a := &credentialActor{id: id, d: d, initial: first,
-			log: d.log.With(zap.Int64(fieldCredentialID, id))}
-		first = nil
-		return a
+// credentialProps is shared by every credential actor of a pool: an actor
+// learns its id from its own name and loads its row from storage when it
+// starts, the first time and on every restart. One Props per pool, not per
+// credential, and no row held in memory at start-up, keep 10,000
+// credentials cheap.
+func credentialProps(d *poolDeps) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return &credentialActor{d: d} })
+}
+
+// credentialName is the actor name of a credential under its pool.
+func credentialName(id int64) string { return credentialPrefix + strconv.FormatInt(id, 10) }
+
+const credentialPrefix = "credential-"
+
+// credentialID recovers the id from an actor's PID.
+func credentialID(pid *actor.PID) (int64, error) {
+	i := strings.LastIndex(pid.Id, "/"+credentialPrefix)
+	if i < 0 {
+		return 0, fmt.Errorf("not a credential actor: %s", pid.Id)
+	}
+	return strconv.ParseInt(pid.Id[i+len(credentialPrefix)+1:], 10, 64)
+}
+
+// logger returns the pool's logger scoped to this credential. It is built on
+// use (logging is rare) instead of held by every actor.
+func (a *credentialActor) logger() *zap.Logger {
+	return a.d.log.With(zap.Int64(fieldCredentialID, a.id))
+}
+
+// debug writes a debug line without building anything when debug is off.
+func (a *credentialActor) debug(msg string, fields ...zap.Field) {
+	if ce := a.d.log.Check(zap.DebugLevel, msg); ce != nil {
+		ce.Write(append(fields, zap.Int64(fieldCredentialID, a.id))...)
 	}
 }
 
@@ -104,26 +129,25 @@ func (a *credentialActor) Receive(ctx actor.Context) {
 		a.stopTimers()
 	case *actor.Stopped:
 	default:
-		a.log.Warn("credential: unknown message", zap.String("type", typeName(msg)))
+		a.logger().Warn("credential: unknown message", zap.String("type", typeName(msg)))
 	}
 }
 
 func (a *credentialActor) onStarted(ctx actor.Context) {
-	row := a.initial
-	a.initial = nil
-	if row == nil {
-		// A restart, or a credential added at run time: reload from
-		// storage (a local point read by primary key).
-		loaded, err := a.d.db.Credential(a.d.lifetime, a.id)
-		if err != nil {
-			a.log.Error("credential: load failed; stopping", zap.Error(err))
-			ctx.Send(a.d.scheduler, &CredentialChanged{ID: a.id, Removed: true})
-			ctx.Stop(ctx.Self())
-			return
-		}
-		row = &loaded
+	id, err := credentialID(ctx.Self())
+	if err != nil {
+		panic(err) // spawned under a wrong name: a bug
 	}
-	a.load(row)
+	a.id = id
+	// A local point read by primary key, on every (re)start.
+	row, err := a.d.db.Credential(a.d.lifetime, a.id)
+	if err != nil {
+		a.logger().Error("credential: load failed; stopping", zap.Error(err))
+		ctx.Send(a.d.scheduler, &CredentialChanged{ID: a.id, Removed: true})
+		ctx.Stop(ctx.Self())
+		return
+	}
+	a.load(&row)
 	a.publish(ctx)
 	a.armRefresh(ctx, 0)
 	a.armCooling(ctx)
@@ -152,7 +176,7 @@ func (a *credentialActor) load(row *storage.Credential) {
 func (a *credentialActor) onReload(ctx actor.Context) {
 	row, err := a.d.db.Credential(a.d.lifetime, a.id)
 	if err != nil {
-		a.log.Error("credential: reload failed", zap.Error(err))
+		a.logger().Error("credential: reload failed", zap.Error(err))
 		return
 	}
 	a.stopTimers()
@@ -187,7 +211,7 @@ func (a *credentialActor) onOutcome(ctx actor.Context, o *Outcome) {
 		a.startRefresh(ctx, "upstream rejected the access token")
 	}
 	if wasServing && !a.st.serving() {
-		a.log.Warn("credential: taken out of service",
+		a.logger().Warn("credential: taken out of service",
 			zap.String(fieldStatus, string(a.st.status)), zap.String("reason", a.st.reason))
 		a.stopRefreshTimer()
 	}
@@ -224,7 +248,7 @@ func (a *credentialActor) startRefresh(ctx actor.Context, why string) {
 	a.refreshGen++
 	now := a.d.clock.Now()
 	delay := a.d.limiter.ReserveN(now, 1).DelayFrom(now)
-	a.log.Debug("credential: refresh", zap.String("why", why), zap.Duration("after", delay))
+	a.debug("credential: refresh", zap.String("why", why), zap.Duration("after", delay))
 	a.publish(ctx)
 	if delay <= 0 {
 		a.launchRefresh(ctx)
@@ -238,6 +262,7 @@ func (a *credentialActor) startRefresh(ctx actor.Context, why string) {
 // off the actor's goroutine.
 func (a *credentialActor) launchRefresh(ctx actor.Context) {
 	self, gen, cred, d := ctx.Self(), a.refreshGen, a.cred, a.d
+	a.refreshLaunched = d.clock.Now()
 	go func() {
 		res := &refreshResult{gen: gen}
 		defer func() {
@@ -262,6 +287,7 @@ func (a *credentialActor) launchRefresh(ctx actor.Context) {
 }
 
 func (a *credentialActor) onRefreshResult(ctx actor.Context, r *refreshResult) {
+	a.d.observer.refreshDone(a.d.provider, refreshResultOf(r.err))
 	if r.gen != a.refreshGen {
 		if r.err == nil {
 			// A superseded refresh still produced the newest tokens.
@@ -274,12 +300,12 @@ func (a *credentialActor) onRefreshResult(ctx actor.Context, r *refreshResult) {
 	if r.err == nil {
 		a.adoptTokens(r.cred)
 		if r.persistErr != nil {
-			a.log.Error("credential: new tokens not yet durable; retrying in the background", zap.Error(r.persistErr))
+			a.logger().Error("credential: new tokens not yet durable; retrying in the background", zap.Error(r.persistErr))
 			a.d.send(a.d.persistence, &SaveTokens{ID: a.id, AccessToken: r.cred.AccessToken,
 				RefreshToken: r.cred.RefreshToken, Expiry: r.cred.Expiry})
 		}
-		a.apply(a.st.refreshSucceeded(now))
-		a.log.Debug("credential: refreshed", zap.Time("expiry", a.cred.Expiry))
+		a.apply(a.st.refreshSucceeded(now, a.refreshLaunched))
+		a.debug("credential: refreshed", zap.Time("expiry", a.cred.Expiry))
 		a.publish(ctx)
 		a.armRefresh(ctx, 0)
 		return
@@ -301,9 +327,9 @@ func (a *credentialActor) onRefreshResult(ctx actor.Context, r *refreshResult) {
 		case errors.Is(r.err, providers.ErrIneligible):
 			fx.saveState = a.st.setStatus(storage.StatusIneligible, reason, now) || fx.saveState
 		}
-		a.log.Warn("credential: refresh failed for good", zap.String(fieldStatus, string(a.st.status)), zap.String("reason", reason))
+		a.logger().Warn("credential: refresh failed for good", zap.String(fieldStatus, string(a.st.status)), zap.String("reason", reason))
 	} else {
-		a.log.Warn("credential: refresh failed; will retry", zap.Error(r.err), zap.Duration("retry_in", retry))
+		a.logger().Warn("credential: refresh failed; will retry", zap.Error(r.err), zap.Duration("retry_in", retry))
 	}
 	a.apply(fx)
 	a.publish(ctx)

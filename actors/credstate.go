@@ -30,11 +30,9 @@ const (
 	// modelUnsupportedFor is how long a model stays off for a credential
 	// that the upstream said cannot use it.
 	modelUnsupportedFor = 6 * time.Hour
-	// freshTokenAge: a 401 on a token younger than this, twice in a row,
-	// means refreshing does not help and a human must sign in again.
-	freshTokenAge = 2 * time.Minute
-	// maxFreshAuthFailures is how many such 401s are tolerated.
-	maxFreshAuthFailures = 2
+	// maxAuthFailures: when a token requested after a 401 is rejected too,
+	// refreshing does not help and a human must sign in again.
+	maxAuthFailures = 2
 )
 
 // cooldown is one (credential, model) or credential-wide cooldown.
@@ -53,10 +51,15 @@ type credState struct {
 	cooldowns map[string]cooldown // model, or storage.AllModels
 
 	// Volatile: not persisted.
-	refreshing       bool
-	refreshFailures  int
-	tokenIssuedAt    time.Time
-	freshAuthFailure int
+	refreshing      bool
+	refreshFailures int
+	// tokenRequestedAt is when the refresh that produced the current token
+	// began; lastAuthFailure when the upstream last rejected a token;
+	// authFailures counts rejections of tokens requested after the previous
+	// rejection.
+	tokenRequestedAt time.Time
+	lastAuthFailure  time.Time
+	authFailures     int
 	lastError        string
 }
 
@@ -103,7 +106,7 @@ func (s *credState) applyOutcome(model string, o providers.Outcome, now time.Tim
 	}
 	switch o.Kind {
 	case providers.KindOK:
-		s.freshAuthFailure = 0
+		s.authFailures = 0
 		if cd, ok := s.cooldowns[model]; ok && cd.backoff > 0 {
 			if cd.until.After(now) {
 				cd.backoff = 0
@@ -136,10 +139,16 @@ func (s *credState) applyOutcome(model string, o providers.Outcome, now time.Tim
 			until: now.Add(modelUnsupportedFor), reason: reasonOr(o.Reason, "model_unsupported"),
 		})
 	case providers.KindAuthExpired:
-		if !s.tokenIssuedAt.IsZero() && now.Sub(s.tokenIssuedAt) < freshTokenAge {
-			s.freshAuthFailure++
+		// Only a token asked for after the previous rejection counts
+		// against the credential: one whose refresh was already under way
+		// may predate whatever invalidated the tokens.
+		if !s.lastAuthFailure.IsZero() && s.tokenRequestedAt.After(s.lastAuthFailure) {
+			s.authFailures++
+		} else {
+			s.authFailures = 1
 		}
-		if s.freshAuthFailure >= maxFreshAuthFailures {
+		s.lastAuthFailure = now
+		if s.authFailures >= maxAuthFailures {
 			fx.saveState = s.setStatus(storage.StatusNeedsReauth, "upstream rejects freshly refreshed tokens: "+reasonOr(o.Reason, "401"), now)
 			return fx
 		}
@@ -225,11 +234,12 @@ func (s *credState) expireCooldowns(now time.Time) (changed bool, next time.Time
 	return changed, next
 }
 
-// refreshSucceeded records new tokens.
-func (s *credState) refreshSucceeded(now time.Time) effects {
+// refreshSucceeded records new tokens from a refresh that began at
+// requestedAt.
+func (s *credState) refreshSucceeded(now, requestedAt time.Time) effects {
 	s.refreshing = false
 	s.refreshFailures = 0
-	s.tokenIssuedAt = now
+	s.tokenRequestedAt = requestedAt
 	var fx effects
 	if s.status == storage.StatusNeedsReauth {
 		// A successful refresh proves the grant is alive again.

@@ -99,15 +99,28 @@ func TestApplyOutcome(t *testing.T) {
 			wantStatus: storage.StatusActive, wantFx: effects{refresh: true},
 		},
 		{
-			name: "401 on fresh tokens twice needs a human",
+			name: "a token asked for after a 401 is rejected too: needs a human",
 			state: func() credState {
 				s := active()
-				s.tokenIssuedAt = t0.Add(-30 * time.Second)
-				s.freshAuthFailure = 1
+				s.lastAuthFailure = t0.Add(-time.Minute)
+				s.tokenRequestedAt = t0.Add(-50 * time.Second)
+				s.authFailures = 1
 				return s
 			},
 			outcome:    providers.Outcome{Kind: providers.KindAuthExpired},
 			wantStatus: storage.StatusNeedsReauth, wantFx: effects{saveState: true},
+		},
+		{
+			name: "a token whose refresh began before the last 401 gets another refresh",
+			state: func() credState {
+				s := active()
+				s.lastAuthFailure = t0.Add(-time.Minute)
+				s.tokenRequestedAt = t0.Add(-2 * time.Minute)
+				s.authFailures = 1
+				return s
+			},
+			outcome:    providers.Outcome{Kind: providers.KindAuthExpired},
+			wantStatus: storage.StatusActive, wantFx: effects{refresh: true},
 		},
 		{
 			name: "revoked", state: active, outcome: providers.Outcome{Kind: providers.KindAuthRevoked, Reason: "VALIDATION_REQUIRED"},

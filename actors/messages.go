@@ -118,7 +118,7 @@ type CredentialView struct {
 	Windows  []providers.QuotaWindow `json:"usage_windows,omitempty"`
 	InFlight int                     `json:"in_flight"`
 	Served   uint64                  `json:"served"`
-	LastUsed time.Time               `json:"last_used,omitempty"`
+	LastUsed time.Time               `json:"last_used,omitzero"`
 }
 
 // RefreshNeeded asks a credential to refresh now (its token is about to
@@ -205,8 +205,8 @@ type PutSetting struct {
 	Value []byte
 }
 
-// RecordUsage adds to the usage counters. Sender: scheduler (from Outcome).
-// Receiver: persistence. No reply.
+// RecordUsage adds to the usage counters. Sender: Pool.RecordUsage
+// (transport, once per served reply). Receiver: persistence. No reply.
 type RecordUsage struct{ Delta storage.UsageDelta }
 
 // Persisted is the reply to a write that was sent as a request: it arrives

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -48,6 +49,10 @@ type poolDeps struct {
 	jitter         func() time.Duration
 	maxInflight    int
 	refreshTimeout time.Duration
+	observer       observerSlot
+	// started is set by the pool actor's first start; a second start is a
+	// supervisor restart.
+	started atomic.Bool
 }
 
 func (d *poolDeps) send(pid *actor.PID, msg any) { d.root.Send(pid, msg) }
@@ -93,7 +98,7 @@ type disabledAfterCrash struct {
 type poolActor struct {
 	d          *poolDeps
 	log        *zap.Logger
-	initial    []storage.Credential
+	credProps  *actor.Props
 	children   map[int64]*actor.PID
 	byPID      map[string]int64
 	removing   map[int64]bool
@@ -101,8 +106,8 @@ type poolActor struct {
 	stopping   bool
 }
 
-func newPoolActor(d *poolDeps, rows []storage.Credential) actor.Actor {
-	return &poolActor{d: d, log: d.log, initial: rows, children: make(map[int64]*actor.PID),
+func newPoolActor(d *poolDeps) actor.Actor {
+	return &poolActor{d: d, log: d.log, children: make(map[int64]*actor.PID),
 		byPID: make(map[string]int64), removing: make(map[int64]bool)}
 }
 
@@ -116,6 +121,8 @@ func (p *poolActor) Receive(ctx actor.Context) {
 		p.onRemove(ctx, msg)
 	case *refreshRequest:
 		p.onRefreshRequest(ctx, msg)
+	case *spawnCredentials:
+		p.onSpawnCredentials(ctx, msg)
 	case *awaitLoaded:
 		ctx.RequestWithCustomSender(p.d.scheduler, msg, ctx.Sender())
 	case *schedulerStarted:
@@ -143,15 +150,48 @@ func (p *poolActor) onStarted(ctx actor.Context) {
 	if _, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newOnboarding(p.d) }), onboardingName); err != nil {
 		panic(fmt.Sprintf("pool %s: spawn onboarding: %v", p.d.provider, err))
 	}
-	for i := range p.initial {
-		p.spawnCredential(ctx, p.initial[i].ID, &p.initial[i])
+	p.credProps = credentialProps(p.d)
+	if p.d.started.Swap(true) {
+		// A restart of the pool actor: its children stopped with the old
+		// incarnation; bring every credential back from storage.
+		p.log.Error("pool: supervisor restarted; restarting its credentials")
+		self, d := ctx.Self(), p.d
+		go func() {
+			ids, err := d.db.CredentialIDs(d.lifetime, d.provider)
+			if err != nil {
+				d.log.Error("pool: reload credential ids", zap.Error(err))
+				return
+			}
+			for start := 0; start < len(ids); start += startBatch {
+				end := min(start+startBatch, len(ids))
+				if _, err := d.request(d.lifetime, self, &spawnCredentials{ids: ids[start:end], total: end}); err != nil {
+					d.log.Error("pool: restart credentials", zap.Error(err))
+					return
+				}
+			}
+		}()
 	}
-	p.initial = nil
 }
 
-func (p *poolActor) spawnCredential(ctx actor.Context, id int64, row *storage.Credential) {
-	props := actor.PropsFromProducer(newCredentialProducer(p.d, id, row))
-	pid, err := ctx.SpawnNamed(props, fmt.Sprintf("credential-%d", id))
+// spawnCredentials starts a batch of credential actors at start-up.
+// Sender: System.Start. Receiver: pool actor. Reply: *loaded once the
+// scheduler knows every credential started so far.
+type spawnCredentials struct {
+	ids   []int64
+	total int
+}
+
+func (p *poolActor) onSpawnCredentials(ctx actor.Context, m *spawnCredentials) {
+	for _, id := range m.ids {
+		if _, ok := p.children[id]; !ok {
+			p.spawnCredential(ctx, id)
+		}
+	}
+	ctx.RequestWithCustomSender(p.d.scheduler, &awaitLoaded{n: m.total}, ctx.Sender())
+}
+
+func (p *poolActor) spawnCredential(ctx actor.Context, id int64) {
+	pid, err := ctx.SpawnNamed(p.credProps, credentialName(id))
 	if err != nil {
 		p.log.Error("pool: spawn credential", zap.Int64(fieldCredentialID, id), zap.Error(err))
 		return
@@ -168,7 +208,7 @@ func (p *poolActor) onAdded(ctx actor.Context, m *credentialAdded) {
 	if ok {
 		ctx.Send(pid, &Reload{})
 	} else {
-		p.spawnCredential(ctx, m.id, nil)
+		p.spawnCredential(ctx, m.id)
 		if pid, ok = p.children[m.id]; !ok {
 			ctx.Respond(&pong{})
 			return
@@ -259,7 +299,7 @@ func (p *poolActor) onDisabledAfterCrash(ctx actor.Context, m *disabledAfterCras
 		p.log.Error("pool: could not disable crashed credential", zap.Int64(fieldCredentialID, m.id), zap.Error(m.err))
 	}
 	if _, ok := p.children[m.id]; !ok {
-		p.spawnCredential(ctx, m.id, nil)
+		p.spawnCredential(ctx, m.id)
 	}
 }
 
@@ -355,6 +395,18 @@ func (p *Pool) Acquire(ctx context.Context, model string, o AcquireOptions) (*Le
 // Report closes a lease with the upstream's verdict.
 func (p *Pool) Report(l *Lease, o providers.Outcome) {
 	p.d.send(p.d.scheduler, &Outcome{LeaseID: l.ID, CredentialID: l.Grant.CredentialID, Model: l.Model, Result: o})
+}
+
+// SetObserver makes o receive the pool's refresh results and queue waits
+// from now on; nil stops that.
+func (p *Pool) SetObserver(o Observer) { p.d.observer.set(o) }
+
+// RecordUsage counts one served request of model on a credential, with its
+// input and output tokens, into the usage table (through persistence; no
+// reply).
+func (p *Pool) RecordUsage(credentialID int64, model string, input, output int64) {
+	p.d.send(p.d.persistence, &RecordUsage{Delta: storage.UsageDelta{CredentialID: credentialID,
+		Provider: p.d.provider, Model: model, Requests: 1, InputTokens: input, OutputTokens: output}})
 }
 
 // Snapshot returns every credential's view (never tokens).

@@ -30,6 +30,7 @@ type waiter struct {
 	id     uint64
 	acq    *Acquire
 	sender *actor.PID
+	parked time.Time
 	stop   func() bool
 	el     *list.Element
 }
@@ -109,16 +110,19 @@ func (s *schedulerActor) onAcquire(ctx actor.Context, a *Acquire) {
 	var refresh []*schedEntry
 	defer func() { s.askRefresh(ctx, refresh) }()
 	if e := s.policy.pick(a, now, &refresh); e != nil {
+		s.d.observer.queueWait(s.d.provider, 0)
 		ctx.Respond(s.lease(e, a.Model))
 		return
 	}
 	av := s.policy.unavailable(a, now, &refresh)
 	switch {
 	case !av.candidates:
+		s.d.observer.queueWait(s.d.provider, 0)
 		ctx.Respond(&Unavailable{Reason: NoCredentials})
 		return
 	case !av.soon && (a.Deadline.IsZero() || av.earliest.After(a.Deadline)):
 		// Waiting cannot help: answer now with the earliest reset.
+		s.d.observer.queueWait(s.d.provider, 0)
 		ctx.Respond(&Unavailable{Reason: AllCooling, RetryAt: av.earliest})
 		return
 	}
@@ -127,7 +131,7 @@ func (s *schedulerActor) onAcquire(ctx actor.Context, a *Acquire) {
 
 func (s *schedulerActor) park(ctx actor.Context, a *Acquire, now time.Time) {
 	s.waiterSeq++
-	w := &waiter{id: s.waiterSeq, acq: a, sender: ctx.Sender()}
+	w := &waiter{id: s.waiterSeq, acq: a, sender: ctx.Sender(), parked: now}
 	w.el = s.waiters.PushBack(w)
 	s.waiterIdx[w.id] = w
 	self, root, id := ctx.Self(), ctx.ActorSystem().Root, w.id
@@ -221,6 +225,7 @@ func (s *schedulerActor) serveWaiters(ctx actor.Context, now time.Time) {
 		w := el.Value.(*waiter)
 		if e := s.policy.pick(w.acq, now, &refresh); e != nil {
 			s.dropWaiter(w)
+			s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
 			ctx.Send(w.sender, s.lease(e, w.acq.Model))
 		}
 		el = next
@@ -243,6 +248,7 @@ func (s *schedulerActor) onWaiterExpired(ctx actor.Context, m *waiterExpired) {
 	}
 	s.dropWaiter(w)
 	now := s.d.clock.Now()
+	s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
 	var refresh []*schedEntry
 	av := s.policy.unavailable(w.acq, now, &refresh)
 	s.askRefresh(ctx, refresh)

@@ -109,7 +109,7 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 			s.abort()
 			return nil, fmt.Errorf("actors: pool %q configured twice", spec.Name)
 		}
-		rows, err := d.DB.Credentials(ctx, spec.Name)
+		ids, err := d.DB.CredentialIDs(ctx, spec.Name)
 		if err != nil {
 			s.abort()
 			return nil, fmt.Errorf("actors: load %s credentials: %w", spec.Name, err)
@@ -123,14 +123,7 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 			lifetime:   lifetime, jitter: d.Jitter, maxInflight: spec.Config.MaxConcurrentPerCredential,
 			refreshTimeout: d.RefreshTimeout,
 		}
-		// The rows seed the first incarnation only; a restarted pool actor
-		// must not pin 10,000 rows in memory for its lifetime.
-		initial := rows
-		props := actor.PropsFromProducer(func() actor.Actor {
-			a := newPoolActor(pd, initial)
-			initial = nil
-			return a
-		},
+		props := actor.PropsFromProducer(func() actor.Actor { return newPoolActor(pd) },
 			actor.WithSupervisor(supervisorStrategy(pd.log)))
 		pid, err := asys.Root.SpawnNamed(props, spec.Name)
 		if err != nil {
@@ -140,20 +133,11 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 		s.poolPIDs = append(s.poolPIDs, pid)
 		s.pools[spec.Name] = &Pool{d: pd, pid: pid, queueTimeout: spec.Config.QueueTimeout(),
 			retryMax: spec.Config.RetryMaxTimes, models: append([]string(nil), spec.Config.ModelList...)}
-		wctx, wcancel := context.WithTimeout(ctx, startTimeout)
-		// Ask through the pool actor: its mailbox handles Started (which
-		// spawns the scheduler) before this message.
-		var reply any
-		reply, err = ask(wctx, asys, pid, &awaitLoaded{n: len(rows)}, startTimeout, nil)
-		if _, ok := reply.(*loaded); err == nil && !ok {
-			err = fmt.Errorf("unexpected reply %T", reply)
-		}
-		wcancel()
-		if err != nil {
+		if err := startCredentials(ctx, asys, pid, ids); err != nil {
 			s.abort()
 			return nil, fmt.Errorf("actors: load %s pool: %w", spec.Name, err)
 		}
-		log.Info("pool ready", zap.String(fieldProvider, spec.Name), zap.Int("credentials", len(rows)))
+		log.Info("pool ready", zap.String(fieldProvider, spec.Name), zap.Int("credentials", len(ids)))
 	}
 	return s, nil
 }
@@ -175,6 +159,30 @@ func (s *System) PutSetting(ctx context.Context, key string, value []byte) error
 		return fmt.Errorf("actors: unexpected reply %T", res)
 	}
 	return p.Err
+}
+
+// startBatch is how many credential actors start at once: each loads its
+// row on its own goroutine, and 10,000 at a time would cost 10,000 stacks.
+const startBatch = 256
+
+// startCredentials starts the pool's credential actors batch by batch and
+// returns once the scheduler knows all of them, so traffic is only accepted
+// on a complete pool. The first request goes through the pool actor, whose
+// mailbox handles Started (which spawns the scheduler) before it.
+func startCredentials(ctx context.Context, asys *actor.ActorSystem, pool *actor.PID, ids []int64) error {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	for start := 0; start == 0 || start < len(ids); start += startBatch {
+		end := min(start+startBatch, len(ids))
+		reply, err := ask(ctx, asys, pool, &spawnCredentials{ids: ids[start:end], total: end}, startTimeout, nil)
+		if err != nil {
+			return err
+		}
+		if _, ok := reply.(*loaded); !ok {
+			return fmt.Errorf("unexpected reply %T", reply)
+		}
+	}
+	return nil
 }
 
 // Pool returns the named provider's pool, or nil.

@@ -40,10 +40,10 @@ const AllModels = "*"
 
 // Cooldown keeps a credential off one model (or AllModels) until a time.
 type Cooldown struct {
-	Model   string
-	Until   time.Time // stored at millisecond precision
-	Backoff int       // the backoff step reached, so the next one grows
-	Reason  string    // a short code, safe to log
+	Model   string    `json:"model"`
+	Until   time.Time `json:"until"`   // stored at millisecond precision
+	Backoff int       `json:"backoff"` // the backoff step reached, so the next one grows
+	Reason  string    `json:"reason"`  // a short code, safe to log
 }
 
 // Credential is one stored OAuth identity with its cooldowns.
@@ -134,6 +134,29 @@ func (db *DB) Credentials(ctx context.Context, provider string) ([]Credential, e
 		return nil, fmt.Errorf("storage: credentials: %w", err)
 	}
 	return creds, nil
+}
+
+// CredentialIDs lists the ids of provider's credentials, ascending. The pool
+// starts one actor per id and each loads its own row, so start-up never
+// holds every row in memory at once.
+func (db *DB) CredentialIDs(ctx context.Context, provider string) ([]int64, error) {
+	rows, err := db.reader.QueryContext(ctx, `SELECT id FROM credentials WHERE provider = ? ORDER BY id`, provider)
+	if err != nil {
+		return nil, fmt.Errorf("storage: credential ids: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("storage: credential ids: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: credential ids: %w", err)
+	}
+	return ids, nil
 }
 
 func queryCredentials(ctx context.Context, tx *sql.Tx, query string, args []any) ([]Credential, error) {

@@ -3,6 +3,7 @@ package storage_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -457,5 +458,33 @@ func BenchmarkCredentialsLoad10k(b *testing.B) {
 		if len(creds) != 10_000 {
 			b.Fatalf("loaded %d credentials", len(creds))
 		}
+	}
+}
+
+func TestCredentialIDs(t *testing.T) {
+	db := storagetestDB(t)
+	g1 := insert(t, db, cred(1))
+	c := cred(2)
+	c.Provider = "codex"
+	cx := insert(t, db, c)
+	g3 := insert(t, db, cred(3))
+	tests := []struct {
+		provider string
+		want     []int64
+	}{
+		{"geminicli", []int64{g1, g3}},
+		{"codex", []int64{cx}},
+		{"nobody", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.provider, func(t *testing.T) {
+			got, err := db.CredentialIDs(t.Context(), tt.provider)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("CredentialIDs(%s) = %v, want %v", tt.provider, got, tt.want)
+			}
+		})
 	}
 }

@@ -51,6 +51,15 @@ func (tx *Tx) AddUsage(ctx context.Context, u UsageDelta) error {
 		return fmt.Errorf("storage: add usage: empty provider or model")
 	}
 	cred := sql.NullInt64{Int64: u.CredentialID, Valid: u.CredentialID != 0}
+	if cred.Valid {
+		// The credential may have been deleted while its request ran: count
+		// the usage detached, as deleting a credential does with its rows.
+		_, found, err := queryID(tx.tx.StmtContext(ctx, tx.db.stmts.existsInTx).QueryRowContext(ctx, u.CredentialID))
+		if err != nil {
+			return fmt.Errorf("storage: add usage: %w", err)
+		}
+		cred.Valid = found
+	}
 	res, err := tx.tx.StmtContext(ctx, tx.db.stmts.usageAdd).ExecContext(ctx,
 		u.Requests, u.InputTokens, u.OutputTokens, cred, u.Provider, u.Model, u.Day)
 	if err == nil {

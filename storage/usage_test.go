@@ -91,7 +91,6 @@ func TestAddUsageRejectsBadInput(t *testing.T) {
 	}{
 		{name: "bad day", in: storage.UsageDelta{Provider: "codex", Model: "m", Day: "2025/01/02"}},
 		{name: "no model", in: storage.UsageDelta{Provider: "codex", Day: "2025-01-02"}},
-		{name: "unknown credential", in: storage.UsageDelta{CredentialID: 42, Provider: "codex", Model: "m", Day: "2025-01-02"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,5 +99,29 @@ func TestAddUsageRejectsBadInput(t *testing.T) {
 				t.Error("AddUsage: got nil error, want one")
 			}
 		})
+	}
+}
+
+// TestAddUsageForDeletedCredential: a request that finishes after its
+// credential was deleted still counts, detached, instead of failing the
+// write (and the persistence batch) on the foreign key.
+func TestAddUsageForDeletedCredential(t *testing.T) {
+	db := storagetestDB(t)
+	id := insert(t, db, cred(1))
+	err := db.WriteTx(t.Context(), func(tx *storage.Tx) error {
+		if err := tx.DeleteCredential(t.Context(), id); err != nil {
+			return err
+		}
+		return tx.AddUsage(t.Context(), storage.UsageDelta{CredentialID: id, Provider: "geminicli", Model: "m", Requests: 1, InputTokens: 5})
+	})
+	if err != nil {
+		t.Fatalf("usage for a deleted credential: %v", err)
+	}
+	rows, err := db.Usage(t.Context(), "geminicli", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].CredentialID != 0 || rows[0].InputTokens != 5 {
+		t.Fatalf("rows = %+v, want one detached row with 5 input tokens", rows)
 	}
 }

@@ -52,12 +52,13 @@ func errUnavailableCodex() error {
 type codexAPI struct {
 	s      *Server
 	models map[string]struct{}
+	pm     *providerMetrics
 }
 
 // codexAPIRoutes returns the OpenAI surface's generate routes, relative to
 // /codex/v1.
 func (s *Server) codexAPIRoutes() []route {
-	a := &codexAPI{s: s, models: make(map[string]struct{})}
+	a := &codexAPI{s: s, models: make(map[string]struct{}), pm: s.metrics.provider(providers.Codex)}
 	if s.codex != nil {
 		for _, m := range s.codex.Models() {
 			a.models[m] = struct{}{}
@@ -170,6 +171,8 @@ func (a *codexAPI) prepare(c echo.Context, body []byte, method string) (rc relay
 	// already checked to be a string.
 	_ = json.Unmarshal(body, &meta)
 	_, ok = a.models[meta.Model]
+	info := requestInfoOf(c)
+	info.setModel(meta.Model)
 	hdr := c.Request().Header
 	return relayCall{
 		pool:     a.s.codexPool,
@@ -183,6 +186,8 @@ func (a *codexAPI) prepare(c echo.Context, body []byte, method string) (rc relay
 		},
 		affinity: codexAffinity(hdr, meta.PromptCacheKey),
 		reqID:    requestID(c),
+		info:     info,
+		pm:       a.pm,
 	}, ok
 }
 
@@ -221,7 +226,7 @@ func (a *codexAPI) stream(c echo.Context, rc relayCall) error {
 	}
 	reply.windows = a.s.observeCodexRateLimits(rc.reqID, reply.lease.Grant.CredentialID, reply.resp.Header)
 
-	st := codexStreamState{outcome: providers.Outcome{Kind: providers.KindOK, Status: reply.resp.StatusCode}}
+	st := codexStreamState{reply: reply, outcome: providers.Outcome{Kind: providers.KindOK, Status: reply.resp.StatusCode}}
 	sw := newSSEWriter(c.Response(), a.s.keepAlive)
 	err = sw.pump(ctx, sse.NewReader(reply.resp.Body), st.translate)
 	switch {
@@ -229,6 +234,9 @@ func (a *codexAPI) stream(c echo.Context, rc relayCall) error {
 		reply.finish(providers.Outcome{Kind: providers.KindAbandoned})
 		a.s.log.Debug("codex: client left during the stream", zap.String(keyRequestID, rc.reqID))
 	case err == nil && st.terminal:
+		if st.usage != nil {
+			reply.setUsage(st.usage.InputTokens, st.usage.OutputTokens)
+		}
 		reply.finish(st.outcome)
 		a.logUsage(rc.reqID, st.usage)
 	default:
@@ -245,6 +253,7 @@ func (a *codexAPI) stream(c echo.Context, rc relayCall) error {
 
 // codexStreamState follows one relayed stream.
 type codexStreamState struct {
+	reply    *upstreamReply
 	respID   string
 	terminal bool
 	outcome  providers.Outcome
@@ -253,6 +262,7 @@ type codexStreamState struct {
 
 // translate passes an event on as it came and notes what it means.
 func (st *codexStreamState) translate(ev sse.Event, dst []byte) ([]byte, bool, error) {
+	st.reply.firstEvent()
 	info := codex.InspectEvent(ev)
 	if st.respID == "" && info.Type == codexEventCreated {
 		st.respID = codexResponseID(ev.Data)
@@ -306,6 +316,9 @@ func (a *codexAPI) collect(c echo.Context, rc relayCall) error {
 	if failed {
 		reply.finish(*info.Failure)
 		return writeCodexError(c.Response(), codexFailureStatus(*info.Failure, 0), *info.Error, codexRetryAfter(*info.Failure))
+	}
+	if info.Usage != nil {
+		reply.setUsage(info.Usage.InputTokens, info.Usage.OutputTokens)
 	}
 	reply.finish(providers.Outcome{Kind: providers.KindOK, Status: reply.resp.StatusCode})
 	a.logUsage(rc.reqID, info.Usage)

@@ -55,13 +55,14 @@ type geminiAPI struct {
 	s *Server
 	// models is the geminicli model_list, bare ids.
 	models map[string]bool
+	pm     *providerMetrics
 }
 
 // geminiAPIRoutes returns the Gemini surface's generate routes, relative to
 // each version prefix. The doubled "models/models/" form covers clients that
 // put the prefix into the model name.
 func (s *Server) geminiAPIRoutes() []route {
-	g := &geminiAPI{s: s, models: map[string]bool{}}
+	g := &geminiAPI{s: s, models: map[string]bool{}, pm: s.metrics.provider(providers.GeminiCLI)}
 	if s.gemini != nil {
 		for _, id := range s.gemini.Models() {
 			g.models[strings.TrimPrefix(id, "models/")] = true
@@ -85,6 +86,8 @@ func (g *geminiAPI) serve(c echo.Context) error {
 		return &Error{Kind: KindNotFound, Message: "unknown method: use models/{model}:generateContent, :streamGenerateContent or :countTokens"}
 	}
 	model, method := action[:i], action[i+1:]
+	info := requestInfoOf(c)
+	info.setModel(model)
 	switch method {
 	case geminicli.MethodGenerate, geminicli.MethodStream, geminicli.MethodCountTokens:
 	default:
@@ -117,6 +120,8 @@ func (g *geminiAPI) serve(c echo.Context) error {
 		call:     &providers.Call{Model: model, Method: method, Stream: method == geminicli.MethodStream, Body: body},
 		affinity: geminiSessionAffinity(body),
 		reqID:    requestID(c),
+		info:     info,
+		pm:       g.pm,
 	}
 	switch method {
 	case geminicli.MethodStream:
@@ -154,6 +159,11 @@ func (g *geminiAPI) unary(c echo.Context, rc relayCall, unwrap func([]byte) ([]b
 		reply.finish(providers.Outcome{Kind: providers.KindTransient, Status: status, Reason: "bad_envelope"})
 		return &Error{Kind: KindUpstream, Message: "the upstream reply was not a valid Code Assist response", Err: err}
 	}
+	if rc.call.Method == geminicli.MethodGenerate {
+		if u := geminiReplyUsage(inner); u != nil {
+			reply.setUsage(u.Prompt, u.Candidates+u.Thoughts)
+		}
+	}
 	reply.finish(providers.Outcome{Kind: providers.KindOK, Status: status})
 	return c.Blob(http.StatusOK, contentTypeJSON, inner)
 }
@@ -170,8 +180,10 @@ func (g *geminiAPI) stream(c echo.Context, rc relayCall) error {
 	var (
 		finished bool
 		failure  *providers.Outcome
+		usage    *geminicli.Usage
 	)
 	translate := func(ev sse.Event, dst []byte) ([]byte, bool, error) {
+		reply.firstEvent()
 		se, err := g.s.gemini.TranslateEvent(ev)
 		if err != nil {
 			return dst, false, fmt.Errorf("%w: %w", errGeminiBadEvent, err)
@@ -179,6 +191,10 @@ func (g *geminiAPI) stream(c echo.Context, rc relayCall) error {
 		if se.Failure != nil {
 			failure = se.Failure
 			return appendGeminiStreamFailure(dst, se.Failure), true, nil
+		}
+		if se.Usage != nil {
+			// Each report is cumulative; the last one counts.
+			usage = se.Usage
 		}
 		if se.Data == nil {
 			return dst, false, nil
@@ -189,6 +205,9 @@ func (g *geminiAPI) stream(c echo.Context, rc relayCall) error {
 	sw := newSSEWriter(c.Response(), g.s.keepAlive)
 	err = sw.pump(ctx, sse.NewReader(reply.resp.Body), translate)
 	upstreamStatus := reply.resp.StatusCode
+	if usage != nil {
+		reply.setUsage(usage.Prompt, usage.Candidates+usage.Thoughts)
+	}
 	if errors.Is(err, errClientGone) {
 		// The 200 is on the wire; the access log still records 499.
 		c.Response().Status = statusClientClosed
@@ -219,6 +238,27 @@ func (g *geminiAPI) stream(c echo.Context, rc relayCall) error {
 		reply.finish(providers.Outcome{Kind: providers.KindOK, Status: upstreamStatus})
 	}
 	return nil
+}
+
+// geminiUsageKey is the member of a Gemini response with its token counts.
+const geminiUsageKey = `"usageMetadata"`
+
+// geminiReplyUsage reads the usageMetadata of a generateContent reply
+// without decoding the whole (possibly large) reply again: Google writes it
+// after the candidates, so the members from its last occurrence to the end
+// form a small object of their own. When they do not (the key also occurs
+// deeper, say in function-call arguments), the whole reply is decoded.
+func geminiReplyUsage(inner []byte) *geminicli.Usage {
+	i := bytes.LastIndex(inner, []byte(geminiUsageKey))
+	if i < 0 {
+		return nil
+	}
+	tail := make([]byte, 0, len(inner)-i+1)
+	tail = append(append(tail, '{'), inner[i:]...)
+	if json.Valid(tail) {
+		return geminicli.UsageOf(tail)
+	}
+	return geminicli.UsageOf(inner)
 }
 
 // errGeminiBadEvent marks an upstream event that could not be decoded.

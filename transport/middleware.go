@@ -21,6 +21,13 @@ const (
 	keyBytesOut  = "bytes_out"
 	keyDuration  = "duration"
 	keyRemoteIP  = "remote_ip"
+	// What a handler adds to the access log (requestInfo).
+	keySurface      = "surface"
+	keyModel        = "model"
+	keyCredentialID = "credential_id"
+	keyAttempts     = "attempts"
+	keyOutcome      = "outcome"
+	keyTTFB         = "ttfb"
 )
 
 // headerGoogAPIKey is the Gemini API's key header.
@@ -95,39 +102,47 @@ func saneRequestID(id string) bool {
 	return true
 }
 
-// accessLog writes one info line per request. It renders a handler's error
-// itself (so the line has the final status) and logs the path without the
-// query string, which may hold the key, and no headers.
+// accessLog writes one info line per request and counts the request in the
+// metrics. It renders a handler's error itself (so the line has the final
+// status) and logs the path without the query string, which may hold the
+// key, and no headers. Handlers add surface fields through the request's
+// requestInfo (credential id, never email).
 func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
+		info := &requestInfo{start: start}
+		c.Set(requestInfoKey, info)
 		returned := false
 		defer func() {
+			r, res := c.Request(), c.Response()
+			status := res.Status
+			if !returned && !res.Committed {
+				// A panic is unwinding: recoverPanics answers 500, or aborts
+				// the connection if the response was under way.
+				status = http.StatusInternalServerError
+			}
+			elapsed := time.Since(start)
+			sf := surfaceOf(echo.GetPath(r))
+			s.metrics.observeRequest(sf, info.model, status, elapsed)
 			ce := s.log.Check(zap.InfoLevel, "request")
 			if ce == nil {
 				return
 			}
-			r, res := c.Request(), c.Response()
-			status := res.Status
-			fields := make([]zap.Field, 0, 8)
+			fields := make([]zap.Field, 0, 16)
 			if !returned {
-				// A panic is unwinding: recoverPanics answers 500, or aborts
-				// the connection if the response was under way. bytes_out
-				// counts only what the handler wrote.
-				if !res.Committed {
-					status = http.StatusInternalServerError
-				}
+				// bytes_out counts only what the handler wrote.
 				fields = append(fields, zap.Bool("panic", true))
 			}
-			ce.Write(append(fields,
+			fields = append(fields,
 				zap.String(keyRequestID, requestID(c)),
 				zap.String(keyMethod, r.Method),
 				zap.String(keyPath, r.URL.Path),
 				zap.Int(keyStatus, status),
 				zap.Int64(keyBytesOut, res.Size),
-				zap.Duration(keyDuration, time.Since(start)),
+				zap.Duration(keyDuration, elapsed),
 				zap.String(keyRemoteIP, c.RealIP()),
-			)...)
+			)
+			ce.Write(info.appendFields(fields, sf)...)
 		}()
 		if err := next(c); err != nil {
 			c.Error(err)
@@ -161,31 +176,87 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 // requireKey guards the API surfaces with the Pollux key. The key may come as
 // "Authorization: Bearer", x-goog-api-key or ?key=; whichever forms were used
 // are then removed from the request, so no handler can forward or log them.
+// The operator routes under the surfaces (resource:add and its jobs, the
+// OAuth flows) take the admin key too, so the status page can use them.
 func (s *Server) requireKey(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		if surfaceOf(echo.GetPath(r)) == surfacePlain {
 			return next(c)
 		}
-		presented, ok := s.checkKey(r)
-		switch {
-		case !presented:
-			return &Error{Kind: KindUnauthenticated, Message: "missing API key: send it as Authorization: Bearer, x-goog-api-key or ?key="}
-		case !ok:
-			return &Error{Kind: KindUnauthenticated, Message: "invalid API key"}
+		set := keysClient
+		if operatorPath(r.URL.Path) {
+			set = keysOperator
+		}
+		if err := s.authorize(r, set); err != nil {
+			return err
 		}
 		return next(c)
 	}
 }
 
+// operatorPath reports whether path is an operator route under a surface:
+// <root>/resource:add, <root>/resource:jobs/..., <root>/auth.
+func operatorPath(path string) bool {
+	for _, root := range [...]string{geminiRoot, openAIRoot} {
+		if rest, ok := strings.CutPrefix(path, root); ok &&
+			(strings.HasPrefix(rest, "/resource:") || rest == "/auth") {
+			return true
+		}
+	}
+	return false
+}
+
+// keySet names the keys a route accepts.
+type keySet uint8
+
+const (
+	// keysClient: the Pollux key.
+	keysClient keySet = iota
+	// keysOperator: the Pollux key or the admin key.
+	keysOperator
+	// keysAdmin: the admin key when one is set, else the Pollux key.
+	keysAdmin
+)
+
+// authorize checks the key r presents against set (and strips it from r);
+// the error is the 401 to answer.
+func (s *Server) authorize(r *http.Request, set keySet) error {
+	presented, ok := s.checkKey(r, set)
+	switch {
+	case !presented:
+		return &Error{Kind: KindUnauthenticated, Message: "missing API key: send it as Authorization: Bearer, x-goog-api-key or ?key="}
+	case !ok:
+		return &Error{Kind: KindUnauthenticated, Message: "invalid API key"}
+	}
+	return nil
+}
+
+// keyMatches reports whether candidate is one of set's keys. Every key of
+// the set is compared (constant-time each), without short-circuit.
+func (s *Server) keyMatches(set keySet, candidate string) bool {
+	switch set {
+	case keysOperator:
+		client := s.key.Matches(candidate)
+		admin := s.adminKey.Matches(candidate)
+		return client || admin
+	case keysAdmin:
+		if !s.adminKey.IsZero() {
+			return s.adminKey.Matches(candidate)
+		}
+	case keysClient:
+	}
+	return s.key.Matches(candidate)
+}
+
 // checkKey reports whether r presented any key, and whether one of the
-// presented keys is the Pollux key; it strips every presented key from r.
-func (s *Server) checkKey(r *http.Request) (presented, ok bool) {
+// presented keys is in set; it strips every presented key from r.
+func (s *Server) checkKey(r *http.Request, set keySet) (presented, ok bool) {
 	try := func(candidate string) {
 		presented = true
 		// Matches is constant-time over digests; evaluate it for every
 		// candidate rather than short-circuit.
-		if s.key.Matches(candidate) {
+		if s.keyMatches(set, candidate) {
 			ok = true
 		}
 	}

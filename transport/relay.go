@@ -43,6 +43,10 @@ type relayCall struct {
 	// what it peeked) or a retryable Outcome that rejects this attempt (an
 	// overload event at the head of a stream).
 	accept func(resp *http.Response) (*http.Response, *providers.Outcome, error)
+	// info and pm, when set, receive the request's attempts, outcome and
+	// timings (access log, metrics).
+	info *requestInfo
+	pm   *providerMetrics
 }
 
 // upstreamReply is a successful upstream response on a leased credential.
@@ -57,6 +61,39 @@ type upstreamReply struct {
 	// windows are the account's usage windows read from the response
 	// headers; finish hands them to the credential.
 	windows []providers.QuotaWindow
+
+	info *requestInfo
+	pm   *providerMetrics
+	// sent is when the serving attempt's upstream call began.
+	sent      time.Time
+	seenEvent bool
+	// input and output are the reply's usage tokens (setUsage).
+	input, output int64
+}
+
+// usageRecorder is the optional pool capability of keeping usage rows;
+// *actors.Pool implements it.
+type usageRecorder interface {
+	RecordUsage(credentialID int64, model string, input, output int64)
+}
+
+var _ usageRecorder = (*actors.Pool)(nil)
+
+// firstEvent notes the reply's first streamed event: the upstream's time to
+// first byte, and the client's.
+func (r *upstreamReply) firstEvent() {
+	if r == nil || r.seenEvent {
+		return
+	}
+	r.seenEvent = true
+	now := time.Now()
+	r.pm.firstEvent(now.Sub(r.sent))
+	r.info.firstByte(now)
+}
+
+// setUsage notes the reply's token usage, counted by finish.
+func (r *upstreamReply) setUsage(input, output int64) {
+	r.input, r.output = input, output
 }
 
 // finish closes the response and reports the lease's outcome.
@@ -71,6 +108,13 @@ func (r *upstreamReply) finish(o providers.Outcome) {
 		o.Windows = r.windows
 	}
 	r.pool.Report(r.lease, o)
+	r.info.setOutcome(o.Kind)
+	if o.Kind == providers.KindOK || r.input+r.output > 0 {
+		r.pm.addTokens(r.lease.Model, r.input, r.output)
+		if ur, ok := r.pool.(usageRecorder); ok {
+			ur.RecordUsage(r.lease.Grant.CredentialID, r.lease.Model, r.input, r.output)
+		}
+	}
 }
 
 // upstreamFailure is the upstream answer a request ended on: a client error
@@ -124,8 +168,10 @@ func (s *Server) relay(ctx context.Context, rc relayCall) (*upstreamReply, error
 			return nil, s.acquireError(ctx, err, last)
 		}
 		reply, failure, err := s.attempt(ctx, rc, lease)
+		rc.info.attempted(lease.Grant.CredentialID, attempt)
 		switch {
 		case err != nil:
+			rc.info.setOutcome(providers.KindAbandoned)
 			return nil, err
 		case reply != nil:
 			reply.attempts = attempt
@@ -134,6 +180,7 @@ func (s *Server) relay(ctx context.Context, rc relayCall) (*upstreamReply, error
 		failure.attempts = attempt
 		last = failure
 		kind := failure.outcome.Kind
+		rc.info.setOutcome(kind)
 		if !kind.Retryable() {
 			return nil, failure
 		}
@@ -152,6 +199,7 @@ func (s *Server) relay(ctx context.Context, rc relayCall) (*upstreamReply, error
 				return nil, failure
 			}
 		}
+		rc.pm.failover(kind)
 		s.log.Debug("relay: retrying on another credential",
 			zap.String(keyRequestID, rc.reqID), zap.Int("attempt", attempt),
 			zap.Int64("credential_id", lease.Grant.CredentialID), zap.String("outcome", kind.String()),
@@ -167,6 +215,7 @@ func (s *Server) attempt(ctx context.Context, rc relayCall, lease *actors.Lease)
 	// The first byte must come within firstByteTimeout; a live stream then
 	// has no deadline.
 	firstByte := time.AfterFunc(s.firstByteTimeout, func() { cancel(errFirstByteTimeout) })
+	sent := time.Now()
 	resp, err := rc.upstream.Send(actx, lease.Grant, rc.call)
 	firstByte.Stop()
 	if err != nil {
@@ -184,6 +233,8 @@ func (s *Server) attempt(ctx context.Context, rc relayCall, lease *actors.Lease)
 		s.log.Warn("relay: upstream unreachable", zap.String(keyRequestID, rc.reqID), zap.Error(err))
 		return nil, &upstreamFailure{status: http.StatusBadGateway, outcome: o}, nil
 	}
+	headers := time.Now()
+	rc.pm.upstreamAnswered(headers.Sub(sent))
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if rc.accept != nil {
 			accepted, reject, err := rc.accept(resp)
@@ -203,7 +254,9 @@ func (s *Server) attempt(ctx context.Context, rc relayCall, lease *actors.Lease)
 			}
 			resp = accepted
 		}
-		return &upstreamReply{resp: resp, lease: lease, pool: rc.pool, cancel: cancel}, nil, nil
+		rc.info.firstByte(headers)
+		return &upstreamReply{resp: resp, lease: lease, pool: rc.pool, cancel: cancel,
+			info: rc.info, pm: rc.pm, sent: sent}, nil, nil
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, errBodyLimit))
 	_ = resp.Body.Close()

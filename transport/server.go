@@ -7,12 +7,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/config"
 	"github.com/pollux-gateway/pollux/providers/codex"
 	"github.com/pollux-gateway/pollux/providers/geminicli"
@@ -62,6 +65,14 @@ type Deps struct {
 	// FirstByteTimeout bounds the wait for an upstream's response headers;
 	// default 5 min (a non-streamed generation arrives all at once).
 	FirstByteTimeout time.Duration
+
+	// Metrics is the registry GET /metrics serves; New registers its
+	// collectors there. Nil means a fresh registry of the server's own
+	// (never Prometheus's global one).
+	Metrics *prometheus.Registry
+	// LogLevel is the level of Logger, changed at run time through POST
+	// /admin/v1/loglevel. The zero value makes the level fixed.
+	LogLevel zap.AtomicLevel
 }
 
 // Defaults of the streaming knobs.
@@ -93,6 +104,15 @@ type Server struct {
 	geminiOpenAIModels *openai.Models
 	codexModels        *openai.Models
 	oauth              *oauthFlows
+
+	// adminKey, when set, is the only key of the admin API.
+	adminKey      config.Secret
+	metricsPublic bool
+	metrics       *metrics
+	// modelLists maps each provider to its model_list (bare ids).
+	modelLists map[string][]string
+	logLevel   zap.AtomicLevel
+	levelSet   bool
 }
 
 // New builds the server and its routes; it does not listen yet.
@@ -126,6 +146,19 @@ func New(deps Deps) *Server {
 	}
 	if s.firstByteTimeout <= 0 {
 		s.firstByteTimeout = defaultFirstByteTimeout
+	}
+	s.adminKey, s.metricsPublic = deps.Config.Basic.AdminKey, deps.Config.Basic.MetricsPublic
+	s.logLevel, s.levelSet = deps.LogLevel, deps.LogLevel != (zap.AtomicLevel{})
+	s.modelLists = modelListsOf(providers)
+	reg := deps.Metrics
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	s.metrics = newMetrics(reg, log, s.modelLists, newPoolCollector(s))
+	for _, p := range []Pool{s.geminiPool, s.codexPool} {
+		if o, ok := p.(interface{ SetObserver(actors.Observer) }); ok {
+			o.SetObserver(s.metrics)
+		}
 	}
 
 	e := s.echo
@@ -195,9 +228,9 @@ func (s *Server) routes() {
 	for _, rt := range s.codexRoutes() {
 		e.Add(rt.method, codexV1+rt.path, rt.handler)
 	}
-	// Routes outside the versioned API prefixes: ingestion and the OAuth
-	// browser flows (full paths).
-	for _, rt := range append(append(s.ingestRoutes(), s.oauthRoutes()...), s.adminRoutes()...) {
+	// Routes outside the versioned API prefixes: ingestion, the OAuth
+	// browser flows, the admin API and the status page (full paths).
+	for _, rt := range slices.Concat(s.ingestRoutes(), s.oauthRoutes(), s.adminRoutes(), s.statusRoutes()) {
 		e.Add(rt.method, rt.path, rt.handler)
 	}
 }

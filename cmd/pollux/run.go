@@ -13,6 +13,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -57,7 +58,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return fmt.Errorf("config %s:\n%w", path, err)
 	}
-	log, err := newLogger(cfg.Basic, h.logCore)
+	log, level, err := newLogger(cfg.Basic, h.logCore)
 	if err != nil {
 		return err
 	}
@@ -65,7 +66,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	for _, w := range warnings {
 		log.Warn("config: "+w.Message, zap.String("key", w.Key), zap.Int("line", w.Line), zap.String("file", path))
 	}
-	return serve(ctx, cfg, log, h)
+	return serve(ctx, cfg, log, level, h)
 }
 
 // firstRun writes the embedded default config when the file does not exist
@@ -89,31 +90,34 @@ func firstRun(path string, getenv func(string) string, stdout io.Writer) error {
 	return nil
 }
 
-func newLogger(b config.Basic, extra zapcore.Core) (*zap.Logger, error) {
+// newLogger builds the process logger; its level is the returned atomic
+// level, which the admin API changes at run time.
+func newLogger(b config.Basic, extra zapcore.Core) (*zap.Logger, zap.AtomicLevel, error) {
 	level, err := zapcore.ParseLevel(b.LogLevel)
 	if err != nil {
-		return nil, fmt.Errorf("loglevel: %w", err)
+		return nil, zap.AtomicLevel{}, fmt.Errorf("loglevel: %w", err)
 	}
 	zc := zap.NewProductionConfig()
 	if b.LogFormat == "console" {
 		zc = zap.NewDevelopmentConfig()
 	}
-	zc.Level = zap.NewAtomicLevelAt(level)
+	atomic := zap.NewAtomicLevelAt(level)
+	zc.Level = atomic
 	zc.Sampling = nil
 	zc.DisableStacktrace = level != zapcore.DebugLevel
 	log, err := zc.Build()
 	if err != nil {
-		return nil, fmt.Errorf("logger: %w", err)
+		return nil, zap.AtomicLevel{}, fmt.Errorf("logger: %w", err)
 	}
 	if extra != nil {
 		log = log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, extra) }))
 	}
-	return log, nil
+	return log, atomic, nil
 }
 
 // serve wires storage, providers, actors and transport, serves until ctx
 // ends, then shuts down in order: HTTP drain, actors, database.
-func serve(ctx context.Context, cfg config.Config, log *zap.Logger, h hooks) (err error) {
+func serve(ctx context.Context, cfg config.Config, log *zap.Logger, level zap.AtomicLevel, h hooks) (err error) {
 	db, err := storage.Open(ctx, cfg.Basic.DatabasePath(), log)
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
@@ -158,6 +162,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, h hooks) (er
 		},
 		GeminiPool: sys.Pool(providers.GeminiCLI), Gemini: gemini,
 		CodexPool: sys.Pool(providers.Codex), Codex: cdx,
+		LogLevel: level, Metrics: prometheus.NewRegistry(),
 	})
 	if err := enableOAuth(ctx, srv, sys, cfg.Basic); err != nil {
 		return errors.Join(fmt.Errorf("oauth: %w", err), stopActors())
