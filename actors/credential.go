@@ -63,7 +63,10 @@ type credentialActor struct {
 // credential, and no row held in memory at start-up, keep 10,000
 // credentials cheap.
 func credentialProps(d *poolDeps) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor { return &credentialActor{d: d} })
+	return actor.PropsFromProducer(func() actor.Actor { return &credentialActor{d: d} },
+		// A linked-list mailbox costs a few bytes idle, where the default
+		// ring buffer costs ~200 per actor: 2 MiB at 10,000 credentials.
+		actor.WithMailbox(actor.UnboundedLockfree()))
 }
 
 // credentialName is the actor name of a credential under its pool.
