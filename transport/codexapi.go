@@ -27,10 +27,12 @@ const headerDroppedParams = "X-Pollux-Dropped-Params"
 // The head of an upstream stream is read before anything reaches the client,
 // so that an overload or usage-limit event there can still fail over to
 // another account. The peek ends at the first event that is output (or a
-// failure), and is bounded in events and bytes.
+// failure), and is bounded in events, bytes and time.
 const (
 	codexPeekEvents = 8
 	codexPeekBytes  = 64 << 10
+	// codexPeekWait bounds how long the head of a stream is held back.
+	codexPeekWait = 5 * time.Second
 )
 
 // Event types that come before any output.
@@ -421,33 +423,88 @@ func (s *Server) observeCodexRateLimits(reqID string, credentialID int64, h http
 // the attempt (nothing has reached the client); otherwise the response comes
 // back with a body that replays the peeked bytes, then the rest.
 func codexPeek(resp *http.Response, rej **codexRejection) (*http.Response, *providers.Outcome, error) {
+	return codexPeekWithin(resp, rej, codexPeekWait)
+}
+
+// codexPeekWithin is codexPeek with a bound on how long the head may take.
+// Past wait the attempt is accepted as it is (a model that thinks before its
+// first output item must not leave the client without a byte, and without
+// keep-alives, for minutes): the rest of the peek then feeds the client
+// through a pipe, and a failure it finds is relayed in-stream.
+func codexPeekWithin(resp *http.Response, rej **codexRejection, wait time.Duration) (*http.Response, *providers.Outcome, error) {
 	orig := resp.Body
 	rec := &codexRecorder{r: orig}
-	rd := sse.NewReader(rec)
-peek:
+	type verdict struct {
+		outcome *providers.Outcome
+		rej     *codexRejection
+	}
+	done := make(chan verdict, 1)
+	go func() {
+		var v verdict
+		v.outcome, v.rej = codexPeekHead(sse.NewReader(rec), resp.StatusCode)
+		done <- v
+	}()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case v := <-done:
+		if v.outcome != nil {
+			*rej = v.rej
+			return nil, v.outcome, nil
+		}
+		resp.Body = codexReplayBody{Reader: io.MultiReader(bytes.NewReader(rec.buf), orig), Closer: orig}
+		return resp, nil, nil
+	case <-timer.C:
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		<-done // the peek goroutine owns rec until it reports
+		if _, err := pw.Write(rec.buf); err != nil {
+			return
+		}
+		_, err := io.Copy(pw, orig)
+		pw.CloseWithError(err)
+	}()
+	resp.Body = codexReplayBody{Reader: pr, Closer: codexPipeCloser{pr: pr, orig: orig}}
+	return resp, nil, nil
+}
+
+// codexPeekHead reads the head of a stream, up to the first event that is
+// not response.created or response.in_progress, and returns a rejection when
+// a retryable failure (or the end of the stream) comes before any output.
+func codexPeekHead(rd *sse.Reader, status int) (*providers.Outcome, *codexRejection) {
 	for range codexPeekEvents {
 		ev, err := rd.Next()
 		if err != nil {
 			if errors.Is(err, errCodexPeekFull) {
-				break
+				return nil, nil
 			}
 			// The stream ended or broke before any output: another
 			// account may do better.
-			o := providers.Outcome{Kind: providers.KindTransient, Status: resp.StatusCode, Reason: codexInterrupted}
-			*rej = &codexRejection{outcome: o, err: codexInterruptedError()}
-			return nil, &o, nil
+			o := providers.Outcome{Kind: providers.KindTransient, Status: status, Reason: codexInterrupted}
+			return &o, &codexRejection{outcome: o, err: codexInterruptedError()}
 		}
 		info := codex.InspectEvent(ev)
 		switch {
 		case info.Failure != nil && info.Failure.Kind.Retryable() && info.Error != nil:
-			*rej = &codexRejection{outcome: *info.Failure, err: *info.Error}
-			return nil, info.Failure, nil
+			return info.Failure, &codexRejection{outcome: *info.Failure, err: *info.Error}
 		case info.Terminal, info.Type != codexEventCreated && info.Type != codexEventInProgress:
-			break peek
+			return nil, nil
 		}
 	}
-	resp.Body = codexReplayBody{Reader: io.MultiReader(bytes.NewReader(rec.buf), orig), Closer: orig}
-	return resp, nil, nil
+	return nil, nil
+}
+
+// codexPipeCloser closes the upstream body (ending the copy) and the pipe.
+type codexPipeCloser struct {
+	pr   *io.PipeReader
+	orig io.Closer
+}
+
+func (c codexPipeCloser) Close() error {
+	err := c.orig.Close()
+	_ = c.pr.Close()
+	return err
 }
 
 // errCodexPeekFull ends a peek that reached codexPeekBytes.

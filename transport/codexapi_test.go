@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/zap"
 
+	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/providers/codex"
 	codexfake "github.com/pollux-gateway/pollux/providers/codex/fakeupstream"
 )
@@ -951,4 +952,48 @@ func (c *codexCloseRecorder) Close() error {
 	}
 	c.closed = true
 	return nil
+}
+
+// TestCodexPeekGivesUpWaiting: a stream whose head stays silent after
+// response.created (a model thinking) is accepted after the peek's time
+// bound, so the client starts receiving (and keep-alives can flow) instead
+// of waiting on a held-back head; everything read so far and after arrives
+// in order.
+func TestCodexPeekGivesUpWaiting(t *testing.T) {
+	pr, pw := io.Pipe()
+	head := "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\"}}\n\n"
+	tail := "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\"}\n\n"
+	go func() {
+		_, _ = io.WriteString(pw, head)
+	}()
+	var rej *codexRejection
+	done := make(chan struct{})
+	var resp *http.Response
+	var reject *providers.Outcome
+	go func() {
+		defer close(done)
+		resp, reject, _ = codexPeekWithin(&http.Response{StatusCode: http.StatusOK, Body: pr}, &rej, 20*time.Millisecond)
+	}()
+	select {
+	case <-done:
+	case <-time.After(codexHangTimeout):
+		t.Fatal("the peek waited for output beyond its bound")
+	}
+	if reject != nil || resp == nil {
+		t.Fatalf("silent head was rejected: %+v", reject)
+	}
+	go func() {
+		_, _ = io.WriteString(pw, tail)
+		_ = pw.Close()
+	}()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != head+tail {
+		t.Fatalf("relayed %q, want %q", got, head+tail)
+	}
+	if err := resp.Body.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
