@@ -61,6 +61,8 @@ type persistenceActor struct {
 	queued  bool
 	retries []pendingWrite
 	retryOn func() bool
+	usage   map[usageKey]*storage.UsageDelta
+	usageOn func() bool
 }
 
 func newPersistence(db *storage.DB, log *zap.Logger, clock Clock, h *health) actor.Actor {
@@ -69,7 +71,12 @@ func newPersistence(db *storage.DB, log *zap.Logger, clock Clock, h *health) act
 
 func (p *persistenceActor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
-	case *SaveState, *SaveCooldowns, *SaveTokens, *UpsertCredential, *DeleteCredential, *PutSetting, *RecordUsage:
+	case *RecordUsage:
+		p.onUsage(ctx, msg)
+	case *usageDue:
+		p.usageOn = nil
+		p.flushUsage(ctx)
+	case *SaveState, *SaveCooldowns, *SaveTokens, *UpsertCredential, *DeleteCredential, *PutSetting:
 		p.batch = append(p.batch, pendingWrite{msg: msg, reply: ctx.Sender()})
 		if !p.queued {
 			// Everything already in the mailbox lands before this marker,
@@ -89,6 +96,11 @@ func (p *persistenceActor) Receive(ctx actor.Context) {
 		if p.retryOn != nil {
 			p.retryOn()
 		}
+		if p.usageOn != nil {
+			p.usageOn()
+			p.usageOn = nil
+		}
+		p.queueUsage()
 		p.batch = append(p.retries, p.batch...)
 		p.retries = nil
 		p.flush(ctx)
@@ -99,6 +111,59 @@ func (p *persistenceActor) Receive(ctx actor.Context) {
 }
 
 type retryDue struct{}
+
+// usageDue fires when the gathered usage counters are due for a write.
+type usageDue struct{}
+
+// usageEvery is how often gathered usage counters are written. Usage is
+// counted per request; writing each one would cost a transaction per
+// request, so the counters are summed per (credential, model, day) in
+// memory and written together. A crash loses at most this much accounting;
+// it never loses a credential, a token or a cooldown.
+const usageEvery = 2 * time.Second
+
+type usageKey struct {
+	credentialID int64
+	provider     string
+	model        string
+	day          string
+}
+
+// onUsage adds a delta to the pending counters and arms the write.
+func (p *persistenceActor) onUsage(ctx actor.Context, m *RecordUsage) {
+	d := m.Delta
+	if d.Day == "" {
+		d.Day = storage.UsageDay(p.clock.Now())
+	}
+	k := usageKey{d.CredentialID, d.Provider, d.Model, d.Day}
+	if p.usage == nil {
+		p.usage = make(map[usageKey]*storage.UsageDelta)
+	}
+	if cur, ok := p.usage[k]; ok {
+		cur.Requests += d.Requests
+		cur.InputTokens += d.InputTokens
+		cur.OutputTokens += d.OutputTokens
+	} else {
+		p.usage[k] = &d
+	}
+	if p.usageOn == nil {
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		p.usageOn = p.clock.AfterFunc(usageEvery, func() { root.Send(self, &usageDue{}) })
+	}
+}
+
+// queueUsage moves the pending counters into the write batch.
+func (p *persistenceActor) queueUsage() {
+	for _, d := range p.usage {
+		p.batch = append(p.batch, pendingWrite{msg: &RecordUsage{Delta: *d}})
+	}
+	p.usage = nil
+}
+
+func (p *persistenceActor) flushUsage(ctx actor.Context) {
+	p.queueUsage()
+	p.flush(ctx)
+}
 
 func (p *persistenceActor) flush(ctx actor.Context) {
 	batch := p.batch
