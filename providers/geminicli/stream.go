@@ -66,6 +66,12 @@ func (c *Client) TranslateEvent(ev sse.Event) (StreamEvent, error) {
 	return translateEvent(c.now(), ev)
 }
 
+// Keys whose presence makes a chunk worth decoding in full.
+var (
+	finishReasonKey  = []byte(`"finishReason"`)
+	usageMetadataKey = []byte(`"usageMetadata"`)
+)
+
 func translateEvent(now time.Time, ev sse.Event) (StreamEvent, error) {
 	data := bytes.TrimSpace(ev.Data)
 	if len(data) == 0 {
@@ -87,11 +93,17 @@ func translateEvent(now time.Time, ev sse.Event) (StreamEvent, error) {
 		// An envelope with only metadata (traceId): nothing for the client.
 		return StreamEvent{}, nil
 	}
+	out := StreamEvent{Data: env.Response}
+	// Most chunks carry neither a finish reason nor usage: a byte search
+	// spares them a second full decode. The decode stays authoritative.
+	if !bytes.Contains(env.Response, finishReasonKey) && !bytes.Contains(env.Response, usageMetadataKey) {
+		return out, nil
+	}
 	var sum responseSummary
 	if err := json.Unmarshal(env.Response, &sum); err != nil {
 		return StreamEvent{}, fmt.Errorf("geminicli: stream event response: %w", err)
 	}
-	out := StreamEvent{Data: env.Response, Usage: sum.usage()}
+	out.Usage = sum.usage()
 	for _, c := range sum.Candidates {
 		if c.FinishReason != "" {
 			out.Finished = true
