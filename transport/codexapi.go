@@ -260,6 +260,9 @@ type codexStreamState struct {
 	terminal bool
 	outcome  providers.Outcome
 	usage    *codex.Usage
+	// backfill completes an empty final output (store=false) for clients
+	// that take the terminal event's response as final.
+	backfill codex.OutputBackfill
 }
 
 // translate passes an event on as it came and notes what it means.
@@ -269,7 +272,12 @@ func (st *codexStreamState) translate(ev sse.Event, dst []byte) ([]byte, bool, e
 	if st.respID == "" && info.Type == codexEventCreated {
 		st.respID = codexResponseID(ev.Data)
 	}
-	dst = sse.AppendEvent(dst, ev.Name, ev.Data)
+	st.backfill.Observe(ev, info)
+	data := ev.Data
+	if info.Terminal && info.Failure == nil {
+		data = st.backfill.Complete(data)
+	}
+	dst = sse.AppendEvent(dst, ev.Name, data)
 	if !info.Terminal {
 		return dst, false, nil
 	}

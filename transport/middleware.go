@@ -178,10 +178,12 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 // are then removed from the request, so no handler can forward or log them.
 // The operator routes under the surfaces (resource:add and its jobs, the
 // OAuth flows) take the admin key too, so the status page can use them.
+// The Codex OAuth callback alias needs no key: a browser reaches it from the
+// provider's redirect, and the flow cookie protects it (see oauth.go).
 func (s *Server) requireKey(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if surfaceOf(echo.GetPath(r)) == surfacePlain {
+		if surfaceOf(echo.GetPath(r)) == surfacePlain || c.Path() == codexCallbackAlt {
 			return next(c)
 		}
 		set := keysClient
@@ -196,11 +198,12 @@ func (s *Server) requireKey(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // operatorPath reports whether path is an operator route under a surface:
-// <root>/resource:add, <root>/resource:jobs/..., <root>/auth.
+// <root>/resource:add, <root>/resource:jobs/..., <root>/auth,
+// <root>/auth/device[/...].
 func operatorPath(path string) bool {
 	for _, root := range [...]string{geminiRoot, openAIRoot} {
 		if rest, ok := strings.CutPrefix(path, root); ok &&
-			(strings.HasPrefix(rest, "/resource:") || rest == "/auth") {
+			(strings.HasPrefix(rest, "/resource:") || rest == "/auth" || hasPathPrefix(rest, "/auth/device")) {
 			return true
 		}
 	}

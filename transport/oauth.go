@@ -36,14 +36,18 @@ import (
 //	       page; format=json answers {"authorize_url","paste_url"} instead,
 //	       format=html a page with the link and what to do next.
 //	GET  /oauth2callback        Google's redirect (Gemini)
-//	GET  /auth/callback         OpenAI's redirect (Codex)
+//	GET  /auth/callback         OpenAI's redirect (Codex), and its alias
+//	GET  /codex/auth/callback   for a Pollux reached through /codex only
 //	GET  /oauth/paste           a form for the address of a callback page that
 //	POST /oauth/paste           did not load (field callback_url; a bare code
 //	                            works when one flow is open)
 //
+// The device-code sign-in (oauth_device.go) is the way without any redirect.
+//
 // The callback and paste routes need no key: the flow cookie is their
-// protection. It is HMAC-SHA256 signed with a key kept in the settings
-// store (so a restart does not break a flow in progress), lives 10 minutes,
+// protection (the alias under /codex too; requireKey exempts it). It is
+// HMAC-SHA256 signed with a key kept in the settings store (so a restart
+// does not break a flow in progress), lives 10 minutes,
 // and is SameSite=Lax, so a cross-site form cannot post with it. The state in
 // the callback must match the cookie's, and each state completes once.
 //
@@ -53,8 +57,10 @@ import (
 // server's own origin when the operator reached it on a loopback host, and
 // http://localhost[:port]/oauth2callback otherwise, because Google would
 // refuse any other host. Either way, on a remote server the browser ends on a
-// localhost page that does not load, and the operator pastes its address
-// into the paste page.
+// localhost page that does not load, and the operator either changes the
+// start of that address to Pollux's own origin (the callback routes then
+// take it, the flow cookie being on that origin) or pastes the address into
+// the paste page.
 //
 // The scheme of an origin is https when the request came over TLS or says
 // X-Forwarded-Proto: https. Trusting that header is deliberate: only the
@@ -88,6 +94,7 @@ const (
 	codexAuthPath    = openAIRoot + "/auth"
 	geminiCallback   = "/oauth2callback"
 	codexCallback    = "/auth/callback"
+	codexCallbackAlt = codexAuthPath + "/callback"
 	maxPastedLen     = 8 << 10
 	maxProjectIDLen  = 128
 	oauthOnboardWait = 5 * time.Minute
@@ -114,6 +121,8 @@ type oauthFlows struct {
 	pages    *oauthpages.Pages
 	// now is the clock; tests replace it before serving.
 	now func() time.Time
+	// device runs the device-code sign-ins.
+	device *deviceFlows
 
 	mu sync.Mutex
 	// mu guards the following fields.
@@ -160,6 +169,7 @@ func (s *Server) EnableOAuth(ctx context.Context, store SettingsStore, opts OAut
 		pages:    pages,
 		now:      time.Now,
 		used:     make(map[string]time.Time),
+		device:   s.newDeviceFlows(),
 	}
 	return nil
 }
@@ -171,8 +181,12 @@ func (s *Server) oauthRoutes() []route {
 		{http.MethodGet, codexAuthPath, s.withOAuth(s.startCodexFlow)},
 		{http.MethodGet, geminiCallback, s.withOAuth(s.callback(providers.GeminiCLI))},
 		{http.MethodGet, codexCallback, s.withOAuth(s.callback(providers.Codex))},
+		{http.MethodGet, codexCallbackAlt, s.withOAuth(s.callback(providers.Codex))},
 		{http.MethodGet, oauthPastePath, s.withOAuth(s.pasteForm)},
 		{http.MethodPost, oauthPastePath, s.withOAuth(s.pasteSubmit)},
+		{http.MethodGet, codexDevicePath, s.withOAuth(s.startCodexDevice)},
+		{http.MethodGet, codexDevicePath + "/:id", s.withOAuth(s.codexDeviceStatus)},
+		{http.MethodGet, deviceStatusPath + "/:id", s.withOAuth(s.devicePage)},
 	}
 }
 
@@ -189,6 +203,7 @@ func (s *Server) withOAuth(h func(echo.Context, *oauthFlows) error) echo.Handler
 
 // oauthProvider is what a flow needs of one provider.
 type oauthProvider struct {
+	id           string // providers.GeminiCLI or providers.Codex
 	name         string // display name
 	accountLabel string
 	tierLabel    string
@@ -200,19 +215,19 @@ type oauthProvider struct {
 func (s *Server) oauthProvider(id string) oauthProvider {
 	switch id {
 	case providers.GeminiCLI:
-		p := oauthProvider{name: "Gemini CLI", accountLabel: "Project", tierLabel: "Tier", pool: s.geminiPool}
+		p := oauthProvider{id: id, name: "Gemini CLI", accountLabel: "Project", tierLabel: "Tier", pool: s.geminiPool}
 		if s.gemini != nil {
 			p.exchange = s.gemini.Exchange
 		}
 		return p
 	case providers.Codex:
-		p := oauthProvider{name: "Codex (ChatGPT)", accountLabel: "Account", tierLabel: "Plan", pool: s.codexPool}
+		p := oauthProvider{id: id, name: "Codex (ChatGPT)", accountLabel: "Account", tierLabel: "Plan", pool: s.codexPool}
 		if s.codex != nil {
 			p.exchange = s.codex.Exchange
 		}
 		return p
 	}
-	return oauthProvider{name: id}
+	return oauthProvider{id: id, name: id}
 }
 
 // ---- start ----
@@ -268,12 +283,23 @@ func (s *Server) startFlow(c echo.Context, f *oauthFlows, st flowState, authoriz
 			PasteURL     string `json:"paste_url"`
 		}{authURL, requestOrigin(c.Request()) + paste})
 	case "html":
-		return f.pages.Render(w, http.StatusOK, oauthpages.Start{
+		page := oauthpages.Start{
 			Provider:     s.oauthProvider(st.Provider).name,
 			AuthorizeURL: authURL,
 			PasteURL:     paste,
 			CallbackHint: st.Redirect,
-		})
+		}
+		// Where the redirect's origin is not Pollux's, say how to fix the
+		// address by hand: the callback routes take it on Pollux's origin.
+		if cb, err := url.Parse(st.Redirect); err == nil {
+			if origin := requestOrigin(c.Request()); cb.Scheme+"://"+cb.Host != origin {
+				page.CallbackOrigin, page.PolluxOrigin = cb.Scheme+"://"+cb.Host, origin
+			}
+		}
+		if st.Provider == providers.Codex {
+			page.DevicePath = codexDevicePath
+		}
+		return f.pages.Render(w, http.StatusOK, page)
 	}
 	return c.Redirect(http.StatusFound, authURL)
 }
@@ -412,15 +438,47 @@ func (s *Server) addSignedIn(c echo.Context, f *oauthFlows, st flowState, code s
 	ctx := c.Request().Context()
 	cred, err := prov.exchange(ctx, code, st.Verifier, st.Redirect)
 	if err != nil {
-		return s.exchangeFailed(c, f, log, prov, err)
+		if errors.Is(err, context.Canceled) {
+			return &Error{Kind: KindCanceled, Err: err}
+		}
+		return f.renderOutcome(c, exchangeOutcome(log, prov, err), hintStartNew)
 	}
 	if st.Project != "" {
 		cred.Account = st.Project
 	}
+	return f.renderOutcome(c, onboardSignedIn(ctx, log, prov, cred), hintStartNew)
+}
+
+// signInOutcome is what became of a sign-in, for a page or a JSON status.
+type signInOutcome struct {
+	status int
+	// page is an oauthpages.Result or an oauthpages.Problem.
+	page oauthpages.Page
+	// verdict is set when the account itself was judged.
+	verdict *actors.Verdict
+}
+
+func problemOutcome(status int, title, msg string) signInOutcome {
+	return signInOutcome{status: status, page: oauthpages.Problem{Title: title, Message: msg}}
+}
+
+// renderOutcome renders out; a 400 problem without a hint gets hint.
+func (f *oauthFlows) renderOutcome(c echo.Context, out signInOutcome, hint string) error {
+	page := out.page
+	if p, ok := page.(oauthpages.Problem); ok && out.status == http.StatusBadRequest && p.Hint == "" {
+		p.Hint = hint
+		page = p
+	}
+	return f.pages.Render(c.Response(), out.status, page)
+}
+
+// onboardSignedIn hands a signed-in credential to the provider's pool and
+// waits (up to oauthOnboardWait) for the verdict on it.
+func onboardSignedIn(ctx context.Context, log *zap.Logger, prov oauthProvider, cred providers.Credential) signInOutcome {
 	started, err := prov.pool.Ingest(ctx, []providers.Credential{cred})
 	if err != nil {
 		log.Warn("oauth: ingest failed", zap.Error(err))
-		return s.flowProblem(c, f, http.StatusServiceUnavailable, "Could not add the account",
+		return problemOutcome(http.StatusServiceUnavailable, "Could not add the account",
 			"Pollux could not start checking the account. Try again in a moment.")
 	}
 	wctx, cancel := context.WithTimeout(ctx, oauthOnboardWait)
@@ -428,7 +486,7 @@ func (s *Server) addSignedIn(c echo.Context, f *oauthFlows, st flowState, code s
 	job, err := prov.pool.Job(wctx, started.JobID, true)
 	if err != nil || !job.Finished || len(job.Verdicts) == 0 {
 		log.Warn("oauth: onboarding not finished", zap.String("job", started.JobID), zap.Error(err))
-		return s.flowProblem(c, f, http.StatusGatewayTimeout, "Still checking the account",
+		return problemOutcome(http.StatusGatewayTimeout, "Still checking the account",
 			"The sign-in worked, but Pollux has not finished checking the account (job "+started.JobID+"). It joins the pool once the check succeeds.")
 	}
 	v := job.Verdicts[0]
@@ -438,36 +496,35 @@ func (s *Server) addSignedIn(c echo.Context, f *oauthFlows, st flowState, code s
 		zap.Int64("credential_id", v.CredentialID),
 		zap.String("reason", v.Reason))
 	status, page := verdictPage(prov, v)
-	page.SharedLoginWarning = page.OK && st.Provider == providers.Codex
-	return f.pages.Render(c.Response(), status, page)
+	page.SharedLoginWarning = page.OK && prov.id == providers.Codex
+	return signInOutcome{status: status, page: page, verdict: &v}
 }
 
-// exchangeFailed renders a failed code exchange: a refusal of the account
+// exchangeOutcome judges a failed code exchange: a refusal of the account
 // as a verdict, a refused code as 400, anything else as 502.
-func (s *Server) exchangeFailed(c echo.Context, f *oauthFlows, log *zap.Logger, prov oauthProvider, err error) error {
-	if errors.Is(err, context.Canceled) {
-		return &Error{Kind: KindCanceled, Err: err}
-	}
+func exchangeOutcome(log *zap.Logger, prov oauthProvider, err error) signInOutcome {
 	log.Warn("oauth: code exchange failed", zap.Error(err))
 	var ve *providers.VerdictError
 	if errors.As(err, &ve) {
+		var v actors.Verdict
 		switch {
 		case errors.Is(err, providers.ErrIneligible):
-			status, page := verdictPage(prov, actors.Verdict{Result: actors.VerdictIneligible, Reason: ve.Reason, URL: ve.URL})
-			return f.pages.Render(c.Response(), status, page)
+			v = actors.Verdict{Result: actors.VerdictIneligible, Reason: ve.Reason, URL: ve.URL}
 		case errors.Is(err, providers.ErrBanned):
-			status, page := verdictPage(prov, actors.Verdict{Result: actors.VerdictBanned, Reason: ve.Reason, URL: ve.URL})
-			return f.pages.Render(c.Response(), status, page)
+			v = actors.Verdict{Result: actors.VerdictBanned, Reason: ve.Reason, URL: ve.URL}
+		default:
+			return problemOutcome(http.StatusBadRequest, "The provider refused the sign-in",
+				"Reason: "+shortText(ve.Reason, 200)+". An authorization code works once and only for a few minutes; start again.")
 		}
-		return s.flowProblem(c, f, http.StatusBadRequest, "The provider refused the sign-in",
-			"Reason: "+shortText(ve.Reason, 200)+". An authorization code works once and only for a few minutes; start again.")
+		status, page := verdictPage(prov, v)
+		return signInOutcome{status: status, page: page, verdict: &v}
 	}
 	reason := "the token endpoint could not be reached or gave an unusable answer"
 	var ue *providers.UpstreamError
 	if errors.As(err, &ue) {
 		reason = "the token endpoint answered " + shortText(ue.Outcome.Reason, 100)
 	}
-	return s.flowProblem(c, f, http.StatusBadGateway, "Could not finish the sign-in",
+	return problemOutcome(http.StatusBadGateway, "Could not finish the sign-in",
 		"Pollux could not exchange the sign-in with "+prov.name+": "+reason+". Start again in a moment.")
 }
 

@@ -188,6 +188,46 @@ func Collect(r io.Reader) (response []byte, info EventInfo, err error) {
 	return collect(r, time.Now())
 }
 
+// OutputBackfill completes the terminal event of a relayed stream. With
+// store=false the backend sends response.completed (or .incomplete) with an
+// empty "output"; the OpenAI SDK's stream helper takes that response as the
+// final one and so loses every item it was shown. Observe the stream's
+// events, then pass the terminal event's data through Complete. The zero
+// value is ready to use.
+type OutputBackfill struct {
+	items []outputItem
+}
+
+// Observe records the item of a response.output_item.done event.
+func (b *OutputBackfill) Observe(ev sse.Event, info EventInfo) {
+	if info.Type != eventOutputItemDone {
+		return
+	}
+	var it outputItem
+	if json.Unmarshal(ev.Data, &it) == nil && len(it.Item) > 0 {
+		it.Item = bytes.Clone(it.Item) // ev.Data is reused by the reader
+		b.items = append(b.items, it)
+	}
+}
+
+// Complete returns a terminal event's data with the response's empty output
+// filled from the observed items; any other data comes back unchanged.
+func (b *OutputBackfill) Complete(data []byte) []byte {
+	if len(b.items) == 0 {
+		return data
+	}
+	var ev map[string]json.RawMessage
+	if json.Unmarshal(data, &ev) != nil || len(ev["response"]) == 0 {
+		return data
+	}
+	filled := backfillOutput(ev["response"], b.items)
+	if bytes.Equal(filled, ev["response"]) {
+		return data
+	}
+	ev["response"] = filled
+	return encodeObject(ev)
+}
+
 type outputItem struct {
 	Index int             `json:"output_index"`
 	Item  json.RawMessage `json:"item"`

@@ -3,6 +3,7 @@ package codex
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -246,6 +247,60 @@ func TestCollectReader(t *testing.T) {
 			}
 			if string(got) != tt.want {
 				t.Errorf("response = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestOutputBackfill(t *testing.T) {
+	item := func(i int, text string) sse.Event {
+		return sse.Event{Name: "response.output_item.done", Data: []byte(fmt.Sprintf(
+			`{"type":"response.output_item.done","output_index":%d,"item":{"type":"message","id":"m%d","content":[{"type":"output_text","text":%q}]}}`, i, i, text))}
+	}
+	tests := []struct {
+		name     string
+		events   []sse.Event
+		terminal string
+		wantOut  string // the output array after Complete ("" = data unchanged)
+	}{
+		{"empty output is filled in index order", []sse.Event{item(1, "b"), item(0, "a")},
+			`{"type":"response.completed","response":{"id":"r","output":[]}}`,
+			`[{"type":"message","id":"m0","content":[{"type":"output_text","text":"a"}]},{"type":"message","id":"m1","content":[{"type":"output_text","text":"b"}]}]`},
+		{"missing output is filled", []sse.Event{item(0, "a")},
+			`{"type":"response.completed","response":{"id":"r"}}`,
+			`[{"type":"message","id":"m0","content":[{"type":"output_text","text":"a"}]}]`},
+		{"a full output is left alone", []sse.Event{item(0, "a")},
+			`{"type":"response.completed","response":{"id":"r","output":[{"type":"message","id":"x"}]}}`, ""},
+		{"nothing observed", nil, `{"type":"response.completed","response":{"output":[]}}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b OutputBackfill
+			for _, ev := range tt.events {
+				b.Observe(ev, InspectEvent(ev))
+			}
+			got := b.Complete([]byte(tt.terminal))
+			if tt.wantOut == "" {
+				if string(got) != tt.terminal {
+					t.Fatalf("data changed: %s", got)
+				}
+				return
+			}
+			var ev struct {
+				Type     string `json:"type"`
+				Response struct {
+					ID     string          `json:"id"`
+					Output json.RawMessage `json:"output"`
+				} `json:"response"`
+			}
+			if err := json.Unmarshal(got, &ev); err != nil {
+				t.Fatal(err)
+			}
+			if ev.Type != "response.completed" || ev.Response.ID == "" && strings.Contains(tt.terminal, `"id"`) {
+				t.Fatalf("event lost its fields: %s", got)
+			}
+			if string(ev.Response.Output) != tt.wantOut {
+				t.Fatalf("output = %s, want %s", ev.Response.Output, tt.wantOut)
 			}
 		})
 	}

@@ -1,11 +1,13 @@
 // Package oauthpages renders the HTML pages of Pollux's browser sign-in
 // flows: the start page that sends the operator to the provider, the page
-// where a callback address is pasted back, the result of adding the
-// credential, and the problem page for every failure.
+// where a callback address is pasted back, the page that shows a device
+// sign-in's code while it waits, the result of adding the credential, and
+// the problem page for every failure.
 //
 // The templates are embedded and self-contained: no scripts, no external
 // assets, one inline stylesheet allowed by its hash in the
-// Content-Security-Policy. Pages are plain semantic HTML (labels, native form
+// Content-Security-Policy. The device page follows its sign-in with a meta
+// refresh rather than a script. Pages are plain semantic HTML (labels, native form
 // controls, visible focus) so they work with a keyboard and on a phone.
 //
 // Every page is sent with Cache-Control: no-store and Referrer-Policy:

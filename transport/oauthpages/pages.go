@@ -28,6 +28,31 @@ type Start struct {
 	PasteURL string
 	// CallbackHint is the address the provider sends the browser to.
 	CallbackHint string
+	// CallbackOrigin and PolluxOrigin, when set, are the origin of
+	// CallbackHint and Pollux's own: changing the first into the second in
+	// the address bar completes the sign-in too.
+	CallbackOrigin string
+	PolluxOrigin   string
+	// DevicePath, when set, is the device-code sign-in, offered as the way
+	// without any redirect.
+	DevicePath string
+}
+
+// Device shows the code of a device sign-in while it waits for approval.
+// The page reloads itself from RefreshURL every RefreshSecs seconds, without
+// scripts, until the sign-in has finished.
+type Device struct {
+	// Provider is the provider's display name.
+	Provider string
+	// UserCode is what the person types at VerificationURL.
+	UserCode        string
+	VerificationURL string
+	// Expires is when the code stops working, as shown (e.g. "10:45 UTC").
+	Expires     string
+	RefreshURL  string
+	RefreshSecs int
+	// StatusURL is the JSON status for scripts (it needs the Pollux key).
+	StatusURL string
 }
 
 // Paste asks for the address the browser ended on after the consent page.
@@ -76,6 +101,7 @@ type Problem struct {
 }
 
 func (Start) templateName() string   { return "start" }
+func (Device) templateName() string  { return "device" }
 func (Paste) templateName() string   { return "paste" }
 func (Result) templateName() string  { return "result" }
 func (Problem) templateName() string { return "problem" }
@@ -107,7 +133,7 @@ func New() (*Pages, error) {
 		csp: "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
 			"'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 	}
-	for _, name := range []string{Start{}.templateName(), Paste{}.templateName(), Result{}.templateName(), Problem{}.templateName()} {
+	for _, name := range []string{Start{}.templateName(), Device{}.templateName(), Paste{}.templateName(), Result{}.templateName(), Problem{}.templateName()} {
 		base, err := layout.Clone()
 		if err != nil {
 			return nil, fmt.Errorf("oauthpages: %w", err)

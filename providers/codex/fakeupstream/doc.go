@@ -8,6 +8,16 @@
 //     presenting a dead one answers 401
 //     {"error":{"code":"refresh_token_reused",...}}. id_tokens are unsigned
 //     JWTs carrying sub, email and the https://api.openai.com/auth claim.
+//     The device sign-in: POST /api/accounts/deviceauth/usercode (JSON
+//     {client_id} → {device_auth_id, user_code, interval:"5"}) and POST
+//     /api/accounts/deviceauth/token (JSON {device_auth_id, user_code} → 403
+//     while pending, then {authorization_code, code_challenge,
+//     code_verifier} for the token endpoint with redirect_uri
+//     {fake}/deviceauth/callback; 400 access_denied when refused, 410 when
+//     expired). SetDeviceScript scripts approval after N polls, refusal,
+//     expiry or a server without device sign-in (404); ApproveDevice,
+//     DenyDevice and ExpireDevice act on one user code, as the person at the
+//     verification page would.
 //   - chatgpt.com: POST /backend-api/codex/responses (an SSE stream with
 //     event: and data: lines and x-codex-primary-* / x-codex-secondary-*
 //     headers), POST /backend-api/codex/responses/compact (JSON) and
@@ -21,6 +31,8 @@
 // response.output_item.done. Tests script other answers per endpoint with
 // Push: a status, headers and body, or a stream script (events with optional
 // gates, a cut after N events, or an immediate response.failed
-// server_is_overloaded). Every request is recorded, and refreshes are counted
-// per account.
+// server_is_overloaded), a delay before the first byte or a connection
+// reset before it. Every request is recorded; refreshes and backend calls
+// are counted per account, and SetAccountQuota caps the calls an account may
+// make before it gets a scripted limit answer.
 package fakeupstream

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pollux-gateway/pollux/providers/sse"
 )
@@ -53,6 +54,12 @@ type Reply struct {
 	Header http.Header
 	Body   string
 	Stream *Stream
+	// Delay holds the answer back (headers included) for that long, or
+	// until the request is cancelled: a slow first byte.
+	Delay time.Duration
+	// Reset drops the connection without any answer, as a connection reset
+	// before the headers would; everything else is ignored.
+	Reset bool
 }
 
 // Stream scripts an SSE answer.
@@ -106,8 +113,14 @@ type Server struct {
 	queues    map[Endpoint][]Reply
 	requests  []Request
 	refreshes map[string]int
+	calls     map[string]int // backend calls by account id
+	quota     int
+	overQuota Reply
 	seq       int
 	noRecord  bool
+	// device sign-ins (device.go)
+	deviceScript DeviceScript
+	devices      []*deviceLogin
 }
 
 // New returns a fake with no accounts and nothing scripted.
@@ -121,12 +134,15 @@ func New() *Server {
 		codes:     make(map[string]pendingCode),
 		queues:    make(map[Endpoint][]Reply),
 		refreshes: make(map[string]int),
+		calls:     make(map[string]int),
 	}
 	s.mux.HandleFunc("GET "+string(Authorize), s.handleAuthorize)
 	s.mux.HandleFunc("POST "+string(Token), s.handleToken)
 	s.mux.HandleFunc("POST "+string(Responses), s.handleResponses)
 	s.mux.HandleFunc("POST "+string(Compact), s.handleCompact)
 	s.mux.HandleFunc("GET "+string(Usage), s.handleUsage)
+	s.mux.HandleFunc("POST "+string(DeviceUserCode), s.handleDeviceUserCode)
+	s.mux.HandleFunc("POST "+string(DeviceToken), s.handleDeviceToken)
 	return s
 }
 
@@ -226,6 +242,46 @@ func (s *Server) Refreshes(accountID string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.refreshes[accountID]
+}
+
+// Calls returns how many authorized calls to the responses and compact
+// endpoints the account has made, whatever they were answered.
+func (s *Server) Calls(accountID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[accountID]
+}
+
+// SetAccountQuota makes every account answer over to each call of the
+// responses endpoint after its first n (n <= 0 lifts the quota). Calls made
+// before are counted too.
+func (s *Server) SetAccountQuota(n int, over Reply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.quota, s.overQuota = n, over
+}
+
+// count notes an authorized backend call of the account and reports
+// whether the account is over its quota for ep (the reply to send then).
+func (s *Server) count(accountID string, ep Endpoint) (Reply, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls[accountID]++
+	if ep != Responses || s.quota <= 0 || s.calls[accountID] <= s.quota {
+		return Reply{}, false
+	}
+	return s.overQuota, true
+}
+
+// unpop puts a scripted reply back at the head of its queue, for a request
+// that was answered otherwise.
+func (s *Server) unpop(ep Endpoint, r *Reply) {
+	if r == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queues[ep] = append([]Reply{*r}, s.queues[ep]...)
 }
 
 // record reads the body, stores the request and pops a scripted reply.
@@ -434,16 +490,22 @@ func rateLimitHeaders(h http.Header) {
 
 func (s *Server) handleResponses(w http.ResponseWriter, r *http.Request) {
 	body, reply := s.record(r, Responses)
-	if _, ok := s.authorized(r); !ok {
+	a, ok := s.authorized(r)
+	if !ok {
 		writeJSON(w, http.StatusUnauthorized, unauthorizedBody)
 		return
 	}
+	over, limited := s.count(a.ID, Responses)
 	var req struct {
 		Model string `json:"model"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil || req.Model == "" {
 		writeJSON(w, http.StatusBadRequest, `{"detail":"Invalid request body"}`)
 		return
+	}
+	if limited {
+		s.unpop(Responses, reply)
+		reply = &over
 	}
 	if reply == nil {
 		reply = &Reply{Stream: &Stream{}}
@@ -453,10 +515,12 @@ func (s *Server) handleResponses(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleCompact(w http.ResponseWriter, r *http.Request) {
 	_, reply := s.record(r, Compact)
-	if _, ok := s.authorized(r); !ok {
+	a, ok := s.authorized(r)
+	if !ok {
 		writeJSON(w, http.StatusUnauthorized, unauthorizedBody)
 		return
 	}
+	s.count(a.ID, Compact)
 	if reply == nil {
 		reply = &Reply{Body: `{"output":[{"type":"compaction","encrypted_content":"fake-compacted-history"}]}`}
 	}
@@ -480,6 +544,19 @@ func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request) {
 
 // serveReply writes a scripted or default reply.
 func (s *Server) serveReply(w http.ResponseWriter, r *http.Request, reply *Reply, model string) {
+	if reply.Delay > 0 {
+		t := time.NewTimer(reply.Delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	if reply.Reset {
+		// The server closes the connection without writing anything.
+		panic(http.ErrAbortHandler)
+	}
 	h := w.Header()
 	if r.URL.Path != string(Token) {
 		rateLimitHeaders(h)

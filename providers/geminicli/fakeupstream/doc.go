@@ -7,7 +7,9 @@
 // Mount it with httptest.NewServer and point the provider's CustomAPIURL,
 // OAuthTokenURL and OAuthUserInfoURL at it. Accounts are set up per refresh
 // token; generate replies and streams can be scripted (status, body,
-// headers; per-event gates and cuts); every request is recorded. Unscripted,
+// headers, a delay before the first byte or a connection reset before it;
+// per-event gates and cuts); every request is recorded, and generate-family
+// calls are counted per account, which SetAccountQuota can cap. Unscripted,
 // it answers like a healthy upstream: generate echoes the model, streams send
 // three events ending with finishReason STOP and usageMetadata.
 //

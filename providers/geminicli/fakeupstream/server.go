@@ -61,11 +61,18 @@ type Account struct {
 	OnboardError *Response
 }
 
-// Response is a scripted HTTP answer.
+// Response is a scripted HTTP answer. A generate answer with only Delay set
+// delays the unscripted answer instead of replacing it.
 type Response struct {
 	Status int
 	Body   string
 	Header http.Header
+	// Delay holds the answer back (headers included) for that long, or
+	// until the request is cancelled: a slow first byte.
+	Delay time.Duration
+	// Reset drops the connection without any answer, as a connection reset
+	// before the headers would; Status, Body and Header are ignored.
+	Reset bool
 }
 
 // Event is one scripted stream event.
@@ -79,9 +86,14 @@ type Event struct {
 
 // Stream is a scripted streamGenerateContent answer (status 200).
 type Stream struct {
+	// Events are sent in order; nil means DefaultStream for the requested
+	// model (so a cut or a delay can apply to the default answer).
 	Events []Event
 	// CutAfter > 0 aborts the connection after that many events.
 	CutAfter int
+	// Delay holds the headers back for that long, or until the request is
+	// cancelled.
+	Delay time.Duration
 }
 
 // Request is one recorded request.
@@ -107,6 +119,9 @@ type Server struct {
 	requests      []Request
 	refreshes     map[string]int
 	generateCalls map[string]int
+	accountCalls  map[string]int // generate-family calls by refresh token
+	quota         int
+	overQuota     Response
 	tokenScript   []Response
 	genScript     []Response
 	streamScript  []Stream
@@ -133,6 +148,7 @@ func New() *Server {
 		ops:           map[string]*pendingOp{},
 		refreshes:     map[string]int{},
 		generateCalls: map[string]int{},
+		accountCalls:  map[string]int{},
 		expiresIn:     3599,
 	}
 	s.mux.HandleFunc("POST /token", s.token)
@@ -269,6 +285,24 @@ func (s *Server) GenerateCalls(accessToken string) int {
 	return s.generateCalls[accessToken]
 }
 
+// AccountCalls returns how many generate-family calls (generateContent and
+// streamGenerateContent) the account behind refreshToken has made, whatever
+// they were answered.
+func (s *Server) AccountCalls(refreshToken string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accountCalls[refreshToken]
+}
+
+// SetAccountQuota makes every account answer over to each generate-family
+// call after its first n (n <= 0 lifts the quota). Calls made before are
+// counted too.
+func (s *Server) SetAccountQuota(n int, over Response) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.quota, s.overQuota = n, over
+}
+
 // ServeHTTP records the request, applies latency and dispatches.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
@@ -305,13 +339,14 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if len(s.tokenScript) > 0 {
 		resp := s.tokenScript[0]
 		s.tokenScript = s.tokenScript[1:]
-		writeResponse(w, resp)
+		s.mu.Unlock()
+		serveResponse(w, r, resp)
 		return
 	}
+	defer s.mu.Unlock()
 	if r.PostForm.Get("client_id") == "" {
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "The OAuth client was not found.")
 		return
@@ -557,6 +592,10 @@ func (s *Server) generateCall(w http.ResponseWriter, r *http.Request) (envelope,
 	}
 	s.mu.Lock()
 	s.generateCalls[tok]++
+	refresh := s.access[tok]
+	s.accountCalls[refresh]++
+	over := s.quota > 0 && s.accountCalls[refresh] > s.quota
+	overQuota := s.overQuota
 	s.mu.Unlock()
 	var env envelope
 	body, _ := io.ReadAll(r.Body)
@@ -566,14 +605,19 @@ func (s *Server) generateCall(w http.ResponseWriter, r *http.Request) (envelope,
 			"Invalid JSON payload received: the envelope needs model, project and request.")
 		return envelope{}, false
 	}
-	if s.scripted(w) {
+	if over {
+		serveResponse(w, r, overQuota)
+		return envelope{}, false
+	}
+	if s.scripted(w, r) {
 		return envelope{}, false
 	}
 	return env, true
 }
 
-// scripted writes the next scripted generate answer, if any.
-func (s *Server) scripted(w http.ResponseWriter) bool {
+// scripted writes the next scripted generate answer, if any, and reports
+// whether the request is done with (answered, or cancelled during a delay).
+func (s *Server) scripted(w http.ResponseWriter, r *http.Request) bool {
 	s.mu.Lock()
 	if len(s.genScript) == 0 {
 		s.mu.Unlock()
@@ -582,7 +626,12 @@ func (s *Server) scripted(w http.ResponseWriter) bool {
 	resp := s.genScript[0]
 	s.genScript = s.genScript[1:]
 	s.mu.Unlock()
-	writeResponse(w, resp)
+	if resp.Delay > 0 && resp.Status == 0 && resp.Body == "" && resp.Header == nil && !resp.Reset {
+		// Only a delay: the unscripted answer follows it (unless the
+		// client gave up meanwhile, which ends the request).
+		return !wait(r, resp.Delay)
+	}
+	serveResponse(w, r, resp)
 	return true
 }
 
@@ -619,10 +668,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	if len(s.streamScript) > 0 {
 		st = s.streamScript[0]
 		s.streamScript = s.streamScript[1:]
-	} else {
-		st = DefaultStream(env.Model)
+	}
+	if st.Events == nil {
+		st.Events = DefaultStream(env.Model).Events
 	}
 	s.mu.Unlock()
+	if !wait(r, st.Delay) {
+		return
+	}
 
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -685,7 +738,7 @@ func (s *Server) countTokens(w http.ResponseWriter, r *http.Request) {
 			"Invalid JSON payload received: request.model must be models/<id>.")
 		return
 	}
-	if s.scripted(w) {
+	if s.scripted(w, r) {
 		return
 	}
 	total := 0
@@ -733,6 +786,35 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// wait sleeps for d unless the request is cancelled first; it reports
+// whether the full delay passed.
+func wait(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+// serveResponse answers with a scripted Response, honouring its Delay and
+// Reset. Callers must not hold s.mu.
+func serveResponse(w http.ResponseWriter, r *http.Request, resp Response) {
+	if !wait(r, resp.Delay) {
+		return
+	}
+	if resp.Reset {
+		// The server closes the connection without writing anything.
+		panic(http.ErrAbortHandler)
+	}
+	writeResponse(w, resp)
 }
 
 func writeResponse(w http.ResponseWriter, r Response) {

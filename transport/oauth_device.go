@@ -1,0 +1,366 @@
+package transport
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.uber.org/zap"
+
+	"github.com/pollux-gateway/pollux/actors"
+	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/providers/codex"
+	"github.com/pollux-gateway/pollux/transport/oauthpages"
+)
+
+// The device-code sign-in adds a Codex account without any redirect: Pollux
+// asks OpenAI for a user code, the operator types it at OpenAI's device page
+// from any browser, and Pollux polls until the sign-in is approved, then
+// onboards the credential exactly as a browser sign-in does.
+//
+//	GET /codex/auth/device[?format=json]   (key required)
+//	    starts one; the page shows the code and the link, sets a cookie for
+//	    this sign-in and reloads itself from /oauth/device/{id}; format=json
+//	    answers {id, user_code, verification_url, interval, expires_at,
+//	    status_url} for scripts
+//	GET /codex/auth/device/{id}            (key required)
+//	    {"status":"pending"|"added"|"failed", title, message, verdict, ...}
+//	GET /oauth/device/{id}                 (no key; the cookie)
+//	    the waiting page while pending, then the result page
+//
+// The page follows the sign-in with a meta refresh, not a script, so the
+// pages keep their script-free Content-Security-Policy and the key never has
+// to be in a page. The cookie that lets the page in is the MAC of the
+// sign-in's id under the flows' key, scoped to that page's path; the id
+// alone (it is in access logs) opens nothing without the key or the cookie.
+//
+// Each sign-in polls in its own goroutine, bounded by the code's lifetime
+// (15 minutes) and by the server's: the HTTP server's shutdown cancels every
+// poller (http.Server.RegisterOnShutdown). At most maxDeviceLogins wait at
+// once. A finished sign-in's result stays readable for deviceKeep.
+
+// Device sign-in paths and limits.
+const (
+	codexDevicePath   = codexAuthPath + "/device"
+	deviceStatusPath  = "/oauth/device"
+	deviceCookieName  = "pollux_oauth_device"
+	deviceMACProvider = "device"
+	maxDeviceLogins   = 32
+	deviceKeep        = 10 * time.Minute
+	// devicePageRefresh is how often the waiting page reloads itself.
+	devicePageRefresh = 5
+	hintDeviceAgain   = "Start a new sign-in with a device code at " + codexDevicePath + " (with your Pollux key)."
+)
+
+// Device sign-in states, as the JSON status reports them.
+const (
+	devicePending = "pending"
+	deviceAdded   = "added"
+	deviceFailed  = "failed"
+)
+
+// errDeviceStopping refuses new device sign-ins once the server is stopping.
+var errDeviceStopping = errors.New("device sign-in: server is stopping")
+
+// deviceFlows runs the device sign-ins of one server.
+type deviceFlows struct {
+	// ctx ends when the HTTP server shuts down; every poller derives from it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// interval, when > 0, replaces the authorization server's polling
+	// interval; tests set it before serving.
+	interval time.Duration
+
+	mu sync.Mutex
+	// mu guards the following fields.
+	logins  map[string]*deviceLogin
+	stopped bool
+}
+
+// deviceLogin is one device sign-in.
+type deviceLogin struct {
+	id              string
+	userCode        string
+	verificationURL string
+	expires         time.Time
+
+	// Guarded by deviceFlows.mu; set once when the sign-in ends.
+	done      bool
+	outcome   signInOutcome
+	keepUntil time.Time
+}
+
+// newDeviceFlows makes the device sign-in state and ties it to the HTTP
+// server's shutdown.
+func (s *Server) newDeviceFlows() *deviceFlows {
+	ctx, cancel := context.WithCancel(context.Background())
+	dv := &deviceFlows{ctx: ctx, cancel: cancel, logins: make(map[string]*deviceLogin)}
+	s.http.RegisterOnShutdown(dv.stop)
+	return dv
+}
+
+// stop cancels every poller and refuses new sign-ins; it does not wait.
+func (dv *deviceFlows) stop() {
+	dv.mu.Lock()
+	defer dv.mu.Unlock()
+	dv.stopped = true
+	dv.cancel()
+}
+
+// add registers l, dropping expired results first.
+func (dv *deviceFlows) add(l *deviceLogin, now time.Time) error {
+	dv.mu.Lock()
+	defer dv.mu.Unlock()
+	if dv.stopped {
+		return errDeviceStopping
+	}
+	waiting := 0
+	for id, o := range dv.logins {
+		switch {
+		case o.done && !now.Before(o.keepUntil):
+			delete(dv.logins, id)
+		case !o.done:
+			waiting++
+		}
+	}
+	if waiting >= maxDeviceLogins {
+		return fmt.Errorf("device sign-in: %d already waiting", waiting)
+	}
+	dv.logins[l.id] = l
+	// Counted under mu, so stop cannot slip between the check and the Add.
+	dv.wg.Add(1)
+	return nil
+}
+
+// lookup returns a copy of the sign-in with id, if it is still kept.
+func (dv *deviceFlows) lookup(id string, now time.Time) (deviceLogin, bool) {
+	dv.mu.Lock()
+	defer dv.mu.Unlock()
+	l, ok := dv.logins[id]
+	if !ok || (l.done && !now.Before(l.keepUntil)) {
+		return deviceLogin{}, false
+	}
+	return *l, true
+}
+
+// finish records how l ended.
+func (dv *deviceFlows) finish(l *deviceLogin, out signInOutcome, now time.Time) {
+	dv.mu.Lock()
+	defer dv.mu.Unlock()
+	l.done, l.outcome, l.keepUntil = true, out, now.Add(deviceKeep)
+}
+
+// ---- handlers ----
+
+// startCodexDevice starts a device sign-in and shows its code.
+func (s *Server) startCodexDevice(c echo.Context, f *oauthFlows) error {
+	asJSON := c.QueryParam("format") == "json"
+	if s.codex == nil || s.codexPool == nil {
+		return s.deviceStartFailed(c, f, asJSON, http.StatusServiceUnavailable, "The Codex provider is not configured on this server.")
+	}
+	log := s.log.With(zap.String(keyRequestID, requestID(c)), zap.String("provider", providers.Codex))
+	d, err := s.codex.StartDevice(c.Request().Context())
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return &Error{Kind: KindCanceled, Err: err}
+		}
+		log.Warn("oauth device: start failed", zap.Error(err))
+		msg := "Pollux could not get a device code from OpenAI. Try again in a moment, or use the browser sign-in at " + codexAuthPath + "."
+		if errors.Is(err, codex.ErrDeviceDisabled) {
+			msg = "OpenAI's authorization server does not offer device code sign-in here. Use the browser sign-in at " + codexAuthPath + "."
+		}
+		return s.deviceStartFailed(c, f, asJSON, http.StatusBadGateway, msg)
+	}
+	dv := f.device
+	l := &deviceLogin{id: rand.Text(), userCode: d.UserCode, verificationURL: d.VerificationURL, expires: d.Expires}
+	if err := dv.add(l, f.now()); err != nil {
+		log.Warn("oauth device: not started", zap.Error(err))
+		return s.deviceStartFailed(c, f, asJSON, http.StatusServiceUnavailable,
+			"Too many device sign-ins are waiting, or the server is stopping. Finish or let the others expire, then try again.")
+	}
+	if dv.interval > 0 {
+		d.Interval = dv.interval
+	}
+	go s.pollDevice(f, l, d)
+	log.Info("oauth device sign-in started", zap.String("device_login", l.id), zap.Time("expires", l.expires))
+
+	w := c.Response()
+	f.pages.SetHeaders(w.Header())
+	statusURL := requestOrigin(c.Request()) + codexDevicePath + "/" + l.id
+	if asJSON {
+		return c.JSON(http.StatusOK, struct {
+			ID              string    `json:"id"`
+			UserCode        string    `json:"user_code"`
+			VerificationURL string    `json:"verification_url"`
+			Interval        int       `json:"interval"`
+			ExpiresAt       time.Time `json:"expires_at"`
+			StatusURL       string    `json:"status_url"`
+		}{l.id, l.userCode, l.verificationURL, devicePageRefresh, l.expires.UTC(), statusURL})
+	}
+	http.SetCookie(w, f.deviceCookie(l.id, l.expires.Add(deviceKeep)))
+	return f.pages.Render(w, http.StatusOK, devicePage(*l, statusURL))
+}
+
+func (s *Server) deviceStartFailed(c echo.Context, f *oauthFlows, asJSON bool, status int, msg string) error {
+	if asJSON {
+		kind := KindUnavailable
+		if status == http.StatusBadGateway {
+			kind = KindUpstream
+		}
+		return &Error{Kind: kind, Message: msg}
+	}
+	return f.pages.Render(c.Response(), status, oauthpages.Problem{Title: "Cannot start the sign-in", Message: msg})
+}
+
+func devicePage(l deviceLogin, statusURL string) oauthpages.Device {
+	return oauthpages.Device{
+		Provider:        "Codex (ChatGPT)",
+		UserCode:        l.userCode,
+		VerificationURL: l.verificationURL,
+		Expires:         l.expires.UTC().Format("15:04 UTC"),
+		RefreshURL:      deviceStatusPath + "/" + l.id,
+		RefreshSecs:     devicePageRefresh,
+		StatusURL:       statusURL,
+	}
+}
+
+// codexDeviceStatus answers the JSON status of a device sign-in.
+func (s *Server) codexDeviceStatus(c echo.Context, f *oauthFlows) error {
+	f.pages.SetHeaders(c.Response().Header())
+	l, ok := f.device.lookup(c.Param("id"), f.now())
+	if !ok {
+		return &Error{Kind: KindNotFound, Message: "no such device sign-in (a finished one is kept for 10 minutes)"}
+	}
+	return c.JSON(http.StatusOK, deviceStatusOf(l))
+}
+
+// deviceStatus is the JSON status of a device sign-in.
+type deviceStatus struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	// While pending.
+	UserCode        string    `json:"user_code,omitempty"`
+	VerificationURL string    `json:"verification_url,omitempty"`
+	ExpiresAt       time.Time `json:"expires_at"`
+	// Once finished.
+	Title   string          `json:"title,omitempty"`
+	Message string          `json:"message,omitempty"`
+	Verdict *actors.Verdict `json:"verdict,omitempty"`
+}
+
+func deviceStatusOf(l deviceLogin) deviceStatus {
+	st := deviceStatus{ID: l.id, Status: devicePending, ExpiresAt: l.expires.UTC()}
+	if !l.done {
+		st.UserCode, st.VerificationURL = l.userCode, l.verificationURL
+		return st
+	}
+	st.Status, st.Verdict = deviceFailed, l.outcome.verdict
+	switch p := l.outcome.page.(type) {
+	case oauthpages.Result:
+		if p.OK {
+			st.Status = deviceAdded
+		}
+		st.Title, st.Message = p.Title, p.Summary
+	case oauthpages.Problem:
+		st.Title, st.Message = p.Title, p.Message
+	}
+	return st
+}
+
+// devicePage serves the browser's view of a device sign-in: the waiting
+// page, then the result.
+func (s *Server) devicePage(c echo.Context, f *oauthFlows) error {
+	id := c.Param("id")
+	l, ok := f.device.lookup(id, f.now())
+	ck, err := c.Request().Cookie(deviceCookieName)
+	if !ok || err != nil || !f.deviceCookieValid(id, ck.Value) {
+		return f.pages.Render(c.Response(), http.StatusNotFound, oauthpages.Problem{
+			Title:   "No such sign-in here",
+			Message: "This device sign-in is not known in this browser, or it finished more than 10 minutes ago.",
+			Hint:    hintDeviceAgain,
+		})
+	}
+	if !l.done {
+		return f.pages.Render(c.Response(), http.StatusOK, devicePage(l, requestOrigin(c.Request())+codexDevicePath+"/"+l.id))
+	}
+	return f.renderOutcome(c, l.outcome, hintDeviceAgain)
+}
+
+// ---- cookie ----
+
+func (f *oauthFlows) deviceCookieValue(id string) string {
+	return base64.RawURLEncoding.EncodeToString(f.mac(deviceMACProvider, id))
+}
+
+func (f *oauthFlows) deviceCookieValid(id, value string) bool {
+	got, err := base64.RawURLEncoding.DecodeString(value)
+	return err == nil && hmac.Equal(got, f.mac(deviceMACProvider, id))
+}
+
+// deviceCookie lets this browser see the sign-in's page until expires.
+func (f *oauthFlows) deviceCookie(id string, expires time.Time) *http.Cookie {
+	return &http.Cookie{
+		Name:     deviceCookieName,
+		Value:    f.deviceCookieValue(id),
+		Path:     deviceStatusPath + "/" + id,
+		Expires:  expires,
+		MaxAge:   int(time.Until(expires) / time.Second),
+		HttpOnly: true,
+		Secure:   !f.insecure,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// ---- background ----
+
+// pollDevice waits for the sign-in's approval and onboards the credential.
+// It runs in its own goroutine, bounded by the code's expiry and the
+// server's lifetime.
+func (s *Server) pollDevice(f *oauthFlows, l *deviceLogin, d codex.Device) {
+	dv := f.device
+	defer dv.wg.Done()
+	log := s.log.With(zap.String("provider", providers.Codex), zap.String("device_login", l.id))
+	out := problemOutcome(http.StatusInternalServerError, "Could not add the account", "Pollux failed while waiting for the sign-in.")
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("oauth device: panic", zap.String("panic", fmt.Sprint(v)), zap.Stack("stack"))
+		}
+		dv.finish(l, out, f.now())
+	}()
+	prov := s.oauthProvider(providers.Codex)
+	pctx, cancel := context.WithDeadline(dv.ctx, l.expires)
+	cred, err := s.codex.PollDevice(pctx, d)
+	cancel()
+	if err != nil {
+		out = deviceOutcome(log, prov, dv.ctx, err)
+		return
+	}
+	out = onboardSignedIn(dv.ctx, log, prov, cred)
+}
+
+// deviceOutcome judges a device sign-in that ended without a credential.
+func deviceOutcome(log *zap.Logger, prov oauthProvider, server context.Context, err error) signInOutcome {
+	switch {
+	case server.Err() != nil:
+		log.Info("oauth device: stopped with the server")
+		return problemOutcome(http.StatusServiceUnavailable, "Sign-in stopped",
+			"Pollux stopped before the sign-in was approved. No account was added.")
+	case errors.Is(err, codex.ErrDeviceExpired), errors.Is(err, context.DeadlineExceeded):
+		log.Info("oauth device: expired", zap.Error(err))
+		return problemOutcome(http.StatusBadRequest, "Code expired",
+			"Nobody approved this sign-in before its code expired. No account was added.")
+	case errors.Is(err, codex.ErrDeviceDenied):
+		log.Info("oauth device: refused", zap.Error(err))
+		return problemOutcome(http.StatusBadRequest, "Sign-in refused",
+			"OpenAI refused this sign-in. If the account does not allow device code sign-in, turn it on in ChatGPT's security settings, or use the browser sign-in at "+codexAuthPath+".")
+	}
+	return exchangeOutcome(log, prov, err)
+}
