@@ -159,16 +159,17 @@ func TestStatusPageInBrowser(t *testing.T) {
 	}
 
 	// Secrets: the token appears nowhere, the key only in storage and the
-	// two OAuth links.
+	// three sign-in links.
 	leaks := evalPage[[]string](ctx, t, `(() => {
 		const out = [], key = `+jsString(harnessKey)+`, token = `+jsString(newToken)+`;
 		if (document.documentElement.outerHTML.includes(token)) out.push('the refresh token is in the DOM');
 		if (document.body.innerText.includes(key)) out.push('the key is visible');
 		const copy = document.documentElement.cloneNode(true);
-		copy.querySelectorAll('#oauth-geminicli, #oauth-codex').forEach((a) => a.removeAttribute('href'));
+		copy.querySelectorAll('#oauth-geminicli, #oauth-codex, #oauth-codex-device').forEach((a) => a.removeAttribute('href'));
 		if (copy.outerHTML.includes(key)) out.push('the key is in the DOM outside the OAuth links');
 		if (sessionStorage.getItem('pollux.statuspage.key') !== key) out.push('the key is not in sessionStorage');
 		if (!document.getElementById('oauth-codex').href.includes('/codex/auth?')) out.push('no codex OAuth link');
+		if (!document.getElementById('oauth-codex-device').href.includes('/codex/auth/device?key=')) out.push('no codex device-code link');
 		return out;
 	})()`)
 	for _, l := range leaks {

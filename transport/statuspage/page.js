@@ -36,6 +36,7 @@
     addForm: $('add-form'), addProvider: $('add-provider'), addTokens: $('add-tokens'), addSubmit: $('add-submit'),
     verdicts: $('verdicts'), addSay: $('add-say'),
     oauth: { geminicli: $('oauth-geminicli'), codex: $('oauth-codex') },
+    device: $('oauth-codex-device'),
     confirm: $('confirm'), confirmText: $('confirm-text'), confirmOK: $('confirm-ok'), confirmCancel: $('confirm-cancel'),
   };
 
@@ -90,6 +91,7 @@
       if (key) q.set('key', key);
       a.href = '/' + provider + '/auth?' + q.toString();
     }
+    ui.device.href = '/codex/auth/device' + (key ? '?' + new URLSearchParams({ key }).toString() : '');
   }
 
   // --- HTTP -------------------------------------------------------------
