@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -313,9 +312,9 @@ func parseCredentialID(s string) (int64, error) {
 
 // disableReason reads the optional {"reason":"..."} body of :disable.
 func disableReason(c echo.Context) (string, error) {
-	body, err := io.ReadAll(c.Request().Body)
+	body, err := readBody(c)
 	if err != nil {
-		return "", readBodyError(c, err)
+		return "", err
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return "", nil
@@ -331,18 +330,6 @@ func disableReason(c echo.Context) (string, error) {
 		return "", &Error{Kind: KindInvalidArgument, Message: fmt.Sprintf("reason is longer than %d bytes", maxDisableReason)}
 	}
 	return reason, nil
-}
-
-// readBodyError maps a failed body read to the client's answer.
-func readBodyError(c echo.Context, err error) error {
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		return err
-	case c.Request().Context().Err() != nil:
-		return c.Request().Context().Err()
-	}
-	return &Error{Kind: KindInvalidArgument, Message: "could not read the request body", Err: err}
 }
 
 // job serves GET jobs/{job}, searching every pool.
@@ -504,9 +491,9 @@ func (a *adminAPI) setLevel(c echo.Context) error {
 	if !a.s.levelSet {
 		return errLevelFixed()
 	}
-	body, err := io.ReadAll(c.Request().Body)
+	body, err := readBody(c)
 	if err != nil {
-		return readBodyError(c, err)
+		return err
 	}
 	var req logLevel
 	if err := json.Unmarshal(body, &req); err != nil {

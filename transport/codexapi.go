@@ -99,7 +99,7 @@ func (a *codexAPI) responses(c echo.Context) error {
 	if a.s.codexPool == nil || a.s.codex == nil {
 		return errUnavailableCodex()
 	}
-	body, err := codexReadBody(c)
+	body, err := readBody(c)
 	if err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func (a *codexAPI) compact(c echo.Context) error {
 	if a.s.codexPool == nil || a.s.codex == nil {
 		return errUnavailableCodex()
 	}
-	body, err := codexReadBody(c)
+	body, err := readBody(c)
 	if err != nil {
 		return err
 	}
@@ -590,26 +590,6 @@ func codexInterruptedEvent(respID string) []byte {
 		panic("transport: encode response.failed: " + err.Error())
 	}
 	return sse.AppendEvent(nil, codex.EventFailed, data)
-}
-
-// codexReadBody reads the whole request body once; every attempt replays it.
-func codexReadBody(c echo.Context) ([]byte, error) {
-	r := c.Request()
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
-	if _, err := buf.ReadFrom(r.Body); err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return nil, err
-		case r.Context().Err() != nil:
-			return nil, r.Context().Err()
-		}
-		return nil, &Error{Kind: KindInvalidArgument, Message: "could not read the request body", Err: err}
-	}
-	return buf.Bytes(), nil
 }
 
 // codexBadBody answers 400 for a body Normalize refused, naming the member

@@ -96,17 +96,9 @@ func (g *geminiAPI) serve(c echo.Context) error {
 	if !g.models[model] {
 		return &Error{Kind: KindNotFound, Message: fmt.Sprintf("models/%s is not found: this gateway serves only the models that GET models lists", model)}
 	}
-	ctx := c.Request().Context()
-	body, err := io.ReadAll(c.Request().Body)
+	body, err := readBody(c)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return err
-		case ctx.Err() != nil:
-			return ctx.Err()
-		}
-		return &Error{Kind: KindInvalidArgument, Message: "could not read the request body", Err: err}
+		return err
 	}
 	if !geminiBodyIsObject(body) {
 		return &Error{Kind: KindInvalidArgument, Message: "Invalid JSON payload received: the request body must be a JSON object"}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -127,16 +126,9 @@ func (a *ingestAPI) add(c echo.Context) error {
 		wait = b
 	}
 	ctx := c.Request().Context()
-	body, err := io.ReadAll(c.Request().Body)
+	body, err := readBody(c)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return err
-		case ctx.Err() != nil:
-			return ctx.Err()
-		}
-		return &Error{Kind: KindInvalidArgument, Message: "could not read the request body", Err: err}
+		return err
 	}
 	seeds, err := parseIngest(a.provider, body)
 	if err != nil {
