@@ -30,6 +30,7 @@ type options struct {
 	geminiAccounts int
 	codexAccounts  int
 	latency        time.Duration
+	quota          int
 	printConfig    bool
 }
 
@@ -41,6 +42,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.geminiAccounts, "gemini-accounts", 1, "Gemini accounts to register (refresh tokens sim-gemini-<i>)")
 	fs.IntVar(&o.codexAccounts, "codex-accounts", 1, "Codex accounts to register (refresh tokens sim-codex-<i>)")
 	fs.DurationVar(&o.latency, "latency", 0, "delay added before every answer")
+	fs.IntVar(&o.quota, "quota", 0, "generate calls each account may make before it answers 429 daily quota / usage limit until restart (0: no limit)")
 	fs.BoolVar(&o.printConfig, "print-config", false, "print a Pollux config snippet and the refresh tokens")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
@@ -54,6 +56,9 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	}
 	if o.latency < 0 {
 		errs = append(errs, errors.New("-latency must not be negative"))
+	}
+	if o.quota < 0 {
+		errs = append(errs, errors.New("-quota must not be negative"))
 	}
 	return o, errors.Join(errs...)
 }
@@ -78,7 +83,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	srv := &http.Server{
-		Handler:           newHandler(gemini, codex, o.latency),
+		Handler:           newHandler(gemini, codex, o),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -106,8 +111,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // newHandler builds both fakes, registers the accounts behind the given
-// refresh tokens and mounts the fakes under their prefixes.
-func newHandler(geminiTokens, codexTokens []string, latency time.Duration) http.Handler {
+// refresh tokens, mounts the fakes under their prefixes and the control API
+// under /_sim/ (never delayed by -latency).
+func newHandler(geminiTokens, codexTokens []string, o options) http.Handler {
 	gemini := geminifake.New()
 	// A simulator serves load for as long as it runs: keep no request log.
 	gemini.SetRecord(false)
@@ -121,27 +127,43 @@ func newHandler(geminiTokens, codexTokens []string, latency time.Duration) http.
 	}
 	codex := codexfake.New()
 	codex.SetRecord(false)
+	codexIDs := make([]string, len(codexTokens))
 	for i, rt := range codexTokens {
+		codexIDs[i] = "sim-codex-account-" + strconv.Itoa(i)
 		codex.AddAccount(rt, codexfake.Account{
-			ID:       "sim-codex-account-" + strconv.Itoa(i),
+			ID:       codexIDs[i],
 			Sub:      "sim-codex-sub-" + strconv.Itoa(i),
 			Email:    "sim-codex-" + strconv.Itoa(i) + "@example.com",
 			PlanType: "pro",
 		})
 	}
-	mux := http.NewServeMux()
-	mux.Handle(geminiPrefix+"/", http.StripPrefix(geminiPrefix, gemini))
-	mux.Handle(codexPrefix+"/", http.StripPrefix(codexPrefix, codex))
-	if latency <= 0 {
-		return mux
+	if o.quota > 0 {
+		gemini.SetAccountQuota(o.quota, geminiDailyQuota())
+		codex.SetAccountQuota(o.quota, codexUsageLimit())
 	}
-	// The codex fake has no latency knob, so one wrapper delays both alike.
+	fakes := http.NewServeMux()
+	fakes.Handle(geminiPrefix+"/", http.StripPrefix(geminiPrefix, gemini))
+	fakes.Handle(codexPrefix+"/", http.StripPrefix(codexPrefix, codex))
+
+	mux := http.NewServeMux()
+	ctl := &control{gemini: gemini, codex: codex, geminiAccounts: geminiTokens, codexAccounts: codexIDs, quota: o.quota, now: time.Now}
+	ctl.register(mux)
+	mux.Handle("/", delayed(fakes, o.latency))
+	return mux
+}
+
+// delayed holds every answer of h back by latency. The codex fake has no
+// latency knob, so one wrapper delays both fakes alike.
+func delayed(h http.Handler, latency time.Duration) http.Handler {
+	if latency <= 0 {
+		return h
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t := time.NewTimer(latency)
 		defer t.Stop()
 		select {
 		case <-t.C:
-			mux.ServeHTTP(w, r)
+			h.ServeHTTP(w, r)
 		case <-r.Context().Done():
 		}
 	})
