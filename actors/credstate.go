@@ -154,7 +154,12 @@ func (s *credState) applyOutcome(model string, o providers.Outcome, now time.Tim
 		}
 		fx.refresh = true
 	case providers.KindAuthRevoked:
-		fx.saveState = s.setStatus(storage.StatusNeedsReauth, reasonOr(o.Reason, "auth_revoked"), now)
+		reason := reasonOr(o.Reason, "auth_revoked")
+		if o.URL != "" {
+			// Operators need the page to unblock the account.
+			reason += ": " + o.URL
+		}
+		fx.saveState = s.setStatus(storage.StatusNeedsReauth, reason, now)
 	case providers.KindBanned:
 		fx.saveState = s.setStatus(storage.StatusBanned, reasonOr(o.Reason, "banned"), now)
 	case providers.KindIneligible:

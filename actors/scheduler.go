@@ -8,6 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/pollux-gateway/pollux/config"
 	"github.com/pollux-gateway/pollux/providers"
 )
 
@@ -38,6 +39,9 @@ type waiter struct {
 type leaseRecord struct {
 	credID int64
 	model  string
+	// token is the access token the lease carried: a 401 for a token the
+	// credential has already replaced says nothing about the new one.
+	token config.Secret
 }
 
 // schedulerActor answers Acquire from its read model of the pool's
@@ -140,7 +144,7 @@ func (s *schedulerActor) park(ctx actor.Context, a *Acquire, now time.Time) {
 
 func (s *schedulerActor) lease(e *schedEntry, model string) *Lease {
 	s.leaseSeq++
-	s.leases[s.leaseSeq] = leaseRecord{credID: e.id, model: model}
+	s.leases[s.leaseSeq] = leaseRecord{credID: e.id, model: model, token: e.token}
 	return &Lease{
 		ID:    s.leaseSeq,
 		Model: model,
@@ -162,8 +166,14 @@ func (s *schedulerActor) onOutcome(ctx actor.Context, o *Outcome) {
 		return
 	}
 	s.outcomeSq++
-	s.policy.release(e, rec.model, o.Result, s.outcomeSq, now)
-	if o.Result.Kind != providers.KindAbandoned && e.pid != nil {
+	result := o.Result
+	if result.Kind == providers.KindAuthExpired && rec.token != e.token {
+		// The credential replaced (or is replacing) that token since this
+		// lease was granted: the rejection is stale, not a new failure.
+		result = providers.Outcome{Kind: providers.KindAbandoned, Status: result.Status}
+	}
+	s.policy.release(e, rec.model, result, s.outcomeSq, now)
+	if result.Kind != providers.KindAbandoned && e.pid != nil {
 		fwd := *o
 		fwd.CredentialID, fwd.Model, fwd.Seq = rec.credID, rec.model, s.outcomeSq
 		ctx.Send(e.pid, &fwd)
@@ -173,8 +183,16 @@ func (s *schedulerActor) onOutcome(ctx actor.Context, o *Outcome) {
 
 func (s *schedulerActor) onChanged(ctx actor.Context, c *CredentialChanged) {
 	now := s.d.clock.Now()
-	s.policy.upsert(c, now)
+	prev, known := s.policy.entries[c.ID]
+	wasAlive := known && prev.alive()
+	e := s.policy.upsert(c, now)
 	s.serveWaiters(ctx, now)
+	if wasAlive && (e == nil || !e.alive()) {
+		// A credential left service (re-auth needed, banned, deleted, ...):
+		// a parked request it was the last hope of is answered now, not
+		// at its deadline.
+		s.answerHopeless(ctx, now)
+	}
 	s.armWake(ctx, now)
 	s.checkLoaded(ctx)
 }
@@ -227,6 +245,29 @@ func (s *schedulerActor) serveWaiters(ctx actor.Context, now time.Time) {
 			s.dropWaiter(w)
 			s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
 			ctx.Send(w.sender, s.lease(e, w.acq.Model))
+		}
+		el = next
+	}
+	s.askRefresh(ctx, refresh)
+}
+
+// answerHopeless answers every parked request that no credential can serve
+// any more, or that nothing will serve before its deadline.
+func (s *schedulerActor) answerHopeless(ctx actor.Context, now time.Time) {
+	var refresh []*schedEntry
+	for el := s.waiters.Front(); el != nil; {
+		next := el.Next()
+		w := el.Value.(*waiter)
+		av := s.policy.unavailable(w.acq, now, &refresh)
+		switch {
+		case !av.candidates:
+			s.dropWaiter(w)
+			s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
+			ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
+		case !av.soon && av.earliest.After(w.acq.Deadline):
+			s.dropWaiter(w)
+			s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
+			ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: av.earliest})
 		}
 		el = next
 	}

@@ -189,6 +189,9 @@ type Outcome struct {
 	// operators (e.g. "RATE_LIMIT_EXCEEDED", "usage_limit_reached"). Never
 	// a token, never a whole body.
 	Reason string
+	// URL is a page where a human can resolve the problem (a Google
+	// VALIDATION_REQUIRED link), when the upstream named one.
+	URL string
 	// Windows are the account's usage windows as the upstream reported them
 	// with this answer (Codex), nil when it did not.
 	Windows []QuotaWindow

@@ -84,7 +84,8 @@ type codexBodyMeta struct {
 // sameOutcome reports whether two outcomes are the same verdict (the usage
 // windows they carry do not matter).
 func sameOutcome(a, b providers.Outcome) bool {
-	return a.Kind == b.Kind && a.Scope == b.Scope && a.RetryAt.Equal(b.RetryAt) && a.Status == b.Status && a.Reason == b.Reason
+	return a.Kind == b.Kind && a.Scope == b.Scope && a.RetryAt.Equal(b.RetryAt) && a.Status == b.Status &&
+		a.Reason == b.Reason && a.URL == b.URL
 }
 
 type codexRejection struct {

@@ -346,8 +346,6 @@ func TestGeminiFaultClasses(t *testing.T) {
 		// otherModel: the cooldown is per model, so the faulted
 		// credential still serves the other model at once.
 		otherModel bool
-		// bug, when set, skips the case on failure: a known Pollux bug.
-		bug string
 	}{
 		{
 			name: "429 RetryInfo",
@@ -466,9 +464,6 @@ func TestGeminiFaultClasses(t *testing.T) {
 			want: faultCredWant{status: storage.StatusNeedsReauth, reason: "https://accounts.google.com/signin/continue?x=1",
 				lastError: "auth_revoked"},
 			wantCalls: 2,
-			bug: "a 403 VALIDATION_REQUIRED on generateContent sets needs_reauth with status_reason \"VALIDATION_REQUIRED\" " +
-				"but drops the validation URL (google.rpc.Help link); PROTOCOLS.md §2 says keep the URL, and neither " +
-				"status_reason nor last_error carries it, so an operator cannot unblock the account",
 		},
 		{
 			name: "404 model turns the model off for that credential",
@@ -547,9 +542,6 @@ func TestGeminiFaultClasses(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.bug != "" {
-				t.Skip("BUG: " + tc.bug)
-			}
 			tokens := tc.tokens
 			if tokens == nil {
 				tokens = []string{"g-a", "g-b"}
@@ -693,10 +685,6 @@ func TestGeminiFaultExhaustedPool(t *testing.T) {
 // credential rate-limited must name the earliest reset of the pool, not the
 // reset of the failure it saw last.
 func TestGeminiFaultExhaustingRetryAfter(t *testing.T) {
-	t.Skip("BUG: POST generateContent with two credentials answering 429 RetryInfo 30s then 90s returns " +
-		"429 with Retry-After: 90, want 30 (the earliest reset in the pool). relay.acquireError returns the last " +
-		"*upstreamFailure when Acquire answers NoCredentials (every credential excluded), so Retry-After is the " +
-		"last failure's reset; the pool's own AllCooling answer (next request) correctly says 30")
 	h := newHarness(t, harnessOptions{})
 	h.addGemini("g-a", "g-b")
 	h.gfake.ScriptGenerate(

@@ -158,6 +158,10 @@ func (s *Server) relay(ctx context.Context, rc relayCall) (*upstreamReply, error
 		last      *upstreamFailure
 		retries   int
 		refreshed bool
+		// earliest is the soonest reset among this request's rate-limit
+		// failures: when every credential was tried, the client is told to
+		// come back then, not at the reset of whichever failed last.
+		earliest time.Time
 	)
 	retryMax := rc.pool.RetryMax()
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
@@ -165,7 +169,7 @@ func (s *Server) relay(ctx context.Context, rc relayCall) (*upstreamReply, error
 			Exclude: exclude, Affinity: rc.affinity, Prefer: prefer, RequestID: rc.reqID,
 		})
 		if err != nil {
-			return nil, s.acquireError(ctx, err, last)
+			return nil, s.acquireError(ctx, err, withEarliestReset(last, earliest))
 		}
 		reply, failure, err := s.attempt(ctx, rc, lease)
 		rc.info.attempted(lease.Grant.CredentialID, attempt)
@@ -179,6 +183,9 @@ func (s *Server) relay(ctx context.Context, rc relayCall) (*upstreamReply, error
 		}
 		failure.attempts = attempt
 		last = failure
+		if at := failure.outcome.RetryAt; limitKind(failure.outcome.Kind) && !at.IsZero() && (earliest.IsZero() || at.Before(earliest)) {
+			earliest = at
+		}
 		kind := failure.outcome.Kind
 		rc.info.setOutcome(kind)
 		if !kind.Retryable() {
@@ -264,6 +271,22 @@ func (s *Server) attempt(ctx context.Context, rc relayCall, lease *actors.Lease)
 	o := rc.upstream.Classify(resp.StatusCode, resp.Header, body)
 	rc.pool.Report(lease, o)
 	return nil, &upstreamFailure{status: resp.StatusCode, header: resp.Header, body: body, outcome: o}, nil
+}
+
+// limitKind reports whether an outcome is a limit with a reset time.
+func limitKind(k providers.Kind) bool {
+	return k == providers.KindRateLimited || k == providers.KindQuotaExhausted || k == providers.KindOverloaded
+}
+
+// withEarliestReset returns f with its reset moved to earliest when f is a
+// limit that resets later.
+func withEarliestReset(f *upstreamFailure, earliest time.Time) *upstreamFailure {
+	if f == nil || earliest.IsZero() || !limitKind(f.outcome.Kind) || !f.outcome.RetryAt.After(earliest) {
+		return f
+	}
+	g := *f
+	g.outcome.RetryAt = earliest
+	return &g
 }
 
 var errFirstByteTimeout = errors.New("no response from upstream before the first-byte deadline")

@@ -155,6 +155,7 @@ func classifyError(now time.Time, status int, header http.Header, e *apiError) p
 		switch {
 		case info.Reason == reasonValidationRequired || strings.Contains(e.Message, reasonValidationRequired):
 			out.Kind, out.Reason = providers.KindAuthRevoked, reasonValidationRequired
+			out.URL = e.validationURL()
 		case strings.Contains(msg, "terms of service"):
 			out.Kind = providers.KindBanned
 			if info.Reason == "" {
