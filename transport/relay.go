@@ -28,6 +28,10 @@ type Pool interface {
 // many credentials answer with their own limits.
 const maxAttempts = 32
 
+// maxAuthRetries is how many times one request goes back to a credential
+// that answered 401, waiting for its refresh.
+const maxAuthRetries = 2
+
 // errBodyLimit caps how much of an upstream error body is read.
 const errBodyLimit = 1 << 20
 
@@ -157,7 +161,7 @@ func (s *Server) relay(ctx context.Context, rc relayCall) (*upstreamReply, error
 		prefer    int64
 		last      *upstreamFailure
 		retries   int
-		refreshed bool
+		refreshes int
 		// earliest is the soonest reset among this request's rate-limit
 		// failures: when every credential was tried, the client is told to
 		// come back then, not at the reset of whichever failed last.
@@ -192,11 +196,14 @@ func (s *Server) relay(ctx context.Context, rc relayCall) (*upstreamReply, error
 			return nil, failure
 		}
 		prefer = 0
-		if kind == providers.KindAuthExpired && !refreshed {
+		if kind == providers.KindAuthExpired && refreshes < maxAuthRetries {
 			// The credential refreshes now. Prefer it: if another credential
 			// is ready the scheduler grants that one at once, otherwise this
-			// request waits for the refresh instead of failing.
-			refreshed, prefer = true, lease.Grant.CredentialID
+			// request waits for the refresh instead of failing. A second
+			// round is allowed: the token that was just rejected may have
+			// been refreshed already before whatever invalidated it.
+			refreshes++
+			prefer = lease.Grant.CredentialID
 		} else {
 			exclude = append(exclude, lease.Grant.CredentialID)
 		}
