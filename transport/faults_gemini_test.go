@@ -599,6 +599,12 @@ func TestGeminiFaultClasses(t *testing.T) {
 				// The refresh runs in the background when another
 				// credential took the retry.
 				faultAwait(t, "the faulted credential refreshes", func() bool { return h.gfake.Refreshes(hit) > refreshes[hit] })
+				// The upstream issued the token; the credential adopts it
+				// once it is durable, a moment later.
+				faultAwait(t, "the faulted credential adopts its new token", func() bool {
+					v, ok := faultCredView(t, pool, ids[hit])
+					return ok && !v.Refreshing
+				})
 			}
 			if got := h.gfake.Refreshes(hit) - refreshes[hit]; got != wantRefreshes {
 				t.Errorf("refreshes of the faulted credential = %d, want %d", got, wantRefreshes)
