@@ -30,7 +30,7 @@ import (
 
 // defaultMemoryLimit is the Go runtime's soft memory limit unless
 // GOMEMLIMIT is set.
-const defaultMemoryLimit = 48 << 20
+const defaultMemoryLimit = 64 << 20
 
 // hooks lets tests observe a running server; production passes none.
 type hooks struct {
@@ -56,9 +56,12 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	if getenv("GOMEMLIMIT") == "" {
-		// A soft limit makes the collector work a little harder instead of
-		// letting the heap double before each cycle; it keeps a pool of
-		// 10,000 credentials under 64 MiB of RSS. GOMEMLIMIT overrides it.
+		// A soft limit makes the collector work harder as the heap nears it
+		// instead of letting the heap double before each cycle. Measured
+		// with 10,000 credentials under load: 48 MiB made the collector run
+		// nearly non-stop (0.53 ms CPU per request); 64 MiB costs 0.20 ms
+		// against 0.15 ms with no limit, and keeps RSS near 80 MiB instead
+		// of 105 MiB. GOMEMLIMIT overrides it.
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	path := config.ResolvePath(*configFlag, getenv)
