@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -68,20 +67,9 @@ func newAdminEnv(t *testing.T, o adminEnvOptions) *adminEnv {
 	t.Cleanup(gup.Close)
 	t.Cleanup(cup.Close)
 
-	cfg := config.Default()
-	cfg.Basic.PolluxKey = harnessKey
+	cfg := fakeUpstreamConfig(gup.URL, cup.URL)
 	cfg.Basic.AdminKey = config.Secret(o.adminKey)
 	cfg.Basic.MetricsPublic = o.metricsPublic
-	g := &cfg.Providers.GeminiCLI
-	g.CustomAPIURL, g.OAuthTokenURL = gup.URL, gup.URL+"/token"
-	g.OAuthUserInfoURL, g.OAuthAuthURL = gup.URL+"/userinfo", gup.URL+"/authorize"
-	c := &cfg.Providers.Codex
-	c.CustomAPIURL, c.OAuthTokenURL = cup.URL, cup.URL+string(codexfake.Token)
-	c.OAuthAuthURL = cup.URL + string(codexfake.Authorize)
-	for _, p := range []*config.Provider{g, c} {
-		p.OAuthTPS = 1000
-		p.QueueTimeoutSecs = 2
-	}
 	e.cfg = cfg
 
 	core, logs := observer.New(e.level)
@@ -188,24 +176,11 @@ func (e *adminEnv) add(provider string, seeds []providers.Credential) []int64 {
 // status and body.
 func (e *adminEnv) do(method, path, body, key string) (int, string) {
 	e.t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, e.ts.URL+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	var hdr map[string]string
 	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
+		hdr = map[string]string{"Authorization": "Bearer " + key}
 	}
-	resp, err := e.ts.Client().Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	resp := sendRequest(e.t, e.ts.Client(), method, e.ts.URL+path, body, hdr)
 	return resp.StatusCode, readAll(e.t, resp)
 }
 

@@ -74,18 +74,9 @@ func newHarnessTB(t testing.TB, o harnessOptions) *harness {
 	t.Cleanup(h.gupstream.Close)
 	t.Cleanup(h.cupstream.Close)
 
-	cfg := config.Default()
-	cfg.Basic.PolluxKey = harnessKey
+	cfg := fakeUpstreamConfig(h.gupstream.URL, h.cupstream.URL)
 	cfg.Basic.InsecureCookie = true
-	g := &cfg.Providers.GeminiCLI
-	g.CustomAPIURL, g.OAuthTokenURL = h.gupstream.URL, h.gupstream.URL+"/token"
-	g.OAuthUserInfoURL, g.OAuthAuthURL = h.gupstream.URL+"/userinfo", h.gupstream.URL+"/authorize"
-	c := &cfg.Providers.Codex
-	c.CustomAPIURL, c.OAuthTokenURL = h.cupstream.URL, h.cupstream.URL+string(codexfake.Token)
-	c.OAuthAuthURL = h.cupstream.URL + string(codexfake.Authorize)
-	for _, p := range []*config.Provider{g, c} {
-		p.OAuthTPS = 1000
-		p.QueueTimeoutSecs = 2
+	for _, p := range []*config.Provider{&cfg.Providers.GeminiCLI, &cfg.Providers.Codex} {
 		if o.queueSecs > 0 {
 			p.QueueTimeoutSecs = o.queueSecs
 		}
@@ -138,6 +129,50 @@ func newHarnessTB(t testing.TB, o harnessOptions) *harness {
 	return h
 }
 
+// fakeUpstreamConfig is the default config with the harness key and every
+// upstream URL pointed at the fake Google (gURL) and OpenAI (cURL) servers,
+// fast token pacing and a 2 s queue timeout.
+func fakeUpstreamConfig(gURL, cURL string) config.Config {
+	cfg := config.Default()
+	cfg.Basic.PolluxKey = harnessKey
+	g := &cfg.Providers.GeminiCLI
+	g.CustomAPIURL, g.OAuthTokenURL = gURL, gURL+"/token"
+	g.OAuthUserInfoURL, g.OAuthAuthURL = gURL+"/userinfo", gURL+"/authorize"
+	c := &cfg.Providers.Codex
+	c.CustomAPIURL, c.OAuthTokenURL = cURL, cURL+string(codexfake.Token)
+	c.OAuthAuthURL = cURL + string(codexfake.Authorize)
+	for _, p := range []*config.Provider{g, c} {
+		p.OAuthTPS = 1000
+		p.QueueTimeoutSecs = 2
+	}
+	return cfg
+}
+
+// sendRequest sends method path with an optional JSON body and headers and
+// returns the response; the caller reads and closes the body.
+func sendRequest(tb testing.TB, client *http.Client, method, url, body string, headers map[string]string) *http.Response {
+	tb.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp
+}
+
 // addGemini registers accounts in the fake and onboards them into the pool.
 func (h *harness) addGemini(tokens ...string) []actors.Verdict {
 	h.tb.Helper()
@@ -183,27 +218,14 @@ func (h *harness) add(provider string, seeds []providers.Credential) []actors.Ve
 // Authorization or x-goog-api-key) and returns the response.
 func (h *harness) do(method, path, body string, headers map[string]string) *http.Response {
 	h.tb.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, h.ts.URL+path, rd)
-	if err != nil {
-		h.tb.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	hdr := make(map[string]string, len(headers)+1)
 	for k, v := range headers {
-		req.Header.Set(k, v)
+		hdr[http.CanonicalHeaderKey(k)] = v
 	}
-	if req.Header.Get("Authorization") == "" && req.Header.Get("x-goog-api-key") == "" {
-		req.Header.Set("Authorization", "Bearer "+harnessKey)
+	if hdr["Authorization"] == "" && hdr["X-Goog-Api-Key"] == "" {
+		hdr["Authorization"] = "Bearer " + harnessKey
 	}
-	resp, err := h.ts.Client().Do(req)
-	if err != nil {
-		h.tb.Fatal(err)
-	}
+	resp := sendRequest(h.tb, h.ts.Client(), method, h.ts.URL+path, body, hdr)
 	h.tb.Cleanup(func() { _ = resp.Body.Close() })
 	return resp
 }
