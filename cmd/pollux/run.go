@@ -132,6 +132,18 @@ func newLogger(b config.Basic, extra zapcore.Core) (*zap.Logger, zap.AtomicLevel
 // serve wires storage, providers, actors and transport, serves until ctx
 // ends, then shuts down in order: HTTP drain, actors, database.
 func serve(ctx context.Context, cfg config.Config, log *zap.Logger, level zap.AtomicLevel, h hooks) (err error) {
+	// One process per database: a second writer would reuse refresh tokens
+	// the first has already rotated. The kernel drops the lock when this
+	// process dies, however it dies.
+	lock, err := storage.AcquireLock(cfg.Basic.DatabasePath())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := lock.Release(); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}()
 	db, err := storage.Open(ctx, cfg.Basic.DatabasePath(), log)
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
