@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,10 +50,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 }
 
 func runWith(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, h hooks) error {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "import":
+			return runImport(ctx, args[1:], getenv, stdout)
+		default:
+			return usageErrorf("unknown command %q; the commands are: pollux [--config PATH], pollux import --from PATH [--config PATH]", args[0])
+		}
+	}
 	fl := flag.NewFlagSet("pollux", flag.ContinueOnError)
 	fl.SetOutput(stdout)
 	configFlag := fl.String("config", "", "config file (default $POLLUX_CONFIG, else ./config.toml)")
-	if err := fl.Parse(args); err != nil {
+	if err := parseFlags(fl, args); err != nil {
 		return err
 	}
 	if getenv("GOMEMLIMIT") == "" {
@@ -153,6 +162,9 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, level zap.At
 			err = errors.Join(err, fmt.Errorf("close database: %w", cerr))
 		}
 	}()
+	if err := importOriginalTables(ctx, db, log); err != nil {
+		return err
+	}
 
 	gclient, err := upstreamClient(cfg.Providers.GeminiCLI, h)
 	if err != nil {
