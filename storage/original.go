@@ -321,4 +321,3 @@ func (tx *Tx) adoptRefreshToken(ctx context.Context, id int64, refresh config.Se
 	}
 	return n > 0, nil
 }
-
