@@ -143,6 +143,12 @@ func (o *onboardingActor) onIngest(ctx actor.Context, m *Ingest) {
 	dups := 0
 	for i, s := range m.Seeds {
 		j.status.Verdicts[i] = Verdict{Index: i, Result: VerdictPending}
+		if s.RefreshToken.IsZero() {
+			// An empty entry in the batch; the others proceed.
+			j.status.Verdicts[i] = Verdict{Index: i, Result: VerdictInvalid, Reason: "empty entry: no refresh token"}
+			j.status.Done++
+			continue
+		}
 		key := s.RefreshToken.Reveal()
 		if seen[key] {
 			j.status.Verdicts[i] = Verdict{Index: i, Result: VerdictDuplicate, Reason: "repeated in this batch"}

@@ -148,7 +148,8 @@ func (s *schedulerActor) lease(e *schedEntry, model string) *Lease {
 	return &Lease{
 		ID:    s.leaseSeq,
 		Model: model,
-		Grant: providers.Grant{CredentialID: e.id, AccessToken: e.token, Account: e.account, Extra: e.extra},
+		Grant: providers.Grant{CredentialID: e.id, AccessToken: e.token, Account: e.account, Extra: e.extra,
+			Email: e.view.Email, LeaseID: s.leaseSeq},
 	}
 }
 

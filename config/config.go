@@ -68,6 +68,10 @@ type ProviderDefaults struct {
 	// become ready before it is answered 429 (all cooling) or 503 (none).
 	// Default 10.
 	QueueTimeoutSecs int `toml:"queue_timeout_secs"`
+	// TraceHeader, when set, names a header added to every upstream call,
+	// valued "<provider>:<account email or unknown>:<lease id>", as the
+	// original Pollux did. Empty (the default) sends none.
+	TraceHeader string `toml:"trace_header"`
 }
 
 // Provider is one [providers.<name>] table, after the defaults were applied:
@@ -83,6 +87,8 @@ type Provider struct {
 	MaxConcurrentPerCredential int `toml:"max_concurrent_per_credential"`
 	// QueueTimeoutSecs: see ProviderDefaults.QueueTimeoutSecs.
 	QueueTimeoutSecs int `toml:"queue_timeout_secs"`
+	// TraceHeader: see ProviderDefaults.TraceHeader.
+	TraceHeader string `toml:"trace_header"`
 	// ModelList is the models this provider serves; requests for any other
 	// model are answered 404.
 	ModelList []string `toml:"model_list"`
@@ -99,6 +105,10 @@ type Provider struct {
 	// OAuthTPS paces calls to the token endpoint (refresh and onboarding),
 	// in calls per second. Default 5.
 	OAuthTPS float64 `toml:"oauth_tps"`
+	// ClientVersion is the version of the official client (Gemini CLI,
+	// Codex CLI) Pollux presents upstream in its User-Agent and version
+	// headers. Defaults track recent releases.
+	ClientVersion string `toml:"client_version"`
 }
 
 // QueueTimeout returns QueueTimeoutSecs as a duration.

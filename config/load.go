@@ -63,6 +63,7 @@ func Default() Config {
 				OAuthTokenURL:    "https://oauth2.googleapis.com/token",
 				OAuthUserInfoURL: "https://www.googleapis.com/oauth2/v2/userinfo",
 				OAuthTPS:         5,
+				ClientVersion:    "0.61.0",
 			},
 			Codex: Provider{
 				RetryMaxTimes:    3,
@@ -72,6 +73,7 @@ func Default() Config {
 				OAuthAuthURL:     "https://auth.openai.com/oauth/authorize",
 				OAuthTokenURL:    "https://auth.openai.com/oauth/token",
 				OAuthTPS:         5,
+				ClientVersion:    "0.171.0",
 			},
 		},
 	}
@@ -204,16 +206,6 @@ func baseKey(key string) string {
 	return key
 }
 
-// compatLogLevel maps the original Pollux's "trace" level, which zap does
-// not have, to "debug", and reports that it did.
-func compatLogLevel(b *Basic) (Warning, bool) {
-	if !strings.EqualFold(b.LogLevel, "trace") {
-		return Warning{}, false
-	}
-	b.LogLevel = "debug"
-	return Warning{Key: "basic.loglevel", Message: `"trace" is not supported; using "debug"`}, true
-}
-
 // The file* types mirror the public ones for decoding. They differ where the
 // file format needs more than the resolved value: a provider's inheritable
 // keys are pointers so that "not set" can be told from "set to zero", and
@@ -248,12 +240,14 @@ type fileProvider struct {
 	RetryMaxTimes              *int     `toml:"retry_max_times"`
 	MaxConcurrentPerCredential *int     `toml:"max_concurrent_per_credential"`
 	QueueTimeoutSecs           *int     `toml:"queue_timeout_secs"`
+	TraceHeader                *string  `toml:"trace_header"`
 	ModelList                  []string `toml:"model_list"`
 	CustomAPIURL               string   `toml:"custom_api_url"`
 	OAuthAuthURL               string   `toml:"oauth_auth_url"`
 	OAuthTokenURL              string   `toml:"oauth_token_url"`
 	OAuthUserInfoURL           string   `toml:"oauth_userinfo_url"`
 	OAuthTPS                   float64  `toml:"oauth_tps"`
+	ClientVersion              string   `toml:"client_version"`
 }
 
 // newFileConfig returns the decode target, filled with the defaults.
@@ -289,6 +283,7 @@ func newFileProvider(p Provider) fileProvider {
 		OAuthTokenURL:    p.OAuthTokenURL,
 		OAuthUserInfoURL: p.OAuthUserInfoURL,
 		OAuthTPS:         p.OAuthTPS,
+		ClientVersion:    p.ClientVersion,
 	}
 }
 
@@ -299,12 +294,14 @@ func (f fileProvider) resolve(d ProviderDefaults) Provider {
 		RetryMaxTimes:              valueOr(f.RetryMaxTimes, d.RetryMaxTimes),
 		MaxConcurrentPerCredential: valueOr(f.MaxConcurrentPerCredential, d.MaxConcurrentPerCredential),
 		QueueTimeoutSecs:           valueOr(f.QueueTimeoutSecs, d.QueueTimeoutSecs),
+		TraceHeader:                valueOr(f.TraceHeader, d.TraceHeader),
 		ModelList:                  f.ModelList,
 		CustomAPIURL:               f.CustomAPIURL,
 		OAuthAuthURL:               f.OAuthAuthURL,
 		OAuthTokenURL:              f.OAuthTokenURL,
 		OAuthUserInfoURL:           f.OAuthUserInfoURL,
 		OAuthTPS:                   f.OAuthTPS,
+		ClientVersion:              f.ClientVersion,
 	}
 }
 
@@ -348,6 +345,7 @@ func parse(data []byte, name string) (Config, []Warning, map[string]int, error) 
 	for i := range warns {
 		warns[i].Key = fullKey(lines, warns[i])
 	}
+	warns = antigravityWarning(warns)
 
 	polluxKey, err := laxSecret(fc.Basic.PolluxKey)
 	if err != nil {

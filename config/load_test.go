@@ -86,7 +86,7 @@ func TestDefault(t *testing.T) {
 			CustomAPIURL:  "https://cloudcode-pa.googleapis.com",
 			OAuthAuthURL:  "https://accounts.google.com/o/oauth2/v2/auth",
 			OAuthTokenURL: "https://oauth2.googleapis.com/token", OAuthUserInfoURL: "https://www.googleapis.com/oauth2/v2/userinfo",
-			OAuthTPS: 5,
+			OAuthTPS: 5, ClientVersion: "0.61.0",
 		}},
 		{"codex", d.Providers.Codex, Provider{
 			RetryMaxTimes: 3, QueueTimeoutSecs: 10,
@@ -94,7 +94,7 @@ func TestDefault(t *testing.T) {
 			CustomAPIURL:  "https://chatgpt.com",
 			OAuthAuthURL:  "https://auth.openai.com/oauth/authorize",
 			OAuthTokenURL: "https://auth.openai.com/oauth/token",
-			OAuthTPS:      5,
+			OAuthTPS:      5, ClientVersion: "0.171.0",
 		}},
 	}
 	for _, tc := range checks {
@@ -141,6 +141,7 @@ func TestLoadOriginalPolluxFile(t *testing.T) {
 	want.Providers.GeminiCLI.RetryMaxTimes = 5
 	want.Providers.GeminiCLI.ModelList = []string{"gemini-2.5-pro"}
 	want.Providers.GeminiCLI.OAuthTPS = 10
+	want.Providers.GeminiCLI.TraceHeader = "x-trace"
 	want.Providers.Codex.Proxy = "socks5://127.0.0.1:1080"
 	want.Providers.Codex.RetryMaxTimes = 1
 	want.Providers.Codex.ModelList = []string{"gpt-5.2-codex"}
@@ -150,8 +151,7 @@ func TestLoadOriginalPolluxFile(t *testing.T) {
 
 	wantWarns := []Warning{
 		{Key: "providers.defaults.enable_multiplexing", Line: 11, Message: "unknown key; ignored"},
-		{Key: "providers.geminicli.trace_header", Line: 18, Message: "unknown key; ignored"},
-		{Key: "providers.antigravity", Line: 24, Message: "unknown table; ignored"},
+		{Key: "providers.antigravity", Line: 24, Message: AntigravityMessage},
 	}
 	if diff := cmp.Diff(wantWarns, warns); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
@@ -425,7 +425,7 @@ func TestLoadEnvErrors(t *testing.T) {
 		{"port out of range names the variable, not the file line", map[string]string{"POLLUX_LISTEN_PORT": "70000"},
 			"basic.listen_port (from POLLUX_LISTEN_PORT): must be 1..65535"},
 		{"bad log level", map[string]string{"POLLUX_LOGLEVEL": "loud"},
-			"basic.loglevel (from POLLUX_LOGLEVEL): must be one of debug, info, warn, error"},
+			`basic.loglevel (from POLLUX_LOGLEVEL): must be one of debug, info, warn, error (any case), or a filter such as "pollux=debug"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

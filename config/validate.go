@@ -53,6 +53,11 @@ func (c Config) Validate() error {
 	v.basic(c.Basic)
 	d := c.Providers.Defaults
 	v.inheritable("providers.defaults", d.Proxy, d.RetryMaxTimes, d.MaxConcurrentPerCredential, d.QueueTimeoutSecs)
+	if d.TraceHeader != "" {
+		if msg := checkTraceHeader(d.TraceHeader); msg != "" {
+			v.fail("providers.defaults.trace_header", "%s", msg)
+		}
+	}
 	v.provider("providers.geminicli", c.Providers.GeminiCLI, d)
 	v.provider("providers.codex", c.Providers.Codex, d)
 	return errors.Join(v.errs...)
@@ -71,7 +76,7 @@ func (v *validator) basic(b Basic) {
 	case strings.TrimSpace(key) == "":
 		v.fail("basic.pollux_key", "must be set: every client presents this key")
 	case key == examplePlaceholder:
-		v.fail("basic.pollux_key", "is still the example placeholder; set a long random key")
+		v.fail("basic.pollux_key", "%s", placeholderKeyMessage)
 	}
 	if b.AdminKey.Reveal() == examplePlaceholder {
 		v.fail("basic.admin_key", "is the example placeholder; set a long random key or leave it empty")
@@ -85,7 +90,7 @@ func (v *validator) basic(b Basic) {
 	switch b.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		v.fail("basic.loglevel", "must be one of debug, info, warn, error")
+		v.fail("basic.loglevel", "must be one of debug, info, warn, error (any case), or a filter such as \"pollux=debug\"")
 	}
 	switch b.LogFormat {
 	case "json", "console":
@@ -154,6 +159,50 @@ func (v *validator) provider(prefix string, p Provider, d ProviderDefaults) {
 	if !(p.OAuthTPS > 0) || math.IsInf(p.OAuthTPS, 0) {
 		v.fail(prefix+".oauth_tps", "must be a number greater than 0")
 	}
+	if p.TraceHeader != "" && p.TraceHeader != d.TraceHeader {
+		if msg := checkTraceHeader(p.TraceHeader); msg != "" {
+			v.fail(prefix+".trace_header", "%s", msg)
+		}
+	}
+	if !validClientVersion(p.ClientVersion) {
+		v.fail(prefix+".client_version", "must be a version such as \"1.2.3\" (digits, letters, dots and dashes)")
+	}
+}
+
+// placeholderKeyMessage explains why the example key is refused and how to
+// fix it in one line.
+const placeholderKeyMessage = `is still the example placeholder "change-me", which is published in the README: ` +
+	`a gateway listening on 0.0.0.0 with that key is an open door to the team's accounts. ` +
+	`Fix: sed -i "s/^pollux_key = .*/pollux_key = \"$(openssl rand -hex 32)\"/" config.toml (or set POLLUX_KEY)`
+
+// checkTraceHeader returns why name cannot be the trace header, or "".
+func checkTraceHeader(name string) string {
+	for _, r := range name {
+		ok := r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if !ok {
+			return "must be a header name (letters, digits, - and _)"
+		}
+	}
+	switch strings.ToLower(name) {
+	case "authorization", "content-type", "content-length", "user-agent", "accept", "host",
+		"chatgpt-account-id", "originator", "version", "session_id", "connection", "transfer-encoding":
+		return "names a header Pollux sets itself; choose another, e.g. x-pollux-trace"
+	}
+	return ""
+}
+
+// validClientVersion reports whether v can go into a User-Agent as is.
+func validClientVersion(v string) bool {
+	if v == "" {
+		return false
+	}
+	for _, r := range v {
+		ok := r == '.' || r == '-' || r == '+' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func (v *validator) models(key string, ids []string) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/pollux-gateway/pollux/config"
@@ -57,6 +58,23 @@ type Grant struct {
 	AccessToken  config.Secret
 	Account      string
 	Extra        json.RawMessage
+	// Email is the account's email, "" when unknown; only the optional
+	// trace header carries it upstream.
+	Email string
+	// LeaseID identifies this lease (unique per pool and process), for the
+	// optional trace header.
+	LeaseID uint64
+}
+
+// TraceValue is the value of the configured trace header for one upstream
+// call: "<provider>:<account email or unknown>:<lease id>", the form the
+// original Pollux used.
+func (g Grant) TraceValue(provider string) string {
+	email := g.Email
+	if email == "" {
+		email = "unknown"
+	}
+	return provider + ":" + email + ":" + strconv.FormatUint(g.LeaseID, 10)
 }
 
 // Call is one client request, already validated by transport, in plain Go

@@ -31,7 +31,10 @@ import (
 // "project_id" (geminicli: pins the Cloud project) or "account_id" (codex),
 // a Gemini CLI ~/.gemini/oauth_creds.json, or (codex) a Codex CLI
 // ~/.codex/auth.json, whose tokens.refresh_token and tokens.account_id are
-// used. Other members are ignored.
+// used. Other members are ignored. As in the original Pollux, "refreshToken"
+// is read as well as "refresh_token", "[]" is answered 202 with nothing to
+// do, and empty entries (null, "", {}, a blank refresh token) each get an
+// "invalid" verdict while the rest of the batch proceeds.
 //
 // Without wait the answer is 202 {"accepted":n,"duplicates":d,"job":id}.
 // With wait=true it comes once the job is done (at most ingestWaitMax; after
@@ -86,7 +89,8 @@ func (a *ingestAPI) pool() Pool {
 type ingestAccepted struct {
 	Accepted   int    `json:"accepted"`
 	Duplicates int    `json:"duplicates"`
-	Job        string `json:"job"`
+	Job        string `json:"job,omitempty"`
+	Note       string `json:"note,omitempty"`
 }
 
 // ingestJob is a job's status as clients see it.
@@ -133,6 +137,10 @@ func (a *ingestAPI) add(c echo.Context) error {
 	seeds, err := parseIngest(a.provider, body)
 	if err != nil {
 		return err
+	}
+	if len(seeds) == 0 {
+		// "[]", which the original Pollux accepted: nothing to do.
+		return ingestWriteJSON(c, http.StatusAccepted, ingestAccepted{Note: "no credentials in the body; nothing to do"})
 	}
 	pool := a.pool()
 	if pool == nil {
@@ -220,8 +228,10 @@ func ingestWriteJSON(c echo.Context, status int, v any) error {
 // ignored.
 type ingestObject struct {
 	RefreshToken *string `json:"refresh_token"`
-	ProjectID    *string `json:"project_id"`
-	AccountID    *string `json:"account_id"`
+	// RefreshTokenCamel is the original Pollux's other spelling.
+	RefreshTokenCamel *string `json:"refreshToken"`
+	ProjectID         *string `json:"project_id"`
+	AccountID         *string `json:"account_id"`
 	// Tokens is the Codex CLI auth.json form.
 	Tokens *struct {
 		RefreshToken *string `json:"refresh_token"`
@@ -268,12 +278,18 @@ func parseIngest(provider string, body []byte) ([]providers.Credential, error) {
 	}
 	switch {
 	case len(items) == 0:
-		return nil, bad("no credentials in the body")
+		return nil, nil
 	case len(items) > maxIngestBatch:
 		return nil, bad("%d credentials in one body; the limit is %d, split the batch", len(items), maxIngestBatch)
 	}
 	seeds := make([]providers.Credential, len(items))
 	for i, raw := range items {
+		if emptyIngestItem(raw) {
+			// The original Pollux skipped empty entries; here each gets an
+			// "invalid" verdict (an empty seed) and the rest proceed.
+			seeds[i] = providers.Credential{Provider: provider}
+			continue
+		}
 		seed, msg := parseIngestItem(provider, raw)
 		if msg != "" {
 			return nil, bad("item %d: %s", i, msg)
@@ -326,6 +342,9 @@ func parseIngestItem(provider string, raw json.RawMessage) (providers.Credential
 		tok, account = obj.RefreshToken, obj.ProjectID
 	}
 	if tok == nil {
+		tok = obj.RefreshTokenCamel
+	}
+	if tok == nil {
 		return seed, "no refresh_token"
 	}
 	seed, msg := checkRefreshToken(provider, *tok)
@@ -352,4 +371,37 @@ func checkRefreshToken(provider, tok string) (providers.Credential, string) {
 		return providers.Credential{}, "this is an access token (ya29.…), which expires within the hour; send the refresh token"
 	}
 	return providers.Credential{Provider: provider, RefreshToken: config.Secret(tok)}, ""
+}
+
+// emptyIngestItem reports whether an item carries nothing: null, a blank
+// string, {} or an object whose refresh token is present but blank. An
+// object of some other shape is not empty but malformed (400).
+func emptyIngestItem(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return true
+	case raw[0] == '"':
+		var s string
+		return json.Unmarshal(raw, &s) == nil && strings.TrimSpace(s) == ""
+	case raw[0] == '{':
+		var members map[string]json.RawMessage
+		if json.Unmarshal(raw, &members) != nil {
+			return false
+		}
+		if len(members) == 0 {
+			return true
+		}
+		var obj ingestObject
+		if json.Unmarshal(raw, &obj) != nil {
+			return false
+		}
+		blank := func(p *string) bool { return p != nil && strings.TrimSpace(*p) == "" }
+		hasToken := func(p *string) bool { return p != nil && strings.TrimSpace(*p) != "" }
+		if hasToken(obj.RefreshToken) || hasToken(obj.RefreshTokenCamel) || obj.Tokens != nil && hasToken(obj.Tokens.RefreshToken) {
+			return false
+		}
+		return blank(obj.RefreshToken) || blank(obj.RefreshTokenCamel) || obj.Tokens != nil && blank(obj.Tokens.RefreshToken)
+	}
+	return false
 }

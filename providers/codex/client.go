@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"runtime"
 	"strings"
 	"time"
 
@@ -25,8 +24,9 @@ const (
 )
 
 // DefaultClientVersion is the Codex CLI version Pollux presents in the
-// version and User-Agent headers unless WithClientVersion says otherwise.
-const DefaultClientVersion = "0.128.0"
+// version and User-Agent headers unless the config's client_version or
+// WithClientVersion says otherwise.
+const DefaultClientVersion = "0.171.0"
 
 // Call methods Send understands (providers.Call.Method).
 const (
@@ -55,6 +55,10 @@ type Client struct {
 	log      *zap.Logger
 	now      func() time.Time
 	version  string
+	// platform describes this machine in the User-Agent.
+	platform platform
+	// traceHeader, when set, names the header that carries Grant.TraceValue.
+	traceHeader string
 }
 
 // Option tunes a Client, mostly for tests.
@@ -86,7 +90,10 @@ func New(cfg config.Provider, hc *http.Client, log *zap.Logger, opts ...Option) 
 		hc:       hc,
 		log:      log.With(zap.String("provider", providers.Codex)),
 		now:      time.Now,
-		version:  DefaultClientVersion,
+		version:  orDefault(cfg.ClientVersion, DefaultClientVersion),
+		platform: hostPlatform(),
+
+		traceHeader: cfg.TraceHeader,
 	}
 	for _, o := range opts {
 		o(c)
@@ -159,9 +166,13 @@ func (c *Client) upstreamHeader(g providers.Grant, in http.Header, accept string
 		h.Set("chatgpt-account-id", g.Account)
 	}
 	h.Set("Accept", accept)
-	h.Set("User-Agent", fmt.Sprintf("%s/%s (%s; %s) pollux", defaultOriginator, c.version, runtime.GOOS, runtime.GOARCH))
-	h.Set("originator", firstNonEmpty(in.Get("originator"), defaultOriginator))
-	h.Set("version", firstNonEmpty(in.Get("version"), c.version))
+	originator, version, userAgent := c.clientIdentity(in.Get("originator"), in.Get("User-Agent"))
+	h.Set("User-Agent", userAgent)
+	h.Set("originator", originator)
+	h.Set("version", version)
+	if c.traceHeader != "" {
+		h.Set(c.traceHeader, g.TraceValue(providers.Codex))
+	}
 	// The backend reads session_id with an underscore; the Codex CLI sends
 	// session-id to custom providers. Set the map entry directly so the
 	// underscore spelling goes on the wire as is.

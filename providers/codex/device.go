@@ -237,6 +237,7 @@ func (c *Client) postJSON(ctx context.Context, rawURL string, body []byte) (int,
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
+	c.setIdentity(req.Header)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return 0, nil, err

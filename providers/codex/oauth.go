@@ -46,9 +46,10 @@ func (c *Client) oauthConfig(redirectURI string) *oauth2.Config {
 	}
 }
 
-// oauthCtx makes x/oauth2 use the provider's client, never the default one.
+// oauthCtx makes x/oauth2 use the provider's client, never the default one,
+// with the Codex CLI's identity headers.
 func (c *Client) oauthCtx(ctx context.Context) context.Context {
-	return context.WithValue(ctx, oauth2.HTTPClient, c.hc)
+	return context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: identityTransport{c: c}})
 }
 
 // AuthCodeURL returns the authorize URL for a browser sign-in with PKCE S256.

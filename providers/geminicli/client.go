@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -25,8 +24,9 @@ const (
 	defaultUserInfoURL = "https://www.googleapis.com/oauth2/v2/userinfo"
 
 	// DefaultCLIVersion is the Gemini CLI version Pollux presents in its
-	// User-Agent unless WithCLIVersion says otherwise.
-	DefaultCLIVersion = "0.36.0"
+	// User-Agent unless the config's client_version or WithCLIVersion says
+	// otherwise.
+	DefaultCLIVersion = "0.61.0"
 
 	defaultPollInterval = 5 * time.Second
 	defaultMaxPolls     = 12
@@ -53,6 +53,8 @@ type Client struct {
 	maxPolls     int
 	now          func() time.Time
 	version      string
+	// traceHeader, when set, names the header that carries Grant.TraceValue.
+	traceHeader string
 }
 
 // Option tunes a Client; tests use them to run onboarding without waiting
@@ -84,7 +86,8 @@ func New(cfg config.Provider, hc *http.Client, log *zap.Logger, opts ...Option) 
 		pollInterval: defaultPollInterval,
 		maxPolls:     defaultMaxPolls,
 		now:          time.Now,
-		version:      DefaultCLIVersion,
+		version:      orDefault(cfg.ClientVersion, DefaultCLIVersion),
+		traceHeader:  cfg.TraceHeader,
 		oauth: oauth2.Config{
 			ClientID:     oauthClientID,
 			ClientSecret: oauthClientSecret,
@@ -164,21 +167,14 @@ func (c *Client) Send(ctx context.Context, g providers.Grant, call *providers.Ca
 	} else {
 		req.Header.Set("Accept", "application/json")
 	}
+	if c.traceHeader != "" {
+		req.Header.Set(c.traceHeader, g.TraceValue(providers.GeminiCLI))
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("geminicli: %s: %w", method, err)
 	}
 	return resp, nil
-}
-
-// userAgent is the Gemini CLI's User-Agent for model; calls that concern
-// no model (onboarding) leave the model segment out.
-func (c *Client) userAgent(model string) string {
-	product := "GeminiCLI/" + c.version
-	if model != "" {
-		product += "/" + model
-	}
-	return product + " (" + runtime.GOOS + "; " + runtime.GOARCH + "; terminal)"
 }
 
 var _ providers.Provider = (*Client)(nil)

@@ -46,7 +46,7 @@ func TestNameAndModels(t *testing.T) {
 func TestSend(t *testing.T) {
 	cliBody := readTestdata(t, "envelope/cli_request.json")
 	countBody := []byte(`{"contents":[{"role":"user","parts":[{"text":"count me"}]}]}`)
-	ua := "GeminiCLI/9.9.9/gemini-2.5-pro (" + runtime.GOOS + "; " + runtime.GOARCH + "; terminal)"
+	ua := "GeminiCLI/9.9.9/gemini-2.5-pro (" + nodePlatform(runtime.GOOS) + "; " + nodeArch(runtime.GOARCH) + "; terminal)"
 	tests := []struct {
 		name       string
 		call       providers.Call

@@ -65,7 +65,13 @@
 //	POST {base}/v1internal:streamGenerateContent?alt=sse   (Accept: text/event-stream)
 //	Authorization: Bearer <access token>
 //	Content-Type: application/json
-//	User-Agent: GeminiCLI/<version>/<model> (<os>; <arch>; terminal)
+//	User-Agent: GeminiCLI/<version>/<model> (<platform>; <arch>; terminal)
+//	<trace_header>: geminicli:<email or unknown>:<lease id>   (only when configured)
+//
+// The User-Agent is the Gemini CLI's: <version> is client_version (default
+// DefaultCLIVersion), and platform and arch are Node's names (linux, darwin,
+// win32; x64, arm64, ia32), not Go's. Onboarding calls name the first
+// configured model.
 //
 //	{"model":"gemini-2.5-pro","project":"my-project","user_prompt_id":"<random>","request":<client body>}
 //	  → {"response":{"candidates":[..],"usageMetadata":{..},"modelVersion":..,"responseId":..},"traceId":..}
