@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -38,17 +39,36 @@ func TestDeploySystemdStopTimeoutCoversDrain(t *testing.T) {
 	}
 }
 
-func TestDeployDockerDatabaseURLIsValid(t *testing.T) {
+// TestDeployDockerKeepsConfigDatabase: the image and the compose example
+// once set POLLUX_DATABASE_URL, which overrides the file, so a mounted
+// config's database_url (and a mounted data.db) was ignored (issue 11).
+// Neither sets it now, and the working directory is the data volume, so the
+// default relative database lands in it.
+func TestDeployDockerKeepsConfigDatabase(t *testing.T) {
+	comment := regexp.MustCompile(`(?m)^\s*#.*$`)
+	for _, name := range []string{"Dockerfile", "docker-compose.yml.example"} {
+		b, err := os.ReadFile(filepath.Join(deployDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := comment.ReplaceAll(b, nil); bytes.Contains(code, []byte("POLLUX_DATABASE_URL")) {
+			t.Errorf("%s sets POLLUX_DATABASE_URL: it would override a mounted config's database_url", name)
+		}
+	}
 	dockerfile, err := os.ReadFile(filepath.Join(deployDir, "Dockerfile"))
 	if err != nil {
-		t.Fatalf("read Dockerfile: %v", err)
+		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`POLLUX_DATABASE_URL=(\S+)`).FindSubmatch(dockerfile)
-	if m == nil {
-		t.Fatal("Dockerfile sets no POLLUX_DATABASE_URL")
+	workdirs := regexp.MustCompile(`(?m)^WORKDIR\s+(\S+)$`).FindAllSubmatch(dockerfile, -1)
+	if len(workdirs) == 0 {
+		t.Fatal("Dockerfile sets no WORKDIR")
 	}
-	b := Basic{DatabaseURL: string(m[1])}
-	if got, want := b.DatabasePath(), "/app/data/pollux.db"; got != want {
-		t.Errorf("Dockerfile database path = %q, want %q (inside the /app/data volume)", got, want)
+	workdir := string(workdirs[len(workdirs)-1][1])
+	db := filepath.Join(workdir, Default().Basic.DatabasePath())
+	if !strings.HasPrefix(db, "/app/data/") {
+		t.Errorf("default database in the image = %q, want it inside the /app/data volume", db)
+	}
+	if !bytes.Contains(dockerfile, []byte(`VOLUME ["/app/data"]`)) {
+		t.Error("Dockerfile declares no /app/data volume")
 	}
 }
