@@ -74,7 +74,11 @@ func TestValidate(t *testing.T) {
 			[]string{`basic.loglevel: must be one of debug, info, warn, error (any case), or a filter such as "pollux=debug"`}},
 		{"trace header", func(c *Config) { c.Providers.Codex.TraceHeader = "x trace" },
 			[]string{"providers.codex.trace_header: must be a header name (letters, digits, - and _)"}},
-		{"trace header pollux sets", func(c *Config) { c.Providers.Defaults.TraceHeader = "Authorization"; c.Providers.Codex.TraceHeader = "Authorization"; c.Providers.GeminiCLI.TraceHeader = "Authorization" },
+		{"trace header pollux sets", func(c *Config) {
+			c.Providers.Defaults.TraceHeader = "Authorization"
+			c.Providers.Codex.TraceHeader = "Authorization"
+			c.Providers.GeminiCLI.TraceHeader = "Authorization"
+		},
 			[]string{"providers.defaults.trace_header: names a header Pollux sets itself; choose another, e.g. x-pollux-trace"}},
 		{"client version", func(c *Config) { c.Providers.GeminiCLI.ClientVersion = "0.61 beta" },
 			[]string{`providers.geminicli.client_version: must be a version such as "1.2.3" (digits, letters, dots and dashes)`}},

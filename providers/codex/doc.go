@@ -59,6 +59,7 @@
 // version), its originator and User-Agent go upstream unchanged and version
 // is read from them, so the three agree. Token endpoint calls carry the same
 // originator and User-Agent. Nothing names Pollux.
+//
 //	Accept: text/event-stream           (application/json for compact)
 //	Content-Type: application/json
 //
