@@ -51,15 +51,6 @@
 //	version: <codex cli version>        (client_version; default DefaultClientVersion)
 //	User-Agent: codex_cli_rs/<version> (<os type> <os version>; <arch>) <terminal>
 //	<trace_header>: codex:<email or unknown>:<lease id>   (only when configured)
-//
-// The User-Agent has the Codex CLI's form: the OS as its os_info crate names
-// it (from /etc/os-release: "Debian 12"), the architecture as uname -m does
-// ("x86_64", "aarch64"), and "unknown" for the terminal of a service. When
-// the caller is a Codex CLI (its User-Agent starts with its originator and a
-// version), its originator and User-Agent go upstream unchanged and version
-// is read from them, so the three agree. Token endpoint calls carry the same
-// originator and User-Agent. Nothing names Pollux.
-//
 //	Accept: text/event-stream           (application/json for compact)
 //	Content-Type: application/json
 //
@@ -68,6 +59,14 @@
 // x-codex-window-id and x-codex-beta-features. No other client header
 // passes; in particular the client's Authorization (the Pollux key) never
 // does.
+//
+// The User-Agent has the Codex CLI's form: the OS as its os_info crate names
+// it (from /etc/os-release: "Debian 12"), the architecture as uname -m does
+// ("x86_64", "aarch64"), and "unknown" for the terminal of a service. When
+// the caller is a Codex CLI (its User-Agent starts with its originator and a
+// version), its originator and User-Agent go upstream unchanged and version
+// is read from them, so the three agree. Token endpoint calls carry the same
+// originator and User-Agent. Nothing names Pollux.
 //
 // # Request body
 //
