@@ -168,6 +168,9 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 			// The raw writer lets net/http close the connection after the
 			// 413 instead of draining an oversized body.
 			r.Body = http.MaxBytesReader(c.Response().Writer, r.Body, s.bodyLimit)
+			if err := decodeBody(c.Response().Writer, r, s.bodyLimit); err != nil {
+				return err
+			}
 		}
 		return next(c)
 	}
