@@ -109,6 +109,11 @@ type Provider struct {
 	// Codex CLI) Pollux presents upstream in its User-Agent and version
 	// headers. Defaults track recent releases.
 	ClientVersion string `toml:"client_version"`
+	// ThoughtSignatureCacheMiB is the memory budget, in MiB, of the
+	// geminicli pool's thought-signature cache, which repairs multi-turn
+	// function calling for clients that drop Gemini's thoughtSignature.
+	// 0 turns the repair off. Default 16 (geminicli only).
+	ThoughtSignatureCacheMiB int `toml:"thought_signature_cache_mib"`
 }
 
 // QueueTimeout returns QueueTimeoutSecs as a duration.

@@ -64,6 +64,8 @@ func Default() Config {
 				OAuthUserInfoURL: "https://www.googleapis.com/oauth2/v2/userinfo",
 				OAuthTPS:         5,
 				ClientVersion:    "0.61.0",
+
+				ThoughtSignatureCacheMiB: 16,
 			},
 			Codex: Provider{
 				RetryMaxTimes:    3,
@@ -248,6 +250,7 @@ type fileProvider struct {
 	OAuthUserInfoURL           string   `toml:"oauth_userinfo_url"`
 	OAuthTPS                   float64  `toml:"oauth_tps"`
 	ClientVersion              string   `toml:"client_version"`
+	ThoughtSignatureCacheMiB   int      `toml:"thought_signature_cache_mib"`
 }
 
 // newFileConfig returns the decode target, filled with the defaults.
@@ -284,6 +287,8 @@ func newFileProvider(p Provider) fileProvider {
 		OAuthUserInfoURL: p.OAuthUserInfoURL,
 		OAuthTPS:         p.OAuthTPS,
 		ClientVersion:    p.ClientVersion,
+
+		ThoughtSignatureCacheMiB: p.ThoughtSignatureCacheMiB,
 	}
 }
 
@@ -302,6 +307,7 @@ func (f fileProvider) resolve(d ProviderDefaults) Provider {
 		OAuthUserInfoURL:           f.OAuthUserInfoURL,
 		OAuthTPS:                   f.OAuthTPS,
 		ClientVersion:              f.ClientVersion,
+		ThoughtSignatureCacheMiB:   f.ThoughtSignatureCacheMiB,
 	}
 }
 

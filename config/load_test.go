@@ -86,7 +86,7 @@ func TestDefault(t *testing.T) {
 			CustomAPIURL:  "https://cloudcode-pa.googleapis.com",
 			OAuthAuthURL:  "https://accounts.google.com/o/oauth2/v2/auth",
 			OAuthTokenURL: "https://oauth2.googleapis.com/token", OAuthUserInfoURL: "https://www.googleapis.com/oauth2/v2/userinfo",
-			OAuthTPS: 5, ClientVersion: "0.61.0",
+			OAuthTPS: 5, ClientVersion: "0.61.0", ThoughtSignatureCacheMiB: 16,
 		}},
 		{"codex", d.Providers.Codex, Provider{
 			RetryMaxTimes: 3, QueueTimeoutSecs: 10,

@@ -42,6 +42,7 @@ const (
 	maxRetryMaxTimes       = 20
 	maxQueueTimeoutSecs    = 600
 	maxShutdownTimeoutSecs = 3600
+	maxSignatureCacheMiB   = 4096
 )
 
 // Validate reports every problem in c at once, joined with errors.Join; each
@@ -163,6 +164,9 @@ func (v *validator) provider(prefix string, p Provider, d ProviderDefaults) {
 		if msg := checkTraceHeader(p.TraceHeader); msg != "" {
 			v.fail(prefix+".trace_header", "%s", msg)
 		}
+	}
+	if p.ThoughtSignatureCacheMiB < 0 || p.ThoughtSignatureCacheMiB > maxSignatureCacheMiB {
+		v.fail(prefix+".thought_signature_cache_mib", "must be 0 (off)..%d", maxSignatureCacheMiB)
 	}
 	if !validClientVersion(p.ClientVersion) {
 		v.fail(prefix+".client_version", "must be a version such as \"1.2.3\" (digits, letters, dots and dashes)")

@@ -152,6 +152,7 @@ func (g *geminiAPI) unary(c echo.Context, rc relayCall, unwrap func([]byte) ([]b
 		return &Error{Kind: KindUpstream, Message: "the upstream reply was not a valid Code Assist response", Err: err}
 	}
 	if rc.call.Method == geminicli.MethodGenerate {
+		g.s.gemini.RecordSignatures(inner)
 		if u := geminiReplyUsage(inner); u != nil {
 			reply.setUsage(u.Prompt, u.Candidates+u.Thoughts)
 		}

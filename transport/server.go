@@ -155,6 +155,11 @@ func New(deps Deps) *Server {
 		reg = prometheus.NewRegistry()
 	}
 	s.metrics = newMetrics(reg, log, s.modelLists, newPoolCollector(s))
+	if deps.Gemini != nil {
+		if err := reg.Register(newSignatureCollector(deps.Gemini.SignatureStats)); err != nil {
+			log.Warn("metrics: thought-signature collector not registered", zap.Error(err))
+		}
+	}
 	for _, p := range []Pool{s.geminiPool, s.codexPool} {
 		if o, ok := p.(interface{ SetObserver(actors.Observer) }); ok {
 			o.SetObserver(s.metrics)

@@ -55,6 +55,8 @@ type Client struct {
 	version      string
 	// traceHeader, when set, names the header that carries Grant.TraceValue.
 	traceHeader string
+	// sigs is the pool's thought-signature cache; nil when the repair is off.
+	sigs *SignatureCache
 }
 
 // Option tunes a Client; tests use them to run onboarding without waiting
@@ -102,8 +104,17 @@ func New(cfg config.Provider, hc *http.Client, log *zap.Logger, opts ...Option) 
 	for _, o := range opts {
 		o(c)
 	}
+	c.sigs = NewSignatureCache(cfg.ThoughtSignatureCacheMiB<<20, c.now)
 	return c
 }
+
+// RecordSignatures stores the thought signatures of a generateContent reply
+// (the unwrapped response) for later repair; streamed chunks are recorded
+// by TranslateEvent.
+func (c *Client) RecordSignatures(response []byte) { c.sigs.Record(response) }
+
+// SignatureStats returns the thought-signature cache's counters.
+func (c *Client) SignatureStats() SignatureStats { return c.sigs.Stats() }
 
 // apiBase normalises the configured base: no trailing slash, and no
 // "/v1internal" suffix should an operator have included it.
@@ -142,7 +153,7 @@ func (c *Client) Send(ctx context.Context, g providers.Grant, call *providers.Ca
 	)
 	switch method {
 	case MethodGenerate, MethodStream:
-		body, err = WrapGenerate(model, g.Account, newPromptID(), call.Body)
+		body, err = WrapGenerate(model, g.Account, newPromptID(), c.sigs.Repair(call.Body))
 	case MethodCountTokens:
 		body, err = WrapCountTokens(model, call.Body)
 	default:

@@ -115,4 +115,17 @@
 //
 // The Outcome's Reason is a short code (the ErrorInfo reason or the RPC
 // status), never the message or the body.
+//
+// # Thought signatures
+//
+// Gemini 3 models attach a thoughtSignature to response parts and reject a
+// follow-up whose model turns lost it. SignatureCache (one per Client, so
+// per pool) records the signature of every part of every candidate, from
+// unary replies (RecordSignatures) and streamed chunks (TranslateEvent),
+// keyed by the SHA-256 of the function call's canonical JSON (name and
+// args, keys sorted) or of the thought text. Send gives every model-role
+// part of a generate request that lacks a signature the recorded one, or
+// SkipSignature; the client's own signatures are never changed, and only
+// the "contents" member of the body is re-encoded. The cache is bounded in
+// bytes (least recently used first out) and entries expire after 6 hours.
 package geminicli

@@ -62,8 +62,13 @@ func TranslateEvent(ev sse.Event) (StreamEvent, error) {
 }
 
 // TranslateEvent is the package TranslateEvent with the client's clock.
+// It also records the chunk's thought signatures for later repair.
 func (c *Client) TranslateEvent(ev sse.Event) (StreamEvent, error) {
-	return translateEvent(c.now(), ev)
+	se, err := translateEvent(c.now(), ev)
+	if err == nil && se.Data != nil {
+		c.sigs.Record(se.Data)
+	}
+	return se, err
 }
 
 // Keys whose presence makes a chunk worth decoding in full.
