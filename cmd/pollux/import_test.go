@@ -68,15 +68,17 @@ func TestImportOriginalPolluxDatabase(t *testing.T) {
 		t.Fatalf("summary line logged %d times, want once; log:\n%s", got, strings.Join(msgs, "\n"))
 	}
 
-	// The imported Gemini credential serves (round robin reaches it).
+	// The imported Gemini credential serves once its first refresh is done
+	// (least recently used rotation reaches it).
 	gemReq := `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`
-	for i := 0; i < 4; i++ {
+	for i := 0; u.gemini.AccountCalls("e2e-refresh-g2") == 0; i++ {
+		if i == 200 {
+			t.Fatal("the imported Gemini credential g2 never served")
+		}
 		if code, _, body := in.do(http.MethodPost, "/geminicli/v1beta/models/gemini-2.5-pro:generateContent", gemReq, nil); code != 200 {
 			t.Fatalf("generateContent %d: %d %s", i, code, body)
 		}
-	}
-	if u.gemini.AccountCalls("e2e-refresh-g2") == 0 {
-		t.Error("the imported Gemini credential g2 never served")
+		time.Sleep(10 * time.Millisecond)
 	}
 	if u.gemini.AccountCalls("e2e-refresh-g3") != 0 {
 		t.Error("the inactive credential g3 served")
