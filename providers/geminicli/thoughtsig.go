@@ -260,6 +260,9 @@ func (c *SignatureCache) Repair(body []byte) []byte {
 	if c == nil || !bytes.Contains(body, []byte(`"model"`)) {
 		return body
 	}
+	if !needsRepair(body) {
+		return body
+	}
 	start, end, ok := memberSpan(body, "contents")
 	if !ok {
 		return body
@@ -346,4 +349,50 @@ func memberSpan(body []byte, name string) (start, end int, ok bool) {
 		}
 	}
 	return 0, 0, false
+}
+
+// needsRepair reports whether some model-role part of body lacks a
+// signature. Clients that keep signatures (the Gemini CLI, current SDKs)
+// send long histories with every one in place; this scan skips everything
+// but roles and signatures and allocates little, so they pay no re-encode.
+func needsRepair(body []byte) bool {
+	var probe struct {
+		Contents []struct {
+			Role  modelRole `json:"role"`
+			Parts []struct {
+				ThoughtSignature present `json:"thoughtSignature"`
+			} `json:"parts"`
+		} `json:"contents"`
+	}
+	if json.Unmarshal(body, &probe) != nil {
+		return false
+	}
+	for _, c := range probe.Contents {
+		if !c.Role {
+			continue
+		}
+		for _, p := range c.Parts {
+			if !p.ThoughtSignature {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// present decodes to whether a member holds a non-empty value, without
+// keeping (or allocating) the value.
+type present bool
+
+func (p *present) UnmarshalJSON(b []byte) error {
+	*p = len(b) > 2 && string(b) != "null"
+	return nil
+}
+
+// modelRole decodes a role to whether it is "model", without allocating.
+type modelRole bool
+
+func (r *modelRole) UnmarshalJSON(b []byte) error {
+	*r = string(b) == `"model"`
+	return nil
 }

@@ -192,3 +192,51 @@ func TestSignatureCacheConcurrent(t *testing.T) {
 		t.Errorf("hits+misses = %d, want %d", st.Hits+st.Misses, 8*500)
 	}
 }
+
+// longHistory is a 40-turn conversation; with signed set, every model part
+// carries its signature (as the Gemini CLI sends it).
+func longHistory(signed bool) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"contents":[`)
+	for i := range 40 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		sig := ""
+		if signed {
+			sig = `,"thoughtSignature":"` + strings.Repeat("A", 512) + `"`
+		}
+		fmt.Fprintf(&b, `{"role":"user","parts":[{"text":"%s"}]},{"role":"model","parts":[{"functionCall":{"name":"f","args":{"i":%d}}%s}]}`,
+			strings.Repeat("question ", 60), i, sig)
+	}
+	b.WriteString(`],"generationConfig":{"temperature":1}}`)
+	return b.Bytes()
+}
+
+// BenchmarkSignatureRepair: the cost on the request path, next to the
+// json.Valid check every Gemini request already pays (baseline).
+func BenchmarkSignatureRepair(b *testing.B) {
+	c := NewSignatureCache(16<<20, nil)
+	signed, stripped := longHistory(true), longHistory(false)
+	b.Run("baseline json.Valid", func(b *testing.B) {
+		b.SetBytes(int64(len(signed)))
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = json.Valid(signed)
+		}
+	})
+	b.Run("signed history (no-op)", func(b *testing.B) {
+		b.SetBytes(int64(len(signed)))
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = c.Repair(signed)
+		}
+	})
+	b.Run("stripped history (repaired)", func(b *testing.B) {
+		b.SetBytes(int64(len(stripped)))
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = c.Repair(stripped)
+		}
+	})
+}
