@@ -38,6 +38,21 @@
 // methods concurrently; WAL lets them proceed while a write is in progress,
 // and each read method sees one consistent snapshot.
 //
+// # One process per database
+//
+// AcquireLock takes an exclusive flock on "<database>.lock", which holds the
+// holder's PID; a second process gets a *LockedError naming the file and
+// that PID. The kernel releases the lock when the holder dies, however it
+// dies. cmd/pollux takes it before Open.
+//
+// # The original Pollux's tables
+//
+// The original (Rust) Pollux kept credentials in gemini_cli, codex and
+// antigravity tables of the same file. ImportOriginalTables copies them into
+// credentials once (recorded in settings), in one transaction;
+// ImportOriginalFile does the same from another file, opened read-only. Both
+// only read the original's tables.
+//
 // Tokens are config.Secret values. They are revealed only as SQL parameters;
 // no log line or error from this package contains one.
 package storage
