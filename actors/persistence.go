@@ -63,6 +63,8 @@ type persistenceActor struct {
 	retryOn func() bool
 	usage   map[usageKey]*storage.UsageDelta
 	usageOn func() bool
+	// keyUsage are the pending member-key counters (keys.go).
+	keyUsage map[keyUsageKey]*storage.KeyUsageDelta
 }
 
 func newPersistence(db *storage.DB, log *zap.Logger, clock Clock, h *health) actor.Actor {
@@ -73,6 +75,12 @@ func (p *persistenceActor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *RecordUsage:
 		p.onUsage(ctx, msg)
+	case *RecordKeyUsage:
+		p.onKeyUsage(ctx, msg)
+	case *SaveMemberKey, *DeleteMemberKey:
+		p.enqueueWrite(ctx, msg)
+	case *FlushUsage:
+		p.onFlushUsage(ctx)
 	case *usageDue:
 		p.usageOn = nil
 		p.flushUsage(ctx)
@@ -158,6 +166,7 @@ func (p *persistenceActor) queueUsage() {
 		p.batch = append(p.batch, pendingWrite{msg: &RecordUsage{Delta: *d}})
 	}
 	p.usage = nil
+	p.queueKeyUsage()
 }
 
 func (p *persistenceActor) flushUsage(ctx actor.Context) {
@@ -229,7 +238,7 @@ func (p *persistenceActor) flush(ctx actor.Context) {
 // benign reports whether a write failed only because its credential is gone
 // (deleted meanwhile): nothing to retry, nothing wrong with the database.
 func benign(err error) bool {
-	return errors.Is(err, storage.ErrNotFound)
+	return errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrNameTaken)
 }
 
 func apply(ctx context.Context, tx *storage.Tx, msg any) Persisted {
@@ -249,6 +258,9 @@ func apply(ctx context.Context, tx *storage.Tx, msg any) Persisted {
 		return Persisted{Err: tx.PutSetting(ctx, m.Key, m.Value)}
 	case *RecordUsage:
 		return Persisted{ID: m.Delta.CredentialID, Err: tx.AddUsage(ctx, m.Delta)}
+	}
+	if res, ok := applyKeys(ctx, tx, msg); ok {
+		return res
 	}
 	return Persisted{Err: fmt.Errorf("persistence: unknown write %T", msg)}
 }

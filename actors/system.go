@@ -39,6 +39,9 @@ type Deps struct {
 	Jitter func() time.Duration
 	// RefreshTimeout bounds one refresh (HTTP and durable save); default 60s.
 	RefreshTimeout time.Duration
+	// KeyClock is the member keys' clock (limits, usage days); defaults to
+	// Clock.
+	KeyClock Clock
 }
 
 // System is the running actor tree: one persistence actor and one
@@ -53,6 +56,7 @@ type System struct {
 	poolPIDs    []*actor.PID
 	sub         *eventstream.Subscription
 	cancel      context.CancelFunc
+	keys        *Keys
 }
 
 // startTimeout bounds how long Start waits for every credential to load.
@@ -104,6 +108,15 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 		return nil, fmt.Errorf("actors: spawn persistence: %w", err)
 	}
 	s.persistence = persistence
+	if d.KeyClock == nil {
+		d.KeyClock = d.Clock
+	}
+	ring, err := loadKeys(ctx, d.DB, d.KeyClock.Now)
+	if err != nil {
+		s.abort()
+		return nil, fmt.Errorf("actors: load member keys: %w", err)
+	}
+	s.keys = &Keys{ring: ring, db: d.DB, sys: asys, persistence: persistence}
 	for _, spec := range d.Pools {
 		if _, dup := s.pools[spec.Name]; dup {
 			s.abort()

@@ -1,0 +1,232 @@
+package keyring
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// window is the span of the requests-per-minute limit.
+const window = time.Minute
+
+// concurrencyRetry is the Retry-After of a concurrency refusal: a slot
+// frees when some request ends, which nobody can predict.
+const concurrencyRetry = time.Second
+
+// usageState is one key's limit counters, shared by every version of the
+// key.
+type usageState struct {
+	lastUsed atomic.Int64
+
+	// mu guards the following fields.
+	mu       sync.Mutex
+	inflight int64
+	// times is a ring of the admission times (unix ns) of the requests in
+	// the last minute, oldest at head; n are in use. Its capacity is the
+	// requests-per-minute limit.
+	times []int64
+	head  int
+	n     int
+	// day and month index the periods dayTokens and monthTokens count.
+	day, month             int64
+	dayTokens, monthTokens int64
+}
+
+// Limit names a limit in refusals and headers.
+type Limit string
+
+// The limits.
+const (
+	LimitRequestsPerMinute  Limit = "requests_per_minute"
+	LimitConcurrentRequests Limit = "concurrent_requests"
+	LimitTokensPerDay       Limit = "tokens_per_day"
+	LimitTokensPerMonth     Limit = "tokens_per_month"
+)
+
+// Denial is a refusal by one of the key's own limits.
+type Denial struct {
+	Limit Limit
+	// Value is the limit's setting.
+	Value int64
+	// RetryAfter is how long until the limit frees.
+	RetryAfter time.Duration
+	// Message tells the client it is the key's own limit.
+	Message string
+}
+
+// Quota is what the rate-limit headers report after an admission or a
+// refusal. A zero limit means the key has none of that kind.
+type Quota struct {
+	Requests, RequestsRemaining int64
+	RequestsReset               time.Duration
+	// Tokens is the tighter token limit (day or month) with its remainder.
+	Tokens, TokensRemaining int64
+	TokensReset             time.Duration
+}
+
+// Ticket is an admitted request. Done must be called exactly once.
+type Ticket struct {
+	st *usageState
+}
+
+// Admit admits one request under the key's limits, or refuses it with the
+// first limit reached (nothing is counted then). The quota is filled only
+// when wantQuota is set (it is what the OpenAI headers need).
+func (k *Key) Admit(now time.Time, wantQuota bool) (Ticket, Quota, *Denial) {
+	l, st := k.Limits, k.state
+	ns := now.UnixNano()
+	st.mu.Lock()
+	st.roll(now)
+	var d *Denial
+	switch {
+	case l.ConcurrentRequests > 0 && st.inflight >= l.ConcurrentRequests:
+		d = &Denial{Limit: LimitConcurrentRequests, Value: l.ConcurrentRequests, RetryAfter: concurrencyRetry}
+	case l.TokensPerDay > 0 && st.dayTokens >= l.TokensPerDay:
+		d = &Denial{Limit: LimitTokensPerDay, Value: l.TokensPerDay, RetryAfter: nextDay(now).Sub(now)}
+	case l.TokensPerMonth > 0 && st.monthTokens >= l.TokensPerMonth:
+		d = &Denial{Limit: LimitTokensPerMonth, Value: l.TokensPerMonth, RetryAfter: nextMonth(now).Sub(now)}
+	case l.RequestsPerMinute > 0:
+		st.fit(int(l.RequestsPerMinute))
+		st.expire(now)
+		if st.n >= len(st.times) {
+			d = &Denial{Limit: LimitRequestsPerMinute, Value: l.RequestsPerMinute,
+				RetryAfter: time.Duration(st.times[st.head] + int64(window) - ns)}
+			break
+		}
+		st.times[(st.head+st.n)%len(st.times)] = ns
+		st.n++
+	}
+	if d == nil {
+		st.inflight++
+	}
+	var q Quota
+	if wantQuota {
+		q = st.quota(l, now)
+	}
+	st.mu.Unlock()
+	if d != nil {
+		d.Message = fmt.Sprintf("key %q reached its own limit of %s; it frees in %s. This is the key's limit set by the gateway operator, not the shared pool's",
+			k.Name, describe(d.Limit, d.Value), roundUp(d.RetryAfter))
+		return Ticket{}, q, d
+	}
+	return Ticket{st: st}, q, nil
+}
+
+// Done ends an admitted request and charges its tokens (input + output as
+// the upstream reported them; 0 when unknown) to the current day and month.
+func (t Ticket) Done(now time.Time, tokens int64) {
+	st := t.st
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	st.roll(now)
+	if st.inflight > 0 {
+		st.inflight--
+	}
+	if tokens > 0 {
+		st.dayTokens += tokens
+		st.monthTokens += tokens
+	}
+	st.mu.Unlock()
+}
+
+// Valid reports whether t is an admission (not the zero Ticket).
+func (t Ticket) Valid() bool { return t.st != nil }
+
+// roll starts new day and month counters when the period changed.
+func (st *usageState) roll(now time.Time) {
+	if d := dayIndex(now); d != st.day {
+		st.day, st.dayTokens = d, 0
+	}
+	if m := monthIndex(now); m != st.month {
+		st.month, st.monthTokens = m, 0
+	}
+}
+
+// expire drops the admissions older than the window.
+func (st *usageState) expire(now time.Time) {
+	cutoff := now.UnixNano() - int64(window)
+	for st.n > 0 && st.times[st.head] <= cutoff {
+		st.head = (st.head + 1) % len(st.times)
+		st.n--
+	}
+}
+
+// fit resizes the window ring to capacity size, keeping the newest
+// admissions (the limit was changed).
+func (st *usageState) fit(size int) {
+	if len(st.times) == size {
+		return
+	}
+	keep := min(st.n, size)
+	times := make([]int64, size)
+	for i := range keep {
+		times[i] = st.times[(st.head+st.n-keep+i)%len(st.times)]
+	}
+	st.times, st.head, st.n = times, 0, keep
+}
+
+// quota reads the headers' figures. Callers hold mu.
+func (st *usageState) quota(l Limits, now time.Time) Quota {
+	var q Quota
+	if l.RequestsPerMinute > 0 && len(st.times) > 0 {
+		q.Requests = l.RequestsPerMinute
+		q.RequestsRemaining = max(0, l.RequestsPerMinute-int64(st.n))
+		if st.n > 0 {
+			q.RequestsReset = time.Duration(st.times[st.head] + int64(window) - now.UnixNano())
+		}
+	}
+	if l.TokensPerDay > 0 {
+		q.Tokens, q.TokensRemaining, q.TokensReset = l.TokensPerDay, max(0, l.TokensPerDay-st.dayTokens), nextDay(now).Sub(now)
+	}
+	if l.TokensPerMonth > 0 {
+		if left := max(0, l.TokensPerMonth-st.monthTokens); q.Tokens == 0 || left < q.TokensRemaining {
+			q.Tokens, q.TokensRemaining, q.TokensReset = l.TokensPerMonth, left, nextMonth(now).Sub(now)
+		}
+	}
+	return q
+}
+
+// describe renders a limit for a message.
+func describe(l Limit, v int64) string {
+	switch l {
+	case LimitRequestsPerMinute:
+		return fmt.Sprintf("%d requests per minute", v)
+	case LimitConcurrentRequests:
+		return fmt.Sprintf("%d concurrent requests", v)
+	case LimitTokensPerDay:
+		return fmt.Sprintf("%d tokens per day (UTC)", v)
+	case LimitTokensPerMonth:
+		return fmt.Sprintf("%d tokens per month (UTC)", v)
+	}
+	return string(l)
+}
+
+// roundUp renders d in whole seconds, at least 1 s.
+func roundUp(d time.Duration) time.Duration {
+	if d < time.Second {
+		return time.Second
+	}
+	return ((d + time.Second - 1) / time.Second) * time.Second
+}
+
+func dayIndex(t time.Time) int64 { return t.Unix() / 86400 }
+
+func monthIndex(t time.Time) int64 {
+	u := t.UTC()
+	return int64(u.Year())*12 + int64(u.Month()) - 1
+}
+
+// nextDay is the next UTC midnight after t.
+func nextDay(t time.Time) time.Time {
+	u := t.UTC()
+	return time.Date(u.Year(), u.Month(), u.Day()+1, 0, 0, 0, 0, time.UTC)
+}
+
+// nextMonth is the first instant of the next UTC month after t.
+func nextMonth(t time.Time) time.Time {
+	u := t.UTC()
+	return time.Date(u.Year(), u.Month()+1, 1, 0, 0, 0, 0, time.UTC)
+}
