@@ -301,6 +301,8 @@ type requestInfo struct {
 	attempts     int
 	outcome      providers.Kind
 	ttfb         time.Duration
+	// team is the request's key (teamkeys.go).
+	team teamInfo
 }
 
 // requestInfoKey is the echo.Context key of the request's *requestInfo.
