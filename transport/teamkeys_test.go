@@ -368,6 +368,16 @@ func TestNoMemberSecretAnywhere(t *testing.T) {
 		answers = append(answers, e.admin(http.MethodGet, p, "", http.StatusOK))
 	}
 	answers = append(answers, e.as(second, http.MethodGet, "/v1/me", "").body)
+	metrics := answers[len(answers)-2]
+	for _, want := range []string{
+		`pollux_requests_total{code="2xx",key="erin",model="gemini-2.5-pro",surface="geminicli"} 1`,
+		`pollux_requests_total{code="4xx",key="none",model="none",surface="geminicli"} 1`,
+		`pollux_tokens_total{key="erin",kind="input",model="gpt-5.2",provider="codex"} 12`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	e.shutdown()
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		b, err := os.ReadFile(e.dbPath + suffix)
