@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -27,14 +28,11 @@ type SaveMemberKey struct{ Key storage.MemberKey }
 // Receiver: persistence. Reply: *Persisted.
 type DeleteMemberKey struct{ ID int64 }
 
-// RecordKeyUsage adds to a key's usage counters; persistence sums them in
-// memory and writes them every usageEvery. Sender: Keys.Record (transport,
-// once per request). Receiver: persistence. No reply.
-type RecordKeyUsage struct{ Delta storage.KeyUsageDelta }
-
-// FlushUsage writes the gathered usage counters now. Sender: Keys.Usage.
-// Receiver: persistence. Reply: *Persisted once they are committed.
-type FlushUsage struct{}
+// SaveKeyUsage adds the key usage gathered since the last one (Keys sums
+// the counters of each request in memory and sends them every usageEvery,
+// at shutdown, and before a usage report). Sender: Keys. Receiver:
+// persistence. Reply: *Persisted when sent as a request.
+type SaveKeyUsage struct{ Deltas []storage.KeyUsageDelta }
 
 // OperatorKeyName is the key name under which the operator key (pollux_key)
 // is counted; it is reserved.
@@ -64,9 +62,22 @@ type Keys struct {
 	sys         *actor.ActorSystem
 	persistence *actor.PID
 
+	// cells are the usage counters not yet sent to persistence.
+	cells usageCells
+
 	// mu serialises admin changes, so the ring is published in the order
 	// the database committed.
 	mu sync.Mutex
+
+	// armed is set while a flush is due.
+	armed atomic.Bool
+	// clock runs the flush timer.
+	clock Clock
+
+	// flushMu guards the following fields.
+	flushMu   sync.Mutex
+	flushStop func() bool
+	stopped   bool
 }
 
 // loadKeys builds the ring from storage and seeds each key's token
@@ -197,19 +208,72 @@ func (k *Keys) Delete(ctx context.Context, id int64) error {
 	return nil
 }
 
-// Record counts usage of a key (KeyID 0 is the operator key). It does not
-// wait: persistence sums the counters and writes them every usageEvery.
-func (k *Keys) Record(d storage.KeyUsageDelta) {
-	k.sys.Root.Send(k.persistence, &RecordKeyUsage{Delta: d})
+// Record counts one request of a key (keyID 0 is the operator key) at a
+// time. It is lock-free and does not allocate after the first request of a
+// (key, provider, model, day); the counts reach the database within
+// usageEvery.
+func (k *Keys) Record(keyID int64, keyName, provider, model string, at time.Time, u storage.KeyUsage) {
+	k.cells.add(keyID, keyName, provider, model, at, u)
+	if !k.armed.Load() && k.armed.CompareAndSwap(false, true) {
+		k.arm()
+	}
 }
 
 // Usage writes the gathered counters, then reads the rows of days from..to
 // (YYYY-MM-DD, both included).
 func (k *Keys) Usage(ctx context.Context, from, to string) ([]storage.KeyUsageRow, error) {
-	if _, err := k.save(ctx, &FlushUsage{}); err != nil {
+	// Under flushMu, so a timer flush drained just before is already in
+	// persistence's mailbox, ahead of this write.
+	k.flushMu.Lock()
+	_, err := k.save(ctx, &SaveKeyUsage{Deltas: k.cells.drain(k.ring.Now())})
+	k.flushMu.Unlock()
+	if err != nil {
 		return nil, err
 	}
 	return k.db.KeyUsageRows(ctx, from, to)
+}
+
+// arm starts the flush timer (the first count since the last flush).
+func (k *Keys) arm() {
+	k.flushMu.Lock()
+	defer k.flushMu.Unlock()
+	if k.stopped {
+		return
+	}
+	k.flushStop = k.clock.AfterFunc(usageEvery, k.flushTick)
+}
+
+// flushTick sends the counts gathered since the timer was armed.
+func (k *Keys) flushTick() {
+	k.flushMu.Lock()
+	defer k.flushMu.Unlock()
+	if k.stopped {
+		return
+	}
+	k.flushStop = nil
+	// Disarm before draining: a count added after the drain arms anew.
+	k.armed.Store(false)
+	k.sendUsage()
+}
+
+// stopFlushing stops the timer and sends what is left; persistence writes
+// it before it stops (it is poisoned after this).
+func (k *Keys) stopFlushing() {
+	k.flushMu.Lock()
+	defer k.flushMu.Unlock()
+	k.stopped = true
+	if k.flushStop != nil {
+		k.flushStop()
+		k.flushStop = nil
+	}
+	k.sendUsage()
+}
+
+// sendUsage sends the drained counters, if any.
+func (k *Keys) sendUsage() {
+	if deltas := k.cells.drain(k.ring.Now()); len(deltas) > 0 {
+		k.sys.Root.Send(k.persistence, &SaveKeyUsage{Deltas: deltas})
+	}
 }
 
 // nameTaken reports whether another key than id is called name.
@@ -241,14 +305,6 @@ func (k *Keys) save(ctx context.Context, msg any) (int64, error) {
 	return p.ID, p.Err
 }
 
-// keyUsageKey is the row a key usage delta adds to.
-type keyUsageKey struct {
-	keyID    int64
-	provider string
-	model    string
-	day      string
-}
-
 // enqueueWrite adds a write to the next batch (as the other writes do).
 func (p *persistenceActor) enqueueWrite(ctx actor.Context, msg any) {
 	p.batch = append(p.batch, pendingWrite{msg: msg, reply: ctx.Sender()})
@@ -256,46 +312,6 @@ func (p *persistenceActor) enqueueWrite(ctx actor.Context, msg any) {
 		p.queued = true
 		ctx.Send(ctx.Self(), &flushNow{})
 	}
-}
-
-// onKeyUsage adds a delta to the pending key counters and arms the write.
-func (p *persistenceActor) onKeyUsage(ctx actor.Context, m *RecordKeyUsage) {
-	d := m.Delta
-	if d.Day == "" {
-		d.Day = storage.UsageDay(p.clock.Now())
-	}
-	k := keyUsageKey{d.KeyID, d.Provider, d.Model, d.Day}
-	if p.keyUsage == nil {
-		p.keyUsage = make(map[keyUsageKey]*storage.KeyUsageDelta)
-	}
-	if cur, ok := p.keyUsage[k]; ok {
-		cur.KeyUsage.Add(d.KeyUsage)
-		cur.KeyName = d.KeyName
-		if d.LastUsed.After(cur.LastUsed) {
-			cur.LastUsed = d.LastUsed
-		}
-	} else {
-		p.keyUsage[k] = &d
-	}
-	if p.usageOn == nil {
-		self, root := ctx.Self(), ctx.ActorSystem().Root
-		p.usageOn = p.clock.AfterFunc(usageEvery, func() { root.Send(self, &usageDue{}) })
-	}
-}
-
-// queueKeyUsage moves the pending key counters into the write batch.
-func (p *persistenceActor) queueKeyUsage() {
-	for _, d := range p.keyUsage {
-		p.batch = append(p.batch, pendingWrite{msg: &RecordKeyUsage{Delta: *d}})
-	}
-	p.keyUsage = nil
-}
-
-// onFlushUsage writes every pending counter now and answers once committed.
-func (p *persistenceActor) onFlushUsage(ctx actor.Context) {
-	p.queueUsage()
-	p.batch = append(p.batch, pendingWrite{msg: &FlushUsage{}, reply: ctx.Sender()})
-	p.flush(ctx)
 }
 
 // applyKeys applies the member-key writes; ok is false for other messages.
@@ -306,9 +322,12 @@ func applyKeys(ctx context.Context, tx *storage.Tx, msg any) (Persisted, bool) {
 		return Persisted{ID: id, Inserted: m.Key.ID == 0, Err: err}, true
 	case *DeleteMemberKey:
 		return Persisted{ID: m.ID, Err: tx.DeleteMemberKey(ctx, m.ID)}, true
-	case *RecordKeyUsage:
-		return Persisted{ID: m.Delta.KeyID, Err: tx.AddKeyUsage(ctx, m.Delta)}, true
-	case *FlushUsage:
+	case *SaveKeyUsage:
+		for _, d := range m.Deltas {
+			if err := tx.AddKeyUsage(ctx, d); err != nil {
+				return Persisted{Err: err}, true
+			}
+		}
 		return Persisted{}, true
 	}
 	return Persisted{}, false

@@ -63,8 +63,6 @@ type persistenceActor struct {
 	retryOn func() bool
 	usage   map[usageKey]*storage.UsageDelta
 	usageOn func() bool
-	// keyUsage are the pending member-key counters (keys.go).
-	keyUsage map[keyUsageKey]*storage.KeyUsageDelta
 }
 
 func newPersistence(db *storage.DB, log *zap.Logger, clock Clock, h *health) actor.Actor {
@@ -75,12 +73,8 @@ func (p *persistenceActor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *RecordUsage:
 		p.onUsage(ctx, msg)
-	case *RecordKeyUsage:
-		p.onKeyUsage(ctx, msg)
-	case *SaveMemberKey, *DeleteMemberKey:
+	case *SaveMemberKey, *DeleteMemberKey, *SaveKeyUsage:
 		p.enqueueWrite(ctx, msg)
-	case *FlushUsage:
-		p.onFlushUsage(ctx)
 	case *usageDue:
 		p.usageOn = nil
 		p.flushUsage(ctx)
@@ -166,7 +160,6 @@ func (p *persistenceActor) queueUsage() {
 		p.batch = append(p.batch, pendingWrite{msg: &RecordUsage{Delta: *d}})
 	}
 	p.usage = nil
-	p.queueKeyUsage()
 }
 
 func (p *persistenceActor) flushUsage(ctx actor.Context) {

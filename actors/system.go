@@ -116,7 +116,7 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 		s.abort()
 		return nil, fmt.Errorf("actors: load member keys: %w", err)
 	}
-	s.keys = &Keys{ring: ring, db: d.DB, sys: asys, persistence: persistence}
+	s.keys = &Keys{ring: ring, db: d.DB, sys: asys, persistence: persistence, clock: d.Clock}
 	for _, spec := range d.Pools {
 		if _, dup := s.pools[spec.Name]; dup {
 			s.abort()
@@ -224,6 +224,8 @@ func (s *System) Stop(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("stop pool %s: %w", pid.Id, err))
 		}
 	}
+	// The member keys' last counts go before persistence stops.
+	s.keys.stopFlushing()
 	if err := waitFuture(ctx, s.sys.Root.PoisonFuture(s.persistence)); err != nil {
 		errs = append(errs, fmt.Errorf("stop persistence: %w", err))
 	}
@@ -236,6 +238,9 @@ func (s *System) abort() {
 	s.cancel()
 	for _, pid := range s.poolPIDs {
 		_ = s.sys.Root.PoisonFuture(pid).Wait()
+	}
+	if s.keys != nil {
+		s.keys.stopFlushing()
 	}
 	if s.persistence != nil {
 		_ = s.sys.Root.PoisonFuture(s.persistence).Wait()

@@ -40,7 +40,7 @@ type KeyStore interface {
 	Update(ctx context.Context, id int64, change func(*storage.MemberKey) error) (*keyring.Key, error)
 	Rotate(ctx context.Context, id int64) (*keyring.Key, string, error)
 	Delete(ctx context.Context, id int64) error
-	Record(d storage.KeyUsageDelta)
+	Record(keyID int64, keyName, provider, model string, at time.Time, u storage.KeyUsage)
 	Usage(ctx context.Context, from, to string) ([]storage.KeyUsageRow, error)
 }
 
@@ -235,12 +235,11 @@ func (s *Server) settleKey(info *requestInfo, sf surface, status int) {
 		u.UnknownTokens = 1
 	}
 	tm.ticket.Done(now, u.InputTokens+u.OutputTokens)
-	d := storage.KeyUsageDelta{KeyName: tm.name, Provider: providerOfSurface(sf), Model: info.model,
-		Day: storage.UsageDay(now), KeyUsage: u}
+	var keyID int64
 	if tm.key != nil {
-		d.KeyID, d.LastUsed = tm.key.ID, now
+		keyID = tm.key.ID
 	}
-	s.keys.Record(d)
+	s.keys.Record(keyID, tm.name, providerOfSurface(sf), info.model, now, u)
 }
 
 // providerOfSurface names the provider (and key surface) of an API surface.

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -31,17 +32,19 @@ import (
 // upstreams, and a fake clock for the keys' limits. Generate calls to the
 // fake Google can be held at a gate.
 type keysEnv struct {
-	t      *testing.T
-	cfg    config.Config
-	clock  *actorstest.FakeClock
-	gfake  *geminifake.Server
-	cfake  *codexfake.Server
-	gemini *geminicli.Client
-	codex  *codex.Client
-	log    *zap.Logger
-	logs   *observer.ObservedLogs
-	dbPath string
-	gate   *upstreamGate
+	t     testing.TB
+	cfg   config.Config
+	clock *actorstest.FakeClock
+	// keyClock is the member keys' clock: clock unless a benchmark set one.
+	keyClock actors.Clock
+	gfake    *geminifake.Server
+	cfake    *codexfake.Server
+	gemini   *geminicli.Client
+	codex    *codex.Client
+	log      *zap.Logger
+	logs     *observer.ObservedLogs
+	dbPath   string
+	gate     *upstreamGate
 
 	// Replaced by restart.
 	db  *storage.DB
@@ -52,10 +55,17 @@ type keysEnv struct {
 // keysEnvStart is the fake clock's start: mid-day UTC.
 var keysEnvStart = time.Date(2026, 5, 14, 12, 0, 0, 0, time.UTC)
 
-func newKeysEnv(t *testing.T) *keysEnv {
+func newKeysEnv(t testing.TB) *keysEnv { return newKeysEnvClock(t, nil) }
+
+// newKeysEnvClock is newKeysEnv with the keys on keyClock (nil: the fake
+// clock).
+func newKeysEnvClock(t testing.TB, keyClock actors.Clock) *keysEnv {
 	t.Helper()
 	e := &keysEnv{t: t, gfake: geminifake.New(), cfake: codexfake.New(), clock: actorstest.NewFakeClock(keysEnvStart),
-		gate: &upstreamGate{}}
+		gate: &upstreamGate{}, keyClock: keyClock}
+	if e.keyClock == nil {
+		e.keyClock = e.clock
+	}
 	gup := httptest.NewServer(e.gate.wrap(e.gfake))
 	cup := httptest.NewServer(e.cfake)
 	t.Cleanup(gup.Close)
@@ -79,7 +89,7 @@ func (e *keysEnv) boot() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	sys, err := actors.Start(ctx, actors.Deps{DB: db, Logger: e.log, KeyClock: e.clock, Pools: []actors.PoolSpec{
+	sys, err := actors.Start(ctx, actors.Deps{DB: db, Logger: e.log, KeyClock: e.keyClock, Pools: []actors.PoolSpec{
 		{Name: providers.GeminiCLI, Authority: e.gemini, Config: e.cfg.Providers.GeminiCLI},
 		{Name: providers.Codex, Authority: e.codex, Config: e.cfg.Providers.Codex},
 	}})
@@ -152,7 +162,12 @@ type reply struct {
 func (e *keysEnv) send(method, path, body string, headers map[string]string) reply {
 	e.t.Helper()
 	resp := sendRequest(e.t, e.ts.Client(), method, e.ts.URL+path, body, headers)
-	return reply{status: resp.StatusCode, header: resp.Header, body: readAll(e.t, resp)}
+	b, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return reply{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }
 
 // as sends a request with key as Bearer.
