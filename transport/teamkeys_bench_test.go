@@ -123,14 +123,15 @@ func BenchmarkKeyOverhead(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			s := tc.srv
 			bearer := "Bearer " + tc.key
+			r := httptest.NewRequest(http.MethodPost, geminiUnaryPath, nil)
+			c := s.echo.NewContext(r, httptest.NewRecorder())
+			info := &requestInfo{}
+			c.Set(requestInfoKey, info)
 			b.ReportAllocs()
 			cpu0 := cpuTime(b)
 			for b.Loop() {
-				r := httptest.NewRequest(http.MethodPost, geminiUnaryPath, nil)
+				*info = requestInfo{}
 				r.Header.Set("Authorization", bearer)
-				c := s.echo.NewContext(r, httptest.NewRecorder())
-				info := &requestInfo{}
-				c.Set(requestInfoKey, info)
 				if err := s.authorizeClient(c); err != nil {
 					b.Fatal(err)
 				}
