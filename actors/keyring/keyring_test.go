@@ -255,3 +255,27 @@ func TestValidation(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestWindowGrowsWithTraffic: a high requests-per-minute limit costs memory
+// only for the requests actually made, and still holds exactly.
+func TestWindowGrowsWithTraffic(t *testing.T) {
+	_, k := newKey(t, Limits{RequestsPerMinute: 100_000})
+	for i := range 20 {
+		if _, _, d := k.Admit(t0.Add(time.Duration(i)*time.Millisecond), false); d != nil {
+			t.Fatal(d.Message)
+		}
+	}
+	if n := len(k.state.times); n > 32 {
+		t.Errorf("window ring holds %d slots after 20 requests", n)
+	}
+	_, small := newKey(t, Limits{RequestsPerMinute: 50})
+	admitted := 0
+	for i := range 120 {
+		if _, _, d := small.Admit(t0.Add(time.Duration(i)*time.Millisecond), false); d == nil {
+			admitted++
+		}
+	}
+	if admitted != 50 || len(small.state.times) != 50 {
+		t.Errorf("admitted %d with a ring of %d, want 50 and 50", admitted, len(small.state.times))
+	}
+}

@@ -23,8 +23,8 @@ type usageState struct {
 	mu       sync.Mutex
 	inflight int64
 	// times is a ring of the admission times (unix ns) of the requests in
-	// the last minute, oldest at head; n are in use. Its capacity is the
-	// requests-per-minute limit.
+	// the last minute, oldest at head; n are in use. It grows with the
+	// traffic, up to the requests-per-minute limit.
 	times []int64
 	head  int
 	n     int
@@ -87,12 +87,19 @@ func (k *Key) Admit(now time.Time, wantQuota bool) (Ticket, Quota, *Denial) {
 	case l.TokensPerMonth > 0 && st.monthTokens >= l.TokensPerMonth:
 		d = &Denial{Limit: LimitTokensPerMonth, Value: l.TokensPerMonth, RetryAfter: nextMonth(now).Sub(now)}
 	case l.RequestsPerMinute > 0:
-		st.fit(int(l.RequestsPerMinute))
+		limit := int(l.RequestsPerMinute)
 		st.expire(now)
-		if st.n >= len(st.times) {
+		if st.n > limit {
+			// The limit was lowered: only the newest admissions matter.
+			st.resize(limit)
+		}
+		if st.n >= limit {
 			d = &Denial{Limit: LimitRequestsPerMinute, Value: l.RequestsPerMinute,
 				RetryAfter: time.Duration(st.times[st.head] + int64(window) - ns)}
 			break
+		}
+		if st.n == len(st.times) {
+			st.resize(min(limit, max(minWindow, 2*len(st.times))))
 		}
 		st.times[(st.head+st.n)%len(st.times)] = ns
 		st.n++
@@ -154,24 +161,26 @@ func (st *usageState) expire(now time.Time) {
 	}
 }
 
-// fit resizes the window ring to capacity size, keeping the newest
-// admissions (the limit was changed).
-func (st *usageState) fit(size int) {
-	if len(st.times) == size {
-		return
-	}
+// minWindow is the smallest window ring; it grows by doubling up to the
+// limit, so a key's memory follows its traffic, not its limit.
+const minWindow = 8
+
+// resize gives the window ring capacity size, keeping the newest
+// admissions.
+func (st *usageState) resize(size int) {
 	keep := min(st.n, size)
 	times := make([]int64, size)
 	for i := range keep {
 		times[i] = st.times[(st.head+st.n-keep+i)%len(st.times)]
 	}
+	// (keep is 0 whenever the old ring is empty, so no modulo by zero.)
 	st.times, st.head, st.n = times, 0, keep
 }
 
 // quota reads the headers' figures. Callers hold mu.
 func (st *usageState) quota(l Limits, now time.Time) Quota {
 	var q Quota
-	if l.RequestsPerMinute > 0 && len(st.times) > 0 {
+	if l.RequestsPerMinute > 0 {
 		q.Requests = l.RequestsPerMinute
 		q.RequestsRemaining = max(0, l.RequestsPerMinute-int64(st.n))
 		if st.n > 0 {
