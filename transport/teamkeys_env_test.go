@@ -225,7 +225,6 @@ const (
 type upstreamGate struct {
 	mu      sync.Mutex
 	closed  chan struct{}
-	waiting int
 	arrived chan struct{}
 }
 

@@ -24,12 +24,11 @@ func newKey(t *testing.T, l Limits) (*Ring, *Key) {
 // step is one call on a key: admit at an offset from t0 (and, with done,
 // end the admitted request charging tokens), expecting a verdict.
 type step struct {
-	at       time.Duration
-	done     bool
-	tokens   int64
-	denied   Limit
-	retryIn  time.Duration
-	finishAt time.Duration
+	at      time.Duration
+	done    bool
+	tokens  int64
+	denied  Limit
+	retryIn time.Duration
 }
 
 func TestAdmitLimits(t *testing.T) {
