@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	geminifake "github.com/pollux-gateway/pollux/providers/geminicli/fakeupstream"
 )
 
 // TestMemberKeyForms: a member key works in every form the surfaces take;
@@ -415,4 +417,32 @@ func errMessage(body string) string {
 	}
 	_ = json.Unmarshal([]byte(body), &env)
 	return env.Error.Message
+}
+
+// TestDisablingKeepsARunningStream: a key disabled while its stream runs
+// lets that stream finish (with its usage counted); the next request is
+// refused.
+func TestDisablingKeepsARunningStream(t *testing.T) {
+	e := newKeysEnv(t)
+	id, secret := e.createKey(`{"name":"streamer"}`)
+	st := geminifake.DefaultStream("gemini-2.5-flash")
+	gate := make(chan struct{})
+	st.Events[len(st.Events)-1].Gate = gate
+	e.gfake.ScriptStream(st)
+	done := make(chan reply, 1)
+	go func() { done <- e.as(secret, http.MethodPost, keysStreamPath, geminiReqBody) }()
+	eventually(t, "the stream under way", func() bool { return len(e.gfake.RequestsTo(geminiStreamPath)) == 1 })
+	e.admin(http.MethodPatch, fmt.Sprintf("/admin/v1/keys/%d", id), `{"disabled":true}`, http.StatusOK)
+	if r := e.as(secret, http.MethodPost, geminiUnaryPath, geminiReqBody); r.status != http.StatusUnauthorized {
+		t.Fatalf("request after disable: %d", r.status)
+	}
+	close(gate)
+	r := <-done
+	if r.status != http.StatusOK || !strings.Contains(r.body, `"finishReason":"STOP"`) || strings.Contains(r.body, `"error"`) {
+		t.Fatalf("the running stream: %d %s", r.status, r.body)
+	}
+	rep := e.usage("?group_by=key")
+	if len(rep.Rows) != 1 || rep.Rows[0].Requests != 1 || rep.Rows[0].InputTokens != 4 || rep.Rows[0].OutputTokens != 2 {
+		t.Errorf("usage %+v, want the finished stream counted", rep.Rows)
+	}
 }
