@@ -195,17 +195,38 @@ func TestMemberKeyLimitsUnderConcurrency(t *testing.T) {
 	})
 
 	t.Run("tokens per day", func(t *testing.T) {
-		// 7 tokens a request: the second takes the key past 10 (one request
-		// may overshoot), then nothing passes until midnight UTC.
-		for i := range 2 {
-			if r := send(tokKey)(); r.status != 200 {
-				t.Fatalf("request %d: %d %s", i, r.status, r.body)
+		// 64 at once on a fresh key: the first request's cost is unknown
+		// until it ends, so it holds what is left and the 63 others wait.
+		e.gate.close()
+		replies := make(chan reply, 64)
+		for range 64 {
+			go func() { replies <- send(tokKey)() }()
+		}
+		var all []reply
+		for range 63 {
+			select {
+			case r := <-replies:
+				all = append(all, r)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("only %d of the 63 expected refusals came back", len(all))
 			}
+		}
+		e.gate.open()
+		all = append(all, <-replies)
+		got := tally(t, all, "1", "taken by its requests still running")
+		if got[200] != 1 || got[429] != 63 {
+			t.Fatalf("statuses %v, want 1×200 and 63×429", got)
+		}
+		// 7 tokens used of 10: the next request may take the key past the
+		// limit (one request may overshoot); then nothing passes until
+		// midnight UTC, whatever the concurrency.
+		if r := send(tokKey)(); r.status != 200 {
+			t.Fatalf("the overshooting request: %d %s", r.status, r.body)
 		}
 		now := e.clock.Now()
 		midnight := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
 		wantRetry := fmt.Sprint(int((midnight.Sub(now) + time.Second - 1) / time.Second))
-		got := tally(t, e.burst(64, send(tokKey)), wantRetry, "10 tokens per day")
+		got = tally(t, e.burst(64, send(tokKey)), wantRetry, "10 tokens per day")
 		if got[429] != 64 {
 			t.Fatalf("statuses %v, want 64×429", got)
 		}

@@ -29,8 +29,12 @@
 //   - concurrent requests: admitted requests not yet finished.
 //   - tokens per day and per month (UTC): input plus output tokens as the
 //     upstream reported them. They are checked before a request (none left
-//     → refused) and charged when it ends, so one request may take a key
-//     past its limit; the next is refused.
+//     → refused until the period turns) and charged when it ends. A
+//     request's cost is known only when it ends, so each admitted request
+//     reserves the key's average cost per request (the first one, with no
+//     average yet, everything that is left), and while the requests in
+//     flight have reserved what is left, more are refused for a second.
+//     So one request may take a key past its limit, but a burst cannot.
 //
 // Time comes from an injected clock, so the limits are tested on a fake
 // one. The counters start from the stored usage of the current day and

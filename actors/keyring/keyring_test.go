@@ -2,6 +2,7 @@ package keyring
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -276,5 +277,52 @@ func TestWindowGrowsWithTraffic(t *testing.T) {
 	}
 	if admitted != 50 || len(small.state.times) != 50 {
 		t.Errorf("admitted %d with a ring of %d, want 50 and 50", admitted, len(small.state.times))
+	}
+}
+
+// TestTokenLimitsHoldUnderConcurrency: requests in flight reserve tokens,
+// so a burst cannot take a key past its token limit; only one request at
+// a time can overshoot.
+func TestTokenLimitsHoldUnderConcurrency(t *testing.T) {
+	_, k := newKey(t, Limits{TokensPerDay: 100})
+	admit := func(step string, want bool) Ticket {
+		t.Helper()
+		tk, _, d := k.Admit(t0, false)
+		if (d == nil) != want {
+			t.Fatalf("%s: admitted %v, want %v (%v)", step, d == nil, want, d)
+		}
+		if d != nil && (d.RetryAfter != time.Second || !strings.Contains(d.Message, "taken by its requests still running")) {
+			t.Fatalf("%s: %+v", step, d)
+		}
+		return tk
+	}
+	first := admit("the first request reserves all that is left", true)
+	admit("a second while the first runs, its cost unknown", false)
+	first.Done(t0, 30) // average 30, 70 left
+	a := admit("reserves 30 of 70", true)
+	b := admit("reserves 60 of 70", true)
+	admit("90 of 70 would be reserved", false)
+	a.Done(t0, 30)
+	b.Done(t0, 30) // 90 used, 10 left, average 30
+	c := admit("nothing in flight: one request may overshoot", true)
+	admit("while the overshooting one runs", false)
+	c.Done(t0, 30)
+	if _, _, d := k.Admit(t0, false); d == nil || d.Limit != LimitTokensPerDay || d.RetryAfter != time.Minute {
+		t.Fatalf("after the limit: %+v", d)
+	}
+	// 64 at once on a fresh key: exactly one is admitted.
+	_, fresh := newKey(t, Limits{TokensPerMonth: 1000})
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			if _, _, d := fresh.Admit(t0, false); d == nil {
+				admitted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if admitted.Load() != 1 {
+		t.Errorf("admitted %d of 64 on a fresh key, want 1", admitted.Load())
 	}
 }

@@ -31,6 +31,9 @@ type usageState struct {
 	// day and month index the periods dayTokens and monthTokens count.
 	day, month             int64
 	dayTokens, monthTokens int64
+	// reserved is what the requests in flight reserved of the token limits;
+	// avgTokens is the running average cost of a request (0: none yet).
+	reserved, avgTokens int64
 }
 
 // Limit names a limit in refusals and headers.
@@ -53,6 +56,8 @@ type Denial struct {
 	RetryAfter time.Duration
 	// Message tells the client it is the key's own limit.
 	Message string
+	// pending: tokens are left, but the requests in flight reserved them.
+	pending bool
 }
 
 // Quota is what the rate-limit headers report after an admission or a
@@ -68,6 +73,8 @@ type Quota struct {
 // Ticket is an admitted request. Done must be called exactly once.
 type Ticket struct {
 	st *usageState
+	// reserved is the request's share of the token limits (checkTokens).
+	reserved int64
 }
 
 // Admit admits one request under the key's limits, or refuses it with the
@@ -75,37 +82,25 @@ type Ticket struct {
 // when wantQuota is set (it is what the OpenAI headers need).
 func (k *Key) Admit(now time.Time, wantQuota bool) (Ticket, Quota, *Denial) {
 	l, st := k.Limits, k.state
-	ns := now.UnixNano()
 	st.mu.Lock()
 	st.roll(now)
-	var d *Denial
-	switch {
-	case l.ConcurrentRequests > 0 && st.inflight >= l.ConcurrentRequests:
+	var (
+		d       *Denial
+		reserve int64
+	)
+	if l.ConcurrentRequests > 0 && st.inflight >= l.ConcurrentRequests {
 		d = &Denial{Limit: LimitConcurrentRequests, Value: l.ConcurrentRequests, RetryAfter: concurrencyRetry}
-	case l.TokensPerDay > 0 && st.dayTokens >= l.TokensPerDay:
-		d = &Denial{Limit: LimitTokensPerDay, Value: l.TokensPerDay, RetryAfter: nextDay(now).Sub(now)}
-	case l.TokensPerMonth > 0 && st.monthTokens >= l.TokensPerMonth:
-		d = &Denial{Limit: LimitTokensPerMonth, Value: l.TokensPerMonth, RetryAfter: nextMonth(now).Sub(now)}
-	case l.RequestsPerMinute > 0:
-		limit := int(l.RequestsPerMinute)
-		st.expire(now)
-		if st.n > limit {
-			// The limit was lowered: only the newest admissions matter.
-			st.resize(limit)
-		}
-		if st.n >= limit {
-			d = &Denial{Limit: LimitRequestsPerMinute, Value: l.RequestsPerMinute,
-				RetryAfter: time.Duration(st.times[st.head] + int64(window) - ns)}
-			break
-		}
-		if st.n == len(st.times) {
-			st.resize(min(limit, max(minWindow, 2*len(st.times))))
-		}
-		st.times[(st.head+st.n)%len(st.times)] = ns
-		st.n++
+	}
+	if d == nil {
+		d, reserve = st.checkTokens(l, now)
+	}
+	if d == nil && l.RequestsPerMinute > 0 {
+		// Last: it is the one check that records the admission.
+		d = st.takeSlot(l.RequestsPerMinute, now)
 	}
 	if d == nil {
 		st.inflight++
+		st.reserved += reserve
 	}
 	var q Quota
 	if wantQuota {
@@ -113,15 +108,79 @@ func (k *Key) Admit(now time.Time, wantQuota bool) (Ticket, Quota, *Denial) {
 	}
 	st.mu.Unlock()
 	if d != nil {
-		d.Message = fmt.Sprintf("key %q reached its own limit of %s; it frees in %s. This is the key's limit set by the gateway operator, not the shared pool's",
-			k.Name, describe(d.Limit, d.Value), roundUp(d.RetryAfter))
+		if d.pending {
+			d.Message = fmt.Sprintf("key %q is at its own limit of %s: the tokens it has left are taken by its requests still running; retry in %s. This is the key's limit set by the gateway operator, not the shared pool's",
+				k.Name, describe(d.Limit, d.Value), roundUp(d.RetryAfter))
+		} else {
+			d.Message = fmt.Sprintf("key %q reached its own limit of %s; it frees in %s. This is the key's limit set by the gateway operator, not the shared pool's",
+				k.Name, describe(d.Limit, d.Value), roundUp(d.RetryAfter))
+		}
 		return Ticket{}, q, d
 	}
-	return Ticket{st: st}, q, nil
+	return Ticket{st: st, reserved: reserve}, q, nil
 }
 
-// Done ends an admitted request and charges its tokens (input + output as
-// the upstream reported them; 0 when unknown) to the current day and month.
+// checkTokens applies the token limits: none left → refused until the
+// period turns. Otherwise each admitted request reserves what the key's
+// requests have cost on average (the first one, with no average yet, all
+// that is left), and a request is refused for a moment while the requests
+// in flight have reserved what is left. One request at a time can still
+// take the key past its limit (its cost is known only when it ends), but a
+// burst of concurrent requests cannot. Callers hold mu.
+func (st *usageState) checkTokens(l Limits, now time.Time) (*Denial, int64) {
+	if l.TokensPerDay <= 0 && l.TokensPerMonth <= 0 {
+		return nil, 0
+	}
+	var (
+		limit Limit
+		value int64
+		left  int64
+		reset time.Duration
+	)
+	if l.TokensPerDay > 0 {
+		limit, value, left, reset = LimitTokensPerDay, l.TokensPerDay, l.TokensPerDay-st.dayTokens, nextDay(now).Sub(now)
+	}
+	if m := l.TokensPerMonth - st.monthTokens; l.TokensPerMonth > 0 && (limit == "" || m < left) {
+		limit, value, left, reset = LimitTokensPerMonth, l.TokensPerMonth, m, nextMonth(now).Sub(now)
+	}
+	if left <= 0 {
+		return &Denial{Limit: limit, Value: value, RetryAfter: reset}, 0
+	}
+	need := left
+	if st.avgTokens > 0 {
+		need = st.avgTokens
+	}
+	if st.reserved > 0 && st.reserved+need > left {
+		return &Denial{Limit: limit, Value: value, RetryAfter: concurrencyRetry, pending: true}, 0
+	}
+	return nil, need
+}
+
+// takeSlot records an admission in the requests-per-minute window, or
+// refuses it. Callers hold mu.
+func (st *usageState) takeSlot(perMinute int64, now time.Time) *Denial {
+	limit := int(perMinute)
+	ns := now.UnixNano()
+	st.expire(now)
+	if st.n > limit {
+		// The limit was lowered: only the newest admissions matter.
+		st.resize(limit)
+	}
+	if st.n >= limit {
+		return &Denial{Limit: LimitRequestsPerMinute, Value: perMinute,
+			RetryAfter: time.Duration(st.times[st.head] + int64(window) - ns)}
+	}
+	if st.n == len(st.times) {
+		st.resize(min(limit, max(minWindow, 2*len(st.times))))
+	}
+	st.times[(st.head+st.n)%len(st.times)] = ns
+	st.n++
+	return nil
+}
+
+// Done ends an admitted request: it frees the request's concurrency slot
+// and token reservation, and charges its tokens (input + output as the
+// upstream reported them; 0 when unknown) to the current day and month.
 func (t Ticket) Done(now time.Time, tokens int64) {
 	st := t.st
 	if st == nil {
@@ -132,9 +191,16 @@ func (t Ticket) Done(now time.Time, tokens int64) {
 	if st.inflight > 0 {
 		st.inflight--
 	}
+	st.reserved = max(0, st.reserved-t.reserved)
 	if tokens > 0 {
 		st.dayTokens += tokens
 		st.monthTokens += tokens
+		// A running average weighted 1/8 to the newest request.
+		if st.avgTokens == 0 {
+			st.avgTokens = tokens
+		} else {
+			st.avgTokens = max(1, (7*st.avgTokens+tokens)/8)
+		}
 	}
 	st.mu.Unlock()
 }
