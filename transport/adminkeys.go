@@ -397,10 +397,12 @@ func validKeyName(name string) error {
 	}
 	for i := 0; i < len(name); i++ {
 		switch ch := name[i]; {
-		case 'a' <= ch && ch <= 'z', 'A' <= ch && ch <= 'Z', '0' <= ch && ch <= '9',
-			ch == '.', ch == '_', ch == '-', ch == '@', ch == '+':
+		case 'a' <= ch && ch <= 'z', 'A' <= ch && ch <= 'Z', '0' <= ch && ch <= '9':
+		case (ch == '.' || ch == '_' || ch == '-' || ch == '@' || ch == '+') && i > 0:
+			// Not first: a CSV cell starting with - @ + would read as a
+			// spreadsheet formula.
 		default:
-			return &Error{Kind: KindInvalidArgument, Message: "name: use letters, digits and . _ - @ + only"}
+			return &Error{Kind: KindInvalidArgument, Message: "name: use letters, digits and . _ - @ + only, starting with a letter or digit"}
 		}
 	}
 	return nil

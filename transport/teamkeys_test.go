@@ -311,6 +311,7 @@ func TestKeyAdminValidation(t *testing.T) {
 		{"unknown surface", `{"name":"x","surfaces":["anthropic"]}`, "surfaces[0]"},
 		{"wrong type", `{"name":"x","limits":{"requests_per_minute":"ten"}}`, "limits.requests_per_minute"},
 		{"bad name", `{"name":"a b"}`, "name:"},
+		{"formula-like name", `{"name":"-2+3"}`, "starting with a letter or digit"},
 		{"reserved name", `{"name":"operator"}`, "reserved"},
 		{"missing name", `{}`, "name: is required"},
 		{"bad expiry", `{"name":"x","expires_at":"tomorrow"}`, "expires_at"},
