@@ -222,12 +222,13 @@ func (k *Keys) Record(keyID int64, keyName, provider, model string, at time.Time
 // Usage writes the gathered counters, then reads the rows of days from..to
 // (YYYY-MM-DD, both included).
 func (k *Keys) Usage(ctx context.Context, from, to string) ([]storage.KeyUsageRow, error) {
-	// Under flushMu, so a timer flush drained just before is already in
-	// persistence's mailbox, ahead of this write.
+	// Drain and send under flushMu, so a timer flush that drained before is
+	// already in persistence's mailbox; then wait, without the lock, for an
+	// empty write queued behind both to commit.
 	k.flushMu.Lock()
-	_, err := k.save(ctx, &SaveKeyUsage{Deltas: k.cells.drain(k.ring.Now())})
+	k.sendUsage()
 	k.flushMu.Unlock()
-	if err != nil {
+	if _, err := k.save(ctx, &SaveKeyUsage{}); err != nil {
 		return nil, err
 	}
 	return k.db.KeyUsageRows(ctx, from, to)
