@@ -126,6 +126,10 @@ func TestStatusPageKeysInBrowser(t *testing.T) {
 	if r := e.as(rotated, http.MethodPost, geminiUnaryPath, geminiReqBody); r.status != http.StatusUnauthorized {
 		t.Errorf("deleted key: %d", r.status)
 	}
+	// Forget key: the secret shown last leaves the page.
+	run(ctx, t, "forget the key", chromedp.Click(chromedp.CSS("#forget")))
+	waitPage(ctx, t, "the secret gone", `document.querySelector('#key-secret').hidden
+		&& document.querySelector('#key-secret-value').textContent === ''`)
 	assertNoPageProblems(ctx, t)
 }
 

@@ -89,6 +89,7 @@
 
   async function load() {
     clearTimeout(state.timer);
+    if (!key()) forget();
     if (!visible()) {
       state.timer = setTimeout(load, 1000);
       return;
@@ -111,6 +112,24 @@
       state.loading = false;
       state.timer = setTimeout(load, REFRESH_MS);
     }
+  }
+
+  // forget drops what the views show once the key is forgotten, the secret
+  // first.
+  function forget() {
+    hideSecret();
+    if (state.keys.length || state.usage) {
+      state.keys = [];
+      state.usage = null;
+      ui.list.replaceChildren(el('p', { class: 'hint' }, 'Loading…'));
+      ui.chart.replaceChildren(el('p', { class: 'hint' }, 'Loading…'));
+      ui.say.textContent = '';
+    }
+  }
+
+  function hideSecret() {
+    ui.secret.hidden = true;
+    ui.secretValue.textContent = '';
   }
 
   // --- keys -------------------------------------------------------------
@@ -344,10 +363,7 @@
 
   // The secret is shown once: drop it when the operator leaves the tab.
   document.addEventListener('visibilitychange', () => {
-    if (document.hidden) {
-      ui.secret.hidden = true;
-      ui.secretValue.textContent = '';
-    }
+    if (document.hidden) hideSecret();
   });
 
   load();
