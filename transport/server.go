@@ -208,10 +208,10 @@ type route struct {
 // version prefixes.
 func (s *Server) geminiRoutes() []route {
 	return append([]route{
-		{http.MethodGet, "/models", s.geminiModels.List},
+		{http.MethodGet, "/models", s.keyModels(s.geminiModels.List, s.geminiModels.ListAllowed)},
 		{http.MethodGet, "/models/:id", s.geminiModels.Get},
 		{http.MethodGet, "/models/models/:id", s.geminiModels.Get},
-		{http.MethodGet, "/openai/models", s.geminiOpenAIModels.List},
+		{http.MethodGet, "/openai/models", s.keyModels(s.geminiOpenAIModels.List, s.geminiOpenAIModels.ListAllowed)},
 		{http.MethodGet, "/openai/models/:id", s.geminiOpenAIModels.Get},
 	}, s.geminiAPIRoutes()...)
 }
@@ -219,7 +219,7 @@ func (s *Server) geminiRoutes() []route {
 // codexRoutes is the OpenAI surface's route table, relative to /codex/v1.
 func (s *Server) codexRoutes() []route {
 	return append([]route{
-		{http.MethodGet, "/models", s.codexModels.List},
+		{http.MethodGet, "/models", s.keyModels(s.codexModels.List, s.codexModels.ListAllowed)},
 		{http.MethodGet, "/models/:id", s.codexModels.Get},
 	}, s.codexAPIRoutes()...)
 }

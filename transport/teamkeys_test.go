@@ -468,3 +468,36 @@ func TestDisablingKeepsARunningStream(t *testing.T) {
 		t.Errorf("usage %+v, want the finished stream counted", rep.Rows)
 	}
 }
+
+// TestModelListsFollowTheKey: a key limited to some models lists only
+// those; other keys and the operator see every model.
+func TestModelListsFollowTheKey(t *testing.T) {
+	e := newKeysEnv(t)
+	_, limited := e.createKey(`{"name":"flash-only","models":["gemini-2.5-fl*"]}`)
+	_, open := e.createKey(`{"name":"open"}`)
+	for _, tc := range []struct {
+		key, path string
+		want, not []string
+	}{
+		{limited, "/geminicli/v1beta/models", []string{`"models/gemini-2.5-flash"`}, []string{"gemini-2.5-pro"}},
+		{limited, "/geminicli/v1beta/openai/models", []string{`"gemini-2.5-flash"`}, []string{"gemini-2.5-pro"}},
+		{limited, "/codex/v1/models", []string{`"data":[]`}, []string{"gpt-5.2"}},
+		{open, "/geminicli/v1beta/models", []string{"gemini-2.5-flash", "gemini-2.5-pro"}, nil},
+		{harnessKey, "/codex/v1/models", []string{`"gpt-5.2-codex"`, `"gpt-5.2"`}, nil},
+	} {
+		r := e.as(tc.key, http.MethodGet, tc.path, "")
+		if r.status != 200 {
+			t.Fatalf("%s: %d %s", tc.path, r.status, r.body)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(r.body, w) {
+				t.Errorf("%s: %s lacks %s", tc.path, r.body, w)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(r.body, n) {
+				t.Errorf("%s: %s lists %s", tc.path, r.body, n)
+			}
+		}
+	}
+}
