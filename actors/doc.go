@@ -35,4 +35,10 @@
 // state from SQLite. Transport talks to the tree only through Pool, whose
 // Acquire guarantees every granted Lease is closed by exactly one Outcome,
 // even when the caller gave up before the Lease arrived.
+//
+// Member keys (keys.go, package keyring): System.Keys holds the key set the
+// request path authorizes against, in memory; admin changes are written
+// through persistence (SaveMemberKey, DeleteMemberKey) and published to the
+// set once committed. Per-request usage is summed in atomic counters and
+// sent as one SaveKeyUsage every 2 s, at shutdown, and before a report.
 package actors

@@ -73,6 +73,8 @@ func (p *persistenceActor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *RecordUsage:
 		p.onUsage(ctx, msg)
+	case *SaveMemberKey, *DeleteMemberKey, *SaveKeyUsage:
+		p.enqueueWrite(ctx, msg)
 	case *usageDue:
 		p.usageOn = nil
 		p.flushUsage(ctx)
@@ -229,7 +231,7 @@ func (p *persistenceActor) flush(ctx actor.Context) {
 // benign reports whether a write failed only because its credential is gone
 // (deleted meanwhile): nothing to retry, nothing wrong with the database.
 func benign(err error) bool {
-	return errors.Is(err, storage.ErrNotFound)
+	return errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrNameTaken)
 }
 
 func apply(ctx context.Context, tx *storage.Tx, msg any) Persisted {
@@ -249,6 +251,9 @@ func apply(ctx context.Context, tx *storage.Tx, msg any) Persisted {
 		return Persisted{Err: tx.PutSetting(ctx, m.Key, m.Value)}
 	case *RecordUsage:
 		return Persisted{ID: m.Delta.CredentialID, Err: tx.AddUsage(ctx, m.Delta)}
+	}
+	if res, ok := applyKeys(ctx, tx, msg); ok {
+		return res
 	}
 	return Persisted{Err: fmt.Errorf("persistence: unknown write %T", msg)}
 }

@@ -39,6 +39,9 @@ type Deps struct {
 	Jitter func() time.Duration
 	// RefreshTimeout bounds one refresh (HTTP and durable save); default 60s.
 	RefreshTimeout time.Duration
+	// KeyClock is the member keys' clock (limits, usage days); defaults to
+	// Clock.
+	KeyClock Clock
 }
 
 // System is the running actor tree: one persistence actor and one
@@ -53,6 +56,7 @@ type System struct {
 	poolPIDs    []*actor.PID
 	sub         *eventstream.Subscription
 	cancel      context.CancelFunc
+	keys        *Keys
 }
 
 // startTimeout bounds how long Start waits for every credential to load.
@@ -104,6 +108,15 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 		return nil, fmt.Errorf("actors: spawn persistence: %w", err)
 	}
 	s.persistence = persistence
+	if d.KeyClock == nil {
+		d.KeyClock = d.Clock
+	}
+	ring, err := loadKeys(ctx, d.DB, d.KeyClock.Now)
+	if err != nil {
+		s.abort()
+		return nil, fmt.Errorf("actors: load member keys: %w", err)
+	}
+	s.keys = &Keys{ring: ring, db: d.DB, sys: asys, persistence: persistence, clock: d.Clock}
 	for _, spec := range d.Pools {
 		if _, dup := s.pools[spec.Name]; dup {
 			s.abort()
@@ -211,6 +224,8 @@ func (s *System) Stop(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("stop pool %s: %w", pid.Id, err))
 		}
 	}
+	// The member keys' last counts go before persistence stops.
+	s.keys.stopFlushing()
 	if err := waitFuture(ctx, s.sys.Root.PoisonFuture(s.persistence)); err != nil {
 		errs = append(errs, fmt.Errorf("stop persistence: %w", err))
 	}
@@ -223,6 +238,9 @@ func (s *System) abort() {
 	s.cancel()
 	for _, pid := range s.poolPIDs {
 		_ = s.sys.Root.PoisonFuture(pid).Wait()
+	}
+	if s.keys != nil {
+		s.keys.stopFlushing()
 	}
 	if s.persistence != nil {
 		_ = s.sys.Root.PoisonFuture(s.persistence).Wait()

@@ -22,6 +22,15 @@
 //	usage           per credential, model and UTC day (YYYY-MM-DD): request
 //	                and token counters, added to in place. Deleting a
 //	                credential keeps its usage with a NULL credential_id.
+//	member_keys     one row per member key: name (unique), note, the SHA-256
+//	                of its secret (never the secret), surface and model
+//	                allow-lists (comma-separated; empty allows all), limits
+//	                (0 = none), expiry, disabled flag, last-used time.
+//	key_usage       per key id (0 = the operator key), provider, model and
+//	                UTC day: requests, errors, input, output, cached and
+//	                reasoning tokens, and requests whose tokens are unknown.
+//	                No foreign key: usage outlives its key, under the name
+//	                it had when last counted.
 //
 // Migrations are SQL files embedded from migrations/, named NNNN_name.sql and
 // numbered from 1 without gaps. Open applies every migration newer than the

@@ -119,6 +119,9 @@ func (a *codexAPI) responses(c echo.Context) error {
 	if !ok {
 		return codexModelNotFound(c, rc.call.Model)
 	}
+	if err := a.s.admit(c, rc.call.Model); err != nil {
+		return err
+	}
 	if stream {
 		return a.stream(c, rc)
 	}
@@ -142,6 +145,9 @@ func (a *codexAPI) compact(c echo.Context) error {
 	rc, ok := a.prepare(c, body, codex.MethodCompact)
 	if !ok {
 		return codexModelNotFound(c, rc.call.Model)
+	}
+	if err := a.s.admit(c, rc.call.Model); err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	reply, err := a.s.relay(ctx, rc)
@@ -239,6 +245,7 @@ func (a *codexAPI) stream(c echo.Context, rc relayCall) error {
 	case err == nil && st.terminal:
 		if st.usage != nil {
 			reply.setUsage(st.usage.InputTokens, st.usage.OutputTokens)
+			rc.info.noteUsage(st.usage.InputTokens, st.usage.OutputTokens, st.usage.CachedTokens, st.usage.ReasoningTokens)
 		}
 		reply.finish(st.outcome)
 		a.logUsage(rc.reqID, st.usage)
@@ -330,6 +337,7 @@ func (a *codexAPI) collect(c echo.Context, rc relayCall) error {
 	}
 	if info.Usage != nil {
 		reply.setUsage(info.Usage.InputTokens, info.Usage.OutputTokens)
+		rc.info.noteUsage(info.Usage.InputTokens, info.Usage.OutputTokens, info.Usage.CachedTokens, info.Usage.ReasoningTokens)
 	}
 	reply.finish(providers.Outcome{Kind: providers.KindOK, Status: reply.resp.StatusCode})
 	a.logUsage(rc.reqID, info.Usage)

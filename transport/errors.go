@@ -33,6 +33,7 @@ const (
 	KindUpstream                          // 502: the upstream failed and no retry was left
 	KindUnavailable                       // 503: no usable credential, or shutting down
 	KindTimeout                           // 504: no credential or first byte before the deadline
+	KindConflict                          // 409: the change conflicts with existing state (a taken name)
 )
 
 // Status returns the HTTP status of k. It is the one map from internal error
@@ -59,6 +60,8 @@ func (k ErrorKind) Status() int {
 		return http.StatusServiceUnavailable
 	case KindTimeout:
 		return http.StatusGatewayTimeout
+	case KindConflict:
+		return http.StatusConflict
 	}
 	return http.StatusInternalServerError
 }
@@ -86,6 +89,8 @@ func (k ErrorKind) String() string {
 		return "service unavailable"
 	case KindTimeout:
 		return "timeout"
+	case KindConflict:
+		return "conflict"
 	}
 	return "internal error"
 }

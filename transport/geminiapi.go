@@ -96,6 +96,12 @@ func (g *geminiAPI) serve(c echo.Context) error {
 	if !g.models[model] {
 		return &Error{Kind: KindNotFound, Message: fmt.Sprintf("models/%s is not found: this gateway serves only the models that GET models lists", model)}
 	}
+	if method == geminicli.MethodCountTokens {
+		info.expectNoUsage()
+	}
+	if err := g.s.admit(c, model); err != nil {
+		return err
+	}
 	body, err := readBody(c)
 	if err != nil {
 		return err
@@ -155,6 +161,7 @@ func (g *geminiAPI) unary(c echo.Context, rc relayCall, unwrap func([]byte) ([]b
 		g.s.gemini.RecordSignatures(inner)
 		if u := geminiReplyUsage(inner); u != nil {
 			reply.setUsage(u.Prompt, u.Candidates+u.Thoughts)
+			rc.info.noteUsage(u.Prompt, u.Candidates+u.Thoughts, u.Cached, u.Thoughts)
 		}
 	}
 	reply.finish(providers.Outcome{Kind: providers.KindOK, Status: status})
@@ -200,6 +207,7 @@ func (g *geminiAPI) stream(c echo.Context, rc relayCall) error {
 	upstreamStatus := reply.resp.StatusCode
 	if usage != nil {
 		reply.setUsage(usage.Prompt, usage.Candidates+usage.Thoughts)
+		rc.info.noteUsage(usage.Prompt, usage.Candidates+usage.Thoughts, usage.Cached, usage.Thoughts)
 	}
 	if errors.Is(err, errClientGone) {
 		// The 200 is on the wire; the access log still records 499.

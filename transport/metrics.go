@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -22,8 +23,10 @@ import (
 
 // Metrics served at GET /metrics (all prefixed pollux_):
 //
-//	requests_total{surface,model,code}          client requests on the API surfaces; code is
-//	                                            the status class (2xx, 4xx, 5xx, ...)
+//	requests_total{surface,model,code,key}      client requests on the API surfaces; code is
+//	                                            the status class (2xx, 4xx, 5xx, ...); key is
+//	                                            the member key's name, "operator" for
+//	                                            pollux_key, "none" before a key is known
 //	request_duration_seconds{surface}           whole request, streams included
 //	upstream_latency_seconds{provider}          upstream call until its response headers
 //	upstream_ttfb_seconds{provider}             upstream call until its first streamed event
@@ -33,16 +36,18 @@ import (
 //	refreshes_total{provider,result}            token refreshes: ok, transient, permanent
 //	scheduler_waiting{provider}                 requests queued for a credential (at scrape time)
 //	scheduler_wait_seconds{provider}            time from Acquire to its answer
-//	tokens_total{provider,model,kind}           usage tokens, kind input or output
+//	tokens_total{provider,model,kind,key}       usage tokens, kind input or output
 //
 // plus the Go runtime and process collectors. Label values are bounded: a
 // model outside the provider's model_list counts as "other", a request
 // without a model as "none".
 
-// Bounded label values.
+// Bounded label values. Key names are chosen by the operator, so the key
+// label stays bounded too.
 const (
-	labelOther = "other"
-	labelNone  = "none"
+	labelOther    = "other"
+	labelNone     = "none"
+	labelOperator = actors.OperatorKeyName
 )
 
 // poolScrapeTimeout bounds the pool snapshots one scrape waits for.
@@ -62,9 +67,32 @@ type surfaceMetrics struct {
 	name     string
 	duration prometheus.Observer
 	requests *prometheus.CounterVec
-	// byModel holds, per model label, the counters of the status classes
-	// resolved ahead (index status/100).
-	byModel map[string]*statusCounters
+	// models are the surface's model labels (model_list, "other", "none").
+	models []string
+	// byKey maps a key label to its byModel.
+	byKey sync.Map
+}
+
+// byModel holds, per model label, the counters of the status classes
+// resolved ahead (index status/100).
+type byModel map[string]*statusCounters
+
+// forKey returns the key's counters, resolving them on the key's first
+// request; later requests pay one sync.Map read.
+func (sm *surfaceMetrics) forKey(key string) byModel {
+	if v, ok := sm.byKey.Load(key); ok {
+		return v.(byModel)
+	}
+	bm := make(byModel, len(sm.models))
+	for _, model := range sm.models {
+		row := &statusCounters{}
+		for _, class := range []int{2, 4, 5} {
+			row[class] = sm.requests.WithLabelValues(sm.name, model, statusClass(class*100), key)
+		}
+		bm[model] = row
+	}
+	v, _ := sm.byKey.LoadOrStore(key, bm)
+	return v.(byModel)
 }
 
 // statusCounters are one model's request counters by status class.
@@ -77,8 +105,31 @@ type providerMetrics struct {
 	wait      prometheus.Observer
 	failovers [providers.KindAbandoned + 1]prometheus.Counter
 	refreshes [actors.RefreshPermanent + 1]prometheus.Counter
-	// tokens holds the counters per model label (model_list and "other").
-	tokens map[string]tokenCounters
+	// name, tokensVec and models resolve the token counters of a key
+	// (tokensFor).
+	name      string
+	tokensVec *prometheus.CounterVec
+	models    []string
+	// tokens maps a key label to its counters per model label (model_list
+	// and "other"), a map[string]tokenCounters.
+	tokens sync.Map
+}
+
+// tokensFor returns the key's token counters per model, resolving them on
+// the key's first use.
+func (p *providerMetrics) tokensFor(key string) map[string]tokenCounters {
+	if v, ok := p.tokens.Load(key); ok {
+		return v.(map[string]tokenCounters)
+	}
+	m := make(map[string]tokenCounters, len(p.models))
+	for _, model := range p.models {
+		m[model] = tokenCounters{
+			input:  p.tokensVec.WithLabelValues(p.name, model, "input", key),
+			output: p.tokensVec.WithLabelValues(p.name, model, "output", key),
+		}
+	}
+	v, _ := p.tokens.LoadOrStore(key, m)
+	return v.(map[string]tokenCounters)
 }
 
 type tokenCounters struct{ input, output prometheus.Counter }
@@ -119,14 +170,14 @@ func newMetrics(reg *prometheus.Registry, log *zap.Logger, models map[string][]s
 		return v
 	}
 
-	requests := counter("requests_total", "Client requests on the API surfaces by model and status class.", "surface", "model", "code")
+	requests := counter("requests_total", "Client requests on the API surfaces by model, status class and key.", "surface", "model", "code", "key")
 	duration := hist("request_duration_seconds", "Time to serve a client request, streams included.", requestBuckets(), "surface")
 	latency := hist("upstream_latency_seconds", "Upstream calls until their response headers.", upstreamBuckets(), "provider")
 	ttfb := hist("upstream_ttfb_seconds", "Upstream calls until their first streamed event.", upstreamBuckets(), "provider")
 	failovers := counter("failovers_total", "Attempts retried on another credential, by the failed attempt's outcome.", "provider", "reason")
 	refreshes := counter("refreshes_total", "Token refreshes by result (ok, transient, permanent).", "provider", "result")
 	wait := hist("scheduler_wait_seconds", "Time from asking the scheduler for a credential to its answer.", waitBuckets(), "provider")
-	tokens := counter("tokens_total", "Tokens reported by the upstream's usage accounting.", "provider", "model", "kind")
+	tokens := counter("tokens_total", "Tokens reported by the upstream's usage accounting.", "provider", "model", "kind", "key")
 	register(collectors.NewGoCollector())
 	register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	register(pools)
@@ -137,7 +188,8 @@ func newMetrics(reg *prometheus.Registry, log *zap.Logger, models map[string][]s
 			latency: latency.WithLabelValues(name),
 			ttfb:    ttfb.WithLabelValues(name),
 			wait:    wait.WithLabelValues(name),
-			tokens:  make(map[string]tokenCounters, len(list)+1),
+			name:    name, tokensVec: tokens,
+			models: append(append([]string(nil), list...), labelOther),
 		}
 		for k := range p.failovers {
 			if kind := providers.Kind(k); kind.Retryable() {
@@ -147,26 +199,16 @@ func newMetrics(reg *prometheus.Registry, log *zap.Logger, models map[string][]s
 		for r := range p.refreshes {
 			p.refreshes[r] = refreshes.WithLabelValues(name, actors.RefreshResult(r).String())
 		}
-		for _, model := range append(append([]string(nil), list...), labelOther) {
-			p.tokens[model] = tokenCounters{
-				input:  tokens.WithLabelValues(name, model, "input"),
-				output: tokens.WithLabelValues(name, model, "output"),
-			}
-		}
+		p.tokensFor(labelOperator)
 		m.providers[name] = p
 	}
 	for _, sf := range []surface{surfaceGemini, surfaceOpenAI} {
 		name := sf.label()
 		list := models[name]
 		sm := &surfaceMetrics{name: name, duration: duration.WithLabelValues(name), requests: requests,
-			byModel: make(map[string]*statusCounters, len(list)+2)}
-		for _, model := range append(append([]string(nil), list...), labelOther, labelNone) {
-			row := &statusCounters{}
-			for _, class := range []int{2, 4, 5} {
-				row[class] = requests.WithLabelValues(name, model, statusClass(class*100))
-			}
-			sm.byModel[model] = row
-		}
+			models: append(append([]string(nil), list...), labelOther, labelNone)}
+		sm.forKey(labelOperator)
+		sm.forKey(labelNone)
 		m.surfaces[sf] = sm
 	}
 	errLog, err := zap.NewStdLogAt(log.Named("metrics"), zapcore.WarnLevel)
@@ -206,8 +248,9 @@ func statusClass(status int) string {
 	return strconv.Itoa(status)
 }
 
-// observeRequest counts one finished request on an API surface.
-func (m *metrics) observeRequest(sf surface, model string, status int, d time.Duration) {
+// observeRequest counts one finished request on an API surface under its
+// key's name ("" before a key was known).
+func (m *metrics) observeRequest(sf surface, key, model string, status int, d time.Duration) {
 	if m == nil || int(sf) >= len(m.surfaces) || m.surfaces[sf] == nil {
 		return
 	}
@@ -217,15 +260,19 @@ func (m *metrics) observeRequest(sf surface, model string, status int, d time.Du
 	if label == "" {
 		label = labelNone
 	}
-	row, ok := sm.byModel[label]
+	if key == "" {
+		key = labelNone
+	}
+	bm := sm.forKey(key)
+	row, ok := bm[label]
 	if !ok {
-		label, row = labelOther, sm.byModel[labelOther]
+		label, row = labelOther, bm[labelOther]
 	}
 	if class := status / 100; class >= 0 && class < len(row) && row[class] != nil {
 		row[class].Inc()
 		return
 	}
-	sm.requests.WithLabelValues(sm.name, label, statusClass(status)).Inc()
+	sm.requests.WithLabelValues(sm.name, label, statusClass(status), key).Inc()
 }
 
 // provider returns a provider's series, nil when unknown (every method of
@@ -272,14 +319,18 @@ func (p *providerMetrics) failover(k providers.Kind) {
 	}
 }
 
-// addTokens counts a reply's usage tokens under its model.
-func (p *providerMetrics) addTokens(model string, input, output int64) {
+// addTokens counts a reply's usage tokens under its key's name and model.
+func (p *providerMetrics) addTokens(key, model string, input, output int64) {
 	if p == nil {
 		return
 	}
-	tc, ok := p.tokens[model]
+	if key == "" {
+		key = labelOperator
+	}
+	byModel := p.tokensFor(key)
+	tc, ok := byModel[model]
 	if !ok {
-		tc = p.tokens[labelOther]
+		tc = byModel[labelOther]
 	}
 	if input > 0 {
 		tc.input.Add(float64(input))
@@ -301,6 +352,8 @@ type requestInfo struct {
 	attempts     int
 	outcome      providers.Kind
 	ttfb         time.Duration
+	// team is the request's key (teamkeys.go).
+	team teamInfo
 }
 
 // requestInfoKey is the echo.Context key of the request's *requestInfo.

@@ -86,7 +86,7 @@ func TestMetricsNames(t *testing.T) {
 		labels string
 		typ    dto.MetricType
 	}{
-		{"pollux_requests_total", "code,model,surface", dto.MetricType_COUNTER},
+		{"pollux_requests_total", "code,key,model,surface", dto.MetricType_COUNTER},
 		{"pollux_request_duration_seconds", "surface", dto.MetricType_HISTOGRAM},
 		{"pollux_upstream_latency_seconds", "provider", dto.MetricType_HISTOGRAM},
 		{"pollux_upstream_ttfb_seconds", "provider", dto.MetricType_HISTOGRAM},
@@ -96,7 +96,7 @@ func TestMetricsNames(t *testing.T) {
 		{"pollux_refreshes_total", "provider,result", dto.MetricType_COUNTER},
 		{"pollux_scheduler_waiting", "provider", dto.MetricType_GAUGE},
 		{"pollux_scheduler_wait_seconds", "provider", dto.MetricType_HISTOGRAM},
-		{"pollux_tokens_total", "kind,model,provider", dto.MetricType_COUNTER},
+		{"pollux_tokens_total", "key,kind,model,provider", dto.MetricType_COUNTER},
 		{"go_goroutines", "", dto.MetricType_GAUGE},
 		{"process_cpu_seconds_total", "", dto.MetricType_COUNTER},
 	}
@@ -154,20 +154,20 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		// atLeast: the value may be higher.
 		atLeast bool
 	}{
-		{series{"pollux_requests_total", map[string]string{"surface": "geminicli", "model": "gemini-2.5-pro", "code": "2xx"}}, 2, false},
-		{series{"pollux_requests_total", map[string]string{"surface": "geminicli", "model": "gemini-2.5-flash", "code": "2xx"}}, 1, false},
-		{series{"pollux_requests_total", map[string]string{"surface": "geminicli", "model": "other", "code": "4xx"}}, 1, false},
-		{series{"pollux_requests_total", map[string]string{"surface": "codex", "model": "gpt-5.2-codex", "code": "2xx"}}, 1, false},
+		{series{"pollux_requests_total", map[string]string{"surface": "geminicli", "model": "gemini-2.5-pro", "code": "2xx", "key": "operator"}}, 2, false},
+		{series{"pollux_requests_total", map[string]string{"surface": "geminicli", "model": "gemini-2.5-flash", "code": "2xx", "key": "operator"}}, 1, false},
+		{series{"pollux_requests_total", map[string]string{"surface": "geminicli", "model": "other", "code": "4xx", "key": "operator"}}, 1, false},
+		{series{"pollux_requests_total", map[string]string{"surface": "codex", "model": "gpt-5.2-codex", "code": "2xx", "key": "operator"}}, 1, false},
 		{series{"pollux_request_duration_seconds", map[string]string{"surface": "geminicli"}}, 4, false},
 		{series{"pollux_failovers_total", gem("reason", "rate_limited")}, 1, false},
 		{series{"pollux_failovers_total", gem("reason", "transient")}, 0, false},
 		// 4+4 from the two generateContent replies, 4 from the stream.
-		{series{"pollux_tokens_total", gem("model", "gemini-2.5-pro", "kind", "input")}, 8, false},
-		{series{"pollux_tokens_total", gem("model", "gemini-2.5-pro", "kind", "output")}, 6, false},
-		{series{"pollux_tokens_total", gem("model", "gemini-2.5-flash", "kind", "input")}, 4, false},
-		{series{"pollux_tokens_total", gem("model", "gemini-2.5-flash", "kind", "output")}, 2, false},
-		{series{"pollux_tokens_total", map[string]string{"provider": "codex", "model": "gpt-5.2-codex", "kind": "input"}}, 12, false},
-		{series{"pollux_tokens_total", map[string]string{"provider": "codex", "model": "gpt-5.2-codex", "kind": "output"}}, 5, false},
+		{series{"pollux_tokens_total", gem("model", "gemini-2.5-pro", "kind", "input", "key", "operator")}, 8, false},
+		{series{"pollux_tokens_total", gem("model", "gemini-2.5-pro", "kind", "output", "key", "operator")}, 6, false},
+		{series{"pollux_tokens_total", gem("model", "gemini-2.5-flash", "kind", "input", "key", "operator")}, 4, false},
+		{series{"pollux_tokens_total", gem("model", "gemini-2.5-flash", "kind", "output", "key", "operator")}, 2, false},
+		{series{"pollux_tokens_total", map[string]string{"provider": "codex", "model": "gpt-5.2-codex", "kind": "input", "key": "operator"}}, 12, false},
+		{series{"pollux_tokens_total", map[string]string{"provider": "codex", "model": "gpt-5.2-codex", "kind": "output", "key": "operator"}}, 5, false},
 		{series{"pollux_upstream_latency_seconds", gem()}, 4, false},
 		{series{"pollux_upstream_ttfb_seconds", gem()}, 1, false},
 		{series{"pollux_upstream_ttfb_seconds", map[string]string{"provider": "codex"}}, 1, false},
@@ -255,10 +255,10 @@ func TestMetricsRequestCounting(t *testing.T) {
 		labels map[string]string
 		want   float64
 	}{
-		{"503 is 5xx", map[string]string{"surface": "geminicli", "model": "gemini-2.5-pro", "code": "5xx"}, 1},
-		{"401 before the handler has no model", map[string]string{"surface": "geminicli", "model": "none", "code": "4xx"}, 1},
-		{"model list", map[string]string{"surface": "geminicli", "model": "none", "code": "2xx"}, 1},
-		{"codex untouched", map[string]string{"surface": "codex", "model": "none", "code": "2xx"}, 0},
+		{"503 is 5xx", map[string]string{"surface": "geminicli", "model": "gemini-2.5-pro", "code": "5xx", "key": "operator"}, 1},
+		{"401 before the handler has no model or key", map[string]string{"surface": "geminicli", "model": "none", "code": "4xx", "key": "none"}, 1},
+		{"model list", map[string]string{"surface": "geminicli", "model": "none", "code": "2xx", "key": "operator"}, 1},
+		{"codex untouched", map[string]string{"surface": "codex", "model": "none", "code": "2xx", "key": "operator"}, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

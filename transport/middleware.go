@@ -123,7 +123,8 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			elapsed := time.Since(start)
 			sf := surfaceOf(echo.GetPath(r))
-			s.metrics.observeRequest(sf, info.model, status, elapsed)
+			s.metrics.observeRequest(sf, info.keyName(), info.model, status, elapsed)
+			s.settleKey(info, sf, status)
 			ce := s.log.Check(zap.InfoLevel, "request")
 			if ce == nil {
 				return
@@ -142,6 +143,9 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 				zap.Duration(keyDuration, elapsed),
 				zap.String(keyRemoteIP, c.RealIP()),
 			)
+			if name := info.keyName(); name != "" {
+				fields = append(fields, zap.String(keyField, name))
+			}
 			ce.Write(info.appendFields(fields, sf)...)
 		}()
 		if err := next(c); err != nil {
@@ -176,7 +180,8 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// requireKey guards the API surfaces with the Pollux key. The key may come as
+// requireKey guards the API surfaces with the Pollux key, or a member key on
+// the client routes (teamkeys.go). The key may come as
 // "Authorization: Bearer", x-goog-api-key or ?key=; whichever forms were used
 // are then removed from the request, so no handler can forward or log them.
 // The operator routes under the surfaces (resource:add and its jobs, the
@@ -189,11 +194,13 @@ func (s *Server) requireKey(next echo.HandlerFunc) echo.HandlerFunc {
 		if surfaceOf(echo.GetPath(r)) == surfacePlain || c.Path() == codexCallbackAlt {
 			return next(c)
 		}
-		set := keysClient
-		if operatorPath(r.URL.Path) {
-			set = keysOperator
+		if !operatorPath(r.URL.Path) {
+			if err := s.authorizeClient(c); err != nil {
+				return err
+			}
+			return next(c)
 		}
-		if err := s.authorize(r, set); err != nil {
+		if err := s.authorize(r, keysOperator); err != nil {
 			return err
 		}
 		return next(c)
@@ -258,33 +265,42 @@ func (s *Server) keyMatches(set keySet, candidate string) bool {
 // checkKey reports whether r presented any key, and whether one of the
 // presented keys is in set; it strips every presented key from r.
 func (s *Server) checkKey(r *http.Request, set keySet) (presented, ok bool) {
-	try := func(candidate string) {
-		presented = true
+	presented = forEachPresentedKey(r, func(candidate string) {
 		// Matches is constant-time over digests; evaluate it for every
 		// candidate rather than short-circuit.
 		if s.keyMatches(set, candidate) {
 			ok = true
 		}
-	}
+	})
+	return presented, ok
+}
+
+// forEachPresentedKey calls try with every key r presents (Bearer,
+// x-goog-api-key, ?key=), strips them all from r, and reports whether there
+// was any.
+func forEachPresentedKey(r *http.Request, try func(candidate string)) (presented bool) {
 	if key, found := bearerToken(r.Header.Get(echo.HeaderAuthorization)); found {
 		try(key)
+		presented = true
 		r.Header.Del(echo.HeaderAuthorization)
 	}
 	if key := r.Header.Get(headerGoogAPIKey); key != "" {
 		try(key)
+		presented = true
 		r.Header.Del(headerGoogAPIKey)
 	}
 	if r.URL.RawQuery != "" {
 		q := r.URL.Query()
 		if key := q.Get("key"); key != "" {
 			try(key)
+			presented = true
 		}
 		if q.Has("key") {
 			q.Del("key")
 			r.URL.RawQuery = q.Encode()
 		}
 	}
-	return presented, ok
+	return presented
 }
 
 // bearerToken returns the token of an "Authorization: Bearer <token>" value.

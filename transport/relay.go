@@ -114,7 +114,7 @@ func (r *upstreamReply) finish(o providers.Outcome) {
 	r.pool.Report(r.lease, o)
 	r.info.setOutcome(o.Kind)
 	if o.Kind == providers.KindOK || r.input+r.output > 0 {
-		r.pm.addTokens(r.lease.Model, r.input, r.output)
+		r.pm.addTokens(r.info.keyName(), r.lease.Model, r.input, r.output)
 		if ur, ok := r.pool.(usageRecorder); ok {
 			ur.RecordUsage(r.lease.Grant.CredentialID, r.lease.Model, r.input, r.output)
 		}

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/pollux-gateway/pollux/actors"
+	"github.com/pollux-gateway/pollux/actors/keyring"
 	"github.com/pollux-gateway/pollux/config"
 	"github.com/pollux-gateway/pollux/providers/codex"
 	"github.com/pollux-gateway/pollux/providers/geminicli"
@@ -73,6 +74,9 @@ type Deps struct {
 	// LogLevel is the level of Logger, changed at run time through POST
 	// /admin/v1/loglevel. The zero value makes the level fixed.
 	LogLevel zap.AtomicLevel
+	// Keys are the member keys (teamkeys.go); nil serves the operator key
+	// only and counts no per-key usage.
+	Keys KeyStore
 }
 
 // Defaults of the streaming knobs.
@@ -113,6 +117,12 @@ type Server struct {
 	modelLists map[string][]string
 	logLevel   zap.AtomicLevel
 	levelSet   bool
+
+	// Member keys (teamkeys.go); nil without Deps.Keys.
+	keys           KeyStore
+	ring           *keyring.Ring
+	operatorDigest [32]byte
+	hasOperator    bool
 }
 
 // New builds the server and its routes; it does not listen yet.
@@ -150,6 +160,7 @@ func New(deps Deps) *Server {
 	s.adminKey, s.metricsPublic = deps.Config.Basic.AdminKey, deps.Config.Basic.MetricsPublic
 	s.logLevel, s.levelSet = deps.LogLevel, deps.LogLevel != (zap.AtomicLevel{})
 	s.modelLists = modelListsOf(providers)
+	s.initKeys(deps.Keys)
 	reg := deps.Metrics
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -202,10 +213,10 @@ type route struct {
 // version prefixes.
 func (s *Server) geminiRoutes() []route {
 	return append([]route{
-		{http.MethodGet, "/models", s.geminiModels.List},
+		{http.MethodGet, "/models", s.keyModels(s.geminiModels.List, s.geminiModels.ListAllowed)},
 		{http.MethodGet, "/models/:id", s.geminiModels.Get},
 		{http.MethodGet, "/models/models/:id", s.geminiModels.Get},
-		{http.MethodGet, "/openai/models", s.geminiOpenAIModels.List},
+		{http.MethodGet, "/openai/models", s.keyModels(s.geminiOpenAIModels.List, s.geminiOpenAIModels.ListAllowed)},
 		{http.MethodGet, "/openai/models/:id", s.geminiOpenAIModels.Get},
 	}, s.geminiAPIRoutes()...)
 }
@@ -213,7 +224,7 @@ func (s *Server) geminiRoutes() []route {
 // codexRoutes is the OpenAI surface's route table, relative to /codex/v1.
 func (s *Server) codexRoutes() []route {
 	return append([]route{
-		{http.MethodGet, "/models", s.codexModels.List},
+		{http.MethodGet, "/models", s.keyModels(s.codexModels.List, s.codexModels.ListAllowed)},
 		{http.MethodGet, "/models/:id", s.codexModels.Get},
 	}, s.codexAPIRoutes()...)
 }
@@ -235,7 +246,7 @@ func (s *Server) routes() {
 	}
 	// Routes outside the versioned API prefixes: ingestion, the OAuth
 	// browser flows, the admin API and the status page (full paths).
-	for _, rt := range slices.Concat(s.ingestRoutes(), s.oauthRoutes(), s.adminRoutes(), s.statusRoutes()) {
+	for _, rt := range slices.Concat(s.ingestRoutes(), s.oauthRoutes(), s.adminRoutes(), s.keyRoutes(), s.statusRoutes()) {
 		e.Add(rt.method, rt.path, rt.handler)
 	}
 }

@@ -42,6 +42,7 @@ func TestConformance(t *testing.T) {
 	t.Run("GeminiGenAI", func(t *testing.T) { testGeminiGenAI(t, node) })
 	t.Run("OpenAIResponses", func(t *testing.T) { testOpenAIResponses(t, node) })
 	t.Run("OpenAIToolCallRoundTrip", func(t *testing.T) { testOpenAIToolCall(t, node) })
+	t.Run("MemberKeyLimit", func(t *testing.T) { testMemberKeyLimit(t, node) })
 }
 
 // conformanceInstall finds node and npm, installs the pinned packages with
@@ -465,6 +466,79 @@ func testOpenAIToolCall(t *testing.T, node string) {
 	}
 	if output == nil || output.CallID != toolCallID || !strings.Contains(output.Output, "sunny") {
 		t.Errorf("second backend request input %v: function_call_output = %+v, want call_id %s with the tool's result", types, output, toolCallID)
+	}
+	if err := in.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// memberKeySummary is what memberkey.mjs prints.
+type memberKeySummary struct {
+	Gemini struct {
+		ServedText string `json:"servedText"`
+		Limited    struct {
+			Thrown     bool   `json:"thrown"`
+			Status     int    `json:"status"`
+			Message    string `json:"message"`
+			RetryAfter string `json:"retryAfter"`
+		} `json:"limited"`
+	} `json:"gemini"`
+	OpenAI struct {
+		ServedStatus string `json:"servedStatus"`
+		Limited      struct {
+			Thrown            bool   `json:"thrown"`
+			Status            int    `json:"status"`
+			Name              string `json:"name"`
+			Message           string `json:"message"`
+			RetryAfter        string `json:"retryAfter"`
+			LimitRequests     string `json:"limitRequests"`
+			RemainingRequests string `json:"remainingRequests"`
+		} `json:"limited"`
+	} `json:"openai"`
+}
+
+// testMemberKeyLimit runs @google/genai and the openai SDK, each with a
+// member key limited to one request per minute: each is served, then gets
+// the key's own 429 with its message and Retry-After.
+func testMemberKeyLimit(t *testing.T, node string) {
+	_, in := conformancePollux(t)
+	secrets := map[string]string{}
+	for _, name := range []string{"genai-sdk", "openai-sdk"} {
+		code, _, body := in.do(http.MethodPost, "/admin/v1/keys", `{"name":"`+name+`","limits":{"requests_per_minute":1}}`, nil)
+		var created struct {
+			Secret string `json:"secret"`
+		}
+		if code != http.StatusCreated || json.Unmarshal([]byte(body), &created) != nil || created.Secret == "" {
+			t.Fatalf("create key %s: %d %s", name, code, body)
+		}
+		secrets[name] = created.Secret
+	}
+	var got memberKeySummary
+	runScript(t, node, in, "memberkey.mjs", map[string]string{
+		"POLLUX_GEMINI_KEY": secrets["genai-sdk"], "POLLUX_OPENAI_KEY": secrets["openai-sdk"]}, &got)
+
+	g := got.Gemini
+	if g.ServedText != "echo: gemini-2.5-pro" {
+		t.Errorf("@google/genai with a member key: served %q", g.ServedText)
+	}
+	if !g.Limited.Thrown || g.Limited.Status != http.StatusTooManyRequests || g.Limited.RetryAfter == "" ||
+		!strings.Contains(g.Limited.Message, `key \"genai-sdk\" reached its own limit of 1 requests per minute`) {
+		t.Errorf("@google/genai over the key's limit: %+v", g.Limited)
+	}
+	if secs, err := strconv.Atoi(g.Limited.RetryAfter); err != nil || secs < 1 || secs > 60 {
+		t.Errorf("@google/genai Retry-After = %q, want 1..60 s", g.Limited.RetryAfter)
+	}
+	o := got.OpenAI
+	if o.ServedStatus != "completed" {
+		t.Errorf("openai with a member key: served %q", o.ServedStatus)
+	}
+	if !o.Limited.Thrown || o.Limited.Status != http.StatusTooManyRequests || o.Limited.Name != "RateLimitError" ||
+		!strings.Contains(o.Limited.Message, `key "openai-sdk" reached its own limit of 1 requests per minute`) ||
+		o.Limited.LimitRequests != "1" || o.Limited.RemainingRequests != "0" {
+		t.Errorf("openai over the key's limit: %+v", o.Limited)
+	}
+	if secs, err := strconv.Atoi(o.Limited.RetryAfter); err != nil || secs < 1 || secs > 60 {
+		t.Errorf("openai Retry-After = %q, want 1..60 s", o.Limited.RetryAfter)
 	}
 	if err := in.stop(); err != nil {
 		t.Fatal(err)

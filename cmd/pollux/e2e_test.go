@@ -113,8 +113,9 @@ func (in *instance) stop() error {
 	return nil
 }
 
-// secrets are strings that must never reach a log line.
-var secrets = []string{e2eKey, "ya29.", "eyJ", "Bearer ", "e2e-refresh-", "sim-"}
+// secrets are strings that must never reach a log line ("pk-" starts every
+// member key).
+var secrets = []string{e2eKey, "ya29.", "eyJ", "Bearer ", "e2e-refresh-", "sim-", "pk-"}
 
 func (in *instance) assertNoSecrets() {
 	in.t.Helper()

@@ -201,6 +201,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, level zap.At
 		GeminiPool: sys.Pool(providers.GeminiCLI), Gemini: gemini,
 		CodexPool: sys.Pool(providers.Codex), Codex: cdx,
 		LogLevel: level, Metrics: prometheus.NewRegistry(),
+		Keys: sys.Keys(),
 	})
 	if err := enableOAuth(ctx, srv, sys, cfg.Basic); err != nil {
 		return errors.Join(fmt.Errorf("oauth: %w", err), stopActors())

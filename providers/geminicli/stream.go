@@ -16,6 +16,8 @@ type Usage struct {
 	Candidates int64
 	Total      int64
 	Thoughts   int64
+	// Cached is the part of Prompt served from the context cache.
+	Cached int64
 }
 
 // StreamEvent is one upstream SSE event translated for the client.
@@ -51,6 +53,7 @@ type responseSummary struct {
 		CandidatesTokenCount int64 `json:"candidatesTokenCount"`
 		TotalTokenCount      int64 `json:"totalTokenCount"`
 		ThoughtsTokenCount   int64 `json:"thoughtsTokenCount"`
+		CachedContentTokens  int64 `json:"cachedContentTokenCount"`
 	} `json:"usageMetadata"`
 }
 
@@ -138,5 +141,6 @@ func (s *responseSummary) usage() *Usage {
 		Candidates: u.CandidatesTokenCount,
 		Total:      u.TotalTokenCount,
 		Thoughts:   u.ThoughtsTokenCount,
+		Cached:     u.CachedContentTokens,
 	}
 }

@@ -38,6 +38,8 @@ type modelList struct {
 type Models struct {
 	list []byte
 	byID map[string][]byte
+	// all is the list's models, for ListAllowed.
+	all []model
 }
 
 // NewModels builds the model resources for ids (bare ids such as
@@ -63,6 +65,7 @@ func NewModels(ids []string) *Models {
 		all.Models = append(all.Models, res)
 	}
 	m.list = mustJSON(all)
+	m.all = all.Models
 	return m
 }
 
@@ -75,6 +78,23 @@ func (m *Models) List(c echo.Context) error {
 		}
 	}
 	return c.JSONBlob(http.StatusOK, m.list)
+}
+
+// ListAllowed is List showing only the models (bare ids) allow accepts, for
+// a key limited to some models; it encodes the list per call.
+func (m *Models) ListAllowed(c echo.Context, allow func(id string) bool) error {
+	if ps := c.QueryParam("pageSize"); ps != "" {
+		if n, err := strconv.Atoi(ps); err != nil || n < 0 {
+			return echo.NewHTTPError(http.StatusBadRequest, "pageSize must be a non-negative integer")
+		}
+	}
+	out := modelList{Models: []model{}}
+	for _, md := range m.all {
+		if allow(strings.TrimPrefix(md.Name, "models/")) {
+			out.Models = append(out.Models, md)
+		}
+	}
+	return c.JSONBlob(http.StatusOK, mustJSON(out))
 }
 
 // Get serves GET models/{id}; id may carry the "models/" prefix, escaped or

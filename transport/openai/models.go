@@ -28,6 +28,8 @@ type modelList struct {
 type Models struct {
 	list []byte
 	byID map[string][]byte
+	// all is the list, for ListAllowed.
+	all modelList
 }
 
 // NewModels builds the model objects for ids, each owned by ownedBy and
@@ -45,12 +47,25 @@ func NewModels(ids []string, ownedBy string, created time.Time) *Models {
 		all.Data = append(all.Data, obj)
 	}
 	m.list = mustJSON(all)
+	m.all = all
 	return m
 }
 
 // List serves GET models.
 func (m *Models) List(c echo.Context) error {
 	return c.JSONBlob(http.StatusOK, m.list)
+}
+
+// ListAllowed is List showing only the models allow accepts, for a key
+// limited to some models; it encodes the list per call.
+func (m *Models) ListAllowed(c echo.Context, allow func(id string) bool) error {
+	out := modelList{Object: m.all.Object, Data: []model{}}
+	for _, md := range m.all.Data {
+		if allow(md.ID) {
+			out.Data = append(out.Data, md)
+		}
+	}
+	return c.JSONBlob(http.StatusOK, mustJSON(out))
 }
 
 // Get serves GET models/{id}.

@@ -15,4 +15,9 @@
 // (/admin/v1/credentials, /admin/v1/pool, the credential actions and
 // /admin/v1/jobs) and to /{provider}/resource:add. It refreshes every few
 // seconds while the tab is visible.
+//
+// keys.js and keys.css (inlined after page.js and page.css) add the Team
+// keys view (/admin/v1/keys: create, showing the new secret once; usage bars
+// against each limit; disable, rotate, delete) and the Usage view
+// (/admin/v1/usage drawn as an inline SVG chart, and its CSV).
 package statuspage

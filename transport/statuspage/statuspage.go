@@ -17,6 +17,11 @@ var (
 	pageCSS string
 	//go:embed page.js
 	pageJS string
+	// The team keys and usage views.
+	//go:embed keys.css
+	keysCSS string
+	//go:embed keys.js
+	keysJS string
 )
 
 // The empty elements of page.html that receive the stylesheet and the script.
@@ -37,8 +42,8 @@ type page struct {
 // call assembles the page and its Content-Security-Policy once; the handler
 // is then safe for concurrent use.
 func Handler() http.Handler {
-	css := strings.TrimSpace(pageCSS)
-	js := strings.TrimSpace(pageJS)
+	css := strings.TrimSpace(pageCSS) + "\n" + strings.TrimSpace(keysCSS)
+	js := strings.TrimSpace(pageJS) + "\n" + strings.TrimSpace(keysJS)
 	doc := strings.Replace(pageHTML, styleSlot, "<style>"+css+"</style>", 1)
 	doc = strings.Replace(doc, scriptSlot, "<script>"+js+"</script>", 1)
 	sum := sha256.Sum256([]byte(doc))

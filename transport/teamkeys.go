@@ -1,0 +1,285 @@
+package transport
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/pollux-gateway/pollux/actors"
+	"github.com/pollux-gateway/pollux/actors/keyring"
+	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/storage"
+)
+
+// Member keys on the request path. The operator key (pollux_key) works as
+// always; a member key is found by its SHA-256 in the in-memory ring (one
+// atomic load and a map read, no database read), then:
+//
+//	unknown, disabled or expired key      → 401
+//	surface outside the key's allow-list  → 403 (requireKey)
+//	model outside the key's allow-list    → 403 (admit, once the handler knows the model)
+//	one of the key's limits reached       → 429 + Retry-After (admit)
+//
+// OpenAI-surface replies of a key with limits carry the x-ratelimit-*
+// headers the OpenAI SDKs read. When the request ends, the access log's
+// settleKey releases the key's concurrency slot, charges the tokens the
+// upstream reported, and counts the request per key, model, provider and
+// day through the persistence actor.
+
+// KeyStore is what the server needs of the member keys; *actors.Keys
+// implements it.
+type KeyStore interface {
+	Ring() *keyring.Ring
+	Create(ctx context.Context, row storage.MemberKey) (*keyring.Key, string, error)
+	Update(ctx context.Context, id int64, change func(*storage.MemberKey) error) (*keyring.Key, error)
+	Rotate(ctx context.Context, id int64) (*keyring.Key, string, error)
+	Delete(ctx context.Context, id int64) error
+	Record(keyID int64, keyName, provider, model string, at time.Time, u storage.KeyUsage)
+	Usage(ctx context.Context, from, to string) ([]storage.KeyUsageRow, error)
+}
+
+var _ KeyStore = (*actors.Keys)(nil)
+
+// keyField is the access log's key-name field.
+const keyField = "key"
+
+// The OpenAI rate-limit headers.
+const (
+	headerLimitRequests     = "X-Ratelimit-Limit-Requests"
+	headerRemainingRequests = "X-Ratelimit-Remaining-Requests"
+	headerResetRequests     = "X-Ratelimit-Reset-Requests"
+	headerLimitTokens       = "X-Ratelimit-Limit-Tokens"
+	headerRemainingTokens   = "X-Ratelimit-Remaining-Tokens"
+	headerResetTokens       = "X-Ratelimit-Reset-Tokens"
+)
+
+// teamInfo is the request's key: who it is, its admission and the usage
+// the upstream reported. It is part of requestInfo.
+type teamInfo struct {
+	// name is "operator" or the member key's name; "" before requireKey.
+	name string
+	// key is the member key, nil for the operator key.
+	key    *keyring.Key
+	ticket keyring.Ticket
+	// counted: the request reached admission (it has a served model), so
+	// it is counted in the key's usage.
+	counted bool
+	// noUsage: the method reports no token usage (countTokens).
+	noUsage    bool
+	usageKnown bool
+	usage      storage.KeyUsage
+}
+
+// noteUsage records the token usage the upstream reported for the request.
+func (i *requestInfo) noteUsage(input, output, cached, reasoning int64) {
+	if i == nil {
+		return
+	}
+	i.team.usageKnown = true
+	i.team.usage.InputTokens, i.team.usage.OutputTokens = input, output
+	i.team.usage.CachedTokens, i.team.usage.ReasoningTokens = cached, reasoning
+}
+
+// expectNoUsage marks a method whose replies carry no token usage.
+func (i *requestInfo) expectNoUsage() {
+	if i != nil {
+		i.team.noUsage = true
+	}
+}
+
+// keyName is the name of the request's key, "" when it presented none.
+func (i *requestInfo) keyName() string {
+	if i == nil {
+		return ""
+	}
+	return i.team.name
+}
+
+// initKeys wires the member keys into the server (nil: none).
+func (s *Server) initKeys(keys KeyStore) {
+	if keys == nil {
+		return
+	}
+	s.keys, s.ring = keys, keys.Ring()
+	if !s.key.IsZero() {
+		s.operatorDigest, s.hasOperator = keyring.Digest(s.key.Reveal()), true
+	}
+}
+
+// identity is who presented a key.
+type identity struct {
+	name string
+	key  *keyring.Key
+}
+
+// identify finds the client key r presents (and strips every presented key
+// from r): the operator key or a valid member key; anything else is the
+// 401 to answer. With no member keys it is exactly the operator-key check.
+func (s *Server) identify(r *http.Request) (identity, error) {
+	ring := s.ring
+	if ring == nil || ring.Len() == 0 {
+		if err := s.authorize(r, keysClient); err != nil {
+			return identity{}, err
+		}
+		return identity{name: actors.OperatorKeyName}, nil
+	}
+	var (
+		operator bool
+		member   *keyring.Key
+		verdict  keyring.Verdict
+	)
+	presented := forEachPresentedKey(r, func(candidate string) {
+		d := keyring.Digest(candidate)
+		// Constant-time against the operator key; the member lookup is by
+		// digest, so its timing says nothing about any secret.
+		if s.hasOperator && subtle.ConstantTimeCompare(d[:], s.operatorDigest[:]) == 1 {
+			operator = true
+			return
+		}
+		if k, v := ring.Authorize(d); k != nil && (member == nil || v == keyring.Valid) {
+			member, verdict = k, v
+		}
+	})
+	switch {
+	case !presented:
+		return identity{}, &Error{Kind: KindUnauthenticated, Message: "missing API key: send it as Authorization: Bearer, x-goog-api-key or ?key="}
+	case operator:
+		return identity{name: actors.OperatorKeyName}, nil
+	case member == nil:
+		return identity{}, &Error{Kind: KindUnauthenticated, Message: "invalid API key"}
+	case verdict == keyring.Disabled:
+		return identity{}, &Error{Kind: KindUnauthenticated, Message: "this API key is disabled; ask the gateway operator"}
+	case verdict == keyring.Expired:
+		return identity{}, &Error{Kind: KindUnauthenticated,
+			Message: fmt.Sprintf("this API key expired at %s; ask the gateway operator", member.Expires.UTC().Format(time.RFC3339))}
+	}
+	return identity{name: member.Name, key: member}, nil
+}
+
+// authorizeClient is requireKey for the client routes of the surfaces: it
+// identifies the key and checks the key may use the path's surface.
+func (s *Server) authorizeClient(c echo.Context) error {
+	id, err := s.identify(c.Request())
+	if err != nil {
+		return err
+	}
+	info := requestInfoOf(c)
+	if info != nil {
+		info.team.name, info.team.key = id.name, id.key
+	}
+	if id.key == nil {
+		return nil
+	}
+	if sf := providerOfSurface(surfaceOf(echo.GetPath(c.Request()))); !id.key.AllowsSurface(sf) {
+		allowed := id.key.Surfaces
+		return &Error{Kind: KindPermissionDenied,
+			Message: fmt.Sprintf("key %q may not use the %s surface; it may use: %s", id.key.Name, sf, strings.Join(allowed, ", "))}
+	}
+	return nil
+}
+
+// admit applies the key's model allow-list and limits once the handler
+// knows the model; the error is the 403 or 429 to answer. Operator
+// requests are only marked for counting.
+func (s *Server) admit(c echo.Context, model string) error {
+	info := requestInfoOf(c)
+	if info == nil || info.team.name == "" || s.keys == nil {
+		return nil
+	}
+	info.team.counted = true
+	k := info.team.key
+	if k == nil {
+		return nil
+	}
+	if !k.AllowsModel(model) {
+		return &Error{Kind: KindPermissionDenied,
+			Message: fmt.Sprintf("key %q may not use model %q; it may use: %s", k.Name, model, strings.Join(k.Models, ", "))}
+	}
+	openAI := surfaceOf(echo.GetPath(c.Request())) == surfaceOpenAI
+	ticket, quota, denial := k.Admit(s.ring.Now(), openAI)
+	if openAI {
+		setRateLimitHeaders(c.Response().Header(), quota)
+	}
+	if denial != nil {
+		return &Error{Kind: KindRateLimited, Message: denial.Message, RetryAfter: denial.RetryAfter}
+	}
+	info.team.ticket = ticket
+	return nil
+}
+
+// settleKey ends a counted request: it frees the key's concurrency slot,
+// charges the reported tokens to its token limits and counts the request.
+func (s *Server) settleKey(info *requestInfo, sf surface, status int) {
+	if s.keys == nil || info == nil || !info.team.counted {
+		return
+	}
+	tm := &info.team
+	now := s.ring.Now()
+	u := storage.KeyUsage{Requests: 1}
+	if status >= http.StatusBadRequest || (info.attempts > 0 && info.outcome != providers.KindOK) {
+		u.Errors = 1
+	}
+	switch {
+	case tm.usageKnown:
+		u.InputTokens, u.OutputTokens = tm.usage.InputTokens, tm.usage.OutputTokens
+		u.CachedTokens, u.ReasoningTokens = tm.usage.CachedTokens, tm.usage.ReasoningTokens
+	case info.attempts > 0 && !tm.noUsage && (status < http.StatusMultipleChoices || status == statusClientClosed):
+		// The upstream served but never said what it cost (a stream cut
+		// short): count the request, invent no tokens.
+		u.UnknownTokens = 1
+	}
+	tm.ticket.Done(now, u.InputTokens+u.OutputTokens)
+	var keyID int64
+	if tm.key != nil {
+		keyID = tm.key.ID
+	}
+	s.keys.Record(keyID, tm.name, providerOfSurface(sf), info.model, now, u)
+}
+
+// providerOfSurface names the provider (and key surface) of an API surface.
+func providerOfSurface(sf surface) string {
+	if sf == surfaceOpenAI {
+		return providers.Codex
+	}
+	return providers.GeminiCLI
+}
+
+// setRateLimitHeaders writes the OpenAI rate-limit headers of a key's
+// limits (none when the key has no such limit).
+func setRateLimitHeaders(h http.Header, q keyring.Quota) {
+	if q.Requests > 0 {
+		h.Set(headerLimitRequests, strconv.FormatInt(q.Requests, 10))
+		h.Set(headerRemainingRequests, strconv.FormatInt(q.RequestsRemaining, 10))
+		h.Set(headerResetRequests, resetString(q.RequestsReset))
+	}
+	if q.Tokens > 0 {
+		h.Set(headerLimitTokens, strconv.FormatInt(q.Tokens, 10))
+		h.Set(headerRemainingTokens, strconv.FormatInt(q.TokensRemaining, 10))
+		h.Set(headerResetTokens, resetString(q.TokensReset))
+	}
+}
+
+// resetString renders a reset time as OpenAI does ("1s", "6m0s", "20ms").
+func resetString(d time.Duration) string {
+	if d <= 0 {
+		return "0s"
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+// keyModels serves a model list: whole for the operator and keys allowed
+// every model, only the allowed models for a key limited to some.
+func (s *Server) keyModels(all echo.HandlerFunc, only func(echo.Context, func(string) bool) error) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if info := requestInfoOf(c); info != nil && info.team.key != nil && len(info.team.key.Models) > 0 {
+			return only(c, info.team.key.AllowsModel)
+		}
+		return all(c)
+	}
+}
