@@ -98,7 +98,7 @@ func loadKeys(ctx context.Context, db *storage.DB, now func() time.Time) (*keyri
 	if err != nil {
 		return nil, err
 	}
-	type sums struct{ day, month int64 }
+	type sums struct{ day, month, counted int64 }
 	byKey := make(map[int64]*sums)
 	for _, u := range usage {
 		s := byKey[u.KeyID]
@@ -108,12 +108,18 @@ func loadKeys(ctx context.Context, db *storage.DB, now func() time.Time) (*keyri
 		}
 		tokens := u.InputTokens + u.OutputTokens
 		s.month += tokens
+		// Requests whose tokens were reported: the basis of the average.
+		s.counted += max(0, u.Requests-u.Errors-u.UnknownTokens)
 		if u.Day == today {
 			s.day += tokens
 		}
 	}
 	for id, s := range byKey {
-		ring.Seed(id, s.day, s.month)
+		var avg int64
+		if s.counted > 0 {
+			avg = max(1, s.month/s.counted)
+		}
+		ring.Seed(id, s.day, s.month, avg)
 	}
 	return ring, nil
 }

@@ -326,3 +326,40 @@ func TestTokenLimitsHoldUnderConcurrency(t *testing.T) {
 		t.Errorf("admitted %d of 64 on a fresh key, want 1", admitted.Load())
 	}
 }
+
+// TestSeedKeepsTheAverageAcrossARestart: a key's first request after a
+// restart used to reserve everything left of its token limit, so every
+// other concurrent request of that key was refused until the first one
+// ended (minutes, for a long stream). Seeding the stored average lets a
+// burst in that fits the budget through, and still holds the limit.
+func TestSeedKeepsTheAverageAcrossARestart(t *testing.T) {
+	tests := []struct {
+		name         string
+		day, avg     int64
+		wantAdmitted int64
+	}{
+		{"no history: one request at a time", 0, 0, 1},
+		{"average 100, 1000 left: ten at once", 0, 100, 10},
+		{"average 100, 250 left: two at once", 750, 100, 2},
+		{"spent: none", 1000, 100, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, k := newKey(t, Limits{TokensPerDay: 1000})
+			r.Seed(k.ID, tc.day, tc.day, tc.avg)
+			var admitted atomic.Int64
+			var wg sync.WaitGroup
+			for range 64 {
+				wg.Go(func() {
+					if _, _, d := k.Admit(t0, false); d == nil {
+						admitted.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			if got := admitted.Load(); got != tc.wantAdmitted {
+				t.Errorf("admitted %d of 64, want %d", got, tc.wantAdmitted)
+			}
+		})
+	}
+}

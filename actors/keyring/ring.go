@@ -224,7 +224,11 @@ func (r *Ring) publish(change func(*snapshot)) {
 
 // Seed sets key id's token counters to the usage already stored for the
 // current UTC day and month, so a restart does not reset the token limits.
-func (r *Ring) Seed(id int64, dayTokens, monthTokens int64) {
+// avgTokens is what the key's requests have cost on average so far (0 when
+// unknown): with it, the first requests after a restart reserve that much
+// each instead of everything left, so a restart does not serialise a key's
+// concurrent requests until one of them ends.
+func (r *Ring) Seed(id int64, dayTokens, monthTokens, avgTokens int64) {
 	k := r.Get(id)
 	if k == nil {
 		return
@@ -234,6 +238,9 @@ func (r *Ring) Seed(id int64, dayTokens, monthTokens int64) {
 	st.mu.Lock()
 	st.day, st.dayTokens = dayIndex(now), dayTokens
 	st.month, st.monthTokens = monthIndex(now), monthTokens
+	if avgTokens > 0 {
+		st.avgTokens = avgTokens
+	}
 	st.mu.Unlock()
 }
 
