@@ -76,9 +76,9 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 		return usageErrorf("pollux import: --from PATH is required (the original Pollux's data.db)")
 	}
 	path := config.ResolvePath(*configFlag, getenv)
-	cfg, _, err := config.Load(path, getenv)
+	cfg, warnings, err := config.Load(path, getenv)
 	if err != nil {
-		return fmt.Errorf("config %s:\n%w", path, err)
+		return configError(path, warnings, err)
 	}
 	lock, err := storage.AcquireLock(cfg.Basic.DatabasePath())
 	if err != nil {
