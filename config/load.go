@@ -49,6 +49,7 @@ func Default() Config {
 			LogLevel:            "info",
 			LogFormat:           "json",
 			ShutdownTimeoutSecs: 30,
+			TrustedProxies:      []string{},
 		},
 		Providers: Providers{
 			Defaults: ProviderDefaults{
@@ -269,16 +270,17 @@ type fileConfig struct {
 }
 
 type fileBasic struct {
-	ListenAddr          string `toml:"listen_addr"`
-	ListenPort          int    `toml:"listen_port"`
-	DatabaseURL         string `toml:"database_url"`
-	LogLevel            string `toml:"loglevel"`
-	LogFormat           string `toml:"log_format"`
-	PolluxKey           any    `toml:"pollux_key"`
-	AdminKey            any    `toml:"admin_key"`
-	InsecureCookie      bool   `toml:"insecure_cookie"`
-	MetricsPublic       bool   `toml:"metrics_public"`
-	ShutdownTimeoutSecs int    `toml:"shutdown_timeout_secs"`
+	ListenAddr          string   `toml:"listen_addr"`
+	ListenPort          int      `toml:"listen_port"`
+	DatabaseURL         string   `toml:"database_url"`
+	LogLevel            string   `toml:"loglevel"`
+	LogFormat           string   `toml:"log_format"`
+	PolluxKey           any      `toml:"pollux_key"`
+	AdminKey            any      `toml:"admin_key"`
+	InsecureCookie      bool     `toml:"insecure_cookie"`
+	TrustedProxies      []string `toml:"trusted_proxies"`
+	MetricsPublic       bool     `toml:"metrics_public"`
+	ShutdownTimeoutSecs int      `toml:"shutdown_timeout_secs"`
 }
 
 type fileProviders struct {
@@ -315,6 +317,7 @@ func newFileConfig() fileConfig {
 			LogLevel:            b.LogLevel,
 			LogFormat:           b.LogFormat,
 			InsecureCookie:      b.InsecureCookie,
+			TrustedProxies:      b.TrustedProxies,
 			MetricsPublic:       b.MetricsPublic,
 			ShutdownTimeoutSecs: b.ShutdownTimeoutSecs,
 		},
@@ -424,6 +427,7 @@ func parse(data []byte, name string) (Config, []Warning, map[string]int, error) 
 			PolluxKey:           polluxKey,
 			AdminKey:            adminKey,
 			InsecureCookie:      b.InsecureCookie,
+			TrustedProxies:      b.TrustedProxies,
 			MetricsPublic:       b.MetricsPublic,
 			ShutdownTimeoutSecs: b.ShutdownTimeoutSecs,
 		},

@@ -47,12 +47,7 @@ window.addEventListener('unhandledrejection', (e) => window.__problems.push('unh
 // phone layout, the 401 path and "forget key". It saves screenshots as test
 // artefacts (in $POLLUX_ARTIFACTS when set).
 func TestStatusPageInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing; CI must install it (apt-get install -y chromium): %v", chromiumPath, err)
-		}
-		t.Skipf("%s is missing; install Debian's browser to run this test: apt-get install -y chromium", chromiumPath)
-	}
+	needChromium(t)
 
 	h := newHarness(t, harnessOptions{})
 	gemini := h.addGemini("sp-alpha", "sp-beta", "sp-gamma")
@@ -243,10 +238,22 @@ func assertNoPageProblems(ctx context.Context, t *testing.T) {
 	}
 }
 
+// needChromium skips the test when Chromium is not installed, and fails it
+// in CI, which must install it.
+func needChromium(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing; CI must install it (apt-get install -y chromium): %v", chromiumPath, err)
+		}
+		t.Skipf("%s is missing; install Debian's browser to run this test: apt-get install -y chromium", chromiumPath)
+	}
+}
+
 // startBrowser launches headless Chromium with a fresh profile and returns
 // a tab's context, bounded by browserBudget. The browser stops, and its
-// profile is removed, when the test ends.
-func startBrowser(t *testing.T) context.Context {
+// profile is removed, when the test ends. extra adds command-line flags.
+func startBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	profile := filepath.Join(t.TempDir(), "chromium-profile")
 	// Registered after t.TempDir, so it runs before the TempDir's own
@@ -255,7 +262,7 @@ func startBrowser(t *testing.T) context.Context {
 	t.Cleanup(func() { removeProfile(t, profile) })
 
 	budget, cancelBudget := context.WithTimeout(context.Background(), browserBudget)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(budget,
+	alloc, cancelAlloc := chromedp.NewExecAllocator(budget, append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Flag("headless", true),
 		chromedp.Flag("no-sandbox", true),
@@ -266,7 +273,7 @@ func startBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.UserDataDir(profile),
-	)
+	}, extra...)...)
 	tab, cancelTab := chromedp.NewContext(alloc)
 	t.Cleanup(func() {
 		cancelTab()
