@@ -55,6 +55,7 @@ func TestOAuthSignInOverPlainHTTPInBrowser(t *testing.T) {
 	startJSON := func(path string) *url.URL {
 		t.Helper()
 		run(ctx, t, "start "+path, chromedp.Navigate(lan+path+"?format=json&key="+key))
+		waitPage(ctx, t, "the JSON start", `document.body.innerText.includes('authorize_url')`)
 		var start struct {
 			AuthorizeURL string `json:"authorize_url"`
 		}
@@ -98,6 +99,7 @@ func TestOAuthSignInOverPlainHTTPInBrowser(t *testing.T) {
 
 	// Device code: the page's own status page takes this browser's cookie.
 	run(ctx, t, "start a device sign-in", chromedp.Navigate(lan+codexDevicePath+"?key="+key))
+	waitPage(ctx, t, "the device page", `!!document.querySelector('meta[http-equiv="refresh"]')`)
 	refresh := evalPage[string](ctx, t, `document.querySelector('meta[http-equiv="refresh"]').content`)
 	_, statusPath, ok := strings.Cut(refresh, "url=")
 	if !ok || !strings.HasPrefix(statusPath, deviceStatusPath+"/") {

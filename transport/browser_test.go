@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -309,13 +310,22 @@ func run(ctx context.Context, t *testing.T, what string, actions ...chromedp.Act
 	}
 }
 
-// waitPage waits until the JavaScript expression is true in the page.
+// waitPage waits until the JavaScript expression is true in the page. A
+// poll that started in the document a navigation just replaced fails with
+// "Cannot find context"; it is started again in the new one.
 func waitPage(ctx context.Context, t *testing.T, what, expr string) {
 	t.Helper()
-	_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr,
-		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(browserWait)))
-	if err != nil {
-		t.Fatalf("waiting for %s: %v%s", what, err, pageText(ctx))
+	deadline := time.Now().Add(browserWait)
+	for {
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr,
+			chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Until(deadline))))
+		if err == nil {
+			return
+		}
+		if !strings.Contains(err.Error(), "Cannot find context") || time.Now().After(deadline) || ctx.Err() != nil {
+			t.Fatalf("waiting for %s: %v%s", what, err, pageText(ctx))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
