@@ -30,8 +30,8 @@ import (
 
 // The browser sign-in flows add credentials to the pools:
 //
-//	GET  /geminicli/auth[?project_id=P][&format=json|html]   (key required)
-//	GET  /codex/auth[?format=json|html]                      (key required)
+//	GET  /geminicli/auth[?project_id=P][&format=json|html]   (operator key)
+//	GET  /codex/auth[?format=json|html]                      (operator key)
 //	     → a signed, HttpOnly flow cookie (provider, state, PKCE verifier,
 //	       redirect URI, project, expiry) and a 302 to the provider's consent
 //	       page; format=json answers {"authorize_url","paste_url"} instead,
@@ -46,7 +46,7 @@ import (
 // The device-code sign-in (oauth_device.go) is the way without any redirect.
 //
 // The callback and paste routes need no key: the flow cookie is their
-// protection (the alias under /codex too; requireKey exempts it). It is
+// protection (the alias under /codex too: it is mounted in the open group). It is
 // HMAC-SHA256 signed with a key kept in the settings store (so a restart
 // does not break a flow in progress), lives 10 minutes,
 // and is SameSite=Lax, so a cross-site form cannot post with it. The state in
@@ -181,18 +181,27 @@ func (s *Server) EnableOAuth(ctx context.Context, store SettingsStore, opts OAut
 	return nil
 }
 
-// oauthRoutes returns the OAuth browser-flow routes (full paths).
-func (s *Server) oauthRoutes() []route {
+// oauthStartRoutes are the routes that start a sign-in or follow one as
+// JSON; routes mounts them in the operator group.
+func (s *Server) oauthStartRoutes() []route {
 	return []route{
 		{http.MethodGet, geminiAuthPath, s.withOAuth(s.startGeminiFlow)},
 		{http.MethodGet, codexAuthPath, s.withOAuth(s.startCodexFlow)},
+		{http.MethodGet, codexDevicePath, s.withOAuth(s.startCodexDevice)},
+		{http.MethodGet, codexDevicePath + "/:id", s.withOAuth(s.codexDeviceStatus)},
+	}
+}
+
+// oauthCompletionRoutes are the routes a browser reaches without the key:
+// the providers' redirects, the paste page and the device page. The flow
+// cookies guard them; routes mounts them in the open group.
+func (s *Server) oauthCompletionRoutes() []route {
+	return []route{
 		{http.MethodGet, geminiCallback, s.withOAuth(s.callback(providers.GeminiCLI))},
 		{http.MethodGet, codexCallback, s.withOAuth(s.callback(providers.Codex))},
 		{http.MethodGet, codexCallbackAlt, s.withOAuth(s.callback(providers.Codex))},
 		{http.MethodGet, oauthPastePath, s.withOAuth(s.pasteForm)},
 		{http.MethodPost, oauthPastePath, s.withOAuth(s.pasteSubmit)},
-		{http.MethodGet, codexDevicePath, s.withOAuth(s.startCodexDevice)},
-		{http.MethodGet, codexDevicePath + "/:id", s.withOAuth(s.codexDeviceStatus)},
 		{http.MethodGet, deviceStatusPath + "/:id", s.withOAuth(s.devicePage)},
 	}
 }

@@ -25,12 +25,12 @@ import (
 // from any browser, and Pollux polls until the sign-in is approved, then
 // onboards the credential exactly as a browser sign-in does.
 //
-//	GET /codex/auth/device[?format=json]   (key required)
+//	GET /codex/auth/device[?format=json]   (operator key)
 //	    starts one; the page shows the code and the link, sets a cookie for
 //	    this sign-in and reloads itself from /oauth/device/{id}; format=json
 //	    answers {id, user_code, verification_url, interval, expires_at,
 //	    status_url} for scripts
-//	GET /codex/auth/device/{id}            (key required)
+//	GET /codex/auth/device/{id}            (operator key)
 //	    {"status":"pending"|"added"|"failed", title, message, verdict, ...}
 //	GET /oauth/device/{id}                 (no key; the cookie)
 //	    the waiting page while pending, then the result page

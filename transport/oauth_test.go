@@ -135,7 +135,14 @@ var oauthKeyHeader = http.Header{"Authorization": {"Bearer " + harnessKey}}
 // startFlow starts a flow at path and returns the authorize URL.
 func (h *harness) oauthStart(client *http.Client, path string) *url.URL {
 	h.t.Helper()
-	resp, body := oauthGet(h.t, client, h.ts.URL+path, oauthKeyHeader)
+	return h.oauthStartWith(client, path, oauthKeyHeader)
+}
+
+// oauthStartWith is oauthStart sending header (the key) of the caller's
+// choice.
+func (h *harness) oauthStartWith(client *http.Client, path string, header http.Header) *url.URL {
+	h.t.Helper()
+	resp, body := oauthGet(h.t, client, h.ts.URL+path, header)
 	if resp.StatusCode != http.StatusFound {
 		h.t.Fatalf("GET %s: status %d, want 302; body %s", path, resp.StatusCode, body)
 	}
