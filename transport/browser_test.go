@@ -118,7 +118,10 @@ func TestStatusPageInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#key-form button[type=submit]")),
 	)
 
-	// The seeded credentials, each in its state.
+	// The seeded credentials, each in its state; the "Loading…" said while
+	// the first answer was on its way is gone.
+	waitPage(ctx, t, "no stale Loading… once loaded", `!!document.querySelector('#cred-`+idStr(alpha)+`')
+		&& document.getElementById('say').textContent === ''`)
 	waitPage(ctx, t, "the seeded credentials", `['sp-alpha', 'sp-beta', 'sp-gamma', 'sp-codex']
 		.every((n) => document.body.innerText.includes(n + '@example.com'))`)
 	waitPage(ctx, t, "sp-gamma's needs re-auth badge", badgeOf(gamma)+` === 'needs re-auth'`)
@@ -129,6 +132,17 @@ func TestStatusPageInBrowser(t *testing.T) {
 	waitPage(ctx, t, "the codex usage windows", `document.querySelector('#cred-`+idStr(codexID)+`').innerText.includes('primary 12.5% used')`)
 	waitPage(ctx, t, "the model bar", `[...document.querySelectorAll('#models-geminicli .model-text')]
 		.some((e) => / unavailable/.test(e.textContent)) && !!document.querySelector('#models-geminicli .bar .seg-ready')`)
+
+	// The "Last error" column is at least as wide as its longest word:
+	// words wrap between each other, never in the middle.
+	waitPage(ctx, t, "sp-gamma's last error", `(document.querySelector('#cred-`+idStr(gamma)+` td.err') || {}).textContent > ''`)
+	for _, width := range []int64{1280, 900, 700} {
+		run(ctx, t, "viewport", chromedp.EmulateViewport(width, 900))
+		if broken := evalPage[string](ctx, t, lastErrorWordsFit(gamma)); broken != "" {
+			t.Errorf("at %d px the Last error column breaks words: %s", width, broken)
+		}
+	}
+	run(ctx, t, "desktop viewport", chromedp.EmulateViewport(1280, 900))
 
 	// Disable the credential that is not cooling, through its button.
 	run(ctx, t, "click Disable", chromedp.Click(chromedp.CSS(`#cred-`+idStr(other)+` button[data-action="disable"]`)))
@@ -216,6 +230,16 @@ func TestStatusPageInBrowser(t *testing.T) {
 		&& document.getElementById('problem').textContent.includes('401')
 		&& sessionStorage.getItem('pollux.statuspage.key') === null`)
 
+	// A wrong key typed into the form: the 401 banner, and no stale
+	// "Loading…" under it.
+	run(ctx, t, "type a wrong key",
+		chromedp.SendKeys(chromedp.CSS("#key"), "wrong-key-typed"),
+		chromedp.Click(chromedp.CSS("#key-form button[type=submit]")),
+	)
+	waitPage(ctx, t, "the 401 state after a typed key", `!document.getElementById('login').hidden
+		&& document.getElementById('problem').textContent.includes('401')
+		&& document.getElementById('say').textContent === ''`)
+
 	// The right key again, then "Forget key".
 	run(ctx, t, "enter the key again",
 		chromedp.SendKeys(chromedp.CSS("#key"), harnessKey),
@@ -228,6 +252,28 @@ func TestStatusPageInBrowser(t *testing.T) {
 		&& !document.getElementById('oauth-geminicli').href.includes('key=')`)
 
 	assertNoPageProblems(ctx, t)
+}
+
+// lastErrorWordsFit is a page expression: "" when every word of the
+// credential's "Last error" cell fits the cell's width, else the widest
+// word and the two widths.
+func lastErrorWordsFit(id int64) string {
+	return `(() => {
+		const td = document.querySelector('#cred-` + strconv.FormatInt(id, 10) + ` td.err .cell');
+		const probe = document.createElement('span');
+		probe.style.whiteSpace = 'nowrap';
+		probe.style.font = getComputedStyle(td).font;
+		document.body.appendChild(probe);
+		let widest = '', max = 0;
+		for (const w of td.textContent.split(/\s+/)) {
+			probe.textContent = w;
+			const width = probe.getBoundingClientRect().width;
+			if (width > max) { max = width; widest = w; }
+		}
+		probe.remove();
+		const inner = td.getBoundingClientRect().width;
+		return inner + 0.5 >= max ? '' : JSON.stringify(widest) + ' needs ' + max.toFixed(1) + 'px, the cell is ' + inner.toFixed(1) + 'px';
+	})()`
 }
 
 // assertNoPageProblems fails the test if the current document reported a
