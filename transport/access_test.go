@@ -69,7 +69,7 @@ func TestRouteKeyMatrix(t *testing.T) {
 				t.Errorf("%s %s: no access rule covers this route; decide its group in routes() and here", rt.Method, rt.Path)
 				continue
 			}
-			if got := h.srv.access[routeKey(rt.Method, rt.Path)]; got != want {
+			if got := h.srv.access[routeID{rt.Method, rt.Path}]; got != want {
 				t.Errorf("%s %s is mounted in group %d, want %d", rt.Method, rt.Path, got, want)
 			}
 			path := strings.ReplaceAll(param.ReplaceAllString(strings.ReplaceAll(rt.Path, `\:`, "\x00"), "x1"), "\x00", ":")

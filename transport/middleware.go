@@ -199,7 +199,7 @@ func (s *Server) requireKey(next echo.HandlerFunc) echo.HandlerFunc {
 // surfaces and none elsewhere.
 func (s *Server) keysFor(c echo.Context) (keySet, bool) {
 	r := c.Request()
-	if a, ok := s.access[routeKey(r.Method, c.Path())]; ok {
+	if a, ok := s.access[routeID{r.Method, c.Path()}]; ok {
 		return a.keys()
 	}
 	if surfaceOf(echo.GetPath(r)) == surfacePlain {

@@ -105,9 +105,9 @@ type Server struct {
 	codexModels        *openai.Models
 	oauth              *oauthFlows
 
-	// access maps each mounted route (routeKey) to its group; filled by
-	// routes, read-only after New.
-	access map[string]access
+	// access maps each mounted route to its group; filled by routes,
+	// read-only after New.
+	access map[routeID]access
 	// adminKey, when set, is the only key of the operator routes.
 	adminKey      config.Secret
 	metricsPublic bool
@@ -143,7 +143,7 @@ func New(deps Deps) *Server {
 		codex:              deps.Codex,
 		keepAlive:          deps.KeepAlive,
 		firstByteTimeout:   deps.FirstByteTimeout,
-		access:             make(map[string]access),
+		access:             make(map[routeID]access),
 	}
 	if s.keepAlive <= 0 {
 		s.keepAlive = defaultKeepAlive
@@ -286,13 +286,13 @@ func (a access) keys() (set keySet, guarded bool) {
 func (s *Server) mount(a access, routes []route) {
 	for _, rt := range routes {
 		r := s.echo.Add(rt.method, rt.path, rt.handler)
-		s.access[routeKey(r.Method, r.Path)] = a
+		s.access[routeID{r.Method, r.Path}] = a
 	}
 }
 
-// routeKey identifies a route by method and path template, as Echo
-// reports them for a matched request.
-func routeKey(method, path string) string { return method + " " + path }
+// routeID identifies a route by method and path template, as Echo reports
+// them for a matched request (a struct key: the lookup allocates nothing).
+type routeID struct{ method, path string }
 
 // handleError is Echo's HTTPErrorHandler: it renders every error, including
 // Echo's own 404 and 405, in the surface's envelope.
