@@ -36,7 +36,8 @@ func TestCommandLineExitCodes(t *testing.T) {
 		{[]string{"version"}, 0, []string{"pollux ", "(commit "}},
 		{[]string{"-version"}, 0, []string{"pollux ", "(commit "}},
 		{[]string{"serve"}, 2, []string{`unknown command "serve"`, "pollux --help"}},
-		{[]string{"--verbose"}, 2, []string{"flag provided but not defined: -verbose"}},
+		{[]string{"--verbose"}, 2, []string{"flag provided but not defined: -verbose (pollux --help)"}},
+		{[]string{"import", "-h"}, 0, []string{"Usage of pollux import:", "-from"}},
 		{[]string{"help", "me"}, 2, []string{"takes no arguments"}},
 		{[]string{"--config"}, 2, []string{"flag needs an argument"}},
 		{[]string{"healthcheck", "--nope"}, 2, []string{"flag provided but not defined"}},
@@ -53,6 +54,9 @@ func TestCommandLineExitCodes(t *testing.T) {
 				if !strings.Contains(out, want) {
 					t.Errorf("output lacks %q:\n%s", want, out)
 				}
+			}
+			if tc.code == 2 && strings.Contains(out, "Config file:") {
+				t.Errorf("a usage error printed the whole help:\n%s", out)
 			}
 			if strings.Contains(out, "flag: help requested") {
 				t.Errorf("help printed the flag package's error:\n%s", out)

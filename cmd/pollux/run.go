@@ -74,7 +74,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	fl := flag.NewFlagSet("pollux", flag.ContinueOnError)
 	fl.SetOutput(stdout)
-	fl.Usage = func() { printHelp(stdout) }
+	fl.Usage = func() { printHelp(fl.Output()) }
 	configFlag := fl.String("config", "", "config file (default $POLLUX_CONFIG, else ./config.toml)")
 	showVersion := fl.Bool("version", false, "print the version and exit")
 	if err := parseFlags(fl, args); err != nil {
