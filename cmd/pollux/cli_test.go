@@ -158,34 +158,48 @@ func TestListenNetwork(t *testing.T) {
 	}
 }
 
-// TestListenAllIPv4BindsIPv4Only: listen_addr = "0.0.0.0" binds every IPv4
-// interface and not IPv6; the log says so.
-func TestListenAllIPv4BindsIPv4Only(t *testing.T) {
+// TestListenBindsWhatWasAsked: listen_addr = "0.0.0.0" binds every IPv4
+// interface and not IPv6; "::" binds both (dual stack). The log says which.
+func TestListenBindsWhatWasAsked(t *testing.T) {
 	probe, err := net.Listen("tcp6", "[::1]:0")
 	if err != nil {
 		t.Skipf("no IPv6 loopback here: %v", err)
 	}
 	_ = probe.Close()
-	u := newUpstreams(t)
-	dir := t.TempDir()
-	port := freePort(t)
-	path := writeConfig(t, dir, strings.Replace(u.config(port, filepath.Join(dir, "p.db")), `listen_addr = "127.0.0.1"`, `listen_addr = "0.0.0.0"`, 1))
-	in := start(t, []string{"--config", path}, nil)
-	if want := fmt.Sprintf("0.0.0.0:%d", port); in.addr != want {
-		t.Errorf("bound %s, want %s", in.addr, want)
-	}
-	entries := in.logs.FilterMessage("pollux listening").All()
-	if len(entries) != 1 || entries[0].ContextMap()["ip"] != "ipv4" {
-		t.Errorf("listening log = %v, want ip=ipv4", entries)
-	}
-	if c, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", port), 2*time.Second); err != nil {
-		t.Errorf("IPv4 loopback refused: %v", err)
-	} else {
-		_ = c.Close()
-	}
-	if c, err := net.DialTimeout("tcp6", fmt.Sprintf("[::1]:%d", port), 2*time.Second); err == nil {
-		_ = c.Close()
-		t.Error("IPv6 loopback accepted: 0.0.0.0 must bind IPv4 only")
+	for _, tc := range []struct {
+		addr, bound, ip string
+		ipv6            bool
+	}{
+		{"0.0.0.0", "0.0.0.0", "ipv4", false},
+		{"::", "[::]", "ipv4+ipv6", true},
+	} {
+		t.Run(tc.addr, func(t *testing.T) {
+			u := newUpstreams(t)
+			dir := t.TempDir()
+			port := freePort(t)
+			path := writeConfig(t, dir, strings.Replace(u.config(port, filepath.Join(dir, "p.db")),
+				`listen_addr = "127.0.0.1"`, fmt.Sprintf("listen_addr = %q", tc.addr), 1))
+			in := start(t, []string{"--config", path}, nil)
+			if want := fmt.Sprintf("%s:%d", tc.bound, port); in.addr != want {
+				t.Errorf("bound %s, want %s", in.addr, want)
+			}
+			entries := in.logs.FilterMessage("pollux listening").All()
+			if len(entries) != 1 || entries[0].ContextMap()["ip"] != tc.ip {
+				t.Errorf("listening log = %v, want ip=%s", entries, tc.ip)
+			}
+			if c, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", port), 2*time.Second); err != nil {
+				t.Errorf("IPv4 loopback refused: %v", err)
+			} else {
+				_ = c.Close()
+			}
+			c, err := net.DialTimeout("tcp6", fmt.Sprintf("[::1]:%d", port), 2*time.Second)
+			if err == nil {
+				_ = c.Close()
+			}
+			if accepted := err == nil; accepted != tc.ipv6 {
+				t.Errorf("IPv6 loopback accepted = %v, want %v", accepted, tc.ipv6)
+			}
+		})
 	}
 }
 
