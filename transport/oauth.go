@@ -354,9 +354,10 @@ func (s *Server) callback(provider string) func(echo.Context, *oauthFlows) error
 
 // pasteForm shows the paste form to a browser with a flow in progress.
 func (s *Server) pasteForm(c echo.Context, f *oauthFlows) error {
-	flows := s.openFlows(c, f, flowCandidates(c.QueryParam("provider")))
+	cands := flowCandidates(c.QueryParam("provider"))
+	flows := s.openFlows(c, f, cands)
 	if len(flows) == 0 {
-		return s.noFlowCookie(c, f)
+		return s.noFlowCookie(c, f, cands)
 	}
 	return f.pages.Render(c.Response(), http.StatusOK, s.pastePage(flows, ""))
 }
@@ -368,7 +369,7 @@ func (s *Server) pasteSubmit(c echo.Context, f *oauthFlows) error {
 	if !ok {
 		flows := s.openFlows(c, f, cands)
 		if len(flows) == 0 {
-			return s.noFlowCookie(c, f)
+			return s.noFlowCookie(c, f, cands)
 		}
 		return f.pages.Render(c.Response(), http.StatusBadRequest,
 			s.pastePage(flows, "That does not look like the address of the callback page. Copy the whole address from the address bar and try again."))
@@ -424,7 +425,7 @@ func (s *Server) completeFlow(c echo.Context, f *oauthFlows, cands []string, p c
 	}
 	if st == nil {
 		if len(flows) == 0 {
-			return s.noFlowCookie(c, f)
+			return s.noFlowCookie(c, f, cands)
 		}
 		s.log.Info("oauth flow state mismatch", zap.String(keyRequestID, requestID(c)))
 		return s.flowProblem(c, f, http.StatusBadRequest, "Sign-in expired", msgFlowLost)
@@ -588,11 +589,18 @@ func (s *Server) flowProblem(c echo.Context, f *oauthFlows, status int, title, m
 }
 
 // noFlowCookie answers a callback or paste that came without a usable flow
-// cookie, with the likely causes in order. A Secure cookie is the first
+// cookie of the candidate providers. A cookie that came but was refused
+// (expired, or not signed by this Pollux) is "expired". With none at all,
+// the page lists the likely causes in order; a Secure cookie is the first
 // suspect only when this request came over plain HTTP: over HTTPS the
 // browser would have sent it.
-func (s *Server) noFlowCookie(c echo.Context, f *oauthFlows) error {
+func (s *Server) noFlowCookie(c echo.Context, f *oauthFlows, cands []string) error {
 	r := c.Request()
+	for _, provider := range cands {
+		if _, err := r.Cookie(cookieName(provider)); err == nil {
+			return s.flowProblem(c, f, http.StatusBadRequest, "Sign-in expired", msgFlowLost)
+		}
+	}
 	var causes []string
 	if !overHTTPS(r, f.trusted) {
 		causes = append(causes, "This page was opened over plain HTTP, and the sign-in started over HTTPS "+

@@ -482,7 +482,7 @@ func TestOAuthFailures(t *testing.T) {
 				}
 				return oauthWithCookie(t, h, ck.Name, string(v), "/oauth2callback?code=code-f&state="+state)
 			},
-			wantStatus: http.StatusBadRequest, wantText: noCookie, wantLog: errFlowInvalid.Error(),
+			wantStatus: http.StatusBadRequest, wantText: lost, wantLog: errFlowInvalid.Error(),
 		},
 		{
 			name: "payload forged",
@@ -493,7 +493,7 @@ func TestOAuthFailures(t *testing.T) {
 				_, sig, _ := strings.Cut(ck.Value, ".")
 				return oauthWithCookie(t, h, ck.Name, base64.RawURLEncoding.EncodeToString(raw)+"."+sig, "/oauth2callback?code=code-f&state="+state)
 			},
-			wantStatus: http.StatusBadRequest, wantText: noCookie, wantLog: errFlowInvalid.Error(),
+			wantStatus: http.StatusBadRequest, wantText: lost, wantLog: errFlowInvalid.Error(),
 		},
 		{
 			name: "expired cookie",
@@ -502,7 +502,7 @@ func TestOAuthFailures(t *testing.T) {
 				ck, _ := h.oauthCookie(c, providers.GeminiCLI)
 				return oauthWithCookie(t, h, ck.Name, ck.Value, "/oauth2callback?code=code-f&state="+state)
 			},
-			wantStatus: http.StatusBadRequest, wantText: noCookie, wantLog: errFlowExpired.Error(),
+			wantStatus: http.StatusBadRequest, wantText: lost, wantLog: errFlowExpired.Error(),
 		},
 		{
 			name: "access denied",
