@@ -33,11 +33,14 @@
 //  4. body limit: 50 MiB. A larger Content-Length is refused before
 //     reading; the body stream is capped as well, so chunked bodies are too.
 //     Both answer 413.
-//  5. key auth, for /geminicli and /codex: the Pollux key as
-//     "Authorization: Bearer <key>", "x-goog-api-key: <key>" or "?key=<key>",
-//     compared in constant time. Missing or wrong keys get 401. Every form
-//     the client used is then deleted from the request, so handlers never
-//     see, forward or log the key.
+//  5. key auth: the key the route's group demands (see Server.routes:
+//     open, client, operator, monitor), as "Authorization: Bearer <key>",
+//     "x-goog-api-key: <key>" or "?key=<key>", compared in constant time.
+//     Missing or wrong keys get 401. Every form the client used is then
+//     deleted from the request, so handlers never see, forward or log the
+//     key. With [basic] admin_key set, the operator routes (resource:add,
+//     the sign-in starts, /admin/v1) take only that key, and the model APIs
+//     only the Pollux key.
 //
 // GET /healthz (liveness) and GET /readyz (readiness, from Deps.Ready with a
 // 2 s bound) need no key.
