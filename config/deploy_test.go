@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -139,5 +140,35 @@ func TestDeployHealthChecks(t *testing.T) {
 		if !want.Match(comment.ReplaceAll(b, nil)) {
 			t.Errorf("%s has no health check running pollux healthcheck", name)
 		}
+	}
+}
+
+// TestDeploySystemdUnitVerifies runs systemd-analyze verify on the unit
+// when the tool is installed, with ExecStart pointed at a stand-in binary
+// (verify checks that the command exists).
+func TestDeploySystemdUnitVerifies(t *testing.T) {
+	tool, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze is not installed")
+	}
+	unit, err := os.ReadFile(filepath.Join(deployDir, "pollux.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "pollux")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(unit, []byte("ExecStart=/usr/local/bin/pollux")) {
+		t.Fatal("pollux.service does not run /usr/local/bin/pollux")
+	}
+	path := filepath.Join(dir, "pollux.service")
+	if err := os.WriteFile(path, bytes.ReplaceAll(unit, []byte("/usr/local/bin/pollux"), []byte(bin)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(tool, "verify", path).CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
