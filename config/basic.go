@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -31,4 +32,32 @@ func (b Basic) Addr() string {
 // ShutdownTimeout returns ShutdownTimeoutSecs as a duration.
 func (b Basic) ShutdownTimeout() time.Duration {
 	return time.Duration(b.ShutdownTimeoutSecs) * time.Second
+}
+
+// TrustedProxyPrefixes returns TrustedProxies as prefixes: a bare address is
+// a prefix of its full length. Entries that do not parse are left out
+// (Validate reports them).
+func (b Basic) TrustedProxyPrefixes() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(b.TrustedProxies))
+	for _, s := range b.TrustedProxies {
+		if p, ok := parsePrefix(s); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parsePrefix reads "10.0.0.0/8", "fd00::/8" or a bare address.
+func parsePrefix(s string) (netip.Prefix, bool) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err == nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), true
 }

@@ -29,7 +29,7 @@ func TestOriginalLogLevels(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.value, func(t *testing.T) {
-			path := writeFile(t, "[basic]\npollux_key = \"k-123\"\nloglevel = \""+tc.value+"\"\n")
+			path := writeFile(t, "[basic]\npollux_key = \"k-123-a-long-enough-test-key\"\nloglevel = \""+tc.value+"\"\n")
 			c, warns, err := Load(path, envFrom(nil))
 			if err != nil {
 				t.Fatalf("Load: %v", err)
@@ -50,7 +50,7 @@ func TestOriginalLogLevels(t *testing.T) {
 
 // TestOriginalLogLevelFromEnv: POLLUX_LOGLEVEL takes the same forms.
 func TestOriginalLogLevelFromEnv(t *testing.T) {
-	path := writeFile(t, "[basic]\npollux_key = \"k-123\"\n")
+	path := writeFile(t, "[basic]\npollux_key = \"k-123-a-long-enough-test-key\"\n")
 	c, warns, err := Load(path, envFrom(map[string]string{"POLLUX_LOGLEVEL": "ERROR,tower=debug"}))
 	if err != nil {
 		t.Fatal(err)

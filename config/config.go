@@ -32,9 +32,16 @@ type Basic struct {
 	// AdminKey, when set, is the only key the admin API accepts; when empty the
 	// admin API accepts PolluxKey.
 	AdminKey Secret `toml:"admin_key"`
-	// InsecureCookie drops the Secure attribute from the OAuth flow cookie, for
-	// plain-HTTP deployments on a trusted network. Default false.
+	// InsecureCookie never marks the sign-in cookies Secure, whatever the
+	// request's scheme; an override for set-ups where Pollux cannot tell
+	// that the browser uses HTTPS. Default false: the cookies are Secure
+	// exactly when the request came over HTTPS (directly, or per
+	// X-Forwarded-Proto from a trusted proxy).
 	InsecureCookie bool `toml:"insecure_cookie"`
+	// TrustedProxies lists the reverse proxies (IP addresses or CIDR
+	// prefixes) whose X-Forwarded-Proto header Pollux believes. Default
+	// none.
+	TrustedProxies []string `toml:"trusted_proxies"`
 	// MetricsPublic serves /metrics without a key. Default false.
 	MetricsPublic bool `toml:"metrics_public"`
 	// ShutdownTimeoutSecs bounds the graceful drain of in-flight requests on

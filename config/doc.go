@@ -12,7 +12,12 @@
 // overrides (POLLUX_KEY, POLLUX_LISTEN_ADDR, POLLUX_LISTEN_PORT,
 // POLLUX_DATABASE_URL, POLLUX_LOGLEVEL), then Validate, which reports every
 // problem at once, each with its key path and, when the key came from the
-// file, its line. Load does all three.
+// file, its line. Load does all three, and returns the warnings with the
+// errors: an ignored key often explains an error.
+//
+// LocatePath finds the file (--config, else POLLUX_CONFIG, else
+// ./config.toml) and says what named it: only the default search may write
+// a first-run file; a named file must exist.
 //
 // The commented reference file is example.toml in this directory, embedded
 // in the binary (ExampleTOML) and written by EnsureFile on first run with a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -48,6 +49,7 @@ func Default() Config {
 			LogLevel:            "info",
 			LogFormat:           "json",
 			ShutdownTimeoutSecs: 30,
+			TrustedProxies:      []string{},
 		},
 		Providers: Providers{
 			Defaults: ProviderDefaults{
@@ -84,13 +86,42 @@ func Default() Config {
 // ResolvePath picks the config file: the --config flag when given, else
 // $POLLUX_CONFIG, else DefaultPath.
 func ResolvePath(flagValue string, getenv func(string) string) string {
+	path, _ := LocatePath(flagValue, getenv)
+	return path
+}
+
+// LocatePath is ResolvePath that also says what named the file: "--config",
+// "POLLUX_CONFIG", or "" for the default search. Only the default search may
+// write a first-run config; a file named explicitly must exist, so a typo
+// in a path never starts a second gateway with a fresh key.
+func LocatePath(flagValue string, getenv func(string) string) (path, namedBy string) {
 	if flagValue != "" {
-		return flagValue
+		return flagValue, "--config"
 	}
 	if p := getenv("POLLUX_CONFIG"); p != "" {
-		return p
+		return p, "POLLUX_CONFIG"
 	}
-	return DefaultPath
+	return DefaultPath, ""
+}
+
+// EnvOverride is one environment variable that overrides a key of the file.
+type EnvOverride struct {
+	// Name is the variable, e.g. "POLLUX_KEY".
+	Name string
+	// Key is the dotted key it overrides, e.g. "basic.pollux_key".
+	Key string
+}
+
+// EnvOverrides lists the environment variables Load applies, in the order
+// it applies them.
+func EnvOverrides() []EnvOverride {
+	return []EnvOverride{
+		{"POLLUX_KEY", "basic.pollux_key"},
+		{"POLLUX_LISTEN_ADDR", "basic.listen_addr"},
+		{"POLLUX_LISTEN_PORT", "basic.listen_port"},
+		{"POLLUX_DATABASE_URL", "basic.database_url"},
+		{"POLLUX_LOGLEVEL", "basic.loglevel"},
+	}
 }
 
 // Parse decodes a config file over the defaults. name is the file name used
@@ -130,29 +161,49 @@ func Load(path string, getenv func(string) string) (Config, []Warning, error) {
 		w.Message += " (from POLLUX_LOGLEVEL)"
 		warns = append(warns, w)
 	}
+	if w, ok := shortKeyWarning(c.Basic.PolluxKey, "basic.pollux_key", lines, fromEnv); ok {
+		warns = append(warns, w)
+	}
+	if w, ok := shortKeyWarning(c.Basic.AdminKey, "basic.admin_key", lines, fromEnv); ok {
+		warns = append(warns, w)
+	}
 	if err := c.Validate(); err != nil {
 		return Config{}, warns, locate(err, path, lines, fromEnv)
 	}
 	return c, warns, nil
 }
 
+// MinKeyLength is the shortest pollux_key or admin_key that loads without a
+// warning. A generated key is 50 characters.
+const MinKeyLength = 24
+
+// shortKeyWarning warns about a set key shorter than MinKeyLength. An empty
+// key or the example placeholder is Validate's to refuse.
+func shortKeyWarning(key Secret, name string, lines map[string]int, fromEnv map[string]string) (Warning, bool) {
+	k := key.Reveal()
+	if k == "" || k == examplePlaceholder || len(k) >= MinKeyLength {
+		return Warning{}, false
+	}
+	w := Warning{Key: name, Line: lines[name], Message: fmt.Sprintf(
+		"is only %d characters: anyone who can reach Pollux can try keys, so use %d or more random characters (openssl rand -hex 32)",
+		len(k), MinKeyLength)}
+	if env := fromEnv[name]; env != "" {
+		w.Line = 0
+		w.Message += " (from " + env + ")"
+	}
+	return w, true
+}
+
 // applyEnv applies the non-empty overrides and returns, for each key it set,
 // the variable that set it.
 func applyEnv(c *Config, getenv func(string) string) (map[string]string, error) {
-	envVars := []struct{ name, key string }{
-		{"POLLUX_KEY", "basic.pollux_key"},
-		{"POLLUX_LISTEN_ADDR", "basic.listen_addr"},
-		{"POLLUX_LISTEN_PORT", "basic.listen_port"},
-		{"POLLUX_DATABASE_URL", "basic.database_url"},
-		{"POLLUX_LOGLEVEL", "basic.loglevel"},
-	}
 	set := make(map[string]string)
-	for _, ev := range envVars {
-		v := getenv(ev.name)
+	for _, ev := range EnvOverrides() {
+		v := getenv(ev.Name)
 		if v == "" {
 			continue
 		}
-		switch ev.name {
+		switch ev.Name {
 		case "POLLUX_KEY":
 			c.Basic.PolluxKey = Secret(v)
 		case "POLLUX_LISTEN_ADDR":
@@ -160,7 +211,7 @@ func applyEnv(c *Config, getenv func(string) string) (map[string]string, error) 
 		case "POLLUX_LISTEN_PORT":
 			port, err := strconv.Atoi(strings.TrimSpace(v))
 			if err != nil {
-				return nil, fmt.Errorf("%s: %q is not an integer", ev.name, v)
+				return nil, fmt.Errorf("%s: %q is not an integer", ev.Name, v)
 			}
 			c.Basic.ListenPort = port
 		case "POLLUX_DATABASE_URL":
@@ -168,7 +219,7 @@ func applyEnv(c *Config, getenv func(string) string) (map[string]string, error) 
 		case "POLLUX_LOGLEVEL":
 			c.Basic.LogLevel = v
 		}
-		set[ev.key] = ev.name
+		set[ev.Key] = ev.Name
 	}
 	return set, nil
 }
@@ -219,16 +270,17 @@ type fileConfig struct {
 }
 
 type fileBasic struct {
-	ListenAddr          string `toml:"listen_addr"`
-	ListenPort          int    `toml:"listen_port"`
-	DatabaseURL         string `toml:"database_url"`
-	LogLevel            string `toml:"loglevel"`
-	LogFormat           string `toml:"log_format"`
-	PolluxKey           any    `toml:"pollux_key"`
-	AdminKey            any    `toml:"admin_key"`
-	InsecureCookie      bool   `toml:"insecure_cookie"`
-	MetricsPublic       bool   `toml:"metrics_public"`
-	ShutdownTimeoutSecs int    `toml:"shutdown_timeout_secs"`
+	ListenAddr          string   `toml:"listen_addr"`
+	ListenPort          int      `toml:"listen_port"`
+	DatabaseURL         string   `toml:"database_url"`
+	LogLevel            string   `toml:"loglevel"`
+	LogFormat           string   `toml:"log_format"`
+	PolluxKey           any      `toml:"pollux_key"`
+	AdminKey            any      `toml:"admin_key"`
+	InsecureCookie      bool     `toml:"insecure_cookie"`
+	TrustedProxies      []string `toml:"trusted_proxies"`
+	MetricsPublic       bool     `toml:"metrics_public"`
+	ShutdownTimeoutSecs int      `toml:"shutdown_timeout_secs"`
 }
 
 type fileProviders struct {
@@ -265,6 +317,7 @@ func newFileConfig() fileConfig {
 			LogLevel:            b.LogLevel,
 			LogFormat:           b.LogFormat,
 			InsecureCookie:      b.InsecureCookie,
+			TrustedProxies:      b.TrustedProxies,
 			MetricsPublic:       b.MetricsPublic,
 			ShutdownTimeoutSecs: b.ShutdownTimeoutSecs,
 		},
@@ -352,6 +405,7 @@ func parse(data []byte, name string) (Config, []Warning, map[string]int, error) 
 		warns[i].Key = fullKey(lines, warns[i])
 	}
 	warns = antigravityWarning(warns)
+	misplacedBasicKeys(warns)
 
 	polluxKey, err := laxSecret(fc.Basic.PolluxKey)
 	if err != nil {
@@ -373,6 +427,7 @@ func parse(data []byte, name string) (Config, []Warning, map[string]int, error) 
 			PolluxKey:           polluxKey,
 			AdminKey:            adminKey,
 			InsecureCookie:      b.InsecureCookie,
+			TrustedProxies:      b.TrustedProxies,
 			MetricsPublic:       b.MetricsPublic,
 			ShutdownTimeoutSecs: b.ShutdownTimeoutSecs,
 		},
@@ -387,6 +442,28 @@ func parse(data []byte, name string) (Config, []Warning, map[string]int, error) 
 		warns = append(warns, w)
 	}
 	return c, warns, lines, nil
+}
+
+// misplacedBasicKeys rewords the warning of a top-level key that belongs in
+// [basic]: a file that forgot the [basic] header would otherwise report
+// only that basic.pollux_key is not set.
+func misplacedBasicKeys(warns []Warning) {
+	for i := range warns {
+		if basicKeyName(warns[i].Key) {
+			warns[i].Message = "unknown top-level key; ignored: it belongs under the [basic] header (is the header missing, or is the key above it?)"
+		}
+	}
+}
+
+// basicKeyName reports whether key is the name of a [basic] key.
+func basicKeyName(key string) bool {
+	t := reflect.TypeFor[fileBasic]()
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ","); name == key {
+			return true
+		}
+	}
+	return false
 }
 
 func displayName(name string) string {

@@ -152,6 +152,7 @@ func TestLoadOriginalPolluxFile(t *testing.T) {
 	wantWarns := []Warning{
 		{Key: "providers.defaults.enable_multiplexing", Line: 11, Message: "unknown key; ignored"},
 		{Key: "providers.antigravity", Line: 24, Message: AntigravityMessage},
+		{Key: "basic.pollux_key", Line: 6, Message: "is only 11 characters: anyone who can reach Pollux can try keys, so use 24 or more random characters (openssl rand -hex 32)"},
 	}
 	if diff := cmp.Diff(wantWarns, warns); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
@@ -441,7 +442,7 @@ func TestLoadEnvErrors(t *testing.T) {
 }
 
 func TestLoadEnvTraceLogLevel(t *testing.T) {
-	path := writeFile(t, "[basic]\npollux_key = \"k\"\n")
+	path := writeFile(t, "[basic]\npollux_key = \"a-long-enough-test-key-0001\"\n")
 	c, warns, err := Load(path, envFrom(map[string]string{"POLLUX_LOGLEVEL": "trace"}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -544,6 +545,61 @@ func TestWarningString(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.w.String(); got != tc.want {
 				t.Errorf("String() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestLoadWarningsComeWithErrors: a file that forgot its [basic] header
+// fails validation, and the warnings that explain why (the ignored
+// top-level keys, with their lines) come back with the error.
+func TestLoadWarningsComeWithErrors(t *testing.T) {
+	path := writeFile(t, "# no [basic] header\npollux_key = \"a-long-enough-test-key-0001\"\nlisten_port = 9000\n")
+	_, warns, err := Load(path, envFrom(nil))
+	if err == nil || !strings.Contains(err.Error(), "basic.pollux_key: must be set") {
+		t.Fatalf("err = %v, want basic.pollux_key: must be set", err)
+	}
+	const msg = "unknown top-level key; ignored: it belongs under the [basic] header (is the header missing, or is the key above it?)"
+	want := []Warning{
+		{Key: "pollux_key", Line: 2, Message: msg},
+		{Key: "listen_port", Line: 3, Message: msg},
+	}
+	if diff := cmp.Diff(want, warns); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+}
+
+// TestLoadShortKeyWarning: a key shorter than MinKeyLength loads with a
+// warning that names its length, never its value.
+func TestLoadShortKeyWarning(t *testing.T) {
+	long := strings.Repeat("x", MinKeyLength)
+	cases := []struct {
+		name string
+		file string
+		env  map[string]string
+		want []Warning
+	}{
+		{"long key", "[basic]\npollux_key = \"" + long + "\"\n", nil, nil},
+		{"short key in the file", "[basic]\npollux_key = \"short-key-1\"\n", nil, []Warning{{Key: "basic.pollux_key", Line: 2,
+			Message: "is only 11 characters: anyone who can reach Pollux can try keys, so use 24 or more random characters (openssl rand -hex 32)"}}},
+		{"short key from the environment", "[basic]\npollux_key = \"" + long + "\"\n", map[string]string{"POLLUX_KEY": "short-key-2"}, []Warning{{Key: "basic.pollux_key",
+			Message: "is only 11 characters: anyone who can reach Pollux can try keys, so use 24 or more random characters (openssl rand -hex 32) (from POLLUX_KEY)"}}},
+		{"short admin key", "[basic]\npollux_key = \"" + long + "\"\nadmin_key = \"adm\"\n", nil, []Warning{{Key: "basic.admin_key", Line: 3,
+			Message: "is only 3 characters: anyone who can reach Pollux can try keys, so use 24 or more random characters (openssl rand -hex 32)"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, warns, err := Load(writeFile(t, tc.file), envFrom(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, warns); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+			for _, w := range warns {
+				if strings.Contains(w.String(), "short-key") || strings.Contains(w.String(), `"adm"`) {
+					t.Errorf("warning quotes the key: %s", w)
+				}
 			}
 		})
 	}

@@ -82,6 +82,11 @@ func (v *validator) basic(b Basic) {
 	if b.AdminKey.Reveal() == examplePlaceholder {
 		v.fail("basic.admin_key", "is the example placeholder; set a long random key or leave it empty")
 	}
+	for i, tp := range b.TrustedProxies {
+		if _, ok := parsePrefix(tp); !ok {
+			v.fail(fmt.Sprintf("basic.trusted_proxies[%d]", i), "must be an IP address or a CIDR prefix such as 10.0.0.0/8")
+		}
+	}
 	if !validHost(b.ListenAddr) {
 		v.fail("basic.listen_addr", "must be an IP address or a host name")
 	}

@@ -22,9 +22,10 @@ import (
 	"github.com/pollux-gateway/pollux/storage"
 )
 
-// Admin API, for operators and the status page. Every route needs the admin
-// key ([basic] admin_key) when one is set, else the Pollux key, sent like
-// the client key (Bearer, x-goog-api-key or ?key=). Errors use the plain
+// Admin API, for operators and the status page. Every route is in the
+// operator group (see routes): it needs the admin key ([basic] admin_key)
+// when one is set, else the Pollux key, sent like the client key (Bearer,
+// x-goog-api-key or ?key=). Errors use the plain
 // envelope {"error":{"status","message"}}. Never a token in any answer.
 //
 //	GET    /admin/v1/credentials[?provider=geminicli|codex][&status=<status>]
@@ -87,40 +88,30 @@ func (s *Server) poolList() []poolRef {
 // adminAPI serves /admin/v1.
 type adminAPI struct{ s *Server }
 
-// adminRoutes returns the admin API and /metrics (full paths). GET / and
-// /status belong to the status page.
+// adminRoutes returns the admin API (full paths). routes mounts it in the
+// operator group: with an admin key set, only that key. GET / and /status
+// belong to the status page.
 func (s *Server) adminRoutes() []route {
 	a := &adminAPI{s: s}
 	return []route{
-		{http.MethodGet, "/metrics", s.serveMetrics},
-		{http.MethodGet, adminRoot + "/credentials", s.requireAdmin(a.credentials)},
-		{http.MethodPost, adminRoot + "/credentials/:id", s.requireAdmin(a.action)},
-		{http.MethodDelete, adminRoot + "/credentials/:id", s.requireAdmin(a.remove)},
-		{http.MethodGet, adminRoot + "/jobs/:id", s.requireAdmin(a.job)},
-		{http.MethodGet, adminRoot + "/pool", s.requireAdmin(a.pool)},
-		{http.MethodGet, adminRoot + "/loglevel", s.requireAdmin(a.getLevel)},
-		{http.MethodPost, adminRoot + "/loglevel", s.requireAdmin(a.setLevel)},
+		{http.MethodGet, adminRoot + "/credentials", a.credentials},
+		{http.MethodPost, adminRoot + "/credentials/:id", a.action},
+		{http.MethodDelete, adminRoot + "/credentials/:id", a.remove},
+		{http.MethodGet, adminRoot + "/jobs/:id", a.job},
+		{http.MethodGet, adminRoot + "/pool", a.pool},
+		{http.MethodGet, adminRoot + "/loglevel", a.getLevel},
+		{http.MethodPost, adminRoot + "/loglevel", a.setLevel},
 	}
 }
 
-// requireAdmin guards an admin route with the admin key (the Pollux key when
-// no admin key is set).
-func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if err := s.authorize(c.Request(), keysAdmin); err != nil {
-			return err
-		}
-		return next(c)
-	}
+// metricsRoutes returns GET /metrics, mounted in the monitor group (open
+// with metrics_public).
+func (s *Server) metricsRoutes() []route {
+	return []route{{http.MethodGet, "/metrics", s.serveMetrics}}
 }
 
 // serveMetrics answers GET /metrics in the Prometheus text format.
 func (s *Server) serveMetrics(c echo.Context) error {
-	if !s.metricsPublic {
-		if err := s.authorize(c.Request(), keysOperator); err != nil {
-			return err
-		}
-	}
 	s.metrics.handler.ServeHTTP(c.Response(), c.Request())
 	return nil
 }

@@ -51,17 +51,26 @@ const (
 	defaultUsageDays = 30
 )
 
-// keyRoutes returns the member-key routes (full paths).
-func (s *Server) keyRoutes() []route {
+// keyAdminRoutes returns the member-key admin routes (full paths); they are
+// mounted in the operator group.
+func (s *Server) keyAdminRoutes() []route {
 	a := &keysAPI{s: s}
 	return []route{
-		{http.MethodPost, adminRoot + "/keys", s.requireAdmin(a.create)},
-		{http.MethodGet, adminRoot + "/keys", s.requireAdmin(a.list)},
-		{http.MethodGet, adminRoot + "/keys/:id", s.requireAdmin(a.get)},
-		{http.MethodPatch, adminRoot + "/keys/:id", s.requireAdmin(a.patch)},
-		{http.MethodDelete, adminRoot + "/keys/:id", s.requireAdmin(a.remove)},
-		{http.MethodPost, adminRoot + "/keys/:id", s.requireAdmin(a.action)},
-		{http.MethodGet, adminRoot + "/usage", s.requireAdmin(a.usage)},
+		{http.MethodPost, adminRoot + "/keys", a.create},
+		{http.MethodGet, adminRoot + "/keys", a.list},
+		{http.MethodGet, adminRoot + "/keys/:id", a.get},
+		{http.MethodPatch, adminRoot + "/keys/:id", a.patch},
+		{http.MethodDelete, adminRoot + "/keys/:id", a.remove},
+		{http.MethodPost, adminRoot + "/keys/:id", a.action},
+		{http.MethodGet, adminRoot + "/usage", a.usage},
+	}
+}
+
+// meRoutes are the self-service routes: any client key reads its own
+// policy and usage.
+func (s *Server) meRoutes() []route {
+	a := &keysAPI{s: s}
+	return []route{
 		{http.MethodGet, "/v1/me", a.me},
 		{http.MethodGet, codexV1 + "/me", a.me},
 		{http.MethodGet, geminiV1Beta + "/me", a.me},

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,12 +48,7 @@ window.addEventListener('unhandledrejection', (e) => window.__problems.push('unh
 // phone layout, the 401 path and "forget key". It saves screenshots as test
 // artefacts (in $POLLUX_ARTIFACTS when set).
 func TestStatusPageInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing; CI must install it (apt-get install -y chromium): %v", chromiumPath, err)
-		}
-		t.Skipf("%s is missing; install Debian's browser to run this test: apt-get install -y chromium", chromiumPath)
-	}
+	needChromium(t)
 
 	h := newHarness(t, harnessOptions{})
 	gemini := h.addGemini("sp-alpha", "sp-beta", "sp-gamma")
@@ -122,7 +118,10 @@ func TestStatusPageInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#key-form button[type=submit]")),
 	)
 
-	// The seeded credentials, each in its state.
+	// The seeded credentials, each in its state; the "Loading…" said while
+	// the first answer was on its way is gone.
+	waitPage(ctx, t, "no stale Loading… once loaded", `!!document.querySelector('#cred-`+idStr(alpha)+`')
+		&& document.getElementById('say').textContent === ''`)
 	waitPage(ctx, t, "the seeded credentials", `['sp-alpha', 'sp-beta', 'sp-gamma', 'sp-codex']
 		.every((n) => document.body.innerText.includes(n + '@example.com'))`)
 	waitPage(ctx, t, "sp-gamma's needs re-auth badge", badgeOf(gamma)+` === 'needs re-auth'`)
@@ -133,6 +132,17 @@ func TestStatusPageInBrowser(t *testing.T) {
 	waitPage(ctx, t, "the codex usage windows", `document.querySelector('#cred-`+idStr(codexID)+`').innerText.includes('primary 12.5% used')`)
 	waitPage(ctx, t, "the model bar", `[...document.querySelectorAll('#models-geminicli .model-text')]
 		.some((e) => / unavailable/.test(e.textContent)) && !!document.querySelector('#models-geminicli .bar .seg-ready')`)
+
+	// The "Last error" column is at least as wide as its longest word:
+	// words wrap between each other, never in the middle.
+	waitPage(ctx, t, "sp-gamma's last error", `(document.querySelector('#cred-`+idStr(gamma)+` td.err') || {}).textContent > ''`)
+	for _, width := range []int64{1280, 900, 700} {
+		run(ctx, t, "viewport", chromedp.EmulateViewport(width, 900))
+		if broken := evalPage[string](ctx, t, lastErrorWordsFit(gamma)); broken != "" {
+			t.Errorf("at %d px the Last error column breaks words: %s", width, broken)
+		}
+	}
+	run(ctx, t, "desktop viewport", chromedp.EmulateViewport(1280, 900))
 
 	// Disable the credential that is not cooling, through its button.
 	run(ctx, t, "click Disable", chromedp.Click(chromedp.CSS(`#cred-`+idStr(other)+` button[data-action="disable"]`)))
@@ -220,6 +230,16 @@ func TestStatusPageInBrowser(t *testing.T) {
 		&& document.getElementById('problem').textContent.includes('401')
 		&& sessionStorage.getItem('pollux.statuspage.key') === null`)
 
+	// A wrong key typed into the form: the 401 banner, and no stale
+	// "Loading…" under it.
+	run(ctx, t, "type a wrong key",
+		chromedp.SendKeys(chromedp.CSS("#key"), "wrong-key-typed"),
+		chromedp.Click(chromedp.CSS("#key-form button[type=submit]")),
+	)
+	waitPage(ctx, t, "the 401 state after a typed key", `!document.getElementById('login').hidden
+		&& document.getElementById('problem').textContent.includes('401')
+		&& document.getElementById('say').textContent === ''`)
+
 	// The right key again, then "Forget key".
 	run(ctx, t, "enter the key again",
 		chromedp.SendKeys(chromedp.CSS("#key"), harnessKey),
@@ -234,6 +254,28 @@ func TestStatusPageInBrowser(t *testing.T) {
 	assertNoPageProblems(ctx, t)
 }
 
+// lastErrorWordsFit is a page expression: "" when every word of the
+// credential's "Last error" cell fits the cell's width, else the widest
+// word and the two widths.
+func lastErrorWordsFit(id int64) string {
+	return `(() => {
+		const td = document.querySelector('#cred-` + strconv.FormatInt(id, 10) + ` td.err .cell');
+		const probe = document.createElement('span');
+		probe.style.whiteSpace = 'nowrap';
+		probe.style.font = getComputedStyle(td).font;
+		document.body.appendChild(probe);
+		let widest = '', max = 0;
+		for (const w of td.textContent.split(/\s+/)) {
+			probe.textContent = w;
+			const width = probe.getBoundingClientRect().width;
+			if (width > max) { max = width; widest = w; }
+		}
+		probe.remove();
+		const inner = td.getBoundingClientRect().width;
+		return inner + 0.5 >= max ? '' : JSON.stringify(widest) + ' needs ' + max.toFixed(1) + 'px, the cell is ' + inner.toFixed(1) + 'px';
+	})()`
+}
+
 // assertNoPageProblems fails the test if the current document reported a
 // CSP violation or an uncaught error since it loaded.
 func assertNoPageProblems(ctx context.Context, t *testing.T) {
@@ -243,10 +285,22 @@ func assertNoPageProblems(ctx context.Context, t *testing.T) {
 	}
 }
 
+// needChromium skips the test when Chromium is not installed, and fails it
+// in CI, which must install it.
+func needChromium(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing; CI must install it (apt-get install -y chromium): %v", chromiumPath, err)
+		}
+		t.Skipf("%s is missing; install Debian's browser to run this test: apt-get install -y chromium", chromiumPath)
+	}
+}
+
 // startBrowser launches headless Chromium with a fresh profile and returns
 // a tab's context, bounded by browserBudget. The browser stops, and its
-// profile is removed, when the test ends.
-func startBrowser(t *testing.T) context.Context {
+// profile is removed, when the test ends. extra adds command-line flags.
+func startBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	profile := filepath.Join(t.TempDir(), "chromium-profile")
 	// Registered after t.TempDir, so it runs before the TempDir's own
@@ -255,7 +309,7 @@ func startBrowser(t *testing.T) context.Context {
 	t.Cleanup(func() { removeProfile(t, profile) })
 
 	budget, cancelBudget := context.WithTimeout(context.Background(), browserBudget)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(budget,
+	alloc, cancelAlloc := chromedp.NewExecAllocator(budget, append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Flag("headless", true),
 		chromedp.Flag("no-sandbox", true),
@@ -266,7 +320,7 @@ func startBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.UserDataDir(profile),
-	)
+	}, extra...)...)
 	tab, cancelTab := chromedp.NewContext(alloc)
 	t.Cleanup(func() {
 		cancelTab()
@@ -302,13 +356,22 @@ func run(ctx context.Context, t *testing.T, what string, actions ...chromedp.Act
 	}
 }
 
-// waitPage waits until the JavaScript expression is true in the page.
+// waitPage waits until the JavaScript expression is true in the page. A
+// poll that started in the document a navigation just replaced fails with
+// "Cannot find context"; it is started again in the new one.
 func waitPage(ctx context.Context, t *testing.T, what, expr string) {
 	t.Helper()
-	_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr,
-		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(browserWait)))
-	if err != nil {
-		t.Fatalf("waiting for %s: %v%s", what, err, pageText(ctx))
+	deadline := time.Now().Add(browserWait)
+	for {
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr,
+			chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Until(deadline))))
+		if err == nil {
+			return
+		}
+		if !strings.Contains(err.Error(), "Cannot find context") || time.Now().After(deadline) || ctx.Err() != nil {
+			t.Fatalf("waiting for %s: %v%s", what, err, pageText(ctx))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -33,15 +33,18 @@
 //  4. body limit: 50 MiB. A larger Content-Length is refused before
 //     reading; the body stream is capped as well, so chunked bodies are too.
 //     Both answer 413.
-//  5. key auth, for /geminicli and /codex: the Pollux key as
-//     "Authorization: Bearer <key>", "x-goog-api-key: <key>" or "?key=<key>",
-//     compared in constant time, or a member key found by its SHA-256 in
-//     the in-memory key set (teamkeys.go: 401 unknown, disabled or expired;
-//     403 outside the key's surfaces). Missing or wrong keys get 401. Every
-//     form the client used is then deleted from the request, so handlers
-//     never see, forward or log the key. Once a handler knows the model it
-//     calls admit (the key's model allow-list, 403, and its limits, 429);
-//     the access log settles the request (frees its slot, charges tokens,
+//  5. key auth: the key the route's group demands (see Server.routes:
+//     open, client, operator, monitor), as "Authorization: Bearer <key>",
+//     "x-goog-api-key: <key>" or "?key=<key>", compared in constant time.
+//     Missing or wrong keys get 401. Every form the client used is then
+//     deleted from the request, so handlers never see, forward or log the
+//     key. With [basic] admin_key set, the operator routes (resource:add,
+//     the sign-in starts, /admin/v1) take only that key. The client routes
+//     take the Pollux key or a member key, found by its SHA-256 in the
+//     in-memory key set (teamkeys.go: 401 unknown, disabled or expired; 403
+//     outside the key's surfaces). Once a handler knows the model it calls
+//     admit (the key's model allow-list, 403, and its limits, 429); the
+//     access log settles the request (frees its slot, charges tokens,
 //     counts usage per key, model, provider and day).
 //
 // GET /healthz (liveness) and GET /readyz (readiness, from Deps.Ready with a

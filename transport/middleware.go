@@ -180,44 +180,44 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// requireKey guards the API surfaces with the Pollux key, or a member key on
-// the client routes (teamkeys.go). The key may come as
-// "Authorization: Bearer", x-goog-api-key or ?key=; whichever forms were used
-// are then removed from the request, so no handler can forward or log them.
-// The operator routes under the surfaces (resource:add and its jobs, the
-// OAuth flows) take the admin key too, so the status page can use them.
-// The Codex OAuth callback alias needs no key: a browser reaches it from the
-// provider's redirect, and the flow cookie protects it (see oauth.go).
+// requireKey checks the key a route's group demands (see routes): the
+// client routes take the Pollux key or a member key (teamkeys.go), the
+// others the keys of their group. The key may come as
+// "Authorization: Bearer", x-goog-api-key or ?key=; whichever forms were
+// used are then removed from the request, so no handler can forward or log
+// them.
 func (s *Server) requireKey(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if surfaceOf(echo.GetPath(r)) == surfacePlain || c.Path() == codexCallbackAlt {
+		set, guarded := s.keysFor(c)
+		if !guarded {
 			return next(c)
 		}
-		if !operatorPath(r.URL.Path) {
+		if set == keysClient {
 			if err := s.authorizeClient(c); err != nil {
 				return err
 			}
 			return next(c)
 		}
-		if err := s.authorize(r, keysOperator); err != nil {
+		if err := s.authorize(r, set); err != nil {
 			return err
 		}
 		return next(c)
 	}
 }
 
-// operatorPath reports whether path is an operator route under a surface:
-// <root>/resource:add, <root>/resource:jobs/..., <root>/auth,
-// <root>/auth/device[/...].
-func operatorPath(path string) bool {
-	for _, root := range [...]string{geminiRoot, openAIRoot} {
-		if rest, ok := strings.CutPrefix(path, root); ok &&
-			(strings.HasPrefix(rest, "/resource:") || rest == "/auth" || hasPathPrefix(rest, "/auth/device")) {
-			return true
-		}
+// keysFor returns the keys the request's route accepts: its group's, or,
+// for a path that matched no mounted route, the Pollux key under the API
+// surfaces and none elsewhere.
+func (s *Server) keysFor(c echo.Context) (keySet, bool) {
+	r := c.Request()
+	if a, ok := s.access[routeID{r.Method, c.Path()}]; ok {
+		return a.keys()
 	}
-	return false
+	if surfaceOf(echo.GetPath(r)) == surfacePlain {
+		return 0, false
+	}
+	return keysClient, true
 }
 
 // keySet names the keys a route accepts.
@@ -226,7 +226,7 @@ type keySet uint8
 const (
 	// keysClient: the Pollux key.
 	keysClient keySet = iota
-	// keysOperator: the Pollux key or the admin key.
+	// keysOperator: the Pollux key or the admin key (monitoring).
 	keysOperator
 	// keysAdmin: the admin key when one is set, else the Pollux key.
 	keysAdmin

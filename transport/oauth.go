@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -29,8 +30,8 @@ import (
 
 // The browser sign-in flows add credentials to the pools:
 //
-//	GET  /geminicli/auth[?project_id=P][&format=json|html]   (key required)
-//	GET  /codex/auth[?format=json|html]                      (key required)
+//	GET  /geminicli/auth[?project_id=P][&format=json|html]   (operator key)
+//	GET  /codex/auth[?format=json|html]                      (operator key)
 //	     → a signed, HttpOnly flow cookie (provider, state, PKCE verifier,
 //	       redirect URI, project, expiry) and a 302 to the provider's consent
 //	       page; format=json answers {"authorize_url","paste_url"} instead,
@@ -45,7 +46,7 @@ import (
 // The device-code sign-in (oauth_device.go) is the way without any redirect.
 //
 // The callback and paste routes need no key: the flow cookie is their
-// protection (the alias under /codex too; requireKey exempts it). It is
+// protection (the alias under /codex too: it is mounted in the open group). It is
 // HMAC-SHA256 signed with a key kept in the settings store (so a restart
 // does not break a flow in progress), lives 10 minutes,
 // and is SameSite=Lax, so a cross-site form cannot post with it. The state in
@@ -78,9 +79,13 @@ var _ SettingsStore = (*actors.System)(nil)
 
 // OAuthOptions tunes the browser flows.
 type OAuthOptions struct {
-	// InsecureCookie drops the Secure attribute of the flow cookie
-	// ([basic].insecure_cookie), for plain-HTTP deployments.
+	// InsecureCookie never marks the flow cookies Secure
+	// ([basic].insecure_cookie). Without it they are Secure exactly when
+	// the request came over HTTPS (see cookieSecure).
 	InsecureCookie bool
+	// TrustedProxies are the peers whose X-Forwarded-Proto is believed
+	// ([basic].trusted_proxies).
+	TrustedProxies []netip.Prefix
 }
 
 // Flow constants.
@@ -118,6 +123,7 @@ var (
 type oauthFlows struct {
 	key      []byte
 	insecure bool
+	trusted  []netip.Prefix
 	pages    *oauthpages.Pages
 	// now is the clock; tests replace it before serving.
 	now func() time.Time
@@ -166,6 +172,7 @@ func (s *Server) EnableOAuth(ctx context.Context, store SettingsStore, opts OAut
 	s.oauth = &oauthFlows{
 		key:      key,
 		insecure: opts.InsecureCookie,
+		trusted:  opts.TrustedProxies,
 		pages:    pages,
 		now:      time.Now,
 		used:     make(map[string]time.Time),
@@ -174,18 +181,27 @@ func (s *Server) EnableOAuth(ctx context.Context, store SettingsStore, opts OAut
 	return nil
 }
 
-// oauthRoutes returns the OAuth browser-flow routes (full paths).
-func (s *Server) oauthRoutes() []route {
+// oauthStartRoutes are the routes that start a sign-in or follow one as
+// JSON; routes mounts them in the operator group.
+func (s *Server) oauthStartRoutes() []route {
 	return []route{
 		{http.MethodGet, geminiAuthPath, s.withOAuth(s.startGeminiFlow)},
 		{http.MethodGet, codexAuthPath, s.withOAuth(s.startCodexFlow)},
+		{http.MethodGet, codexDevicePath, s.withOAuth(s.startCodexDevice)},
+		{http.MethodGet, codexDevicePath + "/:id", s.withOAuth(s.codexDeviceStatus)},
+	}
+}
+
+// oauthCompletionRoutes are the routes a browser reaches without the key:
+// the providers' redirects, the paste page and the device page. The flow
+// cookies guard them; routes mounts them in the open group.
+func (s *Server) oauthCompletionRoutes() []route {
+	return []route{
 		{http.MethodGet, geminiCallback, s.withOAuth(s.callback(providers.GeminiCLI))},
 		{http.MethodGet, codexCallback, s.withOAuth(s.callback(providers.Codex))},
 		{http.MethodGet, codexCallbackAlt, s.withOAuth(s.callback(providers.Codex))},
 		{http.MethodGet, oauthPastePath, s.withOAuth(s.pasteForm)},
 		{http.MethodPost, oauthPastePath, s.withOAuth(s.pasteSubmit)},
-		{http.MethodGet, codexDevicePath, s.withOAuth(s.startCodexDevice)},
-		{http.MethodGet, codexDevicePath + "/:id", s.withOAuth(s.codexDeviceStatus)},
 		{http.MethodGet, deviceStatusPath + "/:id", s.withOAuth(s.devicePage)},
 	}
 }
@@ -267,7 +283,7 @@ func (s *Server) startFlow(c echo.Context, f *oauthFlows, st flowState, authoriz
 		return err
 	}
 	w := c.Response()
-	http.SetCookie(w, f.cookie(st.Provider, value, expires))
+	http.SetCookie(w, f.cookie(st.Provider, value, expires, f.cookieSecure(c.Request())))
 	f.pages.SetHeaders(w.Header())
 	authURL := authorize(st.State, st.Verifier)
 	paste := oauthPastePath + "?provider=" + st.Provider
@@ -338,9 +354,10 @@ func (s *Server) callback(provider string) func(echo.Context, *oauthFlows) error
 
 // pasteForm shows the paste form to a browser with a flow in progress.
 func (s *Server) pasteForm(c echo.Context, f *oauthFlows) error {
-	flows := s.openFlows(c, f, flowCandidates(c.QueryParam("provider")))
+	cands := flowCandidates(c.QueryParam("provider"))
+	flows := s.openFlows(c, f, cands)
 	if len(flows) == 0 {
-		return s.flowProblem(c, f, http.StatusBadRequest, "No sign-in in progress", msgFlowLost)
+		return s.noFlowCookie(c, f, cands)
 	}
 	return f.pages.Render(c.Response(), http.StatusOK, s.pastePage(flows, ""))
 }
@@ -352,7 +369,7 @@ func (s *Server) pasteSubmit(c echo.Context, f *oauthFlows) error {
 	if !ok {
 		flows := s.openFlows(c, f, cands)
 		if len(flows) == 0 {
-			return s.flowProblem(c, f, http.StatusBadRequest, "No sign-in in progress", msgFlowLost)
+			return s.noFlowCookie(c, f, cands)
 		}
 		return f.pages.Render(c.Response(), http.StatusBadRequest,
 			s.pastePage(flows, "That does not look like the address of the callback page. Copy the whole address from the address bar and try again."))
@@ -407,9 +424,10 @@ func (s *Server) completeFlow(c echo.Context, f *oauthFlows, cands []string, p c
 		return s.flowProblem(c, f, http.StatusBadRequest, "Sign-in not completed", msg)
 	}
 	if st == nil {
-		if len(flows) > 0 {
-			s.log.Info("oauth flow state mismatch", zap.String(keyRequestID, requestID(c)))
+		if len(flows) == 0 {
+			return s.noFlowCookie(c, f, cands)
 		}
+		s.log.Info("oauth flow state mismatch", zap.String(keyRequestID, requestID(c)))
 		return s.flowProblem(c, f, http.StatusBadRequest, "Sign-in expired", msgFlowLost)
 	}
 	if p.code == "" {
@@ -570,6 +588,43 @@ func (s *Server) flowProblem(c echo.Context, f *oauthFlows, status int, title, m
 	return f.pages.Render(c.Response(), status, p)
 }
 
+// noFlowCookie answers a callback or paste that came without a usable flow
+// cookie of the candidate providers. A cookie that came but was refused
+// (expired, or not signed by this Pollux) is "expired". With none at all,
+// the page lists the likely causes in order; a Secure cookie is the first
+// suspect only when this request came over plain HTTP: over HTTPS the
+// browser would have sent it.
+func (s *Server) noFlowCookie(c echo.Context, f *oauthFlows, cands []string) error {
+	r := c.Request()
+	for _, provider := range cands {
+		if _, err := r.Cookie(cookieName(provider)); err == nil {
+			return s.flowProblem(c, f, http.StatusBadRequest, "Sign-in expired", msgFlowLost)
+		}
+	}
+	var causes []string
+	if !overHTTPS(r, f.trusted) {
+		causes = append(causes, "This page was opened over plain HTTP, and the sign-in started over HTTPS "+
+			"(or through a proxy that said X-Forwarded-Proto: https): its cookie is then marked Secure, and the "+
+			"browser does not send it to an http:// page. Start and finish the sign-in on the same address, "+
+			"both https:// or both http://. If a proxy in front of Pollux says https while browsers use http, "+
+			"fix the proxy, or set [basic] insecure_cookie = true.")
+	}
+	causes = append(causes,
+		"The sign-in was started in another browser, browser profile or private window, or on another "+
+			"address of Pollux: the cookie belongs to one host name (http://pollux.lan:8188 and "+
+			"http://localhost:8188 are different). If this page's address is not the one you started on, "+
+			"copy this whole address into "+oauthPastePath+" on the address you started on.",
+		"More than 10 minutes passed since the sign-in started, and its cookie expired.",
+	)
+	s.log.Info("oauth callback without a flow cookie", zap.String(keyRequestID, requestID(c)), zap.Bool("https", overHTTPS(r, f.trusted)))
+	return f.pages.Render(c.Response(), http.StatusBadRequest, oauthpages.Problem{
+		Title:   "No sign-in in progress in this browser",
+		Message: "This browser did not send the cookie of a sign-in in progress. Likely causes, most likely first:",
+		Causes:  causes,
+		Hint:    hintStartNew,
+	})
+}
+
 // ---- flow cookie ----
 
 func cookieName(provider string) string { return oauthCookiePre + provider }
@@ -642,7 +697,7 @@ func (f *oauthFlows) open(provider, value string) (flowState, error) {
 	return st, nil
 }
 
-func (f *oauthFlows) cookie(provider, value string, expires time.Time) *http.Cookie {
+func (f *oauthFlows) cookie(provider, value string, expires time.Time, secure bool) *http.Cookie {
 	return &http.Cookie{
 		Name:     cookieName(provider),
 		Value:    value,
@@ -650,13 +705,46 @@ func (f *oauthFlows) cookie(provider, value string, expires time.Time) *http.Coo
 		Expires:  expires,
 		MaxAge:   int(oauthFlowTTL / time.Second),
 		HttpOnly: true,
-		Secure:   !f.insecure,
+		Secure:   secure,
 		SameSite: http.SameSiteLaxMode,
 	}
 }
 
+// cookieSecure reports whether a flow cookie set in answer to r is marked
+// Secure: when r came over HTTPS, directly or per the X-Forwarded-Proto of a
+// trusted proxy, and insecure_cookie is off. A browser drops a Secure cookie
+// set over plain HTTP from any host but localhost, so marking it Secure
+// there would break every sign-in on http://HOST:8188; over HTTPS it keeps
+// the cookie off plain-HTTP requests.
+func (f *oauthFlows) cookieSecure(r *http.Request) bool {
+	return !f.insecure && overHTTPS(r, f.trusted)
+}
+
+// overHTTPS reports whether r reached Pollux over HTTPS: its own TLS, or a
+// peer in trusted that says so in the first X-Forwarded-Proto value.
+func overHTTPS(r *http.Request, trusted []netip.Prefix) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if len(trusted) == 0 {
+		return false
+	}
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	addr := peer.Addr().Unmap()
+	for _, p := range trusted {
+		if p.Contains(addr) {
+			proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+			return strings.EqualFold(strings.TrimSpace(proto), "https")
+		}
+	}
+	return false
+}
+
 func (f *oauthFlows) clearCookie(c echo.Context, provider string) {
-	ck := f.cookie(provider, "", time.Unix(0, 0))
+	ck := f.cookie(provider, "", time.Unix(0, 0), f.cookieSecure(c.Request()))
 	ck.MaxAge = -1
 	http.SetCookie(c.Response(), ck)
 }

@@ -25,12 +25,12 @@ import (
 // from any browser, and Pollux polls until the sign-in is approved, then
 // onboards the credential exactly as a browser sign-in does.
 //
-//	GET /codex/auth/device[?format=json]   (key required)
+//	GET /codex/auth/device[?format=json]   (operator key)
 //	    starts one; the page shows the code and the link, sets a cookie for
 //	    this sign-in and reloads itself from /oauth/device/{id}; format=json
 //	    answers {id, user_code, verification_url, interval, expires_at,
 //	    status_url} for scripts
-//	GET /codex/auth/device/{id}            (key required)
+//	GET /codex/auth/device/{id}            (operator key)
 //	    {"status":"pending"|"added"|"failed", title, message, verdict, ...}
 //	GET /oauth/device/{id}                 (no key; the cookie)
 //	    the waiting page while pending, then the result page
@@ -205,7 +205,7 @@ func (s *Server) startCodexDevice(c echo.Context, f *oauthFlows) error {
 			StatusURL       string    `json:"status_url"`
 		}{l.id, l.userCode, l.verificationURL, devicePageRefresh, l.expires.UTC(), statusURL})
 	}
-	http.SetCookie(w, f.deviceCookie(l.id, l.expires.Add(deviceKeep)))
+	http.SetCookie(w, f.deviceCookie(l.id, l.expires.Add(deviceKeep), f.cookieSecure(c.Request())))
 	return f.pages.Render(w, http.StatusOK, devicePage(*l, statusURL))
 }
 
@@ -306,7 +306,7 @@ func (f *oauthFlows) deviceCookieValid(id, value string) bool {
 }
 
 // deviceCookie lets this browser see the sign-in's page until expires.
-func (f *oauthFlows) deviceCookie(id string, expires time.Time) *http.Cookie {
+func (f *oauthFlows) deviceCookie(id string, expires time.Time, secure bool) *http.Cookie {
 	return &http.Cookie{
 		Name:     deviceCookieName,
 		Value:    f.deviceCookieValue(id),
@@ -314,7 +314,7 @@ func (f *oauthFlows) deviceCookie(id string, expires time.Time) *http.Cookie {
 		Expires:  expires,
 		MaxAge:   int(time.Until(expires) / time.Second),
 		HttpOnly: true,
-		Secure:   !f.insecure,
+		Secure:   secure,
 		SameSite: http.SameSiteLaxMode,
 	}
 }

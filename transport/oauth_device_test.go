@@ -20,6 +20,10 @@ import (
 
 const deviceAdminKey = "device-admin-key-0123456789"
 
+// deviceKeyHeader sends the admin key: with one set, the sign-ins take only
+// that key.
+var deviceKeyHeader = http.Header{"Authorization": {"Bearer " + deviceAdminKey}}
+
 // newDeviceHarness is a harness with the flows enabled, device polling
 // every few milliseconds, and an admin key. Its cleanup stops the pollers
 // and waits for them, so none outlives the test.
@@ -50,7 +54,7 @@ var refreshRE = regexp.MustCompile(`<meta http-equiv="refresh" content="\d+;url=
 // id and the page.
 func (h *harness) deviceStart(client *http.Client) (string, string) {
 	h.t.Helper()
-	resp, body := oauthGet(h.t, client, h.ts.URL+codexDevicePath+"?key="+harnessKey, nil)
+	resp, body := oauthGet(h.t, client, h.ts.URL+codexDevicePath+"?key="+deviceAdminKey, nil)
 	if resp.StatusCode != http.StatusOK {
 		h.t.Fatalf("device start: status %d, body %s", resp.StatusCode, body)
 	}
@@ -64,7 +68,7 @@ func (h *harness) deviceStart(client *http.Client) (string, string) {
 // deviceStatusJSON reads the JSON status of a sign-in with the Pollux key.
 func (h *harness) deviceStatusJSON(id string) deviceStatus {
 	h.t.Helper()
-	resp, body := oauthGet(h.t, h.ts.Client(), h.ts.URL+codexDevicePath+"/"+id, oauthKeyHeader)
+	resp, body := oauthGet(h.t, h.ts.Client(), h.ts.URL+codexDevicePath+"/"+id, deviceKeyHeader)
 	if resp.StatusCode != http.StatusOK {
 		h.t.Fatalf("device status: status %d, body %s", resp.StatusCode, body)
 	}
@@ -168,7 +172,7 @@ func TestOAuthCodexDevice(t *testing.T) {
 
 func (h *harness) deviceStatusJSONRaw(id string) string {
 	h.t.Helper()
-	_, body := oauthGet(h.t, h.ts.Client(), h.ts.URL+codexDevicePath+"/"+id, oauthKeyHeader)
+	_, body := oauthGet(h.t, h.ts.Client(), h.ts.URL+codexDevicePath+"/"+id, deviceKeyHeader)
 	return body
 }
 
@@ -267,7 +271,7 @@ func TestOAuthCodexDeviceHeadless(t *testing.T) {
 	h.cfake.SetDeviceScript(codexfake.DeviceScript{Outcome: codexfake.DeviceApprove, PendingPolls: 2,
 		Account: codexfake.Account{ID: "acct-eli", Sub: "sub-eli", Email: "eli@example.com", PlanType: "plus"}})
 
-	resp, body := oauthGet(t, h.ts.Client(), h.ts.URL+codexDevicePath+"?format=json", oauthKeyHeader)
+	resp, body := oauthGet(t, h.ts.Client(), h.ts.URL+codexDevicePath+"?format=json", deviceKeyHeader)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("start: status %d, body %s", resp.StatusCode, body)
 	}
@@ -297,10 +301,14 @@ func TestOAuthCodexDeviceHeadless(t *testing.T) {
 	}
 	h.waitDevices()
 
-	// The admin key works too (operator route); no key does not.
-	resp, body = oauthGet(t, h.ts.Client(), start.StatusURL, http.Header{"Authorization": {"Bearer " + deviceAdminKey}})
+	// The admin key reads the status (operator route); the Pollux key,
+	// with an admin key set, does not.
+	resp, body = oauthGet(t, h.ts.Client(), start.StatusURL, deviceKeyHeader)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"status":"added"`) || !strings.Contains(body, `"account":"acct-eli"`) {
 		t.Errorf("status with the admin key: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := oauthGet(t, h.ts.Client(), start.StatusURL, oauthKeyHeader); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("status with the Pollux key while an admin key is set: %d %s, want 401", resp.StatusCode, body)
 	}
 	if got := h.cfake.DeviceLogins()[0].Polls; got != 3 {
 		t.Errorf("polls at the fake = %d, want 3", got)
@@ -323,10 +331,11 @@ func TestOAuthCodexDeviceAccess(t *testing.T) {
 	}{
 		{"start without key", h.oauthBrowser(), codexDevicePath, nil, http.StatusUnauthorized},
 		{"start with a wrong key", h.oauthBrowser(), codexDevicePath, http.Header{"Authorization": {"Bearer nope"}}, http.StatusUnauthorized},
+		{"start with the Pollux key while an admin key is set", h.oauthBrowser(), codexDevicePath, oauthKeyHeader, http.StatusUnauthorized},
 		{"status without key", h.ts.Client(), codexDevicePath + "/" + id, nil, http.StatusUnauthorized},
-		{"status of an unknown sign-in", h.ts.Client(), codexDevicePath + "/NOSUCHID", oauthKeyHeader, http.StatusNotFound},
+		{"status of an unknown sign-in", h.ts.Client(), codexDevicePath + "/NOSUCHID", deviceKeyHeader, http.StatusNotFound},
 		{"page in another browser", h.oauthBrowser(), deviceStatusPath + "/" + id, nil, http.StatusNotFound},
-		{"page with the key but no cookie", h.oauthBrowser(), deviceStatusPath + "/" + id, oauthKeyHeader, http.StatusNotFound},
+		{"page with the key but no cookie", h.oauthBrowser(), deviceStatusPath + "/" + id, deviceKeyHeader, http.StatusNotFound},
 		{"page of the starting browser", client, deviceStatusPath + "/" + id, nil, http.StatusOK},
 	}
 	for _, tt := range tests {
@@ -370,7 +379,7 @@ func TestOAuthCodexDeviceStartFailures(t *testing.T) {
 			if tt.format != "" {
 				path += "?format=" + tt.format
 			}
-			resp, body := oauthGet(t, h.oauthBrowser(), h.ts.URL+path, oauthKeyHeader)
+			resp, body := oauthGet(t, h.oauthBrowser(), h.ts.URL+path, deviceKeyHeader)
 			if resp.StatusCode != tt.wantStatus || !strings.Contains(body, tt.want) {
 				t.Errorf("status %d, want %d with %q; body %s", resp.StatusCode, tt.wantStatus, tt.want, body)
 			}
@@ -386,14 +395,14 @@ func TestOAuthCodexCallbackAlias(t *testing.T) {
 	h.cfake.SetLoginAccount(codexfake.Account{ID: "acct-fay", Sub: "sub-fay", Email: "fay@example.com", PlanType: "pro"})
 	client := h.oauthBrowser()
 
-	resp, page := oauthGet(t, client, h.ts.URL+codexAuthPath+"?format=html", oauthKeyHeader)
+	resp, page := oauthGet(t, client, h.ts.URL+codexAuthPath+"?format=html", deviceKeyHeader)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("start page: status %d", resp.StatusCode)
 	}
 	oauthHas(t, page, "<code>http://localhost:1455</code>", "<code>"+h.ts.URL+"</code>", `href="/oauth/paste?provider=codex"`,
 		`href="`+codexDevicePath+`"`)
 
-	loc := h.oauthStart(client, codexAuthPath)
+	loc := h.oauthStartWith(client, codexAuthPath, deviceKeyHeader)
 	_, st := h.oauthCookie(client, providers.Codex)
 	resp, body := oauthGet(t, client, loc.String(), nil)
 	if resp.StatusCode != http.StatusFound {

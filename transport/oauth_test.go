@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -134,7 +135,14 @@ var oauthKeyHeader = http.Header{"Authorization": {"Bearer " + harnessKey}}
 // startFlow starts a flow at path and returns the authorize URL.
 func (h *harness) oauthStart(client *http.Client, path string) *url.URL {
 	h.t.Helper()
-	resp, body := oauthGet(h.t, client, h.ts.URL+path, oauthKeyHeader)
+	return h.oauthStartWith(client, path, oauthKeyHeader)
+}
+
+// oauthStartWith is oauthStart sending header (the key) of the caller's
+// choice.
+func (h *harness) oauthStartWith(client *http.Client, path string, header http.Header) *url.URL {
+	h.t.Helper()
+	resp, body := oauthGet(h.t, client, h.ts.URL+path, header)
 	if resp.StatusCode != http.StatusFound {
 		h.t.Fatalf("GET %s: status %d, want 302; body %s", path, resp.StatusCode, body)
 	}
@@ -433,6 +441,9 @@ func TestOAuthStartPage(t *testing.T) {
 
 func TestOAuthFailures(t *testing.T) {
 	const lost = "expired or was opened in another browser"
+	// noCookie is the page of a callback without a usable flow cookie; over
+	// plain HTTP its first cause is a Secure cookie.
+	const noCookie = "did not send the cookie of a sign-in in progress. Likely causes, most likely first:</p>\n<ol class=\"causes\">\n<li>This page was opened over plain HTTP"
 	tests := []struct {
 		name string
 		// run starts whatever it needs and returns the final answer.
@@ -456,7 +467,7 @@ func TestOAuthFailures(t *testing.T) {
 			run: func(t *testing.T, h *oauthHarness, _ *http.Client, state string) (*http.Response, string) {
 				return oauthGet(t, h.oauthBrowser(), h.ts.URL+"/oauth2callback?code=code-f&state="+state, nil)
 			},
-			wantStatus: http.StatusBadRequest, wantText: lost,
+			wantStatus: http.StatusBadRequest, wantText: noCookie,
 		},
 		{
 			name: "signature byte flipped",
@@ -534,7 +545,7 @@ func TestOAuthFailures(t *testing.T) {
 				if resp, body := oauthGet(t, c, first, nil); resp.StatusCode != http.StatusOK {
 					t.Fatalf("first callback: status %d, body %s", resp.StatusCode, body)
 				}
-				if resp, body := oauthGet(t, c, first, nil); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, lost) {
+				if resp, body := oauthGet(t, c, first, nil); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, noCookie) {
 					t.Errorf("second callback, cookie cleared: status %d, body %s", resp.StatusCode, body)
 				}
 				// A replayed copy of the cookie is refused too.
@@ -555,7 +566,7 @@ func TestOAuthFailures(t *testing.T) {
 			run: func(t *testing.T, h *oauthHarness, _ *http.Client, _ string) (*http.Response, string) {
 				return oauthGet(t, h.oauthBrowser(), h.ts.URL+oauthPastePath, nil)
 			},
-			wantStatus: http.StatusBadRequest, wantText: lost,
+			wantStatus: http.StatusBadRequest, wantText: noCookie,
 		},
 		{
 			name: "paste of something else",
@@ -665,23 +676,38 @@ func TestOAuthKeySurvivesRestart(t *testing.T) {
 	}
 }
 
+// TestOAuthCookieAttributes: the flow and device cookies are Secure exactly
+// when the request came over HTTPS (here: per a trusted proxy's
+// X-Forwarded-Proto), and never with insecure_cookie.
 func TestOAuthCookieAttributes(t *testing.T) {
+	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 	tests := []struct {
 		name       string
 		insecure   bool
+		trusted    []netip.Prefix
+		forwarded  string
 		wantSecure bool
 	}{
-		{"secure by default", false, true},
-		{"insecure_cookie", true, false},
+		{"plain HTTP", false, nil, "", false},
+		{"X-Forwarded-Proto from an untrusted peer", false, nil, "https", false},
+		{"X-Forwarded-Proto from a peer outside trusted_proxies", false, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, "https", false},
+		{"HTTPS per a trusted proxy", false, loopback, "https", true},
+		{"HTTPS per a trusted proxy, first value wins", false, loopback, "HTTPS, http", true},
+		{"plain HTTP per a trusted proxy", false, loopback, "http", false},
+		{"insecure_cookie overrides HTTPS", true, loopback, "https", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, harnessOptions{serverSetup: func(s *Server) {
-				if err := s.EnableOAuth(context.Background(), newOAuthMemStore(), OAuthOptions{InsecureCookie: tt.insecure}); err != nil {
+				if err := s.EnableOAuth(context.Background(), newOAuthMemStore(), OAuthOptions{InsecureCookie: tt.insecure, TrustedProxies: tt.trusted}); err != nil {
 					t.Fatal(err)
 				}
 			}})
-			resp, _ := oauthGet(t, h.oauthBrowser(), h.ts.URL+codexAuthPath, oauthKeyHeader)
+			header := oauthKeyHeader.Clone()
+			if tt.forwarded != "" {
+				header.Set("X-Forwarded-Proto", tt.forwarded)
+			}
+			resp, _ := oauthGet(t, h.oauthBrowser(), h.ts.URL+codexAuthPath, header)
 			cookies := resp.Cookies()
 			if len(cookies) != 1 {
 				t.Fatalf("Set-Cookie: %q", resp.Header.Values("Set-Cookie"))
@@ -692,7 +718,55 @@ func TestOAuthCookieAttributes(t *testing.T) {
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("cookie (-want +got):\n%s", diff)
 			}
+
+			resp, body := oauthGet(t, h.oauthBrowser(), h.ts.URL+codexDevicePath, header)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("device start: status %d: %s", resp.StatusCode, body)
+			}
+			var device *http.Cookie
+			for _, c := range resp.Cookies() {
+				if c.Name == deviceCookieName {
+					device = c
+				}
+			}
+			if device == nil || device.Secure != tt.wantSecure {
+				t.Errorf("device cookie = %+v, want Secure=%v", device, tt.wantSecure)
+			}
 		})
+	}
+}
+
+func TestOverHTTPS(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	tests := []struct {
+		name, remote, proto string
+		tls                 bool
+		want                bool
+	}{
+		{"own TLS", "192.0.2.1:5000", "", true, true},
+		{"plain", "192.0.2.1:5000", "", false, false},
+		{"untrusted peer says https", "192.0.2.1:5000", "https", false, false},
+		{"trusted peer says https", "10.1.2.3:5000", "https", false, true},
+		{"trusted IPv6 peer says https", "[fd00::5]:5000", "https", false, true},
+		{"trusted IPv4-mapped peer says https", "[::ffff:10.1.2.3]:5000", "https", false, true},
+		{"trusted peer says http", "10.1.2.3:5000", "http", false, false},
+		{"trusted peer says nothing", "10.1.2.3:5000", "", false, false},
+		{"unparsable peer", "pipe", "https", false, false},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(http.MethodGet, "/x", nil)
+		r.RemoteAddr = tt.remote
+		if tt.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", tt.proto)
+		}
+		if tt.tls {
+			r.TLS = &tls.ConnectionState{}
+		} else {
+			r.TLS = nil
+		}
+		if got := overHTTPS(r, trusted); got != tt.want {
+			t.Errorf("%s: overHTTPS = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
 

@@ -109,7 +109,10 @@ type Server struct {
 	codexModels        *openai.Models
 	oauth              *oauthFlows
 
-	// adminKey, when set, is the only key of the admin API.
+	// access maps each mounted route to its group; filled by routes,
+	// read-only after New.
+	access map[routeID]access
+	// adminKey, when set, is the only key of the operator routes.
 	adminKey      config.Secret
 	metricsPublic bool
 	metrics       *metrics
@@ -150,6 +153,7 @@ func New(deps Deps) *Server {
 		codex:              deps.Codex,
 		keepAlive:          deps.KeepAlive,
 		firstByteTimeout:   deps.FirstByteTimeout,
+		access:             make(map[routeID]access),
 	}
 	if s.keepAlive <= 0 {
 		s.keepAlive = defaultKeepAlive
@@ -229,27 +233,78 @@ func (s *Server) codexRoutes() []route {
 	}, s.codexAPIRoutes()...)
 }
 
-// routes registers every route. Anything under /geminicli or /codex needs
-// the key (requireKey decides by path, so new routes there are guarded
-// without further wiring).
+// routes mounts every route in its access group: who may call a route is
+// decided here, where it is mounted, and nowhere else. A route added to one
+// of the tables below joins that table's group.
+//
+//   - open: no key. Health, the status page's shell, and the sign-in
+//     callbacks, which a browser reaches from the provider's redirect (the
+//     signed flow cookie guards them).
+//   - client: the Pollux key. The model APIs.
+//   - operator: the admin key when one is set (the Pollux key is then
+//     refused), else the Pollux key. Everything that changes or reveals the
+//     pool: adding credentials, the sign-ins, the admin API.
+//   - monitor: the Pollux key or the admin key, or none with
+//     metrics_public. /metrics.
+//
+// A path under /geminicli or /codex that matches no route is treated as
+// client (requireKey), so a wrong path without a key answers 401, not 404.
 func (s *Server) routes() {
-	e := s.echo
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
+	s.mount(accessOpen, slices.Concat([]route{
+		{http.MethodGet, "/healthz", s.healthz},
+		{http.MethodGet, "/readyz", s.readyz},
+	}, s.oauthCompletionRoutes(), s.statusRoutes()))
 	for _, prefix := range []string{geminiV1Beta, geminiV1} {
 		for _, rt := range s.geminiRoutes() {
-			e.Add(rt.method, prefix+rt.path, rt.handler)
+			s.mount(accessClient, []route{{rt.method, prefix + rt.path, rt.handler}})
 		}
 	}
 	for _, rt := range s.codexRoutes() {
-		e.Add(rt.method, codexV1+rt.path, rt.handler)
+		s.mount(accessClient, []route{{rt.method, codexV1 + rt.path, rt.handler}})
 	}
-	// Routes outside the versioned API prefixes: ingestion, the OAuth
-	// browser flows, the admin API and the status page (full paths).
-	for _, rt := range slices.Concat(s.ingestRoutes(), s.oauthRoutes(), s.adminRoutes(), s.keyRoutes(), s.statusRoutes()) {
-		e.Add(rt.method, rt.path, rt.handler)
+	s.mount(accessOperator, slices.Concat(s.ingestRoutes(), s.oauthStartRoutes(), s.adminRoutes(), s.keyAdminRoutes()))
+	s.mount(accessClient, s.meRoutes())
+	metrics := accessMonitor
+	if s.metricsPublic {
+		metrics = accessOpen
+	}
+	s.mount(metrics, s.metricsRoutes())
+}
+
+// access is a route group: the keys its routes accept.
+type access uint8
+
+const (
+	accessOpen access = iota + 1
+	accessClient
+	accessOperator
+	accessMonitor
+)
+
+// keys returns the key set of the group; guarded is false for open.
+func (a access) keys() (set keySet, guarded bool) {
+	switch a {
+	case accessClient:
+		return keysClient, true
+	case accessOperator:
+		return keysAdmin, true
+	case accessMonitor:
+		return keysOperator, true
+	}
+	return 0, false
+}
+
+// mount registers routes (full paths) in group a.
+func (s *Server) mount(a access, routes []route) {
+	for _, rt := range routes {
+		r := s.echo.Add(rt.method, rt.path, rt.handler)
+		s.access[routeID{r.Method, r.Path}] = a
 	}
 }
+
+// routeID identifies a route by method and path template, as Echo reports
+// them for a matched request (a struct key: the lookup allocates nothing).
+type routeID struct{ method, path string }
 
 // handleError is Echo's HTTPErrorHandler: it renders every error, including
 // Echo's own 404 and 405, in the surface's envelope.

@@ -176,10 +176,13 @@ func (s *Server) authorizeClient(c echo.Context) error {
 	if id.key == nil {
 		return nil
 	}
-	if sf := providerOfSurface(surfaceOf(echo.GetPath(c.Request()))); !id.key.AllowsSurface(sf) {
-		allowed := id.key.Surfaces
+	sf := surfaceOf(echo.GetPath(c.Request()))
+	if sf == surfacePlain {
+		return nil // routes outside the surfaces (/v1/me) belong to every key
+	}
+	if p := providerOfSurface(sf); !id.key.AllowsSurface(p) {
 		return &Error{Kind: KindPermissionDenied,
-			Message: fmt.Sprintf("key %q may not use the %s surface; it may use: %s", id.key.Name, sf, strings.Join(allowed, ", "))}
+			Message: fmt.Sprintf("key %q may not use the %s surface; it may use: %s", id.key.Name, p, strings.Join(id.key.Surfaces, ", "))}
 	}
 	return nil
 }

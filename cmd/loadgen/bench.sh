@@ -16,11 +16,12 @@ go build -o "$work/loadgen" ./cmd/loadgen
 "$work/upstreamsim" -listen 127.0.0.1:19090 -gemini-accounts 8 -codex-accounts 8 -print-config >"$work/sim.toml" &
 SIM=$!
 for _ in $(seq 50); do grep -q "listening on" "$work/sim.toml" 2>/dev/null && break; sleep 0.1; done
-KEY=bench-key-$(date +%s)
-{
-  printf '[basic]\nlisten_addr = "127.0.0.1"\nlisten_port = 18188\ndatabase_url = "sqlite://%s/pollux.db"\nloglevel = "warn"\npollux_key = "%s"\n' "$work" "$KEY"
-  grep -v "listening on" "$work/sim.toml" | sed 's/^\[providers.geminicli\]/[providers.geminicli]\noauth_tps = 1000/; s/^\[providers.codex\]/[providers.codex]\noauth_tps = 1000/'
-} >"$work/config.toml"
+KEY=bench-key-$(date +%s)-0123456789abcdef
+# The simulator prints a complete config; adjust its [basic] for the bench.
+sed -e 's/^listen_port = .*/listen_port = 18188/' -e "s|^database_url = .*|database_url = \"sqlite://$work/pollux.db\"|" \
+  -e "s/^pollux_key = .*/pollux_key = \"$KEY\"/" -e 's/^log_format = .*/loglevel = "warn"/' \
+  -e 's/^\[providers.geminicli\]/[providers.geminicli]\noauth_tps = 1000/; s/^\[providers.codex\]/[providers.codex]\noauth_tps = 1000/' \
+  "$work/sim.toml" >"$work/config.toml"
 "$work/pollux" --config "$work/config.toml" >"$work/pollux.log" 2>&1 &
 POLLUX=$!
 for _ in $(seq 100); do curl -sf localhost:18188/healthz >/dev/null && break; sleep 0.1; done

@@ -219,10 +219,12 @@ func writeConfig(t *testing.T, dir, text string) string {
 	return p
 }
 
-// TestFirstRunWritesConfigAndServes: with no config file Pollux writes one
-// with a fresh key, prints the key once, and serves with it.
+// TestFirstRunWritesConfigAndServes: with no config file, and none named,
+// Pollux writes ./config.toml with a fresh key, prints the key once, and
+// serves with it.
 func TestFirstRunWritesConfigAndServes(t *testing.T) {
 	dir := t.TempDir()
+	t.Chdir(dir)
 	path := filepath.Join(dir, "config.toml")
 	port := freePort(t)
 	env := map[string]string{
@@ -230,7 +232,7 @@ func TestFirstRunWritesConfigAndServes(t *testing.T) {
 		"POLLUX_LISTEN_PORT":  fmt.Sprint(port),
 		"POLLUX_DATABASE_URL": "sqlite://" + filepath.Join(dir, "data.db"),
 	}
-	in := start(t, []string{"--config", path}, env)
+	in := start(t, nil, env)
 	st, err := os.Stat(path)
 	if err != nil {
 		t.Fatalf("config not written: %v", err)

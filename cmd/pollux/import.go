@@ -23,16 +23,21 @@ func usageErrorf(format string, args ...any) error {
 }
 
 // parseFlags parses args into fl; a bad flag or a stray word is a
-// usageError, -h an empty one (flag has printed the help).
+// usageError (its message is the whole report, without the help), -h or
+// --help prints fl's usage to its output and returns flag.ErrHelp.
 func parseFlags(fl *flag.FlagSet, args []string) error {
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &usageError{msg: err.Error()}
-	}
-	if fl.NArg() > 0 {
-		return usageErrorf("unexpected argument %q", fl.Arg(0))
+	out := fl.Output()
+	fl.SetOutput(io.Discard)
+	err := fl.Parse(args)
+	fl.SetOutput(out)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fl.Usage()
+		return err
+	case err != nil:
+		return usageErrorf("%v (%s --help)", err, fl.Name())
+	case fl.NArg() > 0:
+		return usageErrorf("unexpected argument %q (%s --help)", fl.Arg(0), fl.Name())
 	}
 	return nil
 }
@@ -76,9 +81,9 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 		return usageErrorf("pollux import: --from PATH is required (the original Pollux's data.db)")
 	}
 	path := config.ResolvePath(*configFlag, getenv)
-	cfg, _, err := config.Load(path, getenv)
+	cfg, warnings, err := config.Load(path, getenv)
 	if err != nil {
-		return fmt.Errorf("config %s:\n%w", path, err)
+		return configError(path, warnings, err)
 	}
 	lock, err := storage.AcquireLock(cfg.Basic.DatabasePath())
 	if err != nil {

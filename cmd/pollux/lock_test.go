@@ -25,7 +25,15 @@ type process struct {
 
 func startProcess(t *testing.T, args ...string) *process {
 	t.Helper()
+	return startProcessIn(t, "", args...)
+}
+
+// startProcessIn is startProcess with dir as the working directory ("" for
+// the test's own).
+func startProcessIn(t *testing.T, dir string, args ...string) *process {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--"}, args...)...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), childEnv+"=1", "POLLUX_KEY=", "POLLUX_CONFIG=", "POLLUX_DATABASE_URL=")
 	p := &process{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout = p.stderr

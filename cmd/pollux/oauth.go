@@ -11,5 +11,8 @@ import (
 // enableOAuth turns on the browser sign-in flows, keeping their cookie key in
 // the database so a restart does not break a flow in progress.
 func enableOAuth(ctx context.Context, srv *transport.Server, sys *actors.System, b config.Basic) error {
-	return srv.EnableOAuth(ctx, sys, transport.OAuthOptions{InsecureCookie: b.InsecureCookie})
+	return srv.EnableOAuth(ctx, sys, transport.OAuthOptions{
+		InsecureCookie: b.InsecureCookie,
+		TrustedProxies: b.TrustedProxyPrefixes(),
+	})
 }

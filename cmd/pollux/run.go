@@ -54,15 +54,35 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		switch args[0] {
 		case "import":
 			return runImport(ctx, args[1:], getenv, stdout)
+		case "healthcheck":
+			return runHealthcheck(ctx, args[1:], getenv, stdout)
+		case "help":
+			if len(args) > 1 {
+				return usageErrorf("pollux help takes no arguments")
+			}
+			printHelp(stdout)
+			return nil
+		case "version":
+			if len(args) > 1 {
+				return usageErrorf("pollux version takes no arguments")
+			}
+			fmt.Fprintln(stdout, versionLine())
+			return nil
 		default:
-			return usageErrorf("unknown command %q; the commands are: pollux [--config PATH], pollux import --from PATH [--config PATH]", args[0])
+			return usageErrorf("unknown command %q; the commands are import, healthcheck, help and version (pollux --help)", args[0])
 		}
 	}
 	fl := flag.NewFlagSet("pollux", flag.ContinueOnError)
 	fl.SetOutput(stdout)
+	fl.Usage = func() { printHelp(fl.Output()) }
 	configFlag := fl.String("config", "", "config file (default $POLLUX_CONFIG, else ./config.toml)")
+	showVersion := fl.Bool("version", false, "print the version and exit")
 	if err := parseFlags(fl, args); err != nil {
 		return err
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, versionLine())
+		return nil
 	}
 	if getenv("GOMEMLIMIT") == "" {
 		// A soft limit makes the collector work harder as the heap nears it
@@ -73,13 +93,17 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		// of 105 MiB. GOMEMLIMIT overrides it.
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
-	path := config.ResolvePath(*configFlag, getenv)
-	if err := firstRun(path, getenv, stdout); err != nil {
+	path, namedBy := config.LocatePath(*configFlag, getenv)
+	if namedBy != "" {
+		if err := mustExist(path, namedBy); err != nil {
+			return err
+		}
+	} else if err := firstRun(path, getenv, stdout); err != nil {
 		return err
 	}
 	cfg, warnings, err := config.Load(path, getenv)
 	if err != nil {
-		return fmt.Errorf("config %s:\n%w", path, err)
+		return configError(path, warnings, err)
 	}
 	log, level, err := newLogger(cfg.Basic, h.logCore)
 	if err != nil {
@@ -90,6 +114,20 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		log.Warn("config: "+w.Message, zap.String("key", w.Key), zap.Int("line", w.Line), zap.String("file", path))
 	}
 	return serve(ctx, cfg, log, level, h)
+}
+
+// mustExist refuses a config file named by --config or POLLUX_CONFIG that
+// does not exist: writing a fresh one there would start a second gateway
+// with a new key, and on every interface, because of a typo.
+func mustExist(path, namedBy string) error {
+	_, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("config %s (named by %s) does not exist.\n"+
+			"A file named by --config or POLLUX_CONFIG must exist; only the default ./config.toml, "+
+			"with neither given, is written on first run. Check the path, or start from the template: "+
+			"deploy/config.toml.example", path, namedBy)
+	}
+	return nil
 }
 
 // firstRun writes the embedded default config when the file does not exist
@@ -207,11 +245,12 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, level zap.At
 		return errors.Join(fmt.Errorf("oauth: %w", err), stopActors())
 	}
 
-	ln, err := net.Listen("tcp", cfg.Basic.Addr())
+	network, families := listenNetwork(cfg.Basic.ListenAddr)
+	ln, err := net.Listen(network, cfg.Basic.Addr())
 	if err != nil {
 		return errors.Join(fmt.Errorf("listen: %w", err), stopActors())
 	}
-	log.Info("pollux listening", zap.String("addr", ln.Addr().String()))
+	log.Info("pollux listening", zap.String("addr", ln.Addr().String()), zap.String("ip", families))
 	if h.listening != nil {
 		h.listening <- ln.Addr().String()
 	}
@@ -238,6 +277,24 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, level zap.At
 	}
 	log.Info("pollux stopped")
 	return err
+}
+
+// listenNetwork picks the network that binds exactly the address asked for:
+// an IPv4 address (0.0.0.0 included) binds IPv4 only, "::" both families
+// (dual stack), another IPv6 address IPv6 only, and a host name whatever it
+// resolves to. families says which, for the log.
+func listenNetwork(listenAddr string) (network, families string) {
+	ip := net.ParseIP(strings.Trim(listenAddr, "[]"))
+	switch {
+	case ip == nil:
+		return "tcp", "as resolved"
+	case ip.To4() != nil:
+		return "tcp4", "ipv4"
+	case ip.IsUnspecified():
+		return "tcp", "ipv4+ipv6"
+	default:
+		return "tcp6", "ipv6"
+	}
 }
 
 func upstreamClient(p config.Provider, h hooks) (*http.Client, error) {

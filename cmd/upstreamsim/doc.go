@@ -18,10 +18,13 @@
 //
 //	upstreamsim -listen 127.0.0.1:9090 -gemini-accounts 4 -codex-accounts 4 -quota 100 -print-config
 //
-// -print-config writes a [providers.geminicli] / [providers.codex] snippet
-// for Pollux's config.toml and, as TOML comments, the refresh tokens as JSON
-// arrays to POST to /geminicli/resource:add and /codex/resource:add. The
-// line "listening on ADDR" follows once the listener is bound. -latency adds
+// -print-config writes a complete Pollux config file (Pollux on
+// 127.0.0.1:8188, database sim.db, a fresh pollux_key, every upstream URL
+// pointing at the simulator) and, as TOML comments, the refresh tokens as
+// JSON arrays to POST to /geminicli/resource:add and /codex/resource:add;
+// "upstreamsim -print-config > sim.toml" gives a file Pollux loads as it
+// is. The line "listening on ADDR" follows once the listener is bound (as
+// a TOML comment with -print-config). -latency adds
 // a fixed delay before every answer. SIGINT or SIGTERM shuts down gracefully.
 //
 // The simulator turns the fakes' request recording off, so its memory stays

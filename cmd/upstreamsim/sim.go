@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -64,7 +65,8 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 }
 
 // run serves both fakes until ctx is done, then drains in-flight requests.
-// Once the listener is bound it writes "listening on ADDR" to stdout.
+// Once the listener is bound it writes "listening on ADDR" to stdout (as a
+// TOML comment with -print-config).
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	o, err := parseFlags(args, stdout)
 	if err != nil {
@@ -87,7 +89,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
-	if _, err := fmt.Fprintf(stdout, "listening on %s\n", addr); err != nil {
+	// With -print-config everything on stdout is TOML: the line is a
+	// comment there.
+	ready := "listening on %s\n"
+	if o.printConfig {
+		ready = "# " + ready
+	}
+	if _, err := fmt.Fprintf(stdout, ready, addr); err != nil {
 		_ = ln.Close()
 		return fmt.Errorf("write: %w", err)
 	}
@@ -180,9 +188,12 @@ func simTokens(prefix string, n int) []string {
 	return out
 }
 
-// writeConfig prints the provider tables pointing Pollux at base, then the
-// refresh tokens as JSON arrays inside TOML comments, so the whole output
-// stays valid TOML.
+// writeConfig prints a complete Pollux config file for a Pollux on
+// 127.0.0.1:8188 whose upstreams are the simulator at base, with a fresh
+// pollux_key; then the refresh tokens as JSON arrays inside TOML comments,
+// so the whole output stays valid TOML and loads as it is:
+//
+//	upstreamsim -print-config > sim.toml && pollux --config sim.toml
 func writeConfig(w io.Writer, base string, gemini, codex []string) error {
 	g, err := json.Marshal(gemini)
 	if err != nil {
@@ -193,7 +204,16 @@ func writeConfig(w io.Writer, base string, gemini, codex []string) error {
 		return fmt.Errorf("encode tokens: %w", err)
 	}
 	gb, cb := base+geminiPrefix, base+codexPrefix
-	_, err = fmt.Fprintf(w, `# Pollux config.toml snippet for upstreamsim at %s
+	_, err = fmt.Fprintf(w, `# Pollux config for trying Pollux against upstreamsim at %s: every
+# upstream URL points at the simulator. Start Pollux with it:
+#   go run ./cmd/pollux --config sim.toml
+[basic]
+listen_addr = "127.0.0.1"
+listen_port = 8188
+database_url = "sqlite://sim.db"
+log_format = "console"
+pollux_key = %q
+
 [providers.geminicli]
 custom_api_url = %q
 oauth_token_url = %q
@@ -207,7 +227,7 @@ oauth_token_url = %q
 # %s
 # POST to /codex/resource:add (each codex refresh token works for one refresh):
 # %s
-`, base, gb, gb+"/token", gb+"/userinfo", cb, cb+string(codexfake.Token), g, c)
+`, base, "sim-pollux-"+rand.Text(), gb, gb+"/token", gb+"/userinfo", cb, cb+string(codexfake.Token), g, c)
 	if err != nil {
 		return fmt.Errorf("write config: %w", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -52,7 +54,7 @@ func startSim(t *testing.T, args ...string) sim {
 	sc := bufio.NewScanner(pr)
 	for s.addr == "" && sc.Scan() {
 		line := sc.Text()
-		if addr, ok := strings.CutPrefix(line, "listening on "); ok {
+		if addr, ok := strings.CutPrefix(strings.TrimPrefix(line, "# "), "listening on "); ok {
 			s.addr = addr
 			break
 		}
@@ -122,26 +124,28 @@ func refresh(t *testing.T, c *http.Client, tokenURL, refreshToken, clientID stri
 	return tok
 }
 
+// TestPrintConfig: the printed text, listening line included, is a config
+// file Pollux loads as it is, without warnings, with every upstream URL on
+// the simulator.
 func TestPrintConfig(t *testing.T) {
 	s := startSim(t, "-print-config", "-gemini-accounts", "2", "-codex-accounts", "3")
-	var got config.Config
-	if err := toml.Unmarshal([]byte(s.config), &got); err != nil {
-		t.Fatalf("printed config is not TOML: %v\n%s", err, s.config)
+	path := filepath.Join(t.TempDir(), "sim.toml")
+	if err := os.WriteFile(path, []byte(s.config+"# listening on "+s.addr+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, warnings, err := config.Load(path, func(string) string { return "" })
+	if err != nil || len(warnings) > 0 {
+		t.Fatalf("printed config: err %v, warnings %v\n%s", err, warnings, s.config)
 	}
 	base := "http://" + s.addr
-	want := config.Providers{
-		GeminiCLI: config.Provider{
-			CustomAPIURL:     base + "/gemini",
-			OAuthTokenURL:    base + "/gemini/token",
-			OAuthUserInfoURL: base + "/gemini/userinfo",
-		},
-		Codex: config.Provider{
-			CustomAPIURL:  base + "/codex",
-			OAuthTokenURL: base + "/codex/oauth/token",
-		},
+	p := got.Providers
+	want := []string{base + "/gemini", base + "/gemini/token", base + "/gemini/userinfo", base + "/codex", base + "/codex/oauth/token"}
+	if diff := cmp.Diff(want, []string{p.GeminiCLI.CustomAPIURL, p.GeminiCLI.OAuthTokenURL, p.GeminiCLI.OAuthUserInfoURL,
+		p.Codex.CustomAPIURL, p.Codex.OAuthTokenURL}); diff != "" {
+		t.Errorf("printed upstream URLs (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(want, got.Providers); diff != "" {
-		t.Errorf("printed providers (-want +got):\n%s", diff)
+	if b := got.Basic; b.Addr() != "127.0.0.1:8188" || b.DatabasePath() != "sim.db" || len(b.PolluxKey.Reveal()) < config.MinKeyLength {
+		t.Errorf("printed [basic]: addr %s, database %s, key of %d characters", b.Addr(), b.DatabasePath(), len(b.PolluxKey.Reveal()))
 	}
 	wantTokens := [][]string{{"sim-gemini-0", "sim-gemini-1"}, {"sim-codex-0", "sim-codex-1", "sim-codex-2"}}
 	if diff := cmp.Diff(wantTokens, s.tokens); diff != "" {

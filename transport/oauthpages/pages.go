@@ -96,6 +96,9 @@ type Result struct {
 type Problem struct {
 	Title   string
 	Message string
+	// Causes, when set, are the likely causes, most likely first, each
+	// with what to do about it.
+	Causes []string
 	// Hint, when set, says what to do next.
 	Hint string
 }

@@ -8,6 +8,7 @@
 (() => {
   const KEY_STORE = 'pollux.statuspage.key';
   const REFRESH_MS = 5000;
+  const LOADING = 'Loading…';
   const JOB_POLL_MS = 2000;
   const JOB_POLL_MAX = 300;
 
@@ -172,6 +173,8 @@
       if (state.key === key) failed(err, 'Loading the status');
     } finally {
       state.loading = false;
+      // The first answer, good or bad, ends the "Loading…" said for it.
+      if (ui.say.textContent === LOADING) say('');
       schedule();
     }
     if (state.again && state.key) {
@@ -266,7 +269,7 @@
     state.pool = [];
     state.fetchedAt = 0;
     state.pending.clear();
-    ui.providers.replaceChildren(el('p', { class: 'hint' }, 'Loading…'));
+    ui.providers.replaceChildren(el('p', { class: 'hint' }, LOADING));
     ui.verdicts.replaceChildren();
     ui.addTokens.value = '';
     addSay('');
@@ -284,7 +287,7 @@
     }
     storeKey(key);
     setProblem('');
-    say('Loading…');
+    say(LOADING);
     showDashboard();
   });
 
