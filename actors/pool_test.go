@@ -77,10 +77,10 @@ func TestRateLimitRotatesAndPersistsCooldown(t *testing.T) {
 	}
 	eventually(t, "cooldown persisted", func() bool {
 		cds := e.row(first.Grant.CredentialID).Cooldowns
-		return len(cds) == 1 && cds[0].Model == testModel && cds[0].Until.Equal(t0.Add(time.Minute))
+		return len(cds) == 1 && cds[0].Model == testModel && cds[0].Until.Equal(t0.Add(time.Minute+resetGrace))
 	})
 	// After the cooldown both serve again.
-	e.clock.Advance(time.Minute)
+	e.clock.Advance(time.Minute + resetGrace)
 	seen := map[int64]bool{}
 	for i := 0; i < 4; i++ {
 		l := e.mustAcquire(AcquireOptions{})
@@ -101,11 +101,11 @@ func TestCredentialWideCooldownBlocksEveryModel(t *testing.T) {
 	eventually(t, "status cooling", func() bool { return e.snapshot()[ids[0]].Status == storage.StatusCooling })
 	ctx := context.Background()
 	_, err := e.pool.Acquire(ctx, "another-model", AcquireOptions{})
-	if ue := unavailable(t, err); ue.Reason != AllCooling || !ue.RetryAt.Equal(t0.Add(2*time.Hour)) {
+	if ue := unavailable(t, err); ue.Reason != AllCooling || !ue.RetryAt.Equal(t0.Add(2*time.Hour+resetGrace)) {
 		t.Fatalf("got %+v, want all_cooling until +2h", ue)
 	}
 	eventually(t, "cooling persisted", func() bool { return e.row(ids[0]).Status == storage.StatusCooling })
-	e.clock.Advance(2 * time.Hour)
+	e.clock.Advance(2*time.Hour + resetGrace)
 	eventually(t, "back to active", func() bool { return e.row(ids[0]).Status == storage.StatusActive })
 }
 
@@ -377,7 +377,7 @@ func TestRestartRestoresTokensStatesAndCooldowns(t *testing.T) {
 	})
 	e.restart()
 	s := e.snapshot()
-	if cds := s[ids[0]].Cooldowns; len(cds) != 1 || !cds[0].Until.Equal(t0.Add(time.Hour)) {
+	if cds := s[ids[0]].Cooldowns; len(cds) != 1 || !cds[0].Until.Equal(t0.Add(time.Hour+resetGrace)) {
 		t.Errorf("cooldowns after restart = %+v", cds)
 	}
 	if s[ids[1]].Status != storage.StatusBanned || s[ids[1]].StatusReason != "TOS_VIOLATION" {

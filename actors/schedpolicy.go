@@ -49,8 +49,18 @@ type schedEntry struct {
 	cooldowns    map[string]time.Time
 	// pending maps model (or AllModels) to the Outcome.Seq whose effect the
 	// credential has not yet reported; the entry is not granted for it.
-	pending  map[string]uint64
-	inflight int
+	pending map[string]uint64
+	// probes holds the cooldown keys (model, or AllModels) this credential
+	// has been seen cooling on and that no request has since succeeded on.
+	// Once such a cooldown ends the credential takes one request (the
+	// probe) for that key at a time; the value is whether it is in flight.
+	// Only a success releases the rest of the waiters to it, so the
+	// credential that just reset is not hit by a herd (issue 9).
+	probes map[string]bool
+	// grantedProbe says whether the latest grant was a probe; the scheduler
+	// copies it into the lease record.
+	grantedProbe bool
+	inflight     int
 	served   uint64
 	lastUsed time.Time
 	view     CredentialView
@@ -138,6 +148,9 @@ func (p *schedPolicy) readyFor(e *schedEntry, model string, now time.Time) bool 
 			return false
 		}
 	}
+	if len(e.probes) > 0 && (e.probes[storage.AllModels] || e.probes[model]) {
+		return false // a probe is out; wait for its verdict
+	}
 	return true
 }
 
@@ -179,11 +192,13 @@ func (p *schedPolicy) reindex(e *schedEntry, now time.Time) {
 	}
 }
 
-// upsert applies a CredentialChanged and reports the entry.
-func (p *schedPolicy) upsert(c *CredentialChanged, now time.Time) *schedEntry {
+// upsert applies a CredentialChanged and reports the entry, and whether an
+// outcome the entry was held back for has now been reported (parked
+// requests deserve a fresh look then).
+func (p *schedPolicy) upsert(c *CredentialChanged, now time.Time) (*schedEntry, bool) {
 	if c.Removed {
 		p.remove(c.ID)
-		return nil
+		return nil, false
 	}
 	e, ok := p.entries[c.ID]
 	if !ok {
@@ -197,16 +212,26 @@ func (p *schedPolicy) upsert(c *CredentialChanged, now time.Time) *schedEntry {
 		if until.After(now) && !until.Equal(e.cooldowns[model]) {
 			heap.Push(&p.wakes, wakeItem{at: until, id: c.ID})
 		}
+		if until.After(now) {
+			if e.probes == nil {
+				e.probes = make(map[string]bool, 1)
+			}
+			if _, ok := e.probes[model]; !ok {
+				e.probes[model] = false
+			}
+		}
 	}
 	e.pid, e.status, e.token, e.account, e.extra = c.PID, c.Status, c.AccessToken, c.Account, c.Extra
 	e.expiry, e.refreshing, e.cooldowns, e.view = c.Expiry, c.Refreshing, c.Cooldowns, c.View
+	cleared := false
 	for key, seq := range e.pending {
 		if c.OutcomeSeq >= seq {
 			delete(e.pending, key)
+			cleared = true
 		}
 	}
 	p.reindex(e, now)
-	return e
+	return e, cleared
 }
 
 func (p *schedPolicy) remove(id int64) {
@@ -241,10 +266,24 @@ func pendingKey(model string, o providers.Outcome) string {
 }
 
 // release ends one grant of e. When the outcome changes readiness, e is held
-// back under seq until the credential reports.
-func (p *schedPolicy) release(e *schedEntry, model string, o providers.Outcome, seq uint64, now time.Time) {
+// back under seq until the credential reports. probe says whether the grant
+// was a probe after a cooldown: a success ends probing, anything else lets
+// the next request probe (a new cooldown, if any, arrives with the report).
+func (p *schedPolicy) release(e *schedEntry, model string, o providers.Outcome, seq uint64, probe bool, now time.Time) {
 	if e.inflight > 0 {
 		e.inflight--
+	}
+	if probe && len(e.probes) > 0 {
+		for _, key := range [...]string{model, storage.AllModels} {
+			if _, ok := e.probes[key]; !ok {
+				continue
+			}
+			if o.Kind == providers.KindOK {
+				delete(e.probes, key)
+			} else {
+				e.probes[key] = false
+			}
+		}
 	}
 	if key := pendingKey(model, o); key != "" {
 		if e.pending == nil {
@@ -309,10 +348,19 @@ func (p *schedPolicy) grant(e *schedEntry, mi int, model string, now time.Time) 
 	e.inflight++
 	e.served++
 	e.lastUsed = now
+	e.grantedProbe = false
+	if len(e.probes) > 0 {
+		for _, key := range [...]string{model, storage.AllModels} {
+			if _, ok := e.probes[key]; ok {
+				e.probes[key] = true
+				e.grantedProbe = true
+			}
+		}
+	}
 	if el := e.elems[mi]; el != nil {
 		p.queues[mi].MoveToBack(el)
 	}
-	if p.maxInflight > 0 && e.inflight >= p.maxInflight {
+	if e.grantedProbe || (p.maxInflight > 0 && e.inflight >= p.maxInflight) {
 		p.reindex(e, now)
 	}
 	return e
@@ -359,7 +407,8 @@ func (p *schedPolicy) unavailable(a *Acquire, now time.Time, refresh *[]*schedEn
 			av.soon = true
 			continue
 		}
-		if len(e.pending) > 0 || (p.maxInflight > 0 && e.inflight >= p.maxInflight) {
+		if len(e.pending) > 0 || (p.maxInflight > 0 && e.inflight >= p.maxInflight) ||
+			(len(e.probes) > 0 && (e.probes[storage.AllModels] || e.probes[a.Model])) {
 			av.soon = true
 			continue
 		}

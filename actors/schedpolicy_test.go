@@ -145,7 +145,7 @@ func TestAffinity(t *testing.T) {
 func TestPendingHoldsCredentialUntilReport(t *testing.T) {
 	p := newPolicyWith(t, 1, 0)
 	e := p.pick(&Acquire{Model: "m"}, t0, new([]*schedEntry))
-	p.release(e, "m", providers.Outcome{Kind: providers.KindRateLimited}, 7, t0)
+	p.release(e, "m", providers.Outcome{Kind: providers.KindRateLimited}, 7, false, t0)
 	if id := pickID(p, &Acquire{Model: "m"}, t0); id != 0 {
 		t.Fatal("granted a credential whose 429 the credential has not processed yet")
 	}
@@ -180,7 +180,7 @@ func TestInflightCap(t *testing.T) {
 	if !av.candidates || !av.soon {
 		t.Fatalf("busy pool: %+v, want candidates and soon", av)
 	}
-	p.release(a, "m", providers.Outcome{Kind: providers.KindOK}, 1, t0)
+	p.release(a, "m", providers.Outcome{Kind: providers.KindOK}, 1, false, t0)
 	if id := pickID(p, &Acquire{Model: "m"}, t0); id != a.id {
 		t.Fatalf("after release got %d, want %d", id, a.id)
 	}
@@ -230,5 +230,92 @@ func TestWakesBringCredentialsBack(t *testing.T) {
 	}
 	if q := p.queues[p.modelIdx["m"]]; q.Len() != 1 {
 		t.Fatalf("queue length after wake = %d, want 1", q.Len())
+	}
+}
+
+// TestProbeThenRelease: a credential whose cooldown just ended takes one
+// request; only that request's success lets the next ones through, a failure
+// lets another request probe. Issue 9 saw 22 parked requests handed at once
+// to the one account that had just reset, and 22 429s.
+func TestProbeThenRelease(t *testing.T) {
+	wake := t0.Add(time.Minute)
+	tests := []struct {
+		name        string
+		key         string // cooldown key
+		model       string // model of the probe
+		probe       providers.Kind
+		wantAfter   bool // a second request is granted after the probe's outcome
+		otherModel  string
+		wantOtherOK bool // a request for otherModel is granted while the probe is out
+	}{
+		{name: "credential-wide: success releases", key: storage.AllModels, model: "m", probe: providers.KindOK,
+			wantAfter: true, otherModel: "n", wantOtherOK: false},
+		{name: "credential-wide: transient failure lets another probe", key: storage.AllModels, model: "m",
+			probe: providers.KindTransient, wantAfter: true, otherModel: "n", wantOtherOK: false},
+		{name: "model cooldown: another model is not held", key: "m", model: "m", probe: providers.KindOK,
+			wantAfter: true, otherModel: "n", wantOtherOK: true},
+		{name: "model cooldown: 429 holds until the report", key: "m", model: "m", probe: providers.KindRateLimited,
+			wantAfter: false, otherModel: "n", wantOtherOK: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPolicyWith(t, 0, 0)
+			c := readyChange(1)
+			c.Cooldowns = map[string]time.Time{tt.key: wake}
+			p.upsert(c, t0)
+			if id := pickID(p, &Acquire{Model: tt.model}, t0); id != 0 {
+				t.Fatalf("granted %d while cooling", id)
+			}
+			// The cooldown ends; the credential reports it gone.
+			p.upsert(readyChange(1), wake)
+			first := p.pick(&Acquire{Model: tt.model}, wake, new([]*schedEntry))
+			if first == nil || !first.grantedProbe {
+				t.Fatalf("first request after the cooldown: %v, want a probe grant", first)
+			}
+			if id := pickID(p, &Acquire{Model: tt.model}, wake); id != 0 {
+				t.Fatal("a second request went to the credential while its probe was out")
+			}
+			if got := pickID(p, &Acquire{Model: tt.otherModel}, wake) != 0; got != tt.wantOtherOK {
+				t.Fatalf("other model granted = %v, want %v", got, tt.wantOtherOK)
+			}
+			p.release(first, tt.model, providers.Outcome{Kind: tt.probe}, 1, true, wake)
+			second := p.pick(&Acquire{Model: tt.model}, wake, new([]*schedEntry))
+			if (second != nil) != tt.wantAfter {
+				t.Fatalf("after a %v probe granted = %v, want %v", tt.probe, second != nil, tt.wantAfter)
+			}
+			if second == nil {
+				return
+			}
+			if tt.probe == providers.KindOK {
+				if second.grantedProbe {
+					t.Fatal("after a successful probe the next grant is still a probe")
+				}
+				if id := pickID(p, &Acquire{Model: tt.model}, wake); id != 1 {
+					t.Fatal("after a successful probe the credential does not take more requests")
+				}
+			} else if !second.grantedProbe {
+				t.Fatal("after a failed probe the next grant is not a probe")
+			}
+		})
+	}
+}
+
+// TestProbeAfterRestart: cooldowns loaded after a restart are probed too, so
+// a restart in the middle of cooldowns cannot herd a credential either.
+func TestProbeAfterRestart(t *testing.T) {
+	p := newPolicyWith(t, 0, 0)
+	c := readyChange(1)
+	c.Cooldowns = map[string]time.Time{storage.AllModels: t0.Add(time.Second)}
+	p.upsert(c, t0)
+	later := t0.Add(2 * time.Second)
+	if id := pickID(p, &Acquire{Model: "m"}, later); id != 1 {
+		t.Fatal("credential not granted after its cooldown")
+	}
+	if id := pickID(p, &Acquire{Model: "m"}, later); id != 0 {
+		t.Fatal("second request granted before the probe's verdict")
+	}
+	av := p.unavailable(&Acquire{Model: "m"}, later, new([]*schedEntry))
+	if !av.candidates || !av.soon {
+		t.Fatalf("probe out: %+v, want candidates and soon", av)
 	}
 }

@@ -42,6 +42,8 @@ type leaseRecord struct {
 	// token is the access token the lease carried: a 401 for a token the
 	// credential has already replaced says nothing about the new one.
 	token config.Secret
+	// probe: the lease was the first request after a cooldown.
+	probe bool
 }
 
 // schedulerActor answers Acquire from its read model of the pool's
@@ -144,7 +146,7 @@ func (s *schedulerActor) park(ctx actor.Context, a *Acquire, now time.Time) {
 
 func (s *schedulerActor) lease(e *schedEntry, model string) *Lease {
 	s.leaseSeq++
-	s.leases[s.leaseSeq] = leaseRecord{credID: e.id, model: model, token: e.token}
+	s.leases[s.leaseSeq] = leaseRecord{credID: e.id, model: model, token: e.token, probe: e.grantedProbe}
 	return &Lease{
 		ID:    s.leaseSeq,
 		Model: model,
@@ -172,7 +174,7 @@ func (s *schedulerActor) onOutcome(ctx actor.Context, o *Outcome) {
 		// lease was granted: the rejection is stale, not a new failure.
 		result = providers.Outcome{Kind: providers.KindAbandoned, Status: result.Status}
 	}
-	s.policy.release(e, rec.model, result, s.outcomeSq, now)
+	s.policy.release(e, rec.model, result, s.outcomeSq, rec.probe, now)
 	if result.Kind != providers.KindAbandoned && e.pid != nil {
 		fwd := *o
 		fwd.CredentialID, fwd.Model, fwd.Seq = rec.credID, rec.model, s.outcomeSq
@@ -185,12 +187,14 @@ func (s *schedulerActor) onChanged(ctx actor.Context, c *CredentialChanged) {
 	now := s.d.clock.Now()
 	prev, known := s.policy.entries[c.ID]
 	wasAlive := known && prev.alive()
-	e := s.policy.upsert(c, now)
+	e, cleared := s.policy.upsert(c, now)
 	s.serveWaiters(ctx, now)
-	if wasAlive && (e == nil || !e.alive()) {
-		// A credential left service (re-auth needed, banned, deleted, ...):
-		// a parked request it was the last hope of is answered now, not
-		// at its deadline.
+	if cleared || (wasAlive && (e == nil || !e.alive())) {
+		// A credential left service (re-auth needed, banned, deleted, ...),
+		// or reported the outcome it was held back for (a new cooldown,
+		// say): a parked request nothing will now serve before its
+		// deadline is answered at once with the earliest reset, not at
+		// its deadline.
 		s.answerHopeless(ctx, now)
 	}
 	s.armWake(ctx, now)

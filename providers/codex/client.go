@@ -226,16 +226,18 @@ type windowJSON struct {
 	ResetAt            int64   `json:"reset_at"`
 }
 
-func (w *windowJSON) window(now time.Time) Window {
+// window converts one window, preferring the relative reset (immune to
+// clock offset) and correcting an absolute one by the answer's Date header.
+func (w *windowJSON) window(h http.Header, now time.Time) Window {
 	if w == nil {
 		return Window{}
 	}
 	out := Window{UsedPercent: w.UsedPercent, WindowMinutes: int(w.LimitWindowSeconds / 60)}
 	switch {
-	case w.ResetAt > 0:
-		out.ResetAt = time.Unix(w.ResetAt, 0)
 	case w.ResetAfterSeconds > 0:
 		out.ResetAt = now.Add(time.Duration(w.ResetAfterSeconds) * time.Second)
+	case w.ResetAt > 0:
+		out.ResetAt = providers.LocalResetTime(time.Unix(w.ResetAt, 0), h, now)
 	}
 	return out
 }
@@ -275,7 +277,7 @@ func (c *Client) FetchUsage(ctx context.Context, g providers.Grant) (UsageStatus
 	st := UsageStatus{PlanType: u.PlanType}
 	if rl := u.RateLimit; rl != nil {
 		st.Allowed, st.LimitReached = rl.Allowed, rl.LimitReached
-		st.Limits = RateLimits{Primary: rl.Primary.window(now), Secondary: rl.Secondary.window(now)}
+		st.Limits = RateLimits{Primary: rl.Primary.window(resp.Header, now), Secondary: rl.Secondary.window(resp.Header, now)}
 	}
 	return st, nil
 }
