@@ -61,9 +61,9 @@ type schedEntry struct {
 	// copies it into the lease record.
 	grantedProbe bool
 	inflight     int
-	served   uint64
-	lastUsed time.Time
-	view     CredentialView
+	served       uint64
+	lastUsed     time.Time
+	view         CredentialView
 	// elems[i] is the entry's element in queue i, nil when absent.
 	elems []*list.Element
 }
