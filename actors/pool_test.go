@@ -549,3 +549,79 @@ func TestAbandonedAcquireReleasesItsLateLease(t *testing.T) {
 	l := e.mustAcquire(AcquireOptions{})
 	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
 }
+
+// TestWakeUpProbesBeforeReleasingTheHerd: when the only credential's
+// cooldown ends with several requests parked, it gets one of them; the rest
+// follow only once that one succeeded. Issue 9 saw up to 22 simultaneous
+// 429s on the one account that had just reset.
+func TestWakeUpProbesBeforeReleasingTheHerd(t *testing.T) {
+	e := newEnv(t)
+	e.seed(1, func(i int, c *storage.Credential) {
+		c.Cooldowns = []storage.Cooldown{{Model: testModel, Until: t0.Add(5 * time.Second)}}
+	})
+	e.start()
+	const n = 4
+	var results []<-chan acquireResult
+	for i := 0; i < n; i++ {
+		results = append(results, e.asyncAcquire(AcquireOptions{}))
+		e.waitersParked(i + 1)
+	}
+	e.clock.Advance(5 * time.Second)
+	var probe *Lease
+	var rest []<-chan acquireResult
+	eventually(t, "a probe granted after the cooldown", func() bool {
+		rest = rest[:0]
+		for _, ch := range results {
+			select {
+			case r := <-ch:
+				if r.err != nil || probe != nil {
+					t.Fatalf("a second request was granted before the probe's verdict (err %v)", r.err)
+				}
+				probe = r.lease
+			default:
+				rest = append(rest, ch)
+			}
+		}
+		results = rest
+		return probe != nil
+	})
+	// The others are still parked: granting one would have left fewer.
+	if s, err := e.pool.Snapshot(context.Background()); err != nil || s.Waiting != n-1 {
+		t.Fatalf("parked after the probe grant: %d (err %v), want %d", s.Waiting, err, n-1)
+	}
+	e.pool.Report(probe, providers.Outcome{Kind: providers.KindOK})
+	for i, ch := range rest {
+		r := <-ch
+		if r.err != nil {
+			t.Fatalf("waiter %d after the probe succeeded: %v", i, r.err)
+		}
+		e.pool.Report(r.lease, providers.Outcome{Kind: providers.KindOK})
+	}
+}
+
+// TestParkedRequestRecheckedWhenOutcomeClears: a request that parked while
+// the only credential's 429 was being processed is answered as soon as the
+// credential reports a cooldown beyond the request's deadline, with that
+// reset, instead of waiting out its whole queue timeout for a Retry-After
+// of one second (issue 9).
+func TestParkedRequestRecheckedWhenOutcomeClears(t *testing.T) {
+	e := newEnv(t)
+	e.seed(1, nil)
+	e.start()
+	l := e.mustAcquire(AcquireOptions{})
+	// Park while the lease is out (the in-flight lease does not make the
+	// credential unready, so hold it with a pending outcome instead): send
+	// the 429 and acquire at once; whichever the scheduler sees first, the
+	// answer must come at once with the credential's reset.
+	reset := t0.Add(time.Minute)
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindRateLimited, RetryAt: reset})
+	res := e.asyncAcquire(AcquireOptions{Wait: 5 * time.Second})
+	select {
+	case r := <-res:
+		if ue := unavailable(t, r.err); ue.Reason != AllCooling || !ue.RetryAt.Equal(reset.Add(resetGrace)) {
+			t.Fatalf("got %+v, want all_cooling until the reset", ue)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the parked request was not answered when the outcome cleared (fake clock never advanced)")
+	}
+}
