@@ -44,7 +44,11 @@ const (
 	// (none exist, all are disabled/banned/need re-auth, or all were tried).
 	NoCredentials UnavailableReason = iota + 1
 	// AllCooling: credentials exist but none became ready before the
-	// deadline; RetryAt is the earliest known time one will be.
+	// deadline; RetryAt is when to come back: the earliest reset the
+	// upstream stated (cooldowns end resetGrace after it, so a client
+	// told a whole number of seconds rounded up is back at most a second
+	// after the reset, and a request that arrives inside the grace parks
+	// for it).
 	AllCooling
 )
 

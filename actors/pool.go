@@ -337,6 +337,9 @@ func (p *Pool) Name() string { return p.d.provider }
 // RetryMax is how many further credentials one request may try.
 func (p *Pool) RetryMax() int { return p.retryMax }
 
+// QueueTimeout is how long one request may wait for a credential in all.
+func (p *Pool) QueueTimeout() time.Duration { return p.queueTimeout }
+
 // AcquireOptions qualify one Acquire.
 type AcquireOptions struct {
 	Exclude   []int64

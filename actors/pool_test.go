@@ -101,7 +101,7 @@ func TestCredentialWideCooldownBlocksEveryModel(t *testing.T) {
 	eventually(t, "status cooling", func() bool { return e.snapshot()[ids[0]].Status == storage.StatusCooling })
 	ctx := context.Background()
 	_, err := e.pool.Acquire(ctx, "another-model", AcquireOptions{})
-	if ue := unavailable(t, err); ue.Reason != AllCooling || !ue.RetryAt.Equal(t0.Add(2*time.Hour+resetGrace)) {
+	if ue := unavailable(t, err); ue.Reason != AllCooling || !ue.RetryAt.Equal(t0.Add(2*time.Hour)) {
 		t.Fatalf("got %+v, want all_cooling until +2h", ue)
 	}
 	eventually(t, "cooling persisted", func() bool { return e.row(ids[0]).Status == storage.StatusCooling })
@@ -134,7 +134,7 @@ func TestDeadlineAnswers(t *testing.T) {
 		})
 		e.start()
 		_, err := e.acquire(AcquireOptions{Wait: 5 * time.Second})
-		if ue := unavailable(t, err); ue.Reason != AllCooling || !ue.RetryAt.Equal(t0.Add(time.Minute)) {
+		if ue := unavailable(t, err); ue.Reason != AllCooling || !ue.RetryAt.Equal(t0.Add(time.Minute-resetGrace)) {
 			t.Fatalf("got %+v, want all_cooling at +1m", ue)
 		}
 	})
@@ -618,7 +618,7 @@ func TestParkedRequestRecheckedWhenOutcomeClears(t *testing.T) {
 	res := e.asyncAcquire(AcquireOptions{Wait: 5 * time.Second})
 	select {
 	case r := <-res:
-		if ue := unavailable(t, r.err); ue.Reason != AllCooling || !ue.RetryAt.Equal(reset.Add(resetGrace)) {
+		if ue := unavailable(t, r.err); ue.Reason != AllCooling || !ue.RetryAt.Equal(reset) {
 			t.Fatalf("got %+v, want all_cooling until the reset", ue)
 		}
 	case <-time.After(5 * time.Second):

@@ -129,7 +129,7 @@ func (s *schedulerActor) onAcquire(ctx actor.Context, a *Acquire) {
 	case !av.soon && (a.Deadline.IsZero() || av.earliest.After(a.Deadline)):
 		// Waiting cannot help: answer now with the earliest reset.
 		s.d.observer.queueWait(s.d.provider, 0)
-		ctx.Respond(&Unavailable{Reason: AllCooling, RetryAt: av.earliest})
+		ctx.Respond(&Unavailable{Reason: AllCooling, RetryAt: clientRetryAt(av.earliest, now)})
 		return
 	}
 	s.park(ctx, a, now)
@@ -271,7 +271,7 @@ func (s *schedulerActor) answerHopeless(ctx actor.Context, now time.Time) {
 		case !av.soon && av.earliest.After(w.acq.Deadline):
 			s.dropWaiter(w)
 			s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
-			ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: av.earliest})
+			ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: clientRetryAt(av.earliest, now)})
 		}
 		el = next
 	}
@@ -301,7 +301,7 @@ func (s *schedulerActor) onWaiterExpired(ctx actor.Context, m *waiterExpired) {
 		ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
 		return
 	}
-	retryAt := av.earliest
+	retryAt := clientRetryAt(av.earliest, now)
 	if retryAt.IsZero() || av.soon {
 		// Something may be ready any moment (refresh, busy): ask the
 		// client to come back shortly.
@@ -310,6 +310,19 @@ func (s *schedulerActor) onWaiterExpired(ctx actor.Context, m *waiterExpired) {
 		}
 	}
 	ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: retryAt})
+}
+
+// clientRetryAt turns the earliest cooldown end into the time a client is
+// told to come back: the upstream's reset, without the grace the cooldown
+// adds after it, and never in the past.
+func clientRetryAt(earliest, now time.Time) time.Time {
+	if earliest.IsZero() {
+		return earliest
+	}
+	if at := earliest.Add(-resetGrace); at.After(now) {
+		return at
+	}
+	return now
 }
 
 func (s *schedulerActor) askRefresh(ctx actor.Context, entries []*schedEntry) {

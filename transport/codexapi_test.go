@@ -1005,3 +1005,35 @@ func TestCodexPeekGivesUpWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWithPoolReset: a usage-limit body from the last account tried tells the
+// Codex CLI the pool's earliest reset when another account resets sooner
+// (issue 9), and is left alone otherwise.
+func TestWithPoolReset(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	i64 := func(v int64) *int64 { return &v }
+	tests := []struct {
+		name           string
+		in             codex.APIError
+		retryAt        time.Time
+		wantAt, wantIn *int64
+	}{
+		{"pool resets sooner", codex.APIError{ResetsAt: i64(now.Unix() + 3600), ResetsInSeconds: i64(3600)},
+			now.Add(90 * time.Second), i64(now.Unix() + 90), i64(90)},
+		{"same reset kept", codex.APIError{ResetsAt: i64(now.Unix() + 3600), ResetsInSeconds: i64(3600)},
+			now.Add(3600 * time.Second), i64(now.Unix() + 3600), i64(3600)},
+		{"no reset fields: none added", codex.APIError{}, now.Add(time.Minute), nil, nil},
+		{"only resets_at", codex.APIError{ResetsAt: i64(now.Unix() + 600)}, now.Add(1500 * time.Millisecond), i64(now.Unix() + 2), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := withPoolReset(tt.in, providers.Outcome{Kind: providers.KindQuotaExhausted, RetryAt: tt.retryAt}, now)
+			if diff := cmp.Diff(tt.wantAt, got.ResetsAt); diff != "" {
+				t.Errorf("resets_at (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantIn, got.ResetsInSeconds); diff != "" {
+				t.Errorf("resets_in_seconds (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
