@@ -56,3 +56,29 @@ func TestRetryAfterTime(t *testing.T) {
 		})
 	}
 }
+
+func TestWindowsQuota(t *testing.T) {
+	now := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		in     []QuotaWindow
+		want   QuotaBucket
+		wantOK bool
+	}{
+		{"none", nil, QuotaBucket{Model: "*", Remaining: 1}, false},
+		{"the most used window binds", []QuotaWindow{
+			{Name: "primary", UsedPercent: 30, WindowMinutes: 300, ResetAt: now.Add(time.Hour)},
+			{Name: "secondary", UsedPercent: 80, WindowMinutes: 10080, ResetAt: now.Add(48 * time.Hour)},
+		}, QuotaBucket{Model: "*", Remaining: 0.2, ResetAt: now.Add(48 * time.Hour)}, true},
+		{"over 100 % is zero", []QuotaWindow{{Name: "primary", UsedPercent: 104, WindowMinutes: 300, ResetAt: now.Add(time.Minute)}},
+			QuotaBucket{Model: "*", Remaining: 0, ResetAt: now.Add(time.Minute)}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := WindowsQuota(tt.in)
+			if ok != tt.wantOK || got.Model != tt.want.Model || got.Remaining != tt.want.Remaining || !got.ResetAt.Equal(tt.want.ResetAt) {
+				t.Errorf("WindowsQuota = %+v, %v; want %+v, %v", got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}

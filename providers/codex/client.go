@@ -283,3 +283,22 @@ func (c *Client) FetchUsage(ctx context.Context, g providers.Grant) (UsageStatus
 }
 
 var _ providers.Provider = (*Client)(nil)
+
+// ReadQuota reports the account's usage windows (FetchUsage) as one
+// account-wide quota bucket: the headroom of its most used window.
+func (c *Client) ReadQuota(ctx context.Context, g providers.Grant) ([]providers.QuotaBucket, error) {
+	st, err := c.FetchUsage(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	b, ok := providers.WindowsQuota(st.Limits.Windows())
+	if !ok {
+		return nil, nil
+	}
+	if st.LimitReached {
+		b.Remaining = 0
+	}
+	return []providers.QuotaBucket{b}, nil
+}
+
+var _ providers.QuotaReader = (*Client)(nil)
