@@ -63,6 +63,8 @@ func Default() Config {
 				OAuthTokenURL:    "https://oauth2.googleapis.com/token",
 				OAuthUserInfoURL: "https://www.googleapis.com/oauth2/v2/userinfo",
 				OAuthTPS:         5,
+				Routing:          RoutingQuota,
+				QuotaPollSecs:    300,
 			},
 			Codex: Provider{
 				RetryMaxTimes:    3,
@@ -72,6 +74,8 @@ func Default() Config {
 				OAuthAuthURL:     "https://auth.openai.com/oauth/authorize",
 				OAuthTokenURL:    "https://auth.openai.com/oauth/token",
 				OAuthTPS:         5,
+				Routing:          RoutingQuota,
+				QuotaPollSecs:    300,
 			},
 		},
 	}
@@ -254,6 +258,8 @@ type fileProvider struct {
 	OAuthTokenURL              string   `toml:"oauth_token_url"`
 	OAuthUserInfoURL           string   `toml:"oauth_userinfo_url"`
 	OAuthTPS                   float64  `toml:"oauth_tps"`
+	Routing                    string   `toml:"routing"`
+	QuotaPollSecs              int      `toml:"quota_poll_secs"`
 }
 
 // newFileConfig returns the decode target, filled with the defaults.
@@ -289,6 +295,8 @@ func newFileProvider(p Provider) fileProvider {
 		OAuthTokenURL:    p.OAuthTokenURL,
 		OAuthUserInfoURL: p.OAuthUserInfoURL,
 		OAuthTPS:         p.OAuthTPS,
+		Routing:          p.Routing,
+		QuotaPollSecs:    p.QuotaPollSecs,
 	}
 }
 
@@ -305,6 +313,8 @@ func (f fileProvider) resolve(d ProviderDefaults) Provider {
 		OAuthTokenURL:              f.OAuthTokenURL,
 		OAuthUserInfoURL:           f.OAuthUserInfoURL,
 		OAuthTPS:                   f.OAuthTPS,
+		Routing:                    f.Routing,
+		QuotaPollSecs:              f.QuotaPollSecs,
 	}
 }
 

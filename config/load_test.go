@@ -86,7 +86,7 @@ func TestDefault(t *testing.T) {
 			CustomAPIURL:  "https://cloudcode-pa.googleapis.com",
 			OAuthAuthURL:  "https://accounts.google.com/o/oauth2/v2/auth",
 			OAuthTokenURL: "https://oauth2.googleapis.com/token", OAuthUserInfoURL: "https://www.googleapis.com/oauth2/v2/userinfo",
-			OAuthTPS: 5,
+			OAuthTPS: 5, Routing: RoutingQuota, QuotaPollSecs: 300,
 		}},
 		{"codex", d.Providers.Codex, Provider{
 			RetryMaxTimes: 3, QueueTimeoutSecs: 10,
@@ -94,7 +94,7 @@ func TestDefault(t *testing.T) {
 			CustomAPIURL:  "https://chatgpt.com",
 			OAuthAuthURL:  "https://auth.openai.com/oauth/authorize",
 			OAuthTokenURL: "https://auth.openai.com/oauth/token",
-			OAuthTPS:      5,
+			OAuthTPS:      5, Routing: RoutingQuota, QuotaPollSecs: 300,
 		}},
 	}
 	for _, tc := range checks {

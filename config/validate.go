@@ -42,6 +42,11 @@ const (
 	maxRetryMaxTimes       = 20
 	maxQueueTimeoutSecs    = 600
 	maxShutdownTimeoutSecs = 3600
+	// Reading quota more often than every 10 s costs upstream calls for
+	// nothing (every answer refreshes it too); less often than daily
+	// makes it useless.
+	minQuotaPollSecs = 10
+	maxQuotaPollSecs = 86400
 )
 
 // Validate reports every problem in c at once, joined with errors.Join; each
@@ -153,6 +158,12 @@ func (v *validator) provider(prefix string, p Provider, d ProviderDefaults) {
 	}
 	if !(p.OAuthTPS > 0) || math.IsInf(p.OAuthTPS, 0) {
 		v.fail(prefix+".oauth_tps", "must be a number greater than 0")
+	}
+	if p.Routing != RoutingQuota && p.Routing != RoutingLRU {
+		v.fail(prefix+".routing", "must be %q or %q", RoutingQuota, RoutingLRU)
+	}
+	if p.QuotaPollSecs != 0 && (p.QuotaPollSecs < minQuotaPollSecs || p.QuotaPollSecs > maxQuotaPollSecs) {
+		v.fail(prefix+".quota_poll_secs", "must be 0 (off) or %d..%d", minQuotaPollSecs, maxQuotaPollSecs)
 	}
 }
 
