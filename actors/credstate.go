@@ -198,6 +198,21 @@ func (s *credState) applyWindows(ws []providers.QuotaWindow, now time.Time) bool
 	return s.extendCooldown(storage.AllModels, cooldown{until: until, reason: "usage_window_spent"})
 }
 
+// applyQuota cools a model (or, for an account-wide bucket, the whole
+// credential) whose quota the upstream reports as spent, until its reset, so
+// the spent quota is learned from the quota report instead of from a 429.
+// It reports whether a cooldown changed.
+func (s *credState) applyQuota(buckets []providers.QuotaBucket, now time.Time) bool {
+	changed := false
+	for _, b := range buckets {
+		if b.Remaining > 0 || !b.ResetAt.After(now) || b.Model == "" {
+			continue
+		}
+		changed = s.extendCooldown(b.Model, cooldown{until: b.ResetAt.Add(resetGrace), reason: "quota_spent"}) || changed
+	}
+	return changed
+}
+
 // extendCooldown sets key's cooldown unless an existing one already lasts
 // longer. It reports whether anything changed.
 func (s *credState) extendCooldown(key string, cd cooldown) bool {

@@ -297,3 +297,34 @@ func TestApplyWindows(t *testing.T) {
 		})
 	}
 }
+
+func TestApplyQuota(t *testing.T) {
+	tests := []struct {
+		name     string
+		buckets  []providers.QuotaBucket
+		wantCool map[string]time.Time
+	}{
+		{"headroom everywhere", []providers.QuotaBucket{{Model: "m", Remaining: 0.3, ResetAt: t0.Add(time.Hour)}}, nil},
+		{"a spent model cools until its reset", []providers.QuotaBucket{{Model: "m", Remaining: 0, ResetAt: t0.Add(time.Hour)},
+			{Model: "n", Remaining: 0.5, ResetAt: t0.Add(time.Hour)}}, map[string]time.Time{"m": t0.Add(time.Hour + resetGrace)}},
+		{"a spent account cools everything", []providers.QuotaBucket{{Model: storage.AllModels, Remaining: 0, ResetAt: t0.Add(time.Minute)}},
+			map[string]time.Time{storage.AllModels: t0.Add(time.Minute + resetGrace)}},
+		{"spent without a reset is left to the 429", []providers.QuotaBucket{{Model: "m", Remaining: 0}}, nil},
+		{"spent with a reset already past says nothing", []providers.QuotaBucket{{Model: "m", Remaining: 0, ResetAt: t0.Add(-time.Second)}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := credState{status: storage.StatusActive}
+			changed := s.applyQuota(tt.buckets, t0)
+			got := s.untilMap(t0)
+			if changed != (len(tt.wantCool) > 0) || len(got) != len(tt.wantCool) {
+				t.Fatalf("changed=%v cooldowns=%v, want %v", changed, got, tt.wantCool)
+			}
+			for k, want := range tt.wantCool {
+				if !got[k].Equal(want) {
+					t.Errorf("cooldown[%s] = %v, want %v", k, got[k], want)
+				}
+			}
+		})
+	}
+}

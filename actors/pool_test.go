@@ -2,8 +2,10 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -624,4 +626,55 @@ func TestParkedRequestRecheckedWhenOutcomeClears(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the parked request was not answered when the outcome cleared (fake clock never advanced)")
 	}
+}
+
+// TestQuotaReadKeepsSpentModelOff: a limit answer triggers a quota read; a
+// model the read reports as spent is cooled until its reset, so no request
+// learns it from a 429; a failing read changes nothing and never blocks
+// serving; the periodic read runs on the configured interval (issue 9).
+func TestQuotaReadKeepsSpentModelOff(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.QuotaPollSecs = 60
+	reset := t0.Add(10 * time.Minute)
+	var failing atomic.Bool
+	e.auth.quota = func(ctx context.Context, g providers.Grant) ([]providers.QuotaBucket, error) {
+		if failing.Load() {
+			return nil, errors.New("quota rpc down")
+		}
+		return []providers.QuotaBucket{{Model: testModel, Remaining: 0, ResetAt: reset},
+			{Model: "other", Remaining: 0.7, ResetAt: reset}}, nil
+	}
+	ids := e.seed(2, nil)
+	e.start()
+	l := e.mustAcquire(AcquireOptions{})
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindRateLimited, Status: 429, RetryAt: t0.Add(time.Second)})
+	hit := l.Grant.CredentialID
+	eventually(t, "quota read after the 429 cools the spent model until its reset", func() bool {
+		cds := e.snapshot()[hit].Cooldowns
+		return len(cds) == 1 && cds[0].Until.Equal(reset.Add(resetGrace)) && cds[0].Reason == "quota_spent"
+	})
+	if v := e.snapshot()[hit]; len(v.Quota) != 2 {
+		t.Fatalf("view quota = %+v, want the two buckets read", v.Quota)
+	}
+	// Past the 429's own reset the credential is still kept off the spent
+	// model, and serves the other one.
+	e.clock.Advance(2 * time.Second)
+	other := ids[0]
+	if other == hit {
+		other = ids[1]
+	}
+	for i := 0; i < 3; i++ {
+		l := e.mustAcquire(AcquireOptions{})
+		if l.Grant.CredentialID != other {
+			t.Fatalf("request %d went to the credential whose quota is spent", i)
+		}
+		e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+	}
+	// A failing read never holds up serving.
+	failing.Store(true)
+	before := e.auth.quotaReads.Load()
+	e.clock.Advance(time.Minute)
+	eventually(t, "periodic reads", func() bool { return e.auth.quotaReads.Load() > before })
+	l = e.mustAcquire(AcquireOptions{})
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
 }

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"container/list"
 	"encoding/json"
+	"math"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -34,6 +35,42 @@ import (
 // tokenSkew is how long a token must still be valid to be handed out.
 const tokenSkew = 30 * time.Second
 
+// Quota routing (routing = "quota"): among the credentials ready for a
+// request, the one whose quota for the model resets soonest goes first, so a
+// window about to refill is spent before one that lasts for hours; a
+// credential with less than lowHeadroom of its quota left goes last (out of
+// rotation until its reset while others have quota, but still used before a
+// client is refused), one reporting nothing at all is taken off by a
+// cooldown until its reset (credstate.applyQuota). Resets within
+// resetGranularity of each other count as equal and are rotated least
+// recently used first, so a pool whose quotas all refill together (Code
+// Assist's daily quotas) is spread evenly. Credentials whose upstream
+// reported no quota rank after those with known headroom and before those
+// nearly spent. Quota routing keeps a heap per model (quotaheap.go):
+// O(log n) per pick, no allocation.
+const (
+	lowHeadroom      = 0.02
+	resetGranularity = time.Minute
+)
+
+// routing is the scheduler's choice among ready credentials.
+type routing uint8
+
+const (
+	routeLRU routing = iota
+	routeQuota
+)
+
+// Pick reasons, for the access log at debug level.
+const (
+	PickPreferred  = "preferred"
+	PickAffinity   = "affinity"
+	PickLRU        = "lru"
+	PickSoonest    = "quota_soonest_reset"
+	PickUnknown    = "quota_unknown"
+	PickLowHeadway = "quota_low_headroom"
+)
+
 // schedEntry is the scheduler's read model of one credential.
 type schedEntry struct {
 	id         int64
@@ -58,14 +95,24 @@ type schedEntry struct {
 	// credential that just reset is not hit by a herd (issue 9).
 	probes map[string]bool
 	// grantedProbe says whether the latest grant was a probe; the scheduler
-	// copies it into the lease record.
+	// copies it into the lease record, with the reason of the pick.
 	grantedProbe bool
-	inflight     int
-	served       uint64
-	lastUsed     time.Time
-	view         CredentialView
+	pickReason   string
+	// quota is what the upstream last reported of the credential's quotas
+	// (immutable once received).
+	quota    []providers.QuotaBucket
+	inflight int
+	served   uint64
+	lastUsed time.Time
+	view     CredentialView
 	// elems[i] is the entry's element in queue i, nil when absent.
 	elems []*list.Element
+	// Quota routing: hpos[i] is the entry's index in rank heap i (-1 when
+	// absent), ranks[i] its rank there; grantSeq orders equal ranks least
+	// recently granted first.
+	hpos     []int
+	ranks    []quotaRank
+	grantSeq uint64
 }
 
 func (e *schedEntry) alive() bool {
@@ -104,15 +151,25 @@ func (h *wakeHeap) Pop() any {
 const affinityCap = 65536
 
 type schedPolicy struct {
+	routing     routing
 	entries     map[int64]*schedEntry
 	modelIdx    map[string]int
 	queues      []*list.List
+	heaps       []*rankHeap // quota routing only, parallel to queues
+	grantSeq    uint64
 	maxInflight int
 	wakes       wakeHeap
 
 	affinity      map[string]int64
 	affinityOrder []string
 	affinityNext  int
+}
+
+// newSchedPolicyRouting is newSchedPolicy with a routing policy.
+func newSchedPolicyRouting(maxInflight int, r routing) *schedPolicy {
+	p := newSchedPolicy(maxInflight)
+	p.routing = r
+	return p
 }
 
 func newSchedPolicy(maxInflight int) *schedPolicy {
@@ -163,6 +220,9 @@ func (p *schedPolicy) queue(model string, now time.Time) int {
 	mi := len(p.queues)
 	p.modelIdx[model] = mi
 	p.queues = append(p.queues, list.New())
+	if p.routing == routeQuota {
+		p.heaps = append(p.heaps, &rankHeap{mi: mi})
+	}
 	for _, e := range p.entries {
 		p.reindexOne(e, mi, model, now)
 	}
@@ -182,6 +242,9 @@ func (p *schedPolicy) reindexOne(e *schedEntry, mi int, model string, now time.T
 	case !want && have:
 		p.queues[mi].Remove(e.elems[mi])
 		e.elems[mi] = nil
+	}
+	if p.routing == routeQuota {
+		p.syncHeap(e, mi, model, want, now)
 	}
 }
 
@@ -208,6 +271,9 @@ func (p *schedPolicy) upsert(c *CredentialChanged, now time.Time) (*schedEntry, 
 	if e.token != c.AccessToken || e.refreshing != c.Refreshing {
 		e.refreshAsked = false
 	}
+	if p.routing == routeQuota {
+		quotaWakes(e.quota, c.Quota, now, func(at time.Time) { heap.Push(&p.wakes, wakeItem{at: at, id: c.ID}) })
+	}
 	for model, until := range c.Cooldowns {
 		if until.After(now) && !until.Equal(e.cooldowns[model]) {
 			heap.Push(&p.wakes, wakeItem{at: until, id: c.ID})
@@ -223,6 +289,7 @@ func (p *schedPolicy) upsert(c *CredentialChanged, now time.Time) (*schedEntry, 
 	}
 	e.pid, e.status, e.token, e.account, e.extra = c.PID, c.Status, c.AccessToken, c.Account, c.Extra
 	e.expiry, e.refreshing, e.cooldowns, e.view = c.Expiry, c.Refreshing, c.Cooldowns, c.View
+	e.quota = c.Quota
 	cleared := false
 	for key, seq := range e.pending {
 		if c.OutcomeSeq >= seq {
@@ -242,6 +309,11 @@ func (p *schedPolicy) remove(id int64) {
 	for mi, el := range e.elems {
 		if el != nil {
 			p.queues[mi].Remove(el)
+		}
+	}
+	for mi, pos := range e.hpos {
+		if pos >= 0 {
+			heap.Remove(p.heaps[mi], pos)
 		}
 	}
 	delete(p.entries, id)
@@ -303,6 +375,7 @@ func (p *schedPolicy) pick(a *Acquire, now time.Time, refresh *[]*schedEntry) *s
 	}
 	if a.Prefer != 0 {
 		if e := p.entries[a.Prefer]; usable(e) {
+			e.pickReason = PickPreferred
 			return p.grant(e, mi, a.Model, now)
 		}
 	}
@@ -311,6 +384,7 @@ func (p *schedPolicy) pick(a *Acquire, now time.Time, refresh *[]*schedEntry) *s
 		if id, ok := p.affinity[a.Affinity]; ok {
 			e := p.entries[id]
 			if usable(e) {
+				e.pickReason = PickAffinity
 				return p.grant(e, mi, a.Model, now)
 			}
 			// Keep the binding through a failover (the request already
@@ -318,7 +392,18 @@ func (p *schedPolicy) pick(a *Acquire, now time.Time, refresh *[]*schedEntry) *s
 			rebind = e == nil || !e.alive() || len(a.Exclude) == 0
 		}
 	}
+	if p.routing == routeQuota {
+		best := p.pickRanked(a, mi, now, refresh)
+		if best == nil {
+			return nil
+		}
+		if rebind {
+			p.bind(a.Affinity, best.id)
+		}
+		return p.grant(best, mi, a.Model, now)
+	}
 	q := p.queues[mi]
+	var best *schedEntry
 	for el := q.Front(); el != nil; {
 		e := el.Value.(*schedEntry)
 		next := el.Next()
@@ -336,12 +421,89 @@ func (p *schedPolicy) pick(a *Acquire, now time.Time, refresh *[]*schedEntry) *s
 			el = next
 			continue
 		}
-		if rebind {
-			p.bind(a.Affinity, e.id)
-		}
-		return p.grant(e, mi, a.Model, now)
+		best = e
+		best.pickReason = PickLRU
+		break
 	}
-	return nil
+	if best == nil {
+		return nil
+	}
+	if rebind {
+		p.bind(a.Affinity, best.id)
+	}
+	return p.grant(best, mi, a.Model, now)
+}
+
+// quotaRank orders ready credentials for quota routing: by tier (headroom
+// known, unknown, nearly spent), then by when the quota resets (soonest
+// first, at resetGranularity).
+type quotaRank struct {
+	tier  uint8
+	reset int64 // reset time in resetGranularity units; max for unknown
+}
+
+const (
+	tierHeadroom uint8 = iota
+	tierUnknown
+	tierLow
+)
+
+func (r quotaRank) before(o quotaRank) bool {
+	if r.tier != o.tier {
+		return r.tier < o.tier
+	}
+	return r.reset < o.reset
+}
+
+func (r quotaRank) reason() string {
+	switch r.tier {
+	case tierHeadroom:
+		return PickSoonest
+	case tierLow:
+		return PickLowHeadway
+	}
+	return PickUnknown
+}
+
+// rankQuota ranks a credential for model from its reported quotas: the
+// tightest bucket that applies (the model's own, or account-wide) and has
+// not reset yet.
+func rankQuota(buckets []providers.QuotaBucket, model string, now time.Time) quotaRank {
+	remaining, reset, known := headroom(buckets, model, now)
+	switch {
+	case !known:
+		return quotaRank{tier: tierUnknown, reset: math.MaxInt64}
+	case remaining < lowHeadroom:
+		return quotaRank{tier: tierLow, reset: resetUnits(reset)}
+	}
+	return quotaRank{tier: tierHeadroom, reset: resetUnits(reset)}
+}
+
+func resetUnits(t time.Time) int64 {
+	if t.IsZero() {
+		return math.MaxInt64
+	}
+	return t.UnixNano() / int64(resetGranularity)
+}
+
+// headroom returns the smallest remaining fraction among the buckets that
+// apply to model and have not reset by now, with that bucket's reset.
+func headroom(buckets []providers.QuotaBucket, model string, now time.Time) (float64, time.Time, bool) {
+	remaining, known := 1.0, false
+	var reset time.Time
+	for i := range buckets {
+		b := &buckets[i]
+		if b.Model != model && b.Model != storage.AllModels {
+			continue
+		}
+		if !b.ResetAt.IsZero() && !b.ResetAt.After(now) {
+			continue // refilled since it was reported
+		}
+		if !known || b.Remaining < remaining {
+			remaining, reset, known = b.Remaining, b.ResetAt, true
+		}
+	}
+	return remaining, reset, known
 }
 
 func (p *schedPolicy) grant(e *schedEntry, mi int, model string, now time.Time) *schedEntry {
@@ -359,6 +521,11 @@ func (p *schedPolicy) grant(e *schedEntry, mi int, model string, now time.Time) 
 	}
 	if el := e.elems[mi]; el != nil {
 		p.queues[mi].MoveToBack(el)
+	}
+	p.grantSeq++
+	e.grantSeq = p.grantSeq
+	if mi < len(e.hpos) && e.hpos[mi] >= 0 {
+		heap.Fix(p.heaps[mi], e.hpos[mi])
 	}
 	if e.grantedProbe || (p.maxInflight > 0 && e.inflight >= p.maxInflight) {
 		p.reindex(e, now)

@@ -1,8 +1,11 @@
 package actors
 
 import (
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/pollux-gateway/pollux/config"
 	"github.com/pollux-gateway/pollux/providers"
@@ -317,5 +320,160 @@ func TestProbeAfterRestart(t *testing.T) {
 	av := p.unavailable(&Acquire{Model: "m"}, later, new([]*schedEntry))
 	if !av.candidates || !av.soon {
 		t.Fatalf("probe out: %+v, want candidates and soon", av)
+	}
+}
+
+// TestQuotaRoutingOrder: quota routing spends first the quota that resets
+// soonest, keeps nearly spent credentials for last, ranks credentials with
+// no report in between, and rotates credentials whose quotas reset together
+// least recently used first (issue 9).
+func TestQuotaRoutingOrder(t *testing.T) {
+	const model = "m"
+	bucket := func(remaining float64, resetIn time.Duration) []providers.QuotaBucket {
+		return []providers.QuotaBucket{{Model: model, Remaining: remaining, ResetAt: t0.Add(resetIn)}}
+	}
+	tests := []struct {
+		name    string
+		routing routing
+		quota   map[int64][]providers.QuotaBucket // by credential 1..n
+		n       int
+		want    []int64 // ids of successive picks (each released at once)
+		// rotate: instead of want, 2n picks must cycle through all n
+		// credentials twice in the same order (the queue's initial order is
+		// not fixed).
+		rotate bool
+		reason string // reason of the first pick
+	}{
+		{
+			name: "the window that resets in 5 minutes before the one in 5 hours", routing: routeQuota, n: 2,
+			quota: map[int64][]providers.QuotaBucket{1: bucket(0.9, 5*time.Hour), 2: bucket(0.3, 5*time.Minute)},
+			want:  []int64{2, 2, 2}, reason: PickSoonest,
+		},
+		{
+			name: "nearly spent goes last, unknown in between", routing: routeQuota, n: 3,
+			quota: map[int64][]providers.QuotaBucket{1: bucket(0.01, time.Minute), 3: bucket(0.5, time.Hour)},
+			want:  []int64{3}, reason: PickSoonest,
+		},
+		{
+			name: "unknown before nearly spent", routing: routeQuota, n: 2,
+			quota: map[int64][]providers.QuotaBucket{1: bucket(0.01, time.Minute)},
+			want:  []int64{2}, reason: PickUnknown,
+		},
+		{
+			name: "nearly spent still serves when nothing else is ready", routing: routeQuota, n: 1,
+			quota: map[int64][]providers.QuotaBucket{1: bucket(0.01, time.Minute)},
+			want:  []int64{1}, reason: PickLowHeadway,
+		},
+		{
+			name: "resets within a minute of each other rotate", routing: routeQuota, n: 3,
+			quota: map[int64][]providers.QuotaBucket{1: bucket(0.5, 10*time.Hour), 2: bucket(0.9, 10*time.Hour+time.Second),
+				3: bucket(0.2, 10*time.Hour+2*time.Second)},
+			rotate: true, reason: PickSoonest,
+		},
+		{
+			name: "an account-wide bucket applies to every model", routing: routeQuota, n: 2,
+			quota: map[int64][]providers.QuotaBucket{1: {{Model: storage.AllModels, Remaining: 0.5, ResetAt: t0.Add(time.Minute)}},
+				2: bucket(0.5, time.Hour)},
+			want: []int64{1}, reason: PickSoonest,
+		},
+		{
+			name: "a bucket whose reset has passed says nothing", routing: routeQuota, n: 2,
+			quota: map[int64][]providers.QuotaBucket{1: bucket(0.001, -time.Second), 2: bucket(0.001, time.Hour)},
+			want:  []int64{1}, reason: PickUnknown,
+		},
+		{
+			name: "lru ignores quota", routing: routeLRU, n: 2,
+			quota:  map[int64][]providers.QuotaBucket{1: bucket(0.9, 5*time.Hour), 2: bucket(0.3, 5*time.Minute)},
+			rotate: true, reason: PickLRU,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newSchedPolicyRouting(0, tt.routing)
+			for i := 1; i <= tt.n; i++ {
+				c := readyChange(int64(i))
+				c.Quota = tt.quota[int64(i)]
+				p.upsert(c, t0)
+			}
+			want := tt.want
+			if tt.rotate {
+				want = make([]int64, 2*tt.n)
+			}
+			var got []int64
+			for i := range want {
+				e := p.pick(&Acquire{Model: model}, t0, new([]*schedEntry))
+				if e == nil {
+					t.Fatalf("pick %d: nothing granted", i)
+				}
+				if i == 0 && e.pickReason != tt.reason {
+					t.Errorf("reason = %q, want %q", e.pickReason, tt.reason)
+				}
+				got = append(got, e.id)
+				p.release(e, model, providers.Outcome{Kind: providers.KindOK}, 0, e.grantedProbe, t0)
+			}
+			if tt.rotate {
+				seen := map[int64]bool{}
+				for i, id := range got[:tt.n] {
+					if seen[id] || got[i+tt.n] != id {
+						t.Fatalf("picks %v: want every credential once per round, in the same order", got)
+					}
+					seen[id] = true
+				}
+				return
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("picks (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func BenchmarkQuotaPick(b *testing.B) {
+	for _, n := range []int{100, 10000} {
+		for _, r := range []struct {
+			name string
+			r    routing
+		}{{"lru", routeLRU}, {"quota", routeQuota}} {
+			b.Run(fmt.Sprintf("%s/%d", r.name, n), func(b *testing.B) {
+				p := newSchedPolicyRouting(0, r.r)
+				for i := 1; i <= n; i++ {
+					c := readyChange(int64(i))
+					c.Expiry = t0.Add(24 * time.Hour)
+					c.Quota = []providers.QuotaBucket{{Model: "m", Remaining: 0.5, ResetAt: t0.Add(time.Duration(i%7) * time.Hour)}}
+					p.upsert(c, t0)
+				}
+				a := &Acquire{Model: "m"}
+				var refresh []*schedEntry
+				b.ReportAllocs()
+				for b.Loop() {
+					e := p.pick(a, t0, &refresh)
+					p.release(e, "m", providers.Outcome{Kind: providers.KindOK}, 0, false, t0)
+				}
+			})
+		}
+	}
+}
+
+// TestQuotaRankRefreshesAtReset: a nearly spent credential is back in
+// rotation once its quota's reset passes (the scheduler's wake-up at the
+// reset re-ranks it), without waiting for the next quota report.
+func TestQuotaRankRefreshesAtReset(t *testing.T) {
+	p := newSchedPolicyRouting(0, routeQuota)
+	low := readyChange(1)
+	low.Quota = []providers.QuotaBucket{{Model: "m", Remaining: 0.001, ResetAt: t0.Add(time.Minute)}}
+	p.upsert(low, t0)
+	p.upsert(readyChange(2), t0)
+	e := p.pick(&Acquire{Model: "m"}, t0, new([]*schedEntry))
+	if e == nil || e.id != 2 {
+		t.Fatalf("before the reset picked %v, want 2 (1 is nearly spent)", e)
+	}
+	p.release(e, "m", providers.Outcome{Kind: providers.KindOK}, 0, false, t0)
+	later := t0.Add(2 * time.Minute)
+	for _, id := range p.dueWakes(later) {
+		p.reindex(p.entries[id], later)
+	}
+	e = p.pick(&Acquire{Model: "m"}, later, new([]*schedEntry))
+	if e == nil || e.id != 1 {
+		t.Fatalf("after the reset picked %v, want 1 (refilled, least recently used)", e)
 	}
 }

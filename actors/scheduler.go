@@ -78,7 +78,7 @@ func newScheduler(d *poolDeps) actor.Actor {
 	return &schedulerActor{
 		d:         d,
 		log:       d.log.Named("scheduler"),
-		policy:    newSchedPolicy(d.maxInflight),
+		policy:    newSchedPolicyRouting(d.maxInflight, d.routing),
 		waiters:   list.New(),
 		waiterIdx: make(map[uint64]*waiter),
 		leases:    make(map[uint64]leaseRecord),
@@ -150,6 +150,7 @@ func (s *schedulerActor) lease(e *schedEntry, model string) *Lease {
 	return &Lease{
 		ID:    s.leaseSeq,
 		Model: model,
+		Pick:  e.pickReason,
 		Grant: providers.Grant{CredentialID: e.id, AccessToken: e.token, Account: e.account, Extra: e.extra},
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/zap"
 
+	"github.com/pollux-gateway/pollux/config"
 	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/providers/codex"
 	codexfake "github.com/pollux-gateway/pollux/providers/codex/fakeupstream"
@@ -810,7 +811,9 @@ func TestCodexResponsesSessionAffinity(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, harnessOptions{})
+			// LRU routing: quota routing would rightly keep both requests on
+			// the account whose headroom the first answer reported.
+			h := newHarness(t, harnessOptions{mutateCfg: func(c *config.Config) { c.Providers.Codex.Routing = config.RoutingLRU }})
 			h.addCodex("tok-a", "tok-b")
 			for range 2 {
 				resp := h.do(http.MethodPost, codexPath, tc.body, tc.header)

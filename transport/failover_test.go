@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zapcore"
+
+	"github.com/pollux-gateway/pollux/actors"
 	codexfake "github.com/pollux-gateway/pollux/providers/codex/fakeupstream"
 )
 
@@ -82,5 +85,28 @@ func TestSpentPoolParksUntilTheReset(t *testing.T) {
 	}
 	if got := len(faultCodexCalls(h)); got != 3 {
 		t.Errorf("upstream calls = %d, want 3 (two 429s, then the reset account)", got)
+	}
+}
+
+// TestAccessLogPickReason: at debug level the access log says why the
+// scheduler chose the credential; at info level it does not.
+func TestAccessLogPickReason(t *testing.T) {
+	for _, tc := range []struct {
+		level zapcore.Level
+		want  string
+	}{{zapcore.DebugLevel, actors.PickUnknown}, {zapcore.InfoLevel, ""}} {
+		t.Run(tc.level.String(), func(t *testing.T) {
+			e := newAdminEnv(t, adminEnvOptions{level: tc.level})
+			e.addGemini("pick-a", "pick-b")
+			e.logs.TakeAll()
+			e.mustDo(http.MethodPost, geminiGenerate("gemini-2.5-pro"), adminGeminiBody, harnessKey, http.StatusOK)
+			lines := e.logs.FilterMessage("request").All()
+			if len(lines) != 1 {
+				t.Fatalf("%d access log lines, want 1", len(lines))
+			}
+			if got, _ := lines[0].ContextMap()["pick"].(string); got != tc.want {
+				t.Errorf("pick = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

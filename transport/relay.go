@@ -194,6 +194,9 @@ func (s *Server) relay(ctx context.Context, rc relayCall) (*upstreamReply, error
 		}
 		reply, failure, err := s.attempt(ctx, rc, lease)
 		rc.info.attempted(lease.Grant.CredentialID, attempt)
+		if s.log.Core().Enabled(zap.DebugLevel) {
+			rc.info.picked(lease.Pick)
+		}
 		switch {
 		case err != nil:
 			rc.info.setOutcome(providers.KindAbandoned)
