@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/storage"
 )
 
 // rankHeap orders the credentials ready for one model under quota routing:
@@ -61,12 +62,12 @@ func (p *schedPolicy) syncHeap(e *schedEntry, mi int, model string, in bool, now
 	pos := e.hpos[mi]
 	switch {
 	case in && pos < 0:
-		e.ranks[mi] = rankQuota(e.quota, model, now)
+		e.ranks[mi] = rankQuota(e, model, now)
 		heap.Push(h, e)
 	case !in && pos >= 0:
 		heap.Remove(h, pos)
 	case in:
-		if r := rankQuota(e.quota, model, now); r != e.ranks[mi] {
+		if r := rankQuota(e, model, now); r != e.ranks[mi] {
 			e.ranks[mi] = r
 			heap.Fix(h, pos)
 		}
@@ -96,7 +97,7 @@ func (p *schedPolicy) pickRanked(a *Acquire, mi int, now time.Time, refresh *[]*
 			}
 			continue
 		}
-		if r := rankQuota(e.quota, a.Model, now); r != e.ranks[mi] {
+		if r := rankQuota(e, a.Model, now); r != e.ranks[mi] {
 			// A quota reset since it was ranked.
 			e.ranks[mi] = r
 			heap.Fix(h, 0)
@@ -136,4 +137,80 @@ func quotaWakes(prev, next []providers.QuotaBucket, now time.Time, add func(time
 			add(b.ResetAt)
 		}
 	}
+}
+
+// spendTrack estimates what is left of one of a credential's quotas between
+// the upstream's reports: the last report's remaining fraction, the
+// successful requests since, and the fraction one request costs, learned
+// from successive reports of the same window. Without it a quota read every
+// few minutes would be learned spent only from a 429, once per credential,
+// model and window (issue 9).
+type spendTrack struct {
+	base  float64
+	reset time.Time
+	oks   int
+	cost  float64
+	// after, when set, says the reported window ended then and the track
+	// counts the next one (base 1, reset not reported yet).
+	after time.Time
+}
+
+// costWeight is the weight of a new cost sample in the running estimate.
+const costWeight = 0.5
+
+// observeQuota folds a new quota report into e's spend tracks. A cost
+// sample divides what the report says was spent by the requests counted
+// since the previous report plus those still in flight (some may not have
+// reached the upstream yet): the estimate errs towards too cheap, so a
+// credential is never kept out while it has quota.
+func (e *schedEntry) observeQuota(next []providers.QuotaBucket) {
+	for _, b := range next {
+		if e.spend == nil {
+			e.spend = make(map[string]*spendTrack, len(next))
+		}
+		t := e.spend[b.Model]
+		if t == nil {
+			t = &spendTrack{}
+			e.spend[b.Model] = t
+		}
+		same := sameWindow(t.reset, b.ResetAt) ||
+			(t.reset.IsZero() && !t.after.IsZero() && b.ResetAt.After(t.after.Add(2*time.Second)))
+		if n := t.oks + e.inflight; t.oks > 0 && same && b.Remaining < t.base {
+			sample := (t.base - b.Remaining) / float64(n)
+			if t.cost == 0 {
+				t.cost = sample
+			} else {
+				t.cost = costWeight*sample + (1-costWeight)*t.cost
+			}
+		}
+		t.base, t.reset, t.oks, t.after = b.Remaining, b.ResetAt, 0, time.Time{}
+	}
+}
+
+// countSpent notes one successful request on model against e's quotas; a
+// window that ended since its report starts a fresh count.
+func (e *schedEntry) countSpent(model string, now time.Time) {
+	for _, key := range [...]string{model, storage.AllModels} {
+		t := e.spend[key]
+		if t == nil {
+			continue
+		}
+		if !t.reset.IsZero() && !now.Before(t.reset) {
+			t.after, t.reset, t.base, t.oks = t.reset, time.Time{}, 1, 0
+		}
+		t.oks++
+	}
+}
+
+// sameWindow reports whether two reported resets are the same window's
+// (relative resets in whole seconds move by up to a second between reports).
+func sameWindow(a, b time.Time) bool {
+	d := a.Sub(b)
+	return d > -2*time.Second && d < 2*time.Second
+}
+
+// sameQuota reports whether a and b are the same report (the credential
+// sends the same slice until a new report replaces it).
+func sameQuota(a, b []providers.QuotaBucket) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }

@@ -94,13 +94,20 @@ type schedEntry struct {
 	// Only a success releases the rest of the waiters to it, so the
 	// credential that just reset is not hit by a herd (issue 9).
 	probes map[string]bool
+	// ramp caps the in-flight requests per key after a successful probe: two,
+	// then one more for each success (doubling per round trip), so a herd of
+	// waiters reaches a credential that just reset no faster than it proves
+	// it has quota; dropped once past rampDone.
+	ramp map[string]int
 	// grantedProbe says whether the latest grant was a probe; the scheduler
 	// copies it into the lease record, with the reason of the pick.
 	grantedProbe bool
 	pickReason   string
 	// quota is what the upstream last reported of the credential's quotas
-	// (immutable once received).
+	// (immutable once received); spend estimates what was spent since, per
+	// bucket model (quota routing).
 	quota    []providers.QuotaBucket
+	spend    map[string]*spendTrack
 	inflight int
 	served   uint64
 	lastUsed time.Time
@@ -208,7 +215,35 @@ func (p *schedPolicy) readyFor(e *schedEntry, model string, now time.Time) bool 
 	if len(e.probes) > 0 && (e.probes[storage.AllModels] || e.probes[model]) {
 		return false // a probe is out; wait for its verdict
 	}
+	if len(e.ramp) > 0 {
+		for _, key := range [...]string{model, storage.AllModels} {
+			if n, ok := e.ramp[key]; ok && e.inflight >= n {
+				return false // ramping up after a cooldown
+			}
+		}
+	}
+	if p.spentOut(e, model, now) {
+		return false
+	}
 	return true
+}
+
+// rampDone ends the ramp after a probe: from there the credential takes
+// requests without a cap of its own.
+const rampDone = 64
+
+// spentEpsilon absorbs rounding in a spend estimate.
+const spentEpsilon = 1e-6
+
+// spentOut reports whether quota routing knows (from a report, or a report
+// less what was granted since) that e has nothing left for model: it is
+// kept out of rotation until the quota resets rather than sent for a 429.
+func (p *schedPolicy) spentOut(e *schedEntry, model string, now time.Time) bool {
+	if p.routing != routeQuota || len(e.quota) == 0 {
+		return false
+	}
+	left, _, known := headroom(e, model, now)
+	return known && left <= spentEpsilon
 }
 
 // queue returns the index of model's queue, creating and filling it on
@@ -289,6 +324,9 @@ func (p *schedPolicy) upsert(c *CredentialChanged, now time.Time) (*schedEntry, 
 	}
 	e.pid, e.status, e.token, e.account, e.extra = c.PID, c.Status, c.AccessToken, c.Account, c.Extra
 	e.expiry, e.refreshing, e.cooldowns, e.view = c.Expiry, c.Refreshing, c.Cooldowns, c.View
+	if p.routing == routeQuota && !sameQuota(e.quota, c.Quota) {
+		e.observeQuota(c.Quota)
+	}
 	e.quota = c.Quota
 	cleared := false
 	for key, seq := range e.pending {
@@ -345,6 +383,24 @@ func (p *schedPolicy) release(e *schedEntry, model string, o providers.Outcome, 
 	if e.inflight > 0 {
 		e.inflight--
 	}
+	if o.Kind == providers.KindOK && len(e.spend) > 0 {
+		e.countSpent(model, now)
+	}
+	if len(e.ramp) > 0 {
+		for _, key := range [...]string{model, storage.AllModels} {
+			n, ok := e.ramp[key]
+			switch {
+			case !ok:
+			case o.Kind != providers.KindOK:
+				// A failure: a new cooldown follows, and its probe.
+				delete(e.ramp, key)
+			case n+1 >= rampDone:
+				delete(e.ramp, key)
+			default:
+				e.ramp[key] = n + 1
+			}
+		}
+	}
 	if probe && len(e.probes) > 0 {
 		for _, key := range [...]string{model, storage.AllModels} {
 			if _, ok := e.probes[key]; !ok {
@@ -352,6 +408,10 @@ func (p *schedPolicy) release(e *schedEntry, model string, o providers.Outcome, 
 			}
 			if o.Kind == providers.KindOK {
 				delete(e.probes, key)
+				if e.ramp == nil {
+					e.ramp = make(map[string]int, 1)
+				}
+				e.ramp[key] = 2 // the probe's success doubles it
 			} else {
 				e.probes[key] = false
 			}
@@ -467,9 +527,9 @@ func (r quotaRank) reason() string {
 
 // rankQuota ranks a credential for model from its reported quotas: the
 // tightest bucket that applies (the model's own, or account-wide) and has
-// not reset yet.
-func rankQuota(buckets []providers.QuotaBucket, model string, now time.Time) quotaRank {
-	remaining, reset, known := headroom(buckets, model, now)
+// not reset yet, less what was spent since it was reported.
+func rankQuota(e *schedEntry, model string, now time.Time) quotaRank {
+	remaining, reset, known := headroom(e, model, now)
 	switch {
 	case !known:
 		return quotaRank{tier: tierUnknown, reset: math.MaxInt64}
@@ -487,20 +547,36 @@ func resetUnits(t time.Time) int64 {
 }
 
 // headroom returns the smallest remaining fraction among the buckets that
-// apply to model and have not reset by now, with that bucket's reset.
-func headroom(buckets []providers.QuotaBucket, model string, now time.Time) (float64, time.Time, bool) {
-	remaining, known := 1.0, false
-	var reset time.Time
-	for i := range buckets {
-		b := &buckets[i]
+// apply to model, with that bucket's reset (zero: not reported). A bucket's
+// fraction is lowered by the estimated cost of the requests granted since it
+// was reported (those finished and those in flight); a bucket whose reset
+// has passed counts as refilled, less what the new window has spent when the
+// cost is known, and says nothing otherwise.
+func headroom(e *schedEntry, model string, now time.Time) (remaining float64, reset time.Time, known bool) {
+	remaining = 1.0
+	for i := range e.quota {
+		b := &e.quota[i]
 		if b.Model != model && b.Model != storage.AllModels {
 			continue
 		}
-		if !b.ResetAt.IsZero() && !b.ResetAt.After(now) {
-			continue // refilled since it was reported
+		left, at := b.Remaining, b.ResetAt
+		t := e.spend[b.Model]
+		switch {
+		case !b.ResetAt.IsZero() && !b.ResetAt.After(now):
+			// Refilled since it was reported.
+			if t == nil || t.cost == 0 {
+				continue
+			}
+			spent := e.inflight
+			if t.reset.IsZero() && !t.after.IsZero() {
+				spent += t.oks
+			}
+			left, at = 1-t.cost*float64(spent), time.Time{}
+		case t != nil && t.cost > 0 && sameWindow(t.reset, b.ResetAt):
+			left = t.base - t.cost*float64(t.oks+e.inflight)
 		}
-		if !known || b.Remaining < remaining {
-			remaining, reset, known = b.Remaining, b.ResetAt, true
+		if !known || left < remaining {
+			remaining, reset, known = left, at, true
 		}
 	}
 	return remaining, reset, known
@@ -585,6 +661,11 @@ func (p *schedPolicy) unavailable(a *Acquire, now time.Time, refresh *[]*schedEn
 		}
 		if until, ok := e.cooldowns[a.Model]; ok && until.After(at) {
 			at = until
+		}
+		if p.spentOut(e, a.Model, now) {
+			if _, reset, _ := headroom(e, a.Model, now); reset.After(at) {
+				at = reset
+			}
 		}
 		if !at.After(now) {
 			av.soon = true // ready now; a reindex is due

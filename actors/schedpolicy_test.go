@@ -293,6 +293,8 @@ func TestProbeThenRelease(t *testing.T) {
 				if second.grantedProbe {
 					t.Fatal("after a successful probe the next grant is still a probe")
 				}
+				// The ramp lets one more through for each success.
+				p.release(second, tt.model, providers.Outcome{Kind: providers.KindOK}, 2, false, wake)
 				if id := pickID(p, &Acquire{Model: tt.model}, wake); id != 1 {
 					t.Fatal("after a successful probe the credential does not take more requests")
 				}
@@ -475,5 +477,82 @@ func TestQuotaRankRefreshesAtReset(t *testing.T) {
 	e = p.pick(&Acquire{Model: "m"}, later, new([]*schedEntry))
 	if e == nil || e.id != 1 {
 		t.Fatalf("after the reset picked %v, want 1 (refilled, least recently used)", e)
+	}
+}
+
+// TestQuotaSpendEstimate: between two quota reports the scheduler counts
+// what was spent, with the per-request cost learned from successive reports
+// of one window, and moves a credential it estimates spent to the back
+// before a 429 says so (issue 9: one wasted 429 per credential, model and
+// window).
+func TestQuotaSpendEstimate(t *testing.T) {
+	p := newSchedPolicyRouting(0, routeQuota)
+	reset := t0.Add(time.Hour)
+	report := func(id int64, remaining float64) {
+		c := readyChange(id)
+		c.Quota = []providers.QuotaBucket{{Model: "m", Remaining: remaining, ResetAt: reset}}
+		p.upsert(c, t0)
+	}
+	report(1, 1)
+	report(2, 1)
+	e1 := p.entries[1]
+	for range 2 {
+		e1.inflight++
+		p.release(e1, "m", providers.Outcome{Kind: providers.KindOK}, 0, false, t0)
+	}
+	report(1, 0.5) // two requests cost half: 0.25 each
+	if got := e1.spend["m"].cost; got != 0.25 {
+		t.Fatalf("learned cost %v, want 0.25", got)
+	}
+	for range 2 {
+		e1.inflight++
+		p.release(e1, "m", providers.Outcome{Kind: providers.KindOK}, 0, false, t0)
+	}
+	if r := rankQuota(e1, "m", t0); r.tier != tierLow {
+		t.Fatalf("after spending the estimated rest: rank %+v, want nearly spent", r)
+	}
+	// Credential 2 (no cost learned: its report stands) goes first now.
+	if id := pickID(p, &Acquire{Model: "m"}, t0); id != 2 {
+		t.Fatalf("picked %d, want 2", id)
+	}
+	// A new window forgets the count, keeps the cost.
+	c := readyChange(1)
+	c.Quota = []providers.QuotaBucket{{Model: "m", Remaining: 1, ResetAt: reset.Add(time.Hour)}}
+	p.upsert(c, t0)
+	if r := rankQuota(e1, "m", t0); r.tier != tierHeadroom || e1.spend["m"].cost != 0.25 {
+		t.Fatalf("new window: rank %+v cost %v, want headroom and the cost kept", r, e1.spend["m"].cost)
+	}
+}
+
+// TestRampAfterProbe: after a successful probe a credential takes two
+// requests at once, then one more for each success, so the herd of waiters
+// released to it is no larger than what it has proven to serve (issue 9).
+func TestRampAfterProbe(t *testing.T) {
+	p := newPolicyWith(t, 0, 0)
+	c := readyChange(1)
+	c.Cooldowns = map[string]time.Time{storage.AllModels: t0.Add(time.Second)}
+	p.upsert(c, t0)
+	now := t0.Add(2 * time.Second)
+	p.upsert(readyChange(1), now)
+	probe := p.pick(&Acquire{Model: "m"}, now, new([]*schedEntry))
+	p.release(probe, "m", providers.Outcome{Kind: providers.KindOK}, 1, true, now)
+	var out []*schedEntry
+	for {
+		e := p.pick(&Acquire{Model: "m"}, now, new([]*schedEntry))
+		if e == nil {
+			break
+		}
+		out = append(out, e)
+	}
+	if len(out) != 2 {
+		t.Fatalf("after the probe %d granted at once, want 2", len(out))
+	}
+	p.release(out[0], "m", providers.Outcome{Kind: providers.KindOK}, 2, false, now)
+	n := 0
+	for p.pick(&Acquire{Model: "m"}, now, new([]*schedEntry)) != nil {
+		n++
+	}
+	if n != 2 {
+		t.Fatalf("after one more success %d granted, want 2 (cap 3, one still in flight)", n)
 	}
 }
