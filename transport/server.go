@@ -230,7 +230,7 @@ func (s *Server) routes() {
 	}
 	// Routes outside the versioned API prefixes: ingestion, the OAuth
 	// browser flows, the admin API and the status page (full paths).
-	for _, rt := range slices.Concat(s.ingestRoutes(), s.oauthRoutes(), s.adminRoutes(), s.statusRoutes()) {
+	for _, rt := range slices.Concat(s.ingestRoutes(), s.oauthRoutes(), s.adminRoutes(), s.statusRoutes(), s.poolUsageRoutes()) {
 		e.Add(rt.method, rt.path, rt.handler)
 	}
 }
