@@ -184,9 +184,12 @@ func (a *credentialActor) onStarted(ctx actor.Context) {
 	a.publish(ctx)
 	a.armRefresh(ctx, 0)
 	a.armCooling(ctx)
-	// The first read is spread over the interval so a pool loaded together
-	// does not read together.
-	a.armQuota(ctx, a.d.quotaPoll/2+a.d.jitter())
+	// The first read comes early (the scheduler learns every credential's
+	// headroom and what a request costs), spread over the interval so a
+	// pool loaded together does not read together.
+	if a.d.quotaPoll > 0 {
+		a.armQuota(ctx, a.d.jitter()%a.d.quotaPoll)
+	}
 }
 
 func (a *credentialActor) load(row *storage.Credential) {

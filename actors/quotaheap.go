@@ -177,14 +177,21 @@ func (e *schedEntry) observeQuota(next []providers.QuotaBucket) {
 			(t.reset.IsZero() && !t.after.IsZero() && b.ResetAt.After(t.after.Add(2*time.Second)))
 		if n := t.oks + e.inflight; t.oks > 0 && same && b.Remaining < t.base {
 			sample := (t.base - b.Remaining) / float64(n)
-			if t.cost == 0 {
-				t.cost = sample
-			} else {
-				t.cost = costWeight*sample + (1-costWeight)*t.cost
+			t.cost = blendCost(t.cost, sample)
+			if e.poolCosts != nil {
+				e.poolCosts[b.Model] = blendCost(e.poolCosts[b.Model], sample)
 			}
 		}
 		t.base, t.reset, t.oks, t.after = b.Remaining, b.ResetAt, 0, time.Time{}
 	}
+}
+
+// blendCost folds a sample into a running cost estimate (0: none yet).
+func blendCost(cost, sample float64) float64 {
+	if cost == 0 {
+		return sample
+	}
+	return costWeight*sample + (1-costWeight)*cost
 }
 
 // countSpent notes one successful request on model against e's quotas; a

@@ -106,12 +106,16 @@ type schedEntry struct {
 	// quota is what the upstream last reported of the credential's quotas
 	// (immutable once received); spend estimates what was spent since, per
 	// bucket model (quota routing).
-	quota    []providers.QuotaBucket
-	spend    map[string]*spendTrack
-	inflight int
-	served   uint64
-	lastUsed time.Time
-	view     CredentialView
+	quota []providers.QuotaBucket
+	spend map[string]*spendTrack
+	// poolCosts is the policy's per-bucket-model cost estimate shared by
+	// every credential (quotas of one provider and model usually cost the
+	// same per request): a credential that has not learned its own uses it.
+	poolCosts map[string]float64
+	inflight  int
+	served    uint64
+	lastUsed  time.Time
+	view      CredentialView
 	// elems[i] is the entry's element in queue i, nil when absent.
 	elems []*list.Element
 	// Quota routing: hpos[i] is the entry's index in rank heap i (-1 when
@@ -163,6 +167,7 @@ type schedPolicy struct {
 	modelIdx    map[string]int
 	queues      []*list.List
 	heaps       []*rankHeap // quota routing only, parallel to queues
+	costs       map[string]float64
 	grantSeq    uint64
 	maxInflight int
 	wakes       wakeHeap
@@ -182,6 +187,7 @@ func newSchedPolicyRouting(maxInflight int, r routing) *schedPolicy {
 func newSchedPolicy(maxInflight int) *schedPolicy {
 	return &schedPolicy{
 		entries:     make(map[int64]*schedEntry),
+		costs:       make(map[string]float64),
 		modelIdx:    make(map[string]int),
 		maxInflight: maxInflight,
 		affinity:    make(map[string]int64),
@@ -300,7 +306,7 @@ func (p *schedPolicy) upsert(c *CredentialChanged, now time.Time) (*schedEntry, 
 	}
 	e, ok := p.entries[c.ID]
 	if !ok {
-		e = &schedEntry{id: c.ID}
+		e = &schedEntry{id: c.ID, poolCosts: p.costs}
 		p.entries[c.ID] = e
 	}
 	if e.token != c.AccessToken || e.refreshing != c.Refreshing {
@@ -561,19 +567,26 @@ func headroom(e *schedEntry, model string, now time.Time) (remaining float64, re
 		}
 		left, at := b.Remaining, b.ResetAt
 		t := e.spend[b.Model]
+		var cost float64
+		if t != nil {
+			cost = t.cost
+			if cost == 0 {
+				cost = e.poolCosts[b.Model]
+			}
+		}
 		switch {
 		case !b.ResetAt.IsZero() && !b.ResetAt.After(now):
 			// Refilled since it was reported.
-			if t == nil || t.cost == 0 {
+			if cost == 0 {
 				continue
 			}
 			spent := e.inflight
 			if t.reset.IsZero() && !t.after.IsZero() {
 				spent += t.oks
 			}
-			left, at = 1-t.cost*float64(spent), time.Time{}
-		case t != nil && t.cost > 0 && sameWindow(t.reset, b.ResetAt):
-			left = t.base - t.cost*float64(t.oks+e.inflight)
+			left, at = 1-cost*float64(spent), time.Time{}
+		case cost > 0 && sameWindow(t.reset, b.ResetAt):
+			left = t.base - cost*float64(t.oks+e.inflight)
 		}
 		if !known || left < remaining {
 			remaining, reset, known = left, at, true
