@@ -30,7 +30,7 @@ const (
 	// resetGrace is added to every reset time the upstream states: a
 	// cooldown ends a little after the upstream's window resets, never
 	// before (whole-second resets, transit time).
-	resetGrace = 500 * time.Millisecond
+	resetGrace = 250 * time.Millisecond
 	// overloadDefault is the cooldown for upstream capacity trouble.
 	overloadDefault = 3 * time.Second
 	// modelUnsupportedFor is how long a model stays off for a credential
