@@ -29,8 +29,12 @@ const (
 	rateLimitMax  = 5 * time.Minute
 	// resetGrace is added to every reset time the upstream states: a
 	// cooldown ends a little after the upstream's window resets, never
-	// before (whole-second resets, transit time).
-	resetGrace = 250 * time.Millisecond
+	// before. It is short: a relative reset is measured from when the
+	// answer arrived (already late by its transit), whole-second resets are
+	// rounded up by the upstream, and quota that sits unused after its
+	// reset is quota a waiting request could have had. A reset hit early
+	// anyway costs one probe's 429 and a one-second backoff.
+	resetGrace = 30 * time.Millisecond
 	// overloadDefault is the cooldown for upstream capacity trouble.
 	overloadDefault = 3 * time.Second
 	// modelUnsupportedFor is how long a model stays off for a credential

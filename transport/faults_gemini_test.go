@@ -374,9 +374,9 @@ func TestGeminiFaultClasses(t *testing.T) {
 					faultErrorInfo("QUOTA_EXHAUSTED", map[string]string{"quotaResetTimeStamp": resetAt.Format(time.RFC3339)})))
 			},
 			want: faultCredWant{status: storage.StatusActive, lastError: "quota_exhausted: QUOTA_EXHAUSTED",
-				// The cooldown ends a quarter of a second after the stated reset,
+				// The cooldown ends 30 ms after the stated reset,
 				// never before it (issue 9).
-				cooldown: faultGeminiModel, cooldownReason: "QUOTA_EXHAUSTED", coolUntil: resetAt.Add(250 * time.Millisecond)},
+				cooldown: faultGeminiModel, cooldownReason: "QUOTA_EXHAUSTED", coolUntil: resetAt.Add(30 * time.Millisecond)},
 			wantCalls: 2,
 		},
 		{

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,7 @@ type options struct {
 	quotaPoll      time.Duration
 	seed           uint64
 	json           bool
+	explain        int
 }
 
 func parseFlags(args []string, out io.Writer) (options, error) {
@@ -75,6 +77,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.quotaPoll, "quota-poll", 10*time.Second, "Pollux quota_poll_secs (0: off)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the arrivals")
 	fs.BoolVar(&o.json, "json", false, "print results as JSON lines")
+	fs.IntVar(&o.explain, "explain", 0, "print to stderr, for up to N client 429s while quota existed, the pool's view of the accounts that had quota")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -262,6 +265,24 @@ func (g *gateway) onboard(ctx context.Context, provider string, tokens []string)
 	return nil
 }
 
+// explain prints the pool's view of the accounts that have quota for model
+// now (a client was just refused one).
+func (g *gateway) explain(ctx context.Context, provider, model string, sim *quotasim.Sim) {
+	now := time.Now()
+	avail := sim.AvailableAccounts(model, now)
+	snap, err := g.sys.Pool(provider).Snapshot(ctx)
+	if err != nil {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "429 for %s at %s while %d account(s) had quota; waiting %d\n", model, now.Format("15:04:05.000"), len(avail), snap.Waiting)
+	for _, v := range snap.Credentials {
+		if left, ok := avail[v.Account]; ok {
+			fmt.Fprintf(os.Stderr, "  %s left %d: status %s in-flight %d cooldowns %+v quota %+v last error %q\n",
+				v.Account, left, v.Status, v.InFlight, v.Cooldowns, v.Quota, v.LastError)
+		}
+	}
+}
+
 // result is one run's figures.
 type result struct {
 	Provider       string  `json:"provider"`
@@ -341,6 +362,7 @@ func runOne(ctx context.Context, o options, provider string, load int) (*result,
 
 	client := &http.Client{Timeout: o.queueTimeout + time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
 	outs := make([]outcome, len(arr))
+	var explained atomic.Int64
 	done := make(chan int, len(arr))
 	for i, a := range arr {
 		if d := time.Until(start.Add(a.at)); d > 0 {
@@ -352,6 +374,9 @@ func runOne(ctx context.Context, o options, provider string, load int) (*result,
 		}
 		go func() {
 			outs[i] = send(ctx, client, gw.url, provider, a, sim)
+			if outs[i].quotaMiss && explained.Add(1) <= int64(o.explain) {
+				gw.explain(ctx, provider, a.model, sim)
+			}
 			done <- i
 		}()
 	}

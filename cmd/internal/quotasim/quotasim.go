@@ -376,3 +376,18 @@ func (s *Sim) WithEpoch(epoch time.Time) *Sim {
 	s.stats = Stats{}
 	return s
 }
+
+// AvailableAccounts lists the accounts with quota left for model at t, with
+// how much.
+func (s *Sim) AvailableAccounts(model string, t time.Time) map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := s.key(model)
+	out := map[string]int{}
+	for id, a := range s.accounts {
+		if used, _ := s.usedAt(a, key, t); used < s.cfg.Quota {
+			out[id] = s.cfg.Quota - used
+		}
+	}
+	return out
+}
