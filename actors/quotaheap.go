@@ -175,7 +175,7 @@ func (e *schedEntry) observeQuota(next []providers.QuotaBucket) {
 		}
 		same := sameWindow(t.reset, b.ResetAt) ||
 			(t.reset.IsZero() && !t.after.IsZero() && b.ResetAt.After(t.after.Add(2*time.Second)))
-		if n := t.oks + e.inflight; t.oks > 0 && same && b.Remaining < t.base {
+		if n := t.oks; t.oks > 0 && same && b.Remaining < t.base {
 			sample := (t.base - b.Remaining) / float64(n)
 			t.cost = blendCost(t.cost, sample)
 			if e.poolCosts != nil {

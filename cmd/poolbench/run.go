@@ -265,6 +265,35 @@ func (g *gateway) onboard(ctx context.Context, provider string, tokens []string)
 	return nil
 }
 
+// awaitQuota waits until every credential of provider has a quota report
+// (none when quota reading is off).
+func (g *gateway) awaitQuota(ctx context.Context, provider string, n int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		snap, err := g.sys.Pool(provider).Snapshot(ctx)
+		if err != nil {
+			return err
+		}
+		have := 0
+		for _, v := range snap.Credentials {
+			if len(v.Quota) > 0 {
+				have++
+			}
+		}
+		if have >= n || limit <= 5*time.Second {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d credentials reported their quota within %s", have, n, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // explain prints the pool's view of the accounts that have quota for model
 // now (a client was just refused one).
 func (g *gateway) explain(ctx context.Context, provider, model string, sim *quotasim.Sim) {
@@ -328,10 +357,14 @@ func runOne(ctx context.Context, o options, provider string, load int) (*result,
 			ids[i] = codexAccount(i)
 		}
 	}
-	// The windows start when the load does; nothing before counts.
-	var start time.Time
+	// The windows run from now; the load starts once the gateway has read
+	// every credential's quota once (a gateway that has been up for a poll
+	// interval), so the run measures routing, not the first minutes of a
+	// gateway that knows nothing yet (compressed windows would make those
+	// weigh far more than they do over real, hours-long windows).
+	epoch := time.Now()
 	sim := quotasim.New(provider, quotasim.Config{Window: o.window, Quota: quota, Models: models}, ids,
-		time.Time{}, time.Now)
+		epoch, time.Now)
 	base, up, err := startUpstream(sim, provider, gtokens, ctokens)
 	if err != nil {
 		return nil, err
@@ -349,8 +382,11 @@ func runOne(ctx context.Context, o options, provider string, load int) (*result,
 	if err := gw.onboard(ctx, provider, toks); err != nil {
 		return nil, err
 	}
-	start = time.Now()
-	sim = sim.WithEpoch(start)
+	if err := gw.awaitQuota(ctx, provider, accounts, o.quotaPoll+5*time.Second); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	lead := start.Sub(epoch)
 
 	capacity := sim.Capacity()
 	if provider == quotasim.Gemini {
@@ -388,7 +424,7 @@ func runOne(ctx context.Context, o options, provider string, load int) (*result,
 	res := &result{Provider: provider, LoadPercent: load, Capacity: capacity, Offered: len(arr)}
 	var waits, oracleWaits []float64
 	for i, a := range arr {
-		if ok, w := orc.serve(a.at, a.model); ok {
+		if ok, w := orc.serve(lead+a.at, a.model); ok {
 			res.Oracle++
 			oracleWaits = append(oracleWaits, ms(w))
 		}
