@@ -56,7 +56,10 @@ type schedulerActor struct {
 
 	waiters   *list.List // of *waiter, FIFO
 	waiterIdx map[uint64]*waiter
-	waiterSeq uint64
+	// waitingFor counts the parked requests per model: a new request for a
+	// model others already wait for queues behind them.
+	waitingFor map[string]int
+	waiterSeq  uint64
 
 	leases    map[uint64]leaseRecord
 	leaseSeq  uint64
@@ -76,12 +79,13 @@ type loadWaiter struct {
 
 func newScheduler(d *poolDeps) actor.Actor {
 	return &schedulerActor{
-		d:         d,
-		log:       d.log.Named("scheduler"),
-		policy:    newSchedPolicyRouting(d.maxInflight, d.routing),
-		waiters:   list.New(),
-		waiterIdx: make(map[uint64]*waiter),
-		leases:    make(map[uint64]leaseRecord),
+		d:          d,
+		log:        d.log.Named("scheduler"),
+		policy:     newSchedPolicyRouting(d.maxInflight, d.routing),
+		waiters:    list.New(),
+		waiterIdx:  make(map[uint64]*waiter),
+		waitingFor: make(map[string]int),
+		leases:     make(map[uint64]leaseRecord),
 	}
 }
 
@@ -115,6 +119,18 @@ func (s *schedulerActor) onAcquire(ctx actor.Context, a *Acquire) {
 	now := s.d.clock.Now()
 	var refresh []*schedEntry
 	defer func() { s.askRefresh(ctx, refresh) }()
+	if s.waitingFor[a.Model] > 0 && !a.Deadline.IsZero() && a.Deadline.After(now) {
+		// Others wait for this model: first come, first served. A request
+		// that jumped the queue would leave an older one to run out of
+		// time (issue 9: under overload the newest were served and the
+		// oldest refused).
+		w := s.park(ctx, a, now)
+		s.serveWaiters(ctx, now)
+		if _, parked := s.waiterIdx[w.id]; parked {
+			s.answerIfHopeless(ctx, w, now)
+		}
+		return
+	}
 	if e := s.policy.pick(a, now, &refresh); e != nil {
 		s.d.observer.queueWait(s.d.provider, 0)
 		ctx.Respond(s.lease(e, a.Model))
@@ -135,13 +151,15 @@ func (s *schedulerActor) onAcquire(ctx actor.Context, a *Acquire) {
 	s.park(ctx, a, now)
 }
 
-func (s *schedulerActor) park(ctx actor.Context, a *Acquire, now time.Time) {
+func (s *schedulerActor) park(ctx actor.Context, a *Acquire, now time.Time) *waiter {
 	s.waiterSeq++
 	w := &waiter{id: s.waiterSeq, acq: a, sender: ctx.Sender(), parked: now}
 	w.el = s.waiters.PushBack(w)
 	s.waiterIdx[w.id] = w
+	s.waitingFor[a.Model]++
 	self, root, id := ctx.Self(), ctx.ActorSystem().Root, w.id
 	w.stop = s.d.clock.AfterFunc(a.Deadline.Sub(now), func() { root.Send(self, &waiterExpired{id: id}) })
+	return w
 }
 
 func (s *schedulerActor) lease(e *schedEntry, model string) *Lease {
@@ -279,9 +297,30 @@ func (s *schedulerActor) answerHopeless(ctx actor.Context, now time.Time) {
 	s.askRefresh(ctx, refresh)
 }
 
+// answerIfHopeless answers a parked request at once when no credential can
+// serve it any more, or none before its deadline.
+func (s *schedulerActor) answerIfHopeless(ctx actor.Context, w *waiter, now time.Time) {
+	var refresh []*schedEntry
+	av := s.policy.unavailable(w.acq, now, &refresh)
+	s.askRefresh(ctx, refresh)
+	switch {
+	case !av.candidates:
+		s.dropWaiter(w)
+		s.d.observer.queueWait(s.d.provider, 0)
+		ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
+	case !av.soon && av.earliest.After(w.acq.Deadline):
+		s.dropWaiter(w)
+		s.d.observer.queueWait(s.d.provider, 0)
+		ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: clientRetryAt(av.earliest, now)})
+	}
+}
+
 func (s *schedulerActor) dropWaiter(w *waiter) {
 	s.waiters.Remove(w.el)
 	delete(s.waiterIdx, w.id)
+	if s.waitingFor[w.acq.Model]--; s.waitingFor[w.acq.Model] <= 0 {
+		delete(s.waitingFor, w.acq.Model)
+	}
 	if w.stop != nil {
 		w.stop()
 	}
