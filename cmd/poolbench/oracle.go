@@ -82,3 +82,28 @@ func (o *oracle) take(i int, key string, idx int64) {
 	}
 	m[idx]++
 }
+
+// unused counts the quota left unused in the windows that lie wholly
+// between from and to, for the given quota keys (models, or "" when shared).
+func (o *oracle) unused(from, to time.Duration, keys []string) int {
+	if o.shared {
+		keys = []string{""}
+	}
+	n := 0
+	for i := range o.offsets {
+		first, _ := o.windowAt(i, from)
+		for idx := first; ; idx++ {
+			start := o.offsets[i] + time.Duration(idx)*o.window
+			if start+o.window > to {
+				break
+			}
+			if start < from {
+				continue
+			}
+			for _, k := range keys {
+				n += o.quota - o.used[i][k][idx]
+			}
+		}
+	}
+	return n
+}

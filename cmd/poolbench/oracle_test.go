@@ -63,3 +63,11 @@ func TestPoissonArrivals(t *testing.T) {
 		t.Fatalf("model a %d, streams %d of %d: want about half each", a, streams, len(arr))
 	}
 }
+
+func TestOracleUnused(t *testing.T) {
+	o := newOracle(10*time.Second, 2, []time.Duration{0}, 0, false)
+	o.serve(time.Second, "a")
+	if got, want := o.unused(0, 25*time.Second, []string{"a", "b"}), (2-1)+2+2+2; got != want {
+		t.Fatalf("unused = %d, want %d", got, want)
+	}
+}

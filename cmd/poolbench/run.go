@@ -331,6 +331,10 @@ type result struct {
 	OracleWaitP99  float64 `json:"oracle_wait_p99_ms"`
 	RetryAfterMax  float64 `json:"retry_after_max_error_s"`
 	RetryAfterLate int     `json:"retry_after_late_over_1s"`
+	// UnusedQuota and OracleUnused count the quota slots of the windows
+	// wholly inside the arrivals that nobody used.
+	UnusedQuota  int `json:"unused_quota"`
+	OracleUnused int `json:"oracle_unused_quota"`
 }
 
 // outcome is what happened to one arrival.
@@ -457,6 +461,8 @@ func runOne(ctx context.Context, o options, provider string, load int) (*result,
 	res.UpstreamCalls, res.Upstream429 = st.Calls, st.Limited
 	res.WaitP50, res.WaitP99 = percentile(waits, 50), percentile(waits, 99)
 	res.OracleWaitP99 = percentile(oracleWaits, 99)
+	res.UnusedQuota = sim.Unused(start, start.Add(span))
+	res.OracleUnused = orc.unused(lead, lead+span, models)
 	return res, nil
 }
 
@@ -545,8 +551,8 @@ func percentile(xs []float64, p float64) float64 {
 func printHeader(w io.Writer, o options) {
 	fmt.Fprintf(w, "poolbench: %d Gemini credentials (%d req/model/window), %d Codex accounts (%d req/window), window %s, %d windows, routing %s, queue timeout %s\n",
 		o.geminiAccounts, o.geminiQuota, o.codexAccounts, o.codexQuota, o.window, o.windows, o.routing, o.queueTimeout)
-	fmt.Fprintf(w, "%-9s %5s %7s %7s %7s %7s %9s %6s %9s %9s %8s %8s %9s %6s\n",
-		"provider", "load", "offered", "oracle", "served", "ratio", "429", "q-miss", "up-calls", "up-429", "wait50", "wait99", "RA-maxerr", "RA>1s")
+	fmt.Fprintf(w, "%-9s %5s %7s %7s %7s %7s %9s %6s %9s %9s %8s %8s %9s %6s %13s\n",
+		"provider", "load", "offered", "oracle", "served", "ratio", "429", "q-miss", "up-calls", "up-429", "wait50", "wait99", "RA-maxerr", "RA>1s", "unused/oracle")
 }
 
 func printResult(w io.Writer, o options, r *result) error {
@@ -562,8 +568,8 @@ func printResult(w io.Writer, o options, r *result) error {
 	if r.UpstreamCalls > 0 {
 		up429 = 100 * float64(r.Upstream429) / float64(r.UpstreamCalls)
 	}
-	_, err := fmt.Fprintf(w, "%-9s %4d%% %7d %7d %7d %6.1f%% %9d %6d %9d %5d/%.1f%% %6.0fms %6.0fms %8.2fs %6d\n",
+	_, err := fmt.Fprintf(w, "%-9s %4d%% %7d %7d %7d %6.1f%% %9d %6d %9d %5d/%.1f%% %6.0fms %6.0fms %8.2fs %6d %6d/%d\n",
 		r.Provider, r.LoadPercent, r.Offered, r.Oracle, r.Served, 100*r.ServedRatio, r.Client429, r.Client429Quota,
-		r.UpstreamCalls, r.Upstream429, up429, r.WaitP50, r.WaitP99, r.RetryAfterMax, r.RetryAfterLate)
+		r.UpstreamCalls, r.Upstream429, up429, r.WaitP50, r.WaitP99, r.RetryAfterMax, r.RetryAfterLate, r.UnusedQuota, r.OracleUnused)
 	return err
 }

@@ -56,6 +56,8 @@ type account struct {
 	// used[model] counts the requests of window win[model].
 	used map[string]int
 	win  map[string]int64
+	// hist[model][window] counts every window's requests.
+	hist map[string]map[int64]int
 }
 
 // New returns a simulator for provider's accounts (Gemini projects or Codex
@@ -64,7 +66,7 @@ func New(provider string, cfg Config, accounts []string, epoch time.Time, now fu
 	s := &Sim{provider: provider, cfg: cfg, epoch: epoch, now: now, accounts: make(map[string]*account, len(accounts))}
 	for i, id := range accounts {
 		off := time.Duration(int64(cfg.Window) * int64(i) / int64(max(len(accounts), 1)))
-		s.accounts[id] = &account{offset: off, used: map[string]int{}, win: map[string]int64{}}
+		s.accounts[id] = &account{offset: off, used: map[string]int{}, win: map[string]int64{}, hist: map[string]map[int64]int{}}
 		s.order = append(s.order, id)
 	}
 	return s
@@ -116,7 +118,41 @@ func (s *Sim) take(id, model string, t time.Time) (ok bool, used int, reset time
 		return false, a.used[key], end, true
 	}
 	a.used[key]++
+	if a.hist[key] == nil {
+		a.hist[key] = map[int64]int{}
+	}
+	a.hist[key][idx]++
 	return true, a.used[key], end, true
+}
+
+// Unused counts the quota left unused in the windows that lie wholly
+// between from and to, over every account and quota (a model's on Gemini,
+// the account's on Codex).
+func (s *Sim) Unused(from, to time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := s.cfg.Models
+	if s.provider == Codex {
+		keys = []string{allModels}
+	}
+	n := 0
+	for _, a := range s.accounts {
+		first, _ := s.window(a, from)
+		for idx := first; ; idx++ {
+			start := s.epoch.Add(a.offset + time.Duration(idx)*s.cfg.Window)
+			end := start.Add(s.cfg.Window)
+			if end.After(to) {
+				break
+			}
+			if start.Before(from) {
+				continue
+			}
+			for _, k := range keys {
+				n += s.cfg.Quota - a.hist[k][idx]
+			}
+		}
+	}
+	return n
 }
 
 // Available reports whether some account had quota left for model at t.

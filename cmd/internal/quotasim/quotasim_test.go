@@ -89,3 +89,14 @@ func TestCodexAnswers(t *testing.T) {
 		t.Errorf("usage: %s", usage.Body)
 	}
 }
+
+func TestUnused(t *testing.T) {
+	s := New(Gemini, Config{Window: 10 * time.Second, Quota: 2, Models: []string{"a", "b"}}, []string{"p0"}, epoch, nil)
+	s.take("p0", "a", epoch.Add(time.Second))
+	s.take("p0", "b", epoch.Add(12*time.Second))
+	s.take("p0", "b", epoch.Add(13*time.Second))
+	// Windows [0,10) and [10,20) lie inside; [20,30) does not.
+	if got, want := s.Unused(epoch, epoch.Add(25*time.Second)), (2-1)+2+2+(2-2); got != want {
+		t.Fatalf("Unused = %d, want %d", got, want)
+	}
+}
