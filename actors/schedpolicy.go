@@ -41,16 +41,16 @@ const tokenSkew = 30 * time.Second
 // credential with less than lowHeadroom of its quota left goes last (out of
 // rotation until its reset while others have quota, but still used before a
 // client is refused), one reporting nothing at all is taken off by a
-// cooldown until its reset (credstate.applyQuota). Resets within
-// resetGranularity of each other count as equal and are rotated least
-// recently used first, so a pool whose quotas all refill together (Code
-// Assist's daily quotas) is spread evenly. Credentials whose upstream
+// cooldown until its reset (credstate.applyQuota). Resets in the same second
+// count as equal and are rotated least recently used first, so a pool whose
+// quotas all refill together (Code Assist's daily quotas) is spread evenly;
+// a coarser grain lets quota that resets sooner expire unused. Credentials whose upstream
 // reported no quota rank after those with known headroom and before those
 // nearly spent. Quota routing keeps a heap per model (quotaheap.go):
 // O(log n) per pick, no allocation.
 const (
 	lowHeadroom      = 0.02
-	resetGranularity = time.Minute
+	resetGranularity = time.Second
 )
 
 // routing is the scheduler's choice among ready credentials.

@@ -367,10 +367,15 @@ func TestQuotaRoutingOrder(t *testing.T) {
 			want:  []int64{1}, reason: PickLowHeadway,
 		},
 		{
-			name: "resets within a minute of each other rotate", routing: routeQuota, n: 3,
-			quota: map[int64][]providers.QuotaBucket{1: bucket(0.5, 10*time.Hour), 2: bucket(0.9, 10*time.Hour+time.Second),
-				3: bucket(0.2, 10*time.Hour+2*time.Second)},
+			name: "resets in the same second rotate", routing: routeQuota, n: 3,
+			quota: map[int64][]providers.QuotaBucket{1: bucket(0.5, 10*time.Hour), 2: bucket(0.9, 10*time.Hour+300*time.Millisecond),
+				3: bucket(0.2, 10*time.Hour+600*time.Millisecond)},
 			rotate: true, reason: PickSoonest,
+		},
+		{
+			name: "a reset one second sooner goes first", routing: routeQuota, n: 2,
+			quota: map[int64][]providers.QuotaBucket{1: bucket(0.5, 10*time.Hour+time.Second), 2: bucket(0.9, 10*time.Hour)},
+			want:  []int64{2, 2}, reason: PickSoonest,
 		},
 		{
 			name: "an account-wide bucket applies to every model", routing: routeQuota, n: 2,
