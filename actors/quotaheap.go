@@ -182,6 +182,11 @@ func (e *schedEntry) observeQuota(next []providers.QuotaBucket) {
 				e.poolCosts[b.Model] = blendCost(e.poolCosts[b.Model], sample)
 			}
 		}
+		if same && b.Remaining > t.base && !t.reset.IsZero() {
+			// An older answer arriving late (concurrent requests finish out
+			// of order): within a window usage only grows.
+			continue
+		}
 		t.base, t.reset, t.oks, t.after = b.Remaining, b.ResetAt, 0, time.Time{}
 	}
 }

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -559,5 +560,27 @@ func TestRampAfterProbe(t *testing.T) {
 	}
 	if n != 2 {
 		t.Fatalf("after one more success %d granted, want 2 (cap 3, one still in flight)", n)
+	}
+}
+
+// TestQuotaReportsOutOfOrder: within one window a report that shows more
+// left than the last one is an older answer that finished late; it must not
+// raise the estimate (issue 9: under load it let requests through to 429s).
+func TestQuotaReportsOutOfOrder(t *testing.T) {
+	p := newSchedPolicyRouting(0, routeQuota)
+	reset := t0.Add(time.Hour)
+	report := func(remaining float64) {
+		c := readyChange(1)
+		c.Quota = []providers.QuotaBucket{{Model: "m", Remaining: remaining, ResetAt: reset}}
+		p.upsert(c, t0)
+	}
+	report(0.5)
+	e := p.entries[1]
+	e.inflight++
+	p.release(e, "m", providers.Outcome{Kind: providers.KindOK}, 0, false, t0)
+	report(0.4)
+	report(0.45) // late
+	if tr := e.spend["m"]; tr.base != 0.4 || math.Abs(tr.cost-0.1) > 1e-9 {
+		t.Fatalf("base %v cost %v, want 0.4 and 0.1", tr.base, tr.cost)
 	}
 }
