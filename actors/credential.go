@@ -69,7 +69,9 @@ type credentialActor struct {
 	quotaGen  uint64
 	quotaStop func() bool
 	quotaBusy bool
-	quotaLast time.Time
+	// quotaOnLimit is when a limit answer last asked for a read: at most
+	// one such read per quotaReadGap, however many 429s arrive.
+	quotaOnLimit time.Time
 }
 
 // Quota reading policy: a read takes at most quotaReadTimeout, and a limit
@@ -265,8 +267,9 @@ func (a *credentialActor) onOutcome(ctx actor.Context, o *Outcome) {
 		a.publish(ctx)
 	}
 	if (o.Result.Kind == providers.KindRateLimited || o.Result.Kind == providers.KindQuotaExhausted) &&
-		now.Sub(a.quotaLast) >= quotaReadGap {
+		now.Sub(a.quotaOnLimit) >= quotaReadGap {
 		// Learn what else is spent before more requests find out.
+		a.quotaOnLimit = now
 		a.readQuota(ctx)
 	}
 }
@@ -307,7 +310,7 @@ func (a *credentialActor) readQuota(ctx actor.Context) {
 		a.cred.AccessToken == "" || !a.cred.Expiry.After(now.Add(tokenSkew)) {
 		return
 	}
-	a.quotaBusy, a.quotaLast = true, now
+	a.quotaBusy = true
 	self, d := ctx.Self(), a.d
 	g := providers.Grant{CredentialID: a.id, AccessToken: a.cred.AccessToken, Account: a.cred.Account, Extra: a.cred.Extra}
 	go func() {

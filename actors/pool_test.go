@@ -637,18 +637,29 @@ func TestQuotaReadKeepsSpentModelOff(t *testing.T) {
 	e.cfg.QuotaPollSecs = 60
 	reset := t0.Add(10 * time.Minute)
 	var failing atomic.Bool
+	var spent atomic.Int64 // the credential whose model quota is spent
 	e.auth.quota = func(ctx context.Context, g providers.Grant) ([]providers.QuotaBucket, error) {
 		if failing.Load() {
 			return nil, errors.New("quota rpc down")
 		}
-		return []providers.QuotaBucket{{Model: testModel, Remaining: 0, ResetAt: reset},
+		left := 0.9
+		if g.CredentialID == spent.Load() {
+			left = 0
+		}
+		return []providers.QuotaBucket{{Model: testModel, Remaining: left, ResetAt: reset},
 			{Model: "other", Remaining: 0.7, ResetAt: reset}}, nil
 	}
 	ids := e.seed(2, nil)
 	e.start()
+	// The first reads (due at start: no jitter) find headroom everywhere.
+	eventually(t, "the first quota reads", func() bool {
+		e.clock.Advance(0)
+		return e.auth.quotaReads.Load() >= 2
+	})
 	l := e.mustAcquire(AcquireOptions{})
-	e.pool.Report(l, providers.Outcome{Kind: providers.KindRateLimited, Status: 429, RetryAt: t0.Add(time.Second)})
 	hit := l.Grant.CredentialID
+	spent.Store(hit)
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindRateLimited, Status: 429, RetryAt: t0.Add(time.Second)})
 	eventually(t, "quota read after the 429 cools the spent model until its reset", func() bool {
 		cds := e.snapshot()[hit].Cooldowns
 		return len(cds) == 1 && cds[0].Until.Equal(reset.Add(resetGrace)) && cds[0].Reason == "quota_spent"
