@@ -6,36 +6,44 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/pollux-gateway/pollux/config"
 	"github.com/pollux-gateway/pollux/providers"
 )
 
 // BenchmarkAcquire measures one Acquire+Report round trip through the
 // scheduler actor. The cost must not grow with the pool.
 func BenchmarkAcquire(b *testing.B) {
-	for _, n := range []int{10, 1000, 10000} {
-		b.Run(fmt.Sprintf("credentials=%d", n), func(b *testing.B) {
-			e := newEnv(b)
-			e.seed(n, nil)
-			e.start()
-			ctx := context.Background()
-			ok := providers.Outcome{Kind: providers.KindOK}
-			// The first Acquire of a model builds its queue (once per
-			// model, O(pool)); keep that out of the measurement.
-			warm, err := e.pool.Acquire(ctx, testModel, AcquireOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			e.pool.Report(warm, ok)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				l, err := e.pool.Acquire(ctx, testModel, AcquireOptions{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				e.pool.Report(l, ok)
-			}
-		})
+	for _, routing := range []string{config.RoutingLRU, config.RoutingQuota} {
+		for _, n := range []int{10, 1000, 10000} {
+			b.Run(fmt.Sprintf("routing=%s/credentials=%d", routing, n), func(b *testing.B) {
+				benchAcquire(b, routing, n)
+			})
+		}
+	}
+}
+
+func benchAcquire(b *testing.B, routing string, n int) {
+	e := newEnv(b)
+	e.cfg.Routing = routing
+	e.seed(n, nil)
+	e.start()
+	ctx := context.Background()
+	ok := providers.Outcome{Kind: providers.KindOK}
+	// The first Acquire of a model builds its queue (once per model,
+	// O(pool)); keep that out of the measurement.
+	warm, err := e.pool.Acquire(ctx, testModel, AcquireOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.pool.Report(warm, ok)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		l, err := e.pool.Acquire(ctx, testModel, AcquireOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		e.pool.Report(l, ok)
 	}
 }
 

@@ -27,6 +27,11 @@ type (
 		persistErr error
 	}
 	coolingOver struct{ gen uint64 }
+	quotaDue    struct{ gen uint64 }
+	quotaResult struct {
+		buckets []providers.QuotaBucket
+		err     error
+	}
 	// crash makes the actor panic: a fault-injection hook for supervision
 	// tests (unexported, so nothing outside the package can send it).
 	crash struct{}
@@ -55,7 +60,26 @@ type credentialActor struct {
 	refreshStop     func() bool
 	coolGen         uint64
 	coolStop        func() bool
+
+	// quota is what the upstream last reported of the credential's quotas
+	// (a poll, or Codex response headers), replaced, never changed in place:
+	// the scheduler holds the slice it was sent.
+	quota     []providers.QuotaBucket
+	quotaAt   time.Time
+	quotaGen  uint64
+	quotaStop func() bool
+	quotaBusy bool
+	// quotaOnLimit is when a limit answer last asked for a read: at most
+	// one such read per quotaReadGap, however many 429s arrive.
+	quotaOnLimit time.Time
 }
+
+// Quota reading policy: a read takes at most quotaReadTimeout, and a limit
+// answer asks for a read at most every quotaReadGap.
+const (
+	quotaReadTimeout = 10 * time.Second
+	quotaReadGap     = 5 * time.Second
+)
 
 // credentialProps is shared by every credential actor of a pool: an actor
 // learns its id from its own name and loads its row from storage when it
@@ -116,6 +140,14 @@ func (a *credentialActor) Receive(ctx actor.Context) {
 		if msg.gen == a.coolGen {
 			a.onCoolingOver(ctx)
 		}
+	case *quotaDue:
+		if msg.gen == a.quotaGen {
+			a.quotaStop = nil
+			a.readQuota(ctx)
+			a.armQuota(ctx, a.d.quotaPoll)
+		}
+	case *quotaResult:
+		a.onQuotaResult(ctx, msg)
 	case *Resync:
 		a.publish(ctx)
 	case *Reload:
@@ -154,6 +186,12 @@ func (a *credentialActor) onStarted(ctx actor.Context) {
 	a.publish(ctx)
 	a.armRefresh(ctx, 0)
 	a.armCooling(ctx)
+	// The first read comes early (the scheduler learns every credential's
+	// headroom and what a request costs), spread over the interval so a
+	// pool loaded together does not read together.
+	if a.d.quotaPoll > 0 {
+		a.armQuota(ctx, a.d.jitter()%a.d.quotaPoll)
+	}
 }
 
 func (a *credentialActor) load(row *storage.Credential) {
@@ -190,6 +228,7 @@ func (a *credentialActor) onReload(ctx actor.Context) {
 	a.publish(ctx)
 	a.armRefresh(ctx, 0)
 	a.armCooling(ctx)
+	a.armQuota(ctx, a.d.quotaPoll)
 }
 
 func (a *credentialActor) onOutcome(ctx actor.Context, o *Outcome) {
@@ -203,6 +242,9 @@ func (a *credentialActor) onOutcome(ctx actor.Context, o *Outcome) {
 	if o.Result.Windows != nil {
 		windowsChanged = !sameWindows(a.windows, o.Result.Windows)
 		a.windows = o.Result.Windows
+		if b, ok := providers.WindowsQuota(o.Result.Windows); ok && windowsChanged {
+			a.setQuotaBucket(b, now)
+		}
 		fx.saveCooldowns = a.st.applyWindows(o.Result.Windows, now) || fx.saveCooldowns
 		if fx.saveCooldowns {
 			fx.saveState = a.st.syncCoolingStatus(now) || fx.saveState
@@ -224,6 +266,81 @@ func (a *credentialActor) onOutcome(ctx actor.Context, o *Outcome) {
 	if fx.saveState || fx.saveCooldowns || fx.refresh || windowsChanged || pendingKey(o.Model, o.Result) != "" {
 		a.publish(ctx)
 	}
+	if (o.Result.Kind == providers.KindRateLimited || o.Result.Kind == providers.KindQuotaExhausted) &&
+		now.Sub(a.quotaOnLimit) >= quotaReadGap {
+		// Learn what else is spent before more requests find out.
+		a.quotaOnLimit = now
+		a.readQuota(ctx)
+	}
+}
+
+// setQuotaBucket replaces the bucket of b's model in the quota report.
+func (a *credentialActor) setQuotaBucket(b providers.QuotaBucket, now time.Time) {
+	next := make([]providers.QuotaBucket, 0, len(a.quota)+1)
+	for _, q := range a.quota {
+		if q.Model != b.Model {
+			next = append(next, q)
+		}
+	}
+	a.quota, a.quotaAt = append(next, b), now
+}
+
+// armQuota schedules the next quota read after delay (none when reading is
+// off).
+func (a *credentialActor) armQuota(ctx actor.Context, delay time.Duration) {
+	if a.quotaStop != nil {
+		a.quotaStop()
+		a.quotaStop = nil
+	}
+	if a.d.quota == nil || a.d.quotaPoll <= 0 {
+		return
+	}
+	a.quotaGen++
+	self, root, gen := ctx.Self(), ctx.ActorSystem().Root, a.quotaGen
+	a.quotaStop = a.d.clock.AfterFunc(delay, func() { root.Send(self, &quotaDue{gen: gen}) })
+}
+
+// readQuota asks the upstream what is left of the credential's quotas, off
+// the actor's goroutine, through the provider's own client (the same egress
+// as requests). One read at a time; none without a usable token. A failed
+// read changes nothing and never holds up a request.
+func (a *credentialActor) readQuota(ctx actor.Context) {
+	now := a.d.clock.Now()
+	if a.d.quota == nil || a.quotaBusy || !a.st.serving() || a.tokenRejected ||
+		a.cred.AccessToken == "" || !a.cred.Expiry.After(now.Add(tokenSkew)) {
+		return
+	}
+	a.quotaBusy = true
+	self, d := ctx.Self(), a.d
+	g := providers.Grant{CredentialID: a.id, AccessToken: a.cred.AccessToken, Account: a.cred.Account, Extra: a.cred.Extra}
+	go func() {
+		res := &quotaResult{}
+		defer func() {
+			if r := recover(); r != nil {
+				res.err = fmt.Errorf("quota read panicked: %v", r)
+			}
+			d.send(self, res)
+		}()
+		rctx, cancel := context.WithTimeout(d.lifetime, quotaReadTimeout)
+		defer cancel()
+		res.buckets, res.err = d.quota.ReadQuota(rctx, g)
+	}()
+}
+
+func (a *credentialActor) onQuotaResult(ctx actor.Context, r *quotaResult) {
+	a.quotaBusy = false
+	if r.err != nil {
+		a.debug("credential: quota read failed", zap.Error(r.err))
+		return
+	}
+	now := a.d.clock.Now()
+	a.quota, a.quotaAt = r.buckets, now
+	if a.st.applyQuota(r.buckets, now) {
+		fx := effects{saveCooldowns: true, saveState: a.st.syncCoolingStatus(now)}
+		a.apply(fx)
+		a.armCooling(ctx)
+	}
+	a.publish(ctx)
 }
 
 func (a *credentialActor) apply(fx effects) {
@@ -435,12 +552,12 @@ func (a *credentialActor) publish(ctx actor.Context) {
 	ctx.Send(a.d.scheduler, &CredentialChanged{
 		ID: a.id, PID: ctx.Self(), Status: a.st.status, AccessToken: token,
 		Account: a.cred.Account, Extra: a.cred.Extra, Expiry: a.cred.Expiry,
-		Refreshing: a.st.refreshing, Cooldowns: a.st.untilMap(now), OutcomeSeq: a.outcomeSeq,
+		Refreshing: a.st.refreshing, Cooldowns: a.st.untilMap(now), OutcomeSeq: a.outcomeSeq, Quota: a.quota,
 		View: CredentialView{
 			ID: a.id, Provider: a.d.provider, Email: a.cred.Email, Account: a.cred.Account,
 			Tier: a.cred.Tier, Status: a.st.status, StatusReason: a.st.reason, StatusSince: a.st.since,
 			Expiry: a.cred.Expiry, Refreshing: a.st.refreshing, Cooldowns: a.st.storageCooldowns(),
-			LastError: a.st.lastError, Windows: a.windows,
+			LastError: a.st.lastError, Windows: a.windows, Quota: a.quota, QuotaAt: a.quotaAt,
 		},
 	})
 }
@@ -467,6 +584,10 @@ func (a *credentialActor) stopRefreshTimer() {
 
 func (a *credentialActor) stopTimers() {
 	a.stopRefreshTimer()
+	if a.quotaStop != nil {
+		a.quotaStop()
+		a.quotaStop = nil
+	}
 	if a.coolStop != nil {
 		a.coolStop()
 		a.coolStop = nil

@@ -19,12 +19,22 @@ const (
 	// transient refresh failure.
 	refreshRetryBase = 5 * time.Second
 	refreshRetryMax  = 5 * time.Minute
-	// rateLimitBase and rateLimitMax bound the per-model backoff when the
-	// upstream rate-limits without saying until when.
+	// rateLimitBase and rateLimitMax bound the backoff when the upstream
+	// rate-limits or reports a spent quota without a reset time still to
+	// come (missing, or already past by our clock). The cooldown stays
+	// short and grows with each repeat; after it one probe request finds
+	// out (the scheduler lets only one through). A long default here is
+	// what trapped a whole Codex pool for an hour (issue 9).
 	rateLimitBase = time.Second
 	rateLimitMax  = 5 * time.Minute
-	// quotaDefault is the cooldown for a spent quota with no reset time.
-	quotaDefault = time.Hour
+	// resetGrace is added to every reset time the upstream states: a
+	// cooldown ends a little after the upstream's window resets, never
+	// before. It is short: a relative reset is measured from when the
+	// answer arrived (already late by its transit), whole-second resets are
+	// rounded up by the upstream, and quota that sits unused after its
+	// reset is quota a waiting request could have had. A reset hit early
+	// anyway costs one probe's 429 and a one-second backoff.
+	resetGrace = 30 * time.Millisecond
 	// overloadDefault is the cooldown for upstream capacity trouble.
 	overloadDefault = 3 * time.Second
 	// modelUnsupportedFor is how long a model stays off for a credential
@@ -116,20 +126,22 @@ func (s *credState) applyOutcome(model string, o providers.Outcome, now time.Tim
 			}
 			fx.saveCooldowns = true
 		}
-	case providers.KindRateLimited:
+	case providers.KindRateLimited, providers.KindQuotaExhausted:
 		prev := s.cooldowns[key]
-		cd := cooldown{reason: reasonOr(o.Reason, "rate_limited")}
-		if !o.RetryAt.IsZero() && o.RetryAt.After(now) {
-			cd.until = o.RetryAt
+		def := "rate_limited"
+		if o.Kind == providers.KindQuotaExhausted {
+			def = "quota_exhausted"
+		}
+		cd := cooldown{reason: reasonOr(o.Reason, def)}
+		if o.RetryAt.After(now) {
+			cd.until = o.RetryAt.Add(resetGrace)
 		} else {
+			// No reset to come: a short, growing backoff, never a long
+			// default.
 			cd.backoff = prev.backoff + 1
 			cd.until = now.Add(backoff(rateLimitBase, rateLimitMax, cd.backoff))
 		}
 		fx.saveCooldowns = s.extendCooldown(key, cd)
-	case providers.KindQuotaExhausted:
-		fx.saveCooldowns = s.extendCooldown(key, cooldown{
-			until: retryAtOr(o.RetryAt, now, quotaDefault), reason: reasonOr(o.Reason, "quota_exhausted"),
-		})
 	case providers.KindOverloaded:
 		fx.saveCooldowns = s.extendCooldown(key, cooldown{
 			until: retryAtOr(o.RetryAt, now, overloadDefault), reason: reasonOr(o.Reason, "overloaded"),
@@ -186,7 +198,23 @@ func (s *credState) applyWindows(ws []providers.QuotaWindow, now time.Time) bool
 	if until.IsZero() {
 		return false
 	}
+	until = until.Add(resetGrace)
 	return s.extendCooldown(storage.AllModels, cooldown{until: until, reason: "usage_window_spent"})
+}
+
+// applyQuota cools a model (or, for an account-wide bucket, the whole
+// credential) whose quota the upstream reports as spent, until its reset, so
+// the spent quota is learned from the quota report instead of from a 429.
+// It reports whether a cooldown changed.
+func (s *credState) applyQuota(buckets []providers.QuotaBucket, now time.Time) bool {
+	changed := false
+	for _, b := range buckets {
+		if b.Remaining > 0 || !b.ResetAt.After(now) || b.Model == "" {
+			continue
+		}
+		changed = s.extendCooldown(b.Model, cooldown{until: b.ResetAt.Add(resetGrace), reason: "quota_spent"}) || changed
+	}
+	return changed
 }
 
 // extendCooldown sets key's cooldown unless an existing one already lasts
@@ -318,7 +346,7 @@ func backoff(base, max time.Duration, n int) time.Duration {
 
 func retryAtOr(at, now time.Time, def time.Duration) time.Time {
 	if at.After(now) {
-		return at
+		return at.Add(resetGrace)
 	}
 	return now.Add(def)
 }

@@ -28,7 +28,7 @@ func TestApplyOutcome(t *testing.T) {
 		{
 			name: "rate limit with reset time cools the model until then", state: active,
 			outcome:    providers.Outcome{Kind: providers.KindRateLimited, RetryAt: t0.Add(54 * time.Second)},
-			wantStatus: storage.StatusActive, wantCool: map[string]time.Time{model: t0.Add(54 * time.Second)},
+			wantStatus: storage.StatusActive, wantCool: map[string]time.Time{model: t0.Add(54*time.Second + resetGrace)},
 			wantFx: effects{saveCooldowns: true},
 		},
 		{
@@ -63,14 +63,43 @@ func TestApplyOutcome(t *testing.T) {
 			name: "credential-wide quota cools everything and shows cooling", state: active,
 			outcome: providers.Outcome{Kind: providers.KindQuotaExhausted, Scope: providers.ScopeCredential,
 				RetryAt: t0.Add(3 * time.Hour), Reason: "usage_limit_reached"},
-			wantStatus: storage.StatusCooling, wantCool: map[string]time.Time{storage.AllModels: t0.Add(3 * time.Hour)},
+			wantStatus: storage.StatusCooling, wantCool: map[string]time.Time{storage.AllModels: t0.Add(3*time.Hour + resetGrace)},
 			wantFx: effects{saveCooldowns: true, saveState: true},
 		},
 		{
-			name: "quota without reset time uses the long default", state: active,
+			// Issue 9: no one-hour default; a short backoff and a probe.
+			name: "quota without reset time backs off briefly", state: active,
 			outcome:    providers.Outcome{Kind: providers.KindQuotaExhausted},
-			wantStatus: storage.StatusActive, wantCool: map[string]time.Time{model: t0.Add(quotaDefault)},
+			wantStatus: storage.StatusActive, wantCool: map[string]time.Time{model: t0.Add(rateLimitBase)},
 			wantFx: effects{saveCooldowns: true},
+		},
+		{
+			// Issue 9, the Codex trap: the account was hit right at its reset
+			// and answered with a resets_at already past by our clock.
+			name: "quota whose reset is already past backs off briefly, not an hour", state: active,
+			outcome: providers.Outcome{Kind: providers.KindQuotaExhausted, Scope: providers.ScopeCredential,
+				RetryAt: t0.Add(-time.Second), Reason: "usage_limit_reached"},
+			wantStatus: storage.StatusCooling, wantCool: map[string]time.Time{storage.AllModels: t0.Add(rateLimitBase)},
+			wantFx: effects{saveCooldowns: true, saveState: true},
+		},
+		{
+			name: "repeated past resets grow the backoff",
+			state: func() credState {
+				s := active()
+				s.cooldowns = map[string]cooldown{storage.AllModels: {until: t0.Add(-time.Second), backoff: 2}}
+				return s
+			},
+			outcome: providers.Outcome{Kind: providers.KindQuotaExhausted, Scope: providers.ScopeCredential,
+				RetryAt: t0.Add(-time.Second)},
+			wantStatus: storage.StatusCooling, wantCool: map[string]time.Time{storage.AllModels: t0.Add(4 * time.Second)},
+			wantFx: effects{saveCooldowns: true, saveState: true},
+		},
+		{
+			name: "a stated reset ends the cooldown a little after it, never before", state: active,
+			outcome: providers.Outcome{Kind: providers.KindQuotaExhausted, Scope: providers.ScopeCredential,
+				RetryAt: t0.Add(10 * time.Second)},
+			wantStatus: storage.StatusCooling, wantCool: map[string]time.Time{storage.AllModels: t0.Add(10*time.Second + resetGrace)},
+			wantFx: effects{saveCooldowns: true, saveState: true},
 		},
 		{
 			name: "a shorter limit does not shorten a longer cooldown",
@@ -182,8 +211,12 @@ func TestCoolingStatusEndsWithItsCooldown(t *testing.T) {
 	if s.status != storage.StatusCooling {
 		t.Fatalf("status = %s, want cooling", s.status)
 	}
-	changed, _ := s.expireCooldowns(t0.Add(time.Minute))
-	if !changed || !s.syncCoolingStatus(t0.Add(time.Minute)) || s.status != storage.StatusActive {
+	end := t0.Add(time.Minute + resetGrace)
+	if changed, _ := s.expireCooldowns(end.Add(-time.Millisecond)); changed {
+		t.Fatal("cooldown ended before its reset plus grace")
+	}
+	changed, _ := s.expireCooldowns(end)
+	if !changed || !s.syncCoolingStatus(end) || s.status != storage.StatusActive {
 		t.Fatalf("after expiry: changed=%v status=%s, want active", changed, s.status)
 	}
 }
@@ -254,8 +287,43 @@ func TestApplyWindows(t *testing.T) {
 			s := credState{status: storage.StatusActive}
 			changed := s.applyWindows(tt.windows, t0)
 			got := s.untilMap(t0)[storage.AllModels]
-			if changed != !tt.wantUntil.IsZero() || !got.Equal(tt.wantUntil) {
+			want := tt.wantUntil
+			if !want.IsZero() {
+				want = want.Add(resetGrace)
+			}
+			if changed != !tt.wantUntil.IsZero() || !got.Equal(want) {
 				t.Fatalf("changed=%v until=%v, want until %v", changed, got, tt.wantUntil)
+			}
+		})
+	}
+}
+
+func TestApplyQuota(t *testing.T) {
+	tests := []struct {
+		name     string
+		buckets  []providers.QuotaBucket
+		wantCool map[string]time.Time
+	}{
+		{"headroom everywhere", []providers.QuotaBucket{{Model: "m", Remaining: 0.3, ResetAt: t0.Add(time.Hour)}}, nil},
+		{"a spent model cools until its reset", []providers.QuotaBucket{{Model: "m", Remaining: 0, ResetAt: t0.Add(time.Hour)},
+			{Model: "n", Remaining: 0.5, ResetAt: t0.Add(time.Hour)}}, map[string]time.Time{"m": t0.Add(time.Hour + resetGrace)}},
+		{"a spent account cools everything", []providers.QuotaBucket{{Model: storage.AllModels, Remaining: 0, ResetAt: t0.Add(time.Minute)}},
+			map[string]time.Time{storage.AllModels: t0.Add(time.Minute + resetGrace)}},
+		{"spent without a reset is left to the 429", []providers.QuotaBucket{{Model: "m", Remaining: 0}}, nil},
+		{"spent with a reset already past says nothing", []providers.QuotaBucket{{Model: "m", Remaining: 0, ResetAt: t0.Add(-time.Second)}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := credState{status: storage.StatusActive}
+			changed := s.applyQuota(tt.buckets, t0)
+			got := s.untilMap(t0)
+			if changed != (len(tt.wantCool) > 0) || len(got) != len(tt.wantCool) {
+				t.Fatalf("changed=%v cooldowns=%v, want %v", changed, got, tt.wantCool)
+			}
+			for k, want := range tt.wantCool {
+				if !got[k].Equal(want) {
+					t.Errorf("cooldown[%s] = %v, want %v", k, got[k], want)
+				}
 			}
 		})
 	}

@@ -21,7 +21,13 @@
 // schedpolicy.go). A failed lease puts its credential on hold for the
 // affected model until the credential, which alone owns cooldown policy
 // (credstate.go), reports its new state; so no second request is sent to a
-// credential that just answered 429.
+// credential that just answered 429. With routing = "quota" (the default)
+// the ready credentials are ranked instead by the quota their upstream
+// reports (soonest reset first, nearly spent last), less what the scheduler
+// counted as spent since (quotaheap.go); credentials read their quotas at an
+// interval and after every limit answer. A credential whose cooldown just
+// ended takes one probe request, then ramps up; a request for a model others
+// wait for queues behind them.
 //
 // Refresh: a credential refreshes a few minutes (with jitter) before its
 // token expires, or at once when the upstream rejects the token or waiting

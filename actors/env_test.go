@@ -35,8 +35,20 @@ type fakeAuthority struct {
 	refresh func(ctx context.Context, c providers.Credential) (providers.Credential, error)
 	onboard func(ctx context.Context, c providers.Credential) (providers.Credential, error)
 	now     func() time.Time
-	mu      sync.Mutex
-	seen    []string // refresh tokens presented, in order
+	// quota, when set, answers ReadQuota (which otherwise reports nothing);
+	// quotaReads counts the reads.
+	quota      func(ctx context.Context, g providers.Grant) ([]providers.QuotaBucket, error)
+	quotaReads atomic.Int64
+	mu         sync.Mutex
+	seen       []string // refresh tokens presented, in order
+}
+
+func (f *fakeAuthority) ReadQuota(ctx context.Context, g providers.Grant) ([]providers.QuotaBucket, error) {
+	f.quotaReads.Add(1)
+	if f.quota != nil {
+		return f.quota(ctx, g)
+	}
+	return nil, nil
 }
 
 func (f *fakeAuthority) Refresh(ctx context.Context, c providers.Credential) (providers.Credential, error) {

@@ -34,6 +34,9 @@ type Lease struct {
 	ID    uint64
 	Model string
 	Grant providers.Grant
+	// Pick is why the scheduler chose this credential (a Pick* constant),
+	// for the access log at debug level.
+	Pick string
 }
 
 // UnavailableReason says why no credential was granted.
@@ -44,7 +47,11 @@ const (
 	// (none exist, all are disabled/banned/need re-auth, or all were tried).
 	NoCredentials UnavailableReason = iota + 1
 	// AllCooling: credentials exist but none became ready before the
-	// deadline; RetryAt is the earliest known time one will be.
+	// deadline; RetryAt is when to come back: the earliest reset the
+	// upstream stated (cooldowns end resetGrace after it, so a client
+	// told a whole number of seconds rounded up is back at most a second
+	// after the reset, and a request that arrives inside the grace parks
+	// for it).
 	AllCooling
 )
 
@@ -97,7 +104,10 @@ type CredentialChanged struct {
 	Cooldowns map[string]time.Time
 	// OutcomeSeq is the highest forwarded Outcome.Seq folded in.
 	OutcomeSeq uint64
-	View       CredentialView
+	// Quota is what the upstream last reported of the credential's quotas
+	// (polled, or read from response headers); nil when nothing is known.
+	Quota []providers.QuotaBucket
+	View  CredentialView
 }
 
 // CredentialView is what operators may see of a credential: never tokens.
@@ -115,7 +125,10 @@ type CredentialView struct {
 	Cooldowns    []storage.Cooldown `json:"cooldowns,omitempty"`
 	LastError    string             `json:"last_error,omitempty"`
 	// Windows are the account's last reported usage windows (Codex).
-	Windows  []providers.QuotaWindow `json:"usage_windows,omitempty"`
+	Windows []providers.QuotaWindow `json:"usage_windows,omitempty"`
+	// Quota is what the upstream last reported of the credential's quotas.
+	Quota    []providers.QuotaBucket `json:"quota,omitempty"`
+	QuotaAt  time.Time               `json:"quota_at,omitzero"`
 	InFlight int                     `json:"in_flight"`
 	Served   uint64                  `json:"served"`
 	LastUsed time.Time               `json:"last_used,omitzero"`

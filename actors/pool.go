@@ -49,7 +49,13 @@ type poolDeps struct {
 	jitter         func() time.Duration
 	maxInflight    int
 	refreshTimeout time.Duration
-	observer       observerSlot
+	// routing is the scheduler's pick policy; quota reads what is left of
+	// each credential's quotas every quotaPoll (0: never) and after every
+	// limit answer, when the provider can (nil otherwise).
+	routing   routing
+	quota     providers.QuotaReader
+	quotaPoll time.Duration
+	observer  observerSlot
 	// started is set by the pool actor's first start; a second start is a
 	// supervisor restart.
 	started atomic.Bool
@@ -336,6 +342,9 @@ func (p *Pool) Name() string { return p.d.provider }
 
 // RetryMax is how many further credentials one request may try.
 func (p *Pool) RetryMax() int { return p.retryMax }
+
+// QueueTimeout is how long one request may wait for a credential in all.
+func (p *Pool) QueueTimeout() time.Duration { return p.queueTimeout }
 
 // AcquireOptions qualify one Acquire.
 type AcquireOptions struct {

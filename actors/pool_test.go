@@ -2,8 +2,10 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,10 +79,10 @@ func TestRateLimitRotatesAndPersistsCooldown(t *testing.T) {
 	}
 	eventually(t, "cooldown persisted", func() bool {
 		cds := e.row(first.Grant.CredentialID).Cooldowns
-		return len(cds) == 1 && cds[0].Model == testModel && cds[0].Until.Equal(t0.Add(time.Minute))
+		return len(cds) == 1 && cds[0].Model == testModel && cds[0].Until.Equal(t0.Add(time.Minute+resetGrace))
 	})
 	// After the cooldown both serve again.
-	e.clock.Advance(time.Minute)
+	e.clock.Advance(time.Minute + resetGrace)
 	seen := map[int64]bool{}
 	for i := 0; i < 4; i++ {
 		l := e.mustAcquire(AcquireOptions{})
@@ -105,7 +107,7 @@ func TestCredentialWideCooldownBlocksEveryModel(t *testing.T) {
 		t.Fatalf("got %+v, want all_cooling until +2h", ue)
 	}
 	eventually(t, "cooling persisted", func() bool { return e.row(ids[0]).Status == storage.StatusCooling })
-	e.clock.Advance(2 * time.Hour)
+	e.clock.Advance(2*time.Hour + resetGrace)
 	eventually(t, "back to active", func() bool { return e.row(ids[0]).Status == storage.StatusActive })
 }
 
@@ -134,7 +136,7 @@ func TestDeadlineAnswers(t *testing.T) {
 		})
 		e.start()
 		_, err := e.acquire(AcquireOptions{Wait: 5 * time.Second})
-		if ue := unavailable(t, err); ue.Reason != AllCooling || !ue.RetryAt.Equal(t0.Add(time.Minute)) {
+		if ue := unavailable(t, err); ue.Reason != AllCooling || !ue.RetryAt.Equal(t0.Add(time.Minute-resetGrace)) {
 			t.Fatalf("got %+v, want all_cooling at +1m", ue)
 		}
 	})
@@ -377,7 +379,7 @@ func TestRestartRestoresTokensStatesAndCooldowns(t *testing.T) {
 	})
 	e.restart()
 	s := e.snapshot()
-	if cds := s[ids[0]].Cooldowns; len(cds) != 1 || !cds[0].Until.Equal(t0.Add(time.Hour)) {
+	if cds := s[ids[0]].Cooldowns; len(cds) != 1 || !cds[0].Until.Equal(t0.Add(time.Hour+resetGrace)) {
 		t.Errorf("cooldowns after restart = %+v", cds)
 	}
 	if s[ids[1]].Status != storage.StatusBanned || s[ids[1]].StatusReason != "TOS_VIOLATION" {
@@ -547,5 +549,143 @@ func TestAbandonedAcquireReleasesItsLateLease(t *testing.T) {
 		return v.Served == 1 && v.InFlight == 0
 	})
 	l := e.mustAcquire(AcquireOptions{})
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+}
+
+// TestWakeUpProbesBeforeReleasingTheHerd: when the only credential's
+// cooldown ends with several requests parked, it gets one of them; the rest
+// follow only once that one succeeded. Issue 9 saw up to 22 simultaneous
+// 429s on the one account that had just reset.
+func TestWakeUpProbesBeforeReleasingTheHerd(t *testing.T) {
+	e := newEnv(t)
+	e.seed(1, func(i int, c *storage.Credential) {
+		c.Cooldowns = []storage.Cooldown{{Model: testModel, Until: t0.Add(5 * time.Second)}}
+	})
+	e.start()
+	const n = 4
+	var results []<-chan acquireResult
+	for i := 0; i < n; i++ {
+		results = append(results, e.asyncAcquire(AcquireOptions{}))
+		e.waitersParked(i + 1)
+	}
+	e.clock.Advance(5 * time.Second)
+	var probe *Lease
+	var rest []<-chan acquireResult
+	eventually(t, "a probe granted after the cooldown", func() bool {
+		rest = rest[:0]
+		for _, ch := range results {
+			select {
+			case r := <-ch:
+				if r.err != nil || probe != nil {
+					t.Fatalf("a second request was granted before the probe's verdict (err %v)", r.err)
+				}
+				probe = r.lease
+			default:
+				rest = append(rest, ch)
+			}
+		}
+		results = rest
+		return probe != nil
+	})
+	// The others are still parked: granting one would have left fewer.
+	if s, err := e.pool.Snapshot(context.Background()); err != nil || s.Waiting != n-1 {
+		t.Fatalf("parked after the probe grant: %d (err %v), want %d", s.Waiting, err, n-1)
+	}
+	e.pool.Report(probe, providers.Outcome{Kind: providers.KindOK})
+	for i, ch := range rest {
+		r := <-ch
+		if r.err != nil {
+			t.Fatalf("waiter %d after the probe succeeded: %v", i, r.err)
+		}
+		e.pool.Report(r.lease, providers.Outcome{Kind: providers.KindOK})
+	}
+}
+
+// TestParkedRequestRecheckedWhenOutcomeClears: a request that parked while
+// the only credential's 429 was being processed is answered as soon as the
+// credential reports a cooldown beyond the request's deadline, with that
+// reset, instead of waiting out its whole queue timeout for a Retry-After
+// of one second (issue 9).
+func TestParkedRequestRecheckedWhenOutcomeClears(t *testing.T) {
+	e := newEnv(t)
+	e.seed(1, nil)
+	e.start()
+	l := e.mustAcquire(AcquireOptions{})
+	// Park while the lease is out (the in-flight lease does not make the
+	// credential unready, so hold it with a pending outcome instead): send
+	// the 429 and acquire at once; whichever the scheduler sees first, the
+	// answer must come at once with the credential's reset.
+	reset := t0.Add(time.Minute)
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindRateLimited, RetryAt: reset})
+	res := e.asyncAcquire(AcquireOptions{Wait: 5 * time.Second})
+	select {
+	case r := <-res:
+		if ue := unavailable(t, r.err); ue.Reason != AllCooling || !ue.RetryAt.Equal(reset) {
+			t.Fatalf("got %+v, want all_cooling until the reset", ue)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the parked request was not answered when the outcome cleared (fake clock never advanced)")
+	}
+}
+
+// TestQuotaReadKeepsSpentModelOff: a limit answer triggers a quota read; a
+// model the read reports as spent is cooled until its reset, so no request
+// learns it from a 429; a failing read changes nothing and never blocks
+// serving; the periodic read runs on the configured interval (issue 9).
+func TestQuotaReadKeepsSpentModelOff(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.QuotaPollSecs = 60
+	reset := t0.Add(10 * time.Minute)
+	var failing atomic.Bool
+	var spent atomic.Int64 // the credential whose model quota is spent
+	e.auth.quota = func(ctx context.Context, g providers.Grant) ([]providers.QuotaBucket, error) {
+		if failing.Load() {
+			return nil, errors.New("quota rpc down")
+		}
+		left := 0.9
+		if g.CredentialID == spent.Load() {
+			left = 0
+		}
+		return []providers.QuotaBucket{{Model: testModel, Remaining: left, ResetAt: reset},
+			{Model: "other", Remaining: 0.7, ResetAt: reset}}, nil
+	}
+	ids := e.seed(2, nil)
+	e.start()
+	// The first reads (due at start: no jitter) find headroom everywhere.
+	eventually(t, "the first quota reads", func() bool {
+		e.clock.Advance(0)
+		return e.auth.quotaReads.Load() >= 2
+	})
+	l := e.mustAcquire(AcquireOptions{})
+	hit := l.Grant.CredentialID
+	spent.Store(hit)
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindRateLimited, Status: 429, RetryAt: t0.Add(time.Second)})
+	eventually(t, "quota read after the 429 cools the spent model until its reset", func() bool {
+		cds := e.snapshot()[hit].Cooldowns
+		return len(cds) == 1 && cds[0].Until.Equal(reset.Add(resetGrace)) && cds[0].Reason == "quota_spent"
+	})
+	if v := e.snapshot()[hit]; len(v.Quota) != 2 {
+		t.Fatalf("view quota = %+v, want the two buckets read", v.Quota)
+	}
+	// Past the 429's own reset the credential is still kept off the spent
+	// model, and serves the other one.
+	e.clock.Advance(2 * time.Second)
+	other := ids[0]
+	if other == hit {
+		other = ids[1]
+	}
+	for i := 0; i < 3; i++ {
+		l := e.mustAcquire(AcquireOptions{})
+		if l.Grant.CredentialID != other {
+			t.Fatalf("request %d went to the credential whose quota is spent", i)
+		}
+		e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+	}
+	// A failing read never holds up serving.
+	failing.Store(true)
+	before := e.auth.quotaReads.Load()
+	e.clock.Advance(time.Minute)
+	eventually(t, "periodic reads", func() bool { return e.auth.quotaReads.Load() > before })
+	l = e.mustAcquire(AcquireOptions{})
 	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
 }

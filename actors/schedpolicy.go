@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"container/list"
 	"encoding/json"
+	"math"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -34,6 +35,42 @@ import (
 // tokenSkew is how long a token must still be valid to be handed out.
 const tokenSkew = 30 * time.Second
 
+// Quota routing (routing = "quota"): among the credentials ready for a
+// request, the one whose quota for the model resets soonest goes first, so a
+// window about to refill is spent before one that lasts for hours; a
+// credential with less than lowHeadroom of its quota left goes last (out of
+// rotation until its reset while others have quota, but still used before a
+// client is refused), one reporting nothing at all is taken off by a
+// cooldown until its reset (credstate.applyQuota). Resets in the same second
+// count as equal and are rotated least recently used first, so a pool whose
+// quotas all refill together (Code Assist's daily quotas) is spread evenly;
+// a coarser grain lets quota that resets sooner expire unused. Credentials whose upstream
+// reported no quota rank after those with known headroom and before those
+// nearly spent. Quota routing keeps a heap per model (quotaheap.go):
+// O(log n) per pick, no allocation.
+const (
+	lowHeadroom      = 0.02
+	resetGranularity = time.Second
+)
+
+// routing is the scheduler's choice among ready credentials.
+type routing uint8
+
+const (
+	routeLRU routing = iota
+	routeQuota
+)
+
+// Pick reasons, for the access log at debug level.
+const (
+	PickPreferred  = "preferred"
+	PickAffinity   = "affinity"
+	PickLRU        = "lru"
+	PickSoonest    = "quota_soonest_reset"
+	PickUnknown    = "quota_unknown"
+	PickLowHeadway = "quota_low_headroom"
+)
+
 // schedEntry is the scheduler's read model of one credential.
 type schedEntry struct {
 	id         int64
@@ -49,13 +86,44 @@ type schedEntry struct {
 	cooldowns    map[string]time.Time
 	// pending maps model (or AllModels) to the Outcome.Seq whose effect the
 	// credential has not yet reported; the entry is not granted for it.
-	pending  map[string]uint64
-	inflight int
-	served   uint64
-	lastUsed time.Time
-	view     CredentialView
+	pending map[string]uint64
+	// probes holds the cooldown keys (model, or AllModels) this credential
+	// has been seen cooling on and that no request has since succeeded on.
+	// Once such a cooldown ends the credential takes one request (the
+	// probe) for that key at a time; the value is whether it is in flight.
+	// Only a success releases the rest of the waiters to it, so the
+	// credential that just reset is not hit by a herd (issue 9).
+	probes map[string]bool
+	// ramp caps the in-flight requests per key after a successful probe: two,
+	// then one more for each success (doubling per round trip), so a herd of
+	// waiters reaches a credential that just reset no faster than it proves
+	// it has quota; dropped once past rampDone.
+	ramp map[string]int
+	// grantedProbe says whether the latest grant was a probe; the scheduler
+	// copies it into the lease record, with the reason of the pick.
+	grantedProbe bool
+	pickReason   string
+	// quota is what the upstream last reported of the credential's quotas
+	// (immutable once received); spend estimates what was spent since, per
+	// bucket model (quota routing).
+	quota []providers.QuotaBucket
+	spend map[string]*spendTrack
+	// poolCosts is the policy's per-bucket-model cost estimate shared by
+	// every credential (quotas of one provider and model usually cost the
+	// same per request): a credential that has not learned its own uses it.
+	poolCosts map[string]float64
+	inflight  int
+	served    uint64
+	lastUsed  time.Time
+	view      CredentialView
 	// elems[i] is the entry's element in queue i, nil when absent.
 	elems []*list.Element
+	// Quota routing: hpos[i] is the entry's index in rank heap i (-1 when
+	// absent), ranks[i] its rank there; grantSeq orders equal ranks least
+	// recently granted first.
+	hpos     []int
+	ranks    []quotaRank
+	grantSeq uint64
 }
 
 func (e *schedEntry) alive() bool {
@@ -94,9 +162,13 @@ func (h *wakeHeap) Pop() any {
 const affinityCap = 65536
 
 type schedPolicy struct {
+	routing     routing
 	entries     map[int64]*schedEntry
 	modelIdx    map[string]int
 	queues      []*list.List
+	heaps       []*rankHeap // quota routing only, parallel to queues
+	costs       map[string]float64
+	grantSeq    uint64
 	maxInflight int
 	wakes       wakeHeap
 
@@ -105,9 +177,17 @@ type schedPolicy struct {
 	affinityNext  int
 }
 
+// newSchedPolicyRouting is newSchedPolicy with a routing policy.
+func newSchedPolicyRouting(maxInflight int, r routing) *schedPolicy {
+	p := newSchedPolicy(maxInflight)
+	p.routing = r
+	return p
+}
+
 func newSchedPolicy(maxInflight int) *schedPolicy {
 	return &schedPolicy{
 		entries:     make(map[int64]*schedEntry),
+		costs:       make(map[string]float64),
 		modelIdx:    make(map[string]int),
 		maxInflight: maxInflight,
 		affinity:    make(map[string]int64),
@@ -138,7 +218,38 @@ func (p *schedPolicy) readyFor(e *schedEntry, model string, now time.Time) bool 
 			return false
 		}
 	}
+	if len(e.probes) > 0 && (e.probes[storage.AllModels] || e.probes[model]) {
+		return false // a probe is out; wait for its verdict
+	}
+	if len(e.ramp) > 0 {
+		for _, key := range [...]string{model, storage.AllModels} {
+			if n, ok := e.ramp[key]; ok && e.inflight >= n {
+				return false // ramping up after a cooldown
+			}
+		}
+	}
+	if p.spentOut(e, model, now) {
+		return false
+	}
 	return true
+}
+
+// rampDone ends the ramp after a probe: from there the credential takes
+// requests without a cap of its own.
+const rampDone = 64
+
+// spentEpsilon absorbs rounding in a spend estimate.
+const spentEpsilon = 1e-6
+
+// spentOut reports whether quota routing knows (from a report, or a report
+// less what was granted since) that e has nothing left for model: it is
+// kept out of rotation until the quota resets rather than sent for a 429.
+func (p *schedPolicy) spentOut(e *schedEntry, model string, now time.Time) bool {
+	if p.routing != routeQuota || len(e.quota) == 0 {
+		return false
+	}
+	left, _, known := headroom(e, model, now)
+	return known && left <= spentEpsilon
 }
 
 // queue returns the index of model's queue, creating and filling it on
@@ -150,6 +261,9 @@ func (p *schedPolicy) queue(model string, now time.Time) int {
 	mi := len(p.queues)
 	p.modelIdx[model] = mi
 	p.queues = append(p.queues, list.New())
+	if p.routing == routeQuota {
+		p.heaps = append(p.heaps, &rankHeap{mi: mi})
+	}
 	for _, e := range p.entries {
 		p.reindexOne(e, mi, model, now)
 	}
@@ -170,6 +284,9 @@ func (p *schedPolicy) reindexOne(e *schedEntry, mi int, model string, now time.T
 		p.queues[mi].Remove(e.elems[mi])
 		e.elems[mi] = nil
 	}
+	if p.routing == routeQuota {
+		p.syncHeap(e, mi, model, want, now)
+	}
 }
 
 // reindex recomputes e's membership in every queue.
@@ -179,34 +296,53 @@ func (p *schedPolicy) reindex(e *schedEntry, now time.Time) {
 	}
 }
 
-// upsert applies a CredentialChanged and reports the entry.
-func (p *schedPolicy) upsert(c *CredentialChanged, now time.Time) *schedEntry {
+// upsert applies a CredentialChanged and reports the entry, and whether an
+// outcome the entry was held back for has now been reported (parked
+// requests deserve a fresh look then).
+func (p *schedPolicy) upsert(c *CredentialChanged, now time.Time) (*schedEntry, bool) {
 	if c.Removed {
 		p.remove(c.ID)
-		return nil
+		return nil, false
 	}
 	e, ok := p.entries[c.ID]
 	if !ok {
-		e = &schedEntry{id: c.ID}
+		e = &schedEntry{id: c.ID, poolCosts: p.costs}
 		p.entries[c.ID] = e
 	}
 	if e.token != c.AccessToken || e.refreshing != c.Refreshing {
 		e.refreshAsked = false
 	}
+	if p.routing == routeQuota {
+		quotaWakes(e.quota, c.Quota, now, func(at time.Time) { heap.Push(&p.wakes, wakeItem{at: at, id: c.ID}) })
+	}
 	for model, until := range c.Cooldowns {
 		if until.After(now) && !until.Equal(e.cooldowns[model]) {
 			heap.Push(&p.wakes, wakeItem{at: until, id: c.ID})
 		}
+		if until.After(now) {
+			if e.probes == nil {
+				e.probes = make(map[string]bool, 1)
+			}
+			if _, ok := e.probes[model]; !ok {
+				e.probes[model] = false
+			}
+		}
 	}
 	e.pid, e.status, e.token, e.account, e.extra = c.PID, c.Status, c.AccessToken, c.Account, c.Extra
 	e.expiry, e.refreshing, e.cooldowns, e.view = c.Expiry, c.Refreshing, c.Cooldowns, c.View
+	if p.routing == routeQuota && !sameQuota(e.quota, c.Quota) {
+		e.observeQuota(c.Quota)
+	}
+	e.quota = c.Quota
+	cleared := false
 	for key, seq := range e.pending {
 		if c.OutcomeSeq >= seq {
 			delete(e.pending, key)
+			cleared = true
 		}
 	}
 	p.reindex(e, now)
-	return e
+	return e, cleared
 }
 
 func (p *schedPolicy) remove(id int64) {
@@ -217,6 +353,11 @@ func (p *schedPolicy) remove(id int64) {
 	for mi, el := range e.elems {
 		if el != nil {
 			p.queues[mi].Remove(el)
+		}
+	}
+	for mi, pos := range e.hpos {
+		if pos >= 0 {
+			heap.Remove(p.heaps[mi], pos)
 		}
 	}
 	delete(p.entries, id)
@@ -241,10 +382,46 @@ func pendingKey(model string, o providers.Outcome) string {
 }
 
 // release ends one grant of e. When the outcome changes readiness, e is held
-// back under seq until the credential reports.
-func (p *schedPolicy) release(e *schedEntry, model string, o providers.Outcome, seq uint64, now time.Time) {
+// back under seq until the credential reports. probe says whether the grant
+// was a probe after a cooldown: a success ends probing, anything else lets
+// the next request probe (a new cooldown, if any, arrives with the report).
+func (p *schedPolicy) release(e *schedEntry, model string, o providers.Outcome, seq uint64, probe bool, now time.Time) {
 	if e.inflight > 0 {
 		e.inflight--
+	}
+	if o.Kind == providers.KindOK && len(e.spend) > 0 {
+		e.countSpent(model, now)
+	}
+	if len(e.ramp) > 0 {
+		for _, key := range [...]string{model, storage.AllModels} {
+			n, ok := e.ramp[key]
+			switch {
+			case !ok:
+			case o.Kind != providers.KindOK:
+				// A failure: a new cooldown follows, and its probe.
+				delete(e.ramp, key)
+			case n+1 >= rampDone:
+				delete(e.ramp, key)
+			default:
+				e.ramp[key] = n + 1
+			}
+		}
+	}
+	if probe && len(e.probes) > 0 {
+		for _, key := range [...]string{model, storage.AllModels} {
+			if _, ok := e.probes[key]; !ok {
+				continue
+			}
+			if o.Kind == providers.KindOK {
+				delete(e.probes, key)
+				if e.ramp == nil {
+					e.ramp = make(map[string]int, 1)
+				}
+				e.ramp[key] = 2 // the probe's success doubles it
+			} else {
+				e.probes[key] = false
+			}
+		}
 	}
 	if key := pendingKey(model, o); key != "" {
 		if e.pending == nil {
@@ -264,6 +441,7 @@ func (p *schedPolicy) pick(a *Acquire, now time.Time, refresh *[]*schedEntry) *s
 	}
 	if a.Prefer != 0 {
 		if e := p.entries[a.Prefer]; usable(e) {
+			e.pickReason = PickPreferred
 			return p.grant(e, mi, a.Model, now)
 		}
 	}
@@ -272,6 +450,7 @@ func (p *schedPolicy) pick(a *Acquire, now time.Time, refresh *[]*schedEntry) *s
 		if id, ok := p.affinity[a.Affinity]; ok {
 			e := p.entries[id]
 			if usable(e) {
+				e.pickReason = PickAffinity
 				return p.grant(e, mi, a.Model, now)
 			}
 			// Keep the binding through a failover (the request already
@@ -279,7 +458,18 @@ func (p *schedPolicy) pick(a *Acquire, now time.Time, refresh *[]*schedEntry) *s
 			rebind = e == nil || !e.alive() || len(a.Exclude) == 0
 		}
 	}
+	if p.routing == routeQuota {
+		best := p.pickRanked(a, mi, now, refresh)
+		if best == nil {
+			return nil
+		}
+		if rebind {
+			p.bind(a.Affinity, best.id)
+		}
+		return p.grant(best, mi, a.Model, now)
+	}
 	q := p.queues[mi]
+	var best *schedEntry
 	for el := q.Front(); el != nil; {
 		e := el.Value.(*schedEntry)
 		next := el.Next()
@@ -297,22 +487,136 @@ func (p *schedPolicy) pick(a *Acquire, now time.Time, refresh *[]*schedEntry) *s
 			el = next
 			continue
 		}
-		if rebind {
-			p.bind(a.Affinity, e.id)
-		}
-		return p.grant(e, mi, a.Model, now)
+		best = e
+		best.pickReason = PickLRU
+		break
 	}
-	return nil
+	if best == nil {
+		return nil
+	}
+	if rebind {
+		p.bind(a.Affinity, best.id)
+	}
+	return p.grant(best, mi, a.Model, now)
+}
+
+// quotaRank orders ready credentials for quota routing: by tier (headroom
+// known, unknown, nearly spent), then by when the quota resets (soonest
+// first, at resetGranularity).
+type quotaRank struct {
+	tier  uint8
+	reset int64 // reset time in resetGranularity units; max for unknown
+}
+
+const (
+	tierHeadroom uint8 = iota
+	tierUnknown
+	tierLow
+)
+
+func (r quotaRank) before(o quotaRank) bool {
+	if r.tier != o.tier {
+		return r.tier < o.tier
+	}
+	return r.reset < o.reset
+}
+
+func (r quotaRank) reason() string {
+	switch r.tier {
+	case tierHeadroom:
+		return PickSoonest
+	case tierLow:
+		return PickLowHeadway
+	}
+	return PickUnknown
+}
+
+// rankQuota ranks a credential for model from its reported quotas: the
+// tightest bucket that applies (the model's own, or account-wide) and has
+// not reset yet, less what was spent since it was reported.
+func rankQuota(e *schedEntry, model string, now time.Time) quotaRank {
+	remaining, reset, known := headroom(e, model, now)
+	switch {
+	case !known:
+		return quotaRank{tier: tierUnknown, reset: math.MaxInt64}
+	case remaining < lowHeadroom:
+		return quotaRank{tier: tierLow, reset: resetUnits(reset)}
+	}
+	return quotaRank{tier: tierHeadroom, reset: resetUnits(reset)}
+}
+
+func resetUnits(t time.Time) int64 {
+	if t.IsZero() {
+		return math.MaxInt64
+	}
+	return t.UnixNano() / int64(resetGranularity)
+}
+
+// headroom returns the smallest remaining fraction among the buckets that
+// apply to model, with that bucket's reset (zero: not reported). A bucket's
+// fraction is lowered by the estimated cost of the requests granted since it
+// was reported (those finished and those in flight); a bucket whose reset
+// has passed counts as refilled, less what the new window has spent when the
+// cost is known, and says nothing otherwise.
+func headroom(e *schedEntry, model string, now time.Time) (remaining float64, reset time.Time, known bool) {
+	remaining = 1.0
+	for i := range e.quota {
+		b := &e.quota[i]
+		if b.Model != model && b.Model != storage.AllModels {
+			continue
+		}
+		left, at := b.Remaining, b.ResetAt
+		t := e.spend[b.Model]
+		var cost float64
+		if t != nil {
+			cost = t.cost
+			if cost == 0 {
+				cost = e.poolCosts[b.Model]
+			}
+		}
+		switch {
+		case !b.ResetAt.IsZero() && !b.ResetAt.After(now):
+			// Refilled since it was reported.
+			if cost == 0 {
+				continue
+			}
+			spent := e.inflight
+			if t.reset.IsZero() && !t.after.IsZero() {
+				spent += t.oks
+			}
+			left, at = 1-cost*float64(spent), time.Time{}
+		case cost > 0 && sameWindow(t.reset, b.ResetAt):
+			left = t.base - cost*float64(t.oks+e.inflight)
+		}
+		if !known || left < remaining {
+			remaining, reset, known = left, at, true
+		}
+	}
+	return remaining, reset, known
 }
 
 func (p *schedPolicy) grant(e *schedEntry, mi int, model string, now time.Time) *schedEntry {
 	e.inflight++
 	e.served++
 	e.lastUsed = now
+	e.grantedProbe = false
+	if len(e.probes) > 0 {
+		for _, key := range [...]string{model, storage.AllModels} {
+			if _, ok := e.probes[key]; ok {
+				e.probes[key] = true
+				e.grantedProbe = true
+			}
+		}
+	}
 	if el := e.elems[mi]; el != nil {
 		p.queues[mi].MoveToBack(el)
 	}
-	if p.maxInflight > 0 && e.inflight >= p.maxInflight {
+	p.grantSeq++
+	e.grantSeq = p.grantSeq
+	if mi < len(e.hpos) && e.hpos[mi] >= 0 {
+		heap.Fix(p.heaps[mi], e.hpos[mi])
+	}
+	if e.grantedProbe || (p.maxInflight > 0 && e.inflight >= p.maxInflight) {
 		p.reindex(e, now)
 	}
 	return e
@@ -359,7 +663,8 @@ func (p *schedPolicy) unavailable(a *Acquire, now time.Time, refresh *[]*schedEn
 			av.soon = true
 			continue
 		}
-		if len(e.pending) > 0 || (p.maxInflight > 0 && e.inflight >= p.maxInflight) {
+		if len(e.pending) > 0 || (p.maxInflight > 0 && e.inflight >= p.maxInflight) ||
+			(len(e.probes) > 0 && (e.probes[storage.AllModels] || e.probes[a.Model])) {
 			av.soon = true
 			continue
 		}
@@ -369,6 +674,11 @@ func (p *schedPolicy) unavailable(a *Acquire, now time.Time, refresh *[]*schedEn
 		}
 		if until, ok := e.cooldowns[a.Model]; ok && until.After(at) {
 			at = until
+		}
+		if p.spentOut(e, a.Model, now) {
+			if _, reset, _ := headroom(e, a.Model, now); reset.After(at) {
+				at = reset
+			}
 		}
 		if !at.After(now) {
 			av.soon = true // ready now; a reindex is due

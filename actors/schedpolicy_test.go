@@ -1,8 +1,12 @@
 package actors
 
 import (
+	"fmt"
+	"math"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/pollux-gateway/pollux/config"
 	"github.com/pollux-gateway/pollux/providers"
@@ -145,7 +149,7 @@ func TestAffinity(t *testing.T) {
 func TestPendingHoldsCredentialUntilReport(t *testing.T) {
 	p := newPolicyWith(t, 1, 0)
 	e := p.pick(&Acquire{Model: "m"}, t0, new([]*schedEntry))
-	p.release(e, "m", providers.Outcome{Kind: providers.KindRateLimited}, 7, t0)
+	p.release(e, "m", providers.Outcome{Kind: providers.KindRateLimited}, 7, false, t0)
 	if id := pickID(p, &Acquire{Model: "m"}, t0); id != 0 {
 		t.Fatal("granted a credential whose 429 the credential has not processed yet")
 	}
@@ -180,7 +184,7 @@ func TestInflightCap(t *testing.T) {
 	if !av.candidates || !av.soon {
 		t.Fatalf("busy pool: %+v, want candidates and soon", av)
 	}
-	p.release(a, "m", providers.Outcome{Kind: providers.KindOK}, 1, t0)
+	p.release(a, "m", providers.Outcome{Kind: providers.KindOK}, 1, false, t0)
 	if id := pickID(p, &Acquire{Model: "m"}, t0); id != a.id {
 		t.Fatalf("after release got %d, want %d", id, a.id)
 	}
@@ -230,5 +234,353 @@ func TestWakesBringCredentialsBack(t *testing.T) {
 	}
 	if q := p.queues[p.modelIdx["m"]]; q.Len() != 1 {
 		t.Fatalf("queue length after wake = %d, want 1", q.Len())
+	}
+}
+
+// TestProbeThenRelease: a credential whose cooldown just ended takes one
+// request; only that request's success lets the next ones through, a failure
+// lets another request probe. Issue 9 saw 22 parked requests handed at once
+// to the one account that had just reset, and 22 429s.
+func TestProbeThenRelease(t *testing.T) {
+	wake := t0.Add(time.Minute)
+	tests := []struct {
+		name        string
+		key         string // cooldown key
+		model       string // model of the probe
+		probe       providers.Kind
+		wantAfter   bool // a second request is granted after the probe's outcome
+		otherModel  string
+		wantOtherOK bool // a request for otherModel is granted while the probe is out
+	}{
+		{name: "credential-wide: success releases", key: storage.AllModels, model: "m", probe: providers.KindOK,
+			wantAfter: true, otherModel: "n", wantOtherOK: false},
+		{name: "credential-wide: transient failure lets another probe", key: storage.AllModels, model: "m",
+			probe: providers.KindTransient, wantAfter: true, otherModel: "n", wantOtherOK: false},
+		{name: "model cooldown: another model is not held", key: "m", model: "m", probe: providers.KindOK,
+			wantAfter: true, otherModel: "n", wantOtherOK: true},
+		{name: "model cooldown: 429 holds until the report", key: "m", model: "m", probe: providers.KindRateLimited,
+			wantAfter: false, otherModel: "n", wantOtherOK: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPolicyWith(t, 0, 0)
+			c := readyChange(1)
+			c.Cooldowns = map[string]time.Time{tt.key: wake}
+			p.upsert(c, t0)
+			if id := pickID(p, &Acquire{Model: tt.model}, t0); id != 0 {
+				t.Fatalf("granted %d while cooling", id)
+			}
+			// The cooldown ends; the credential reports it gone.
+			p.upsert(readyChange(1), wake)
+			first := p.pick(&Acquire{Model: tt.model}, wake, new([]*schedEntry))
+			if first == nil || !first.grantedProbe {
+				t.Fatalf("first request after the cooldown: %v, want a probe grant", first)
+			}
+			if id := pickID(p, &Acquire{Model: tt.model}, wake); id != 0 {
+				t.Fatal("a second request went to the credential while its probe was out")
+			}
+			if got := pickID(p, &Acquire{Model: tt.otherModel}, wake) != 0; got != tt.wantOtherOK {
+				t.Fatalf("other model granted = %v, want %v", got, tt.wantOtherOK)
+			}
+			p.release(first, tt.model, providers.Outcome{Kind: tt.probe}, 1, true, wake)
+			second := p.pick(&Acquire{Model: tt.model}, wake, new([]*schedEntry))
+			if (second != nil) != tt.wantAfter {
+				t.Fatalf("after a %v probe granted = %v, want %v", tt.probe, second != nil, tt.wantAfter)
+			}
+			if second == nil {
+				return
+			}
+			if tt.probe == providers.KindOK {
+				if second.grantedProbe {
+					t.Fatal("after a successful probe the next grant is still a probe")
+				}
+				// The ramp lets one more through for each success.
+				p.release(second, tt.model, providers.Outcome{Kind: providers.KindOK}, 2, false, wake)
+				if id := pickID(p, &Acquire{Model: tt.model}, wake); id != 1 {
+					t.Fatal("after a successful probe the credential does not take more requests")
+				}
+			} else if !second.grantedProbe {
+				t.Fatal("after a failed probe the next grant is not a probe")
+			}
+		})
+	}
+}
+
+// TestProbeAfterRestart: cooldowns loaded after a restart are probed too, so
+// a restart in the middle of cooldowns cannot herd a credential either.
+func TestProbeAfterRestart(t *testing.T) {
+	p := newPolicyWith(t, 0, 0)
+	c := readyChange(1)
+	c.Cooldowns = map[string]time.Time{storage.AllModels: t0.Add(time.Second)}
+	p.upsert(c, t0)
+	later := t0.Add(2 * time.Second)
+	if id := pickID(p, &Acquire{Model: "m"}, later); id != 1 {
+		t.Fatal("credential not granted after its cooldown")
+	}
+	if id := pickID(p, &Acquire{Model: "m"}, later); id != 0 {
+		t.Fatal("second request granted before the probe's verdict")
+	}
+	av := p.unavailable(&Acquire{Model: "m"}, later, new([]*schedEntry))
+	if !av.candidates || !av.soon {
+		t.Fatalf("probe out: %+v, want candidates and soon", av)
+	}
+}
+
+// TestQuotaRoutingOrder: quota routing spends first the quota that resets
+// soonest, keeps nearly spent credentials for last, ranks credentials with
+// no report in between, and rotates credentials whose quotas reset together
+// least recently used first (issue 9).
+func TestQuotaRoutingOrder(t *testing.T) {
+	const model = "m"
+	bucket := func(remaining float64, resetIn time.Duration) []providers.QuotaBucket {
+		return []providers.QuotaBucket{{Model: model, Remaining: remaining, ResetAt: t0.Add(resetIn)}}
+	}
+	tests := []struct {
+		name    string
+		routing routing
+		quota   map[int64][]providers.QuotaBucket // by credential 1..n
+		n       int
+		want    []int64 // ids of successive picks (each released at once)
+		// rotate: instead of want, 2n picks must cycle through all n
+		// credentials twice in the same order (the queue's initial order is
+		// not fixed).
+		rotate bool
+		reason string // reason of the first pick
+	}{
+		{
+			name: "the window that resets in 5 minutes before the one in 5 hours", routing: routeQuota, n: 2,
+			quota: map[int64][]providers.QuotaBucket{1: bucket(0.9, 5*time.Hour), 2: bucket(0.3, 5*time.Minute)},
+			want:  []int64{2, 2, 2}, reason: PickSoonest,
+		},
+		{
+			name: "nearly spent goes last, unknown in between", routing: routeQuota, n: 3,
+			quota: map[int64][]providers.QuotaBucket{1: bucket(0.01, time.Minute), 3: bucket(0.5, time.Hour)},
+			want:  []int64{3}, reason: PickSoonest,
+		},
+		{
+			name: "unknown before nearly spent", routing: routeQuota, n: 2,
+			quota: map[int64][]providers.QuotaBucket{1: bucket(0.01, time.Minute)},
+			want:  []int64{2}, reason: PickUnknown,
+		},
+		{
+			name: "nearly spent still serves when nothing else is ready", routing: routeQuota, n: 1,
+			quota: map[int64][]providers.QuotaBucket{1: bucket(0.01, time.Minute)},
+			want:  []int64{1}, reason: PickLowHeadway,
+		},
+		{
+			name: "resets in the same second rotate", routing: routeQuota, n: 3,
+			quota: map[int64][]providers.QuotaBucket{1: bucket(0.5, 10*time.Hour), 2: bucket(0.9, 10*time.Hour+300*time.Millisecond),
+				3: bucket(0.2, 10*time.Hour+600*time.Millisecond)},
+			rotate: true, reason: PickSoonest,
+		},
+		{
+			name: "a reset one second sooner goes first", routing: routeQuota, n: 2,
+			quota: map[int64][]providers.QuotaBucket{1: bucket(0.5, 10*time.Hour+time.Second), 2: bucket(0.9, 10*time.Hour)},
+			want:  []int64{2, 2}, reason: PickSoonest,
+		},
+		{
+			name: "an account-wide bucket applies to every model", routing: routeQuota, n: 2,
+			quota: map[int64][]providers.QuotaBucket{1: {{Model: storage.AllModels, Remaining: 0.5, ResetAt: t0.Add(time.Minute)}},
+				2: bucket(0.5, time.Hour)},
+			want: []int64{1}, reason: PickSoonest,
+		},
+		{
+			name: "a bucket whose reset has passed says nothing", routing: routeQuota, n: 2,
+			quota: map[int64][]providers.QuotaBucket{1: bucket(0.001, -time.Second), 2: bucket(0.001, time.Hour)},
+			want:  []int64{1}, reason: PickUnknown,
+		},
+		{
+			name: "lru ignores quota", routing: routeLRU, n: 2,
+			quota:  map[int64][]providers.QuotaBucket{1: bucket(0.9, 5*time.Hour), 2: bucket(0.3, 5*time.Minute)},
+			rotate: true, reason: PickLRU,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newSchedPolicyRouting(0, tt.routing)
+			for i := 1; i <= tt.n; i++ {
+				c := readyChange(int64(i))
+				c.Quota = tt.quota[int64(i)]
+				p.upsert(c, t0)
+			}
+			want := tt.want
+			if tt.rotate {
+				want = make([]int64, 2*tt.n)
+			}
+			var got []int64
+			for i := range want {
+				e := p.pick(&Acquire{Model: model}, t0, new([]*schedEntry))
+				if e == nil {
+					t.Fatalf("pick %d: nothing granted", i)
+				}
+				if i == 0 && e.pickReason != tt.reason {
+					t.Errorf("reason = %q, want %q", e.pickReason, tt.reason)
+				}
+				got = append(got, e.id)
+				p.release(e, model, providers.Outcome{Kind: providers.KindOK}, 0, e.grantedProbe, t0)
+			}
+			if tt.rotate {
+				seen := map[int64]bool{}
+				for i, id := range got[:tt.n] {
+					if seen[id] || got[i+tt.n] != id {
+						t.Fatalf("picks %v: want every credential once per round, in the same order", got)
+					}
+					seen[id] = true
+				}
+				return
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("picks (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func BenchmarkQuotaPick(b *testing.B) {
+	for _, n := range []int{100, 10000} {
+		for _, r := range []struct {
+			name string
+			r    routing
+		}{{"lru", routeLRU}, {"quota", routeQuota}} {
+			b.Run(fmt.Sprintf("%s/%d", r.name, n), func(b *testing.B) {
+				p := newSchedPolicyRouting(0, r.r)
+				for i := 1; i <= n; i++ {
+					c := readyChange(int64(i))
+					c.Expiry = t0.Add(24 * time.Hour)
+					c.Quota = []providers.QuotaBucket{{Model: "m", Remaining: 0.5, ResetAt: t0.Add(time.Duration(i%7) * time.Hour)}}
+					p.upsert(c, t0)
+				}
+				a := &Acquire{Model: "m"}
+				var refresh []*schedEntry
+				b.ReportAllocs()
+				for b.Loop() {
+					e := p.pick(a, t0, &refresh)
+					p.release(e, "m", providers.Outcome{Kind: providers.KindOK}, 0, false, t0)
+				}
+			})
+		}
+	}
+}
+
+// TestQuotaRankRefreshesAtReset: a nearly spent credential is back in
+// rotation once its quota's reset passes (the scheduler's wake-up at the
+// reset re-ranks it), without waiting for the next quota report.
+func TestQuotaRankRefreshesAtReset(t *testing.T) {
+	p := newSchedPolicyRouting(0, routeQuota)
+	low := readyChange(1)
+	low.Quota = []providers.QuotaBucket{{Model: "m", Remaining: 0.001, ResetAt: t0.Add(time.Minute)}}
+	p.upsert(low, t0)
+	p.upsert(readyChange(2), t0)
+	e := p.pick(&Acquire{Model: "m"}, t0, new([]*schedEntry))
+	if e == nil || e.id != 2 {
+		t.Fatalf("before the reset picked %v, want 2 (1 is nearly spent)", e)
+	}
+	p.release(e, "m", providers.Outcome{Kind: providers.KindOK}, 0, false, t0)
+	later := t0.Add(2 * time.Minute)
+	for _, id := range p.dueWakes(later) {
+		p.reindex(p.entries[id], later)
+	}
+	e = p.pick(&Acquire{Model: "m"}, later, new([]*schedEntry))
+	if e == nil || e.id != 1 {
+		t.Fatalf("after the reset picked %v, want 1 (refilled, least recently used)", e)
+	}
+}
+
+// TestQuotaSpendEstimate: between two quota reports the scheduler counts
+// what was spent, with the per-request cost learned from successive reports
+// of one window, and moves a credential it estimates spent to the back
+// before a 429 says so (issue 9: one wasted 429 per credential, model and
+// window).
+func TestQuotaSpendEstimate(t *testing.T) {
+	p := newSchedPolicyRouting(0, routeQuota)
+	reset := t0.Add(time.Hour)
+	report := func(id int64, remaining float64) {
+		c := readyChange(id)
+		c.Quota = []providers.QuotaBucket{{Model: "m", Remaining: remaining, ResetAt: reset}}
+		p.upsert(c, t0)
+	}
+	report(1, 1)
+	report(2, 1)
+	e1 := p.entries[1]
+	for range 2 {
+		e1.inflight++
+		p.release(e1, "m", providers.Outcome{Kind: providers.KindOK}, 0, false, t0)
+	}
+	report(1, 0.5) // two requests cost half: 0.25 each
+	if got := e1.spend["m"].cost; got != 0.25 {
+		t.Fatalf("learned cost %v, want 0.25", got)
+	}
+	for range 2 {
+		e1.inflight++
+		p.release(e1, "m", providers.Outcome{Kind: providers.KindOK}, 0, false, t0)
+	}
+	if r := rankQuota(e1, "m", t0); r.tier != tierLow {
+		t.Fatalf("after spending the estimated rest: rank %+v, want nearly spent", r)
+	}
+	// Credential 2 (no cost learned: its report stands) goes first now.
+	if id := pickID(p, &Acquire{Model: "m"}, t0); id != 2 {
+		t.Fatalf("picked %d, want 2", id)
+	}
+	// A new window forgets the count, keeps the cost.
+	c := readyChange(1)
+	c.Quota = []providers.QuotaBucket{{Model: "m", Remaining: 1, ResetAt: reset.Add(time.Hour)}}
+	p.upsert(c, t0)
+	if r := rankQuota(e1, "m", t0); r.tier != tierHeadroom || e1.spend["m"].cost != 0.25 {
+		t.Fatalf("new window: rank %+v cost %v, want headroom and the cost kept", r, e1.spend["m"].cost)
+	}
+}
+
+// TestRampAfterProbe: after a successful probe a credential takes two
+// requests at once, then one more for each success, so the herd of waiters
+// released to it is no larger than what it has proven to serve (issue 9).
+func TestRampAfterProbe(t *testing.T) {
+	p := newPolicyWith(t, 0, 0)
+	c := readyChange(1)
+	c.Cooldowns = map[string]time.Time{storage.AllModels: t0.Add(time.Second)}
+	p.upsert(c, t0)
+	now := t0.Add(2 * time.Second)
+	p.upsert(readyChange(1), now)
+	probe := p.pick(&Acquire{Model: "m"}, now, new([]*schedEntry))
+	p.release(probe, "m", providers.Outcome{Kind: providers.KindOK}, 1, true, now)
+	var out []*schedEntry
+	for {
+		e := p.pick(&Acquire{Model: "m"}, now, new([]*schedEntry))
+		if e == nil {
+			break
+		}
+		out = append(out, e)
+	}
+	if len(out) != 2 {
+		t.Fatalf("after the probe %d granted at once, want 2", len(out))
+	}
+	p.release(out[0], "m", providers.Outcome{Kind: providers.KindOK}, 2, false, now)
+	n := 0
+	for p.pick(&Acquire{Model: "m"}, now, new([]*schedEntry)) != nil {
+		n++
+	}
+	if n != 2 {
+		t.Fatalf("after one more success %d granted, want 2 (cap 3, one still in flight)", n)
+	}
+}
+
+// TestQuotaReportsOutOfOrder: within one window a report that shows more
+// left than the last one is an older answer that finished late; it must not
+// raise the estimate (issue 9: under load it let requests through to 429s).
+func TestQuotaReportsOutOfOrder(t *testing.T) {
+	p := newSchedPolicyRouting(0, routeQuota)
+	reset := t0.Add(time.Hour)
+	report := func(remaining float64) {
+		c := readyChange(1)
+		c.Quota = []providers.QuotaBucket{{Model: "m", Remaining: remaining, ResetAt: reset}}
+		p.upsert(c, t0)
+	}
+	report(0.5)
+	e := p.entries[1]
+	e.inflight++
+	p.release(e, "m", providers.Outcome{Kind: providers.KindOK}, 0, false, t0)
+	report(0.4)
+	report(0.45) // late
+	if tr := e.spend["m"]; tr.base != 0.4 || math.Abs(tr.cost-0.1) > 1e-9 {
+		t.Fatalf("base %v cost %v, want 0.4 and 0.1", tr.base, tr.cost)
 	}
 }

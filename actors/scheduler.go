@@ -42,6 +42,8 @@ type leaseRecord struct {
 	// token is the access token the lease carried: a 401 for a token the
 	// credential has already replaced says nothing about the new one.
 	token config.Secret
+	// probe: the lease was the first request after a cooldown.
+	probe bool
 }
 
 // schedulerActor answers Acquire from its read model of the pool's
@@ -54,7 +56,10 @@ type schedulerActor struct {
 
 	waiters   *list.List // of *waiter, FIFO
 	waiterIdx map[uint64]*waiter
-	waiterSeq uint64
+	// waitingFor counts the parked requests per model: a new request for a
+	// model others already wait for queues behind them.
+	waitingFor map[string]int
+	waiterSeq  uint64
 
 	leases    map[uint64]leaseRecord
 	leaseSeq  uint64
@@ -74,12 +79,13 @@ type loadWaiter struct {
 
 func newScheduler(d *poolDeps) actor.Actor {
 	return &schedulerActor{
-		d:         d,
-		log:       d.log.Named("scheduler"),
-		policy:    newSchedPolicy(d.maxInflight),
-		waiters:   list.New(),
-		waiterIdx: make(map[uint64]*waiter),
-		leases:    make(map[uint64]leaseRecord),
+		d:          d,
+		log:        d.log.Named("scheduler"),
+		policy:     newSchedPolicyRouting(d.maxInflight, d.routing),
+		waiters:    list.New(),
+		waiterIdx:  make(map[uint64]*waiter),
+		waitingFor: make(map[string]int),
+		leases:     make(map[uint64]leaseRecord),
 	}
 }
 
@@ -113,6 +119,18 @@ func (s *schedulerActor) onAcquire(ctx actor.Context, a *Acquire) {
 	now := s.d.clock.Now()
 	var refresh []*schedEntry
 	defer func() { s.askRefresh(ctx, refresh) }()
+	if s.waitingFor[a.Model] > 0 && !a.Deadline.IsZero() && a.Deadline.After(now) {
+		// Others wait for this model: first come, first served. A request
+		// that jumped the queue would leave an older one to run out of
+		// time (issue 9: under overload the newest were served and the
+		// oldest refused).
+		w := s.park(ctx, a, now)
+		s.serveWaiters(ctx, now)
+		if _, parked := s.waiterIdx[w.id]; parked {
+			s.answerIfHopeless(ctx, w, now)
+		}
+		return
+	}
 	if e := s.policy.pick(a, now, &refresh); e != nil {
 		s.d.observer.queueWait(s.d.provider, 0)
 		ctx.Respond(s.lease(e, a.Model))
@@ -127,27 +145,30 @@ func (s *schedulerActor) onAcquire(ctx actor.Context, a *Acquire) {
 	case !av.soon && (a.Deadline.IsZero() || av.earliest.After(a.Deadline)):
 		// Waiting cannot help: answer now with the earliest reset.
 		s.d.observer.queueWait(s.d.provider, 0)
-		ctx.Respond(&Unavailable{Reason: AllCooling, RetryAt: av.earliest})
+		ctx.Respond(&Unavailable{Reason: AllCooling, RetryAt: clientRetryAt(av.earliest, now)})
 		return
 	}
 	s.park(ctx, a, now)
 }
 
-func (s *schedulerActor) park(ctx actor.Context, a *Acquire, now time.Time) {
+func (s *schedulerActor) park(ctx actor.Context, a *Acquire, now time.Time) *waiter {
 	s.waiterSeq++
 	w := &waiter{id: s.waiterSeq, acq: a, sender: ctx.Sender(), parked: now}
 	w.el = s.waiters.PushBack(w)
 	s.waiterIdx[w.id] = w
+	s.waitingFor[a.Model]++
 	self, root, id := ctx.Self(), ctx.ActorSystem().Root, w.id
 	w.stop = s.d.clock.AfterFunc(a.Deadline.Sub(now), func() { root.Send(self, &waiterExpired{id: id}) })
+	return w
 }
 
 func (s *schedulerActor) lease(e *schedEntry, model string) *Lease {
 	s.leaseSeq++
-	s.leases[s.leaseSeq] = leaseRecord{credID: e.id, model: model, token: e.token}
+	s.leases[s.leaseSeq] = leaseRecord{credID: e.id, model: model, token: e.token, probe: e.grantedProbe}
 	return &Lease{
 		ID:    s.leaseSeq,
 		Model: model,
+		Pick:  e.pickReason,
 		Grant: providers.Grant{CredentialID: e.id, AccessToken: e.token, Account: e.account, Extra: e.extra,
 			Email: e.view.Email, LeaseID: s.leaseSeq},
 	}
@@ -173,7 +194,7 @@ func (s *schedulerActor) onOutcome(ctx actor.Context, o *Outcome) {
 		// lease was granted: the rejection is stale, not a new failure.
 		result = providers.Outcome{Kind: providers.KindAbandoned, Status: result.Status}
 	}
-	s.policy.release(e, rec.model, result, s.outcomeSq, now)
+	s.policy.release(e, rec.model, result, s.outcomeSq, rec.probe, now)
 	if result.Kind != providers.KindAbandoned && e.pid != nil {
 		fwd := *o
 		fwd.CredentialID, fwd.Model, fwd.Seq = rec.credID, rec.model, s.outcomeSq
@@ -186,12 +207,14 @@ func (s *schedulerActor) onChanged(ctx actor.Context, c *CredentialChanged) {
 	now := s.d.clock.Now()
 	prev, known := s.policy.entries[c.ID]
 	wasAlive := known && prev.alive()
-	e := s.policy.upsert(c, now)
+	e, cleared := s.policy.upsert(c, now)
 	s.serveWaiters(ctx, now)
-	if wasAlive && (e == nil || !e.alive()) {
-		// A credential left service (re-auth needed, banned, deleted, ...):
-		// a parked request it was the last hope of is answered now, not
-		// at its deadline.
+	if cleared || (wasAlive && (e == nil || !e.alive())) {
+		// A credential left service (re-auth needed, banned, deleted, ...),
+		// or reported the outcome it was held back for (a new cooldown,
+		// say): a parked request nothing will now serve before its
+		// deadline is answered at once with the earliest reset, not at
+		// its deadline.
 		s.answerHopeless(ctx, now)
 	}
 	s.armWake(ctx, now)
@@ -268,16 +291,37 @@ func (s *schedulerActor) answerHopeless(ctx actor.Context, now time.Time) {
 		case !av.soon && av.earliest.After(w.acq.Deadline):
 			s.dropWaiter(w)
 			s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
-			ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: av.earliest})
+			ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: clientRetryAt(av.earliest, now)})
 		}
 		el = next
 	}
 	s.askRefresh(ctx, refresh)
 }
 
+// answerIfHopeless answers a parked request at once when no credential can
+// serve it any more, or none before its deadline.
+func (s *schedulerActor) answerIfHopeless(ctx actor.Context, w *waiter, now time.Time) {
+	var refresh []*schedEntry
+	av := s.policy.unavailable(w.acq, now, &refresh)
+	s.askRefresh(ctx, refresh)
+	switch {
+	case !av.candidates:
+		s.dropWaiter(w)
+		s.d.observer.queueWait(s.d.provider, 0)
+		ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
+	case !av.soon && av.earliest.After(w.acq.Deadline):
+		s.dropWaiter(w)
+		s.d.observer.queueWait(s.d.provider, 0)
+		ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: clientRetryAt(av.earliest, now)})
+	}
+}
+
 func (s *schedulerActor) dropWaiter(w *waiter) {
 	s.waiters.Remove(w.el)
 	delete(s.waiterIdx, w.id)
+	if s.waitingFor[w.acq.Model]--; s.waitingFor[w.acq.Model] <= 0 {
+		delete(s.waitingFor, w.acq.Model)
+	}
 	if w.stop != nil {
 		w.stop()
 	}
@@ -298,7 +342,7 @@ func (s *schedulerActor) onWaiterExpired(ctx actor.Context, m *waiterExpired) {
 		ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
 		return
 	}
-	retryAt := av.earliest
+	retryAt := clientRetryAt(av.earliest, now)
 	if retryAt.IsZero() || av.soon {
 		// Something may be ready any moment (refresh, busy): ask the
 		// client to come back shortly.
@@ -307,6 +351,19 @@ func (s *schedulerActor) onWaiterExpired(ctx actor.Context, m *waiterExpired) {
 		}
 	}
 	ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: retryAt})
+}
+
+// clientRetryAt turns the earliest cooldown end into the time a client is
+// told to come back: the upstream's reset, without the grace the cooldown
+// adds after it, and never in the past.
+func clientRetryAt(earliest, now time.Time) time.Time {
+	if earliest.IsZero() {
+		return earliest
+	}
+	if at := earliest.Add(-resetGrace); at.After(now) {
+		return at
+	}
+	return now
 }
 
 func (s *schedulerActor) askRefresh(ctx actor.Context, entries []*schedEntry) {

@@ -135,6 +135,10 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 			onboarding: actor.NewPID(asys.Address(), spec.Name+"/"+onboardingName),
 			lifetime:   lifetime, jitter: d.Jitter, maxInflight: spec.Config.MaxConcurrentPerCredential,
 			refreshTimeout: d.RefreshTimeout,
+			routing:        routingOf(spec.Config.Routing),
+		}
+		if qr, ok := spec.Authority.(providers.QuotaReader); ok && spec.Config.QuotaPollSecs > 0 {
+			pd.quota, pd.quotaPoll = qr, time.Duration(spec.Config.QuotaPollSecs)*time.Second
 		}
 		props := actor.PropsFromProducer(func() actor.Actor { return newPoolActor(pd) },
 			actor.WithSupervisor(supervisorStrategy(pd.log)))
@@ -275,4 +279,13 @@ func pidString(pid *actor.PID) string {
 		return ""
 	}
 	return pid.Id
+}
+
+// routingOf maps the configured routing name; anything but "lru" (config
+// validation allows only the two) is quota routing, the default.
+func routingOf(name string) routing {
+	if name == config.RoutingLRU {
+		return routeLRU
+	}
+	return routeQuota
 }

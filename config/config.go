@@ -121,7 +121,23 @@ type Provider struct {
 	// function calling for clients that drop Gemini's thoughtSignature.
 	// 0 turns the repair off. Default 16 (geminicli only).
 	ThoughtSignatureCacheMiB int `toml:"thought_signature_cache_mib"`
+	// Routing picks among the credentials ready for a request: "quota"
+	// spends first the upstream quota that resets soonest and keeps
+	// credentials with almost nothing left for last, from the quota the
+	// upstream reports; "lru" rotates least recently used first, blind to
+	// quota. Default "quota".
+	Routing string `toml:"routing"`
+	// QuotaPollSecs is how often each credential's remaining quota is read
+	// from the upstream (Code Assist retrieveUserQuota, Codex wham/usage),
+	// besides after every limit answer; 0 turns reading off. Default 300.
+	QuotaPollSecs int `toml:"quota_poll_secs"`
 }
+
+// Routing policies.
+const (
+	RoutingQuota = "quota"
+	RoutingLRU   = "lru"
+)
 
 // QueueTimeout returns QueueTimeoutSecs as a duration.
 func (p Provider) QueueTimeout() time.Duration {

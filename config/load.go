@@ -68,6 +68,8 @@ func Default() Config {
 				ClientVersion:    "0.61.0",
 
 				ThoughtSignatureCacheMiB: 16,
+				Routing:                  RoutingQuota,
+				QuotaPollSecs:            300,
 			},
 			Codex: Provider{
 				RetryMaxTimes:    3,
@@ -78,6 +80,8 @@ func Default() Config {
 				OAuthTokenURL:    "https://auth.openai.com/oauth/token",
 				OAuthTPS:         5,
 				ClientVersion:    "0.171.0",
+				Routing:          RoutingQuota,
+				QuotaPollSecs:    300,
 			},
 		},
 	}
@@ -303,6 +307,8 @@ type fileProvider struct {
 	OAuthTPS                   float64  `toml:"oauth_tps"`
 	ClientVersion              string   `toml:"client_version"`
 	ThoughtSignatureCacheMiB   int      `toml:"thought_signature_cache_mib"`
+	Routing                    string   `toml:"routing"`
+	QuotaPollSecs              int      `toml:"quota_poll_secs"`
 }
 
 // newFileConfig returns the decode target, filled with the defaults.
@@ -342,6 +348,8 @@ func newFileProvider(p Provider) fileProvider {
 		ClientVersion:    p.ClientVersion,
 
 		ThoughtSignatureCacheMiB: p.ThoughtSignatureCacheMiB,
+		Routing:                  p.Routing,
+		QuotaPollSecs:            p.QuotaPollSecs,
 	}
 }
 
@@ -361,6 +369,8 @@ func (f fileProvider) resolve(d ProviderDefaults) Provider {
 		OAuthTPS:                   f.OAuthTPS,
 		ClientVersion:              f.ClientVersion,
 		ThoughtSignatureCacheMiB:   f.ThoughtSignatureCacheMiB,
+		Routing:                    f.Routing,
+		QuotaPollSecs:              f.QuotaPollSecs,
 	}
 }
 

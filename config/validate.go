@@ -43,6 +43,11 @@ const (
 	maxQueueTimeoutSecs    = 600
 	maxShutdownTimeoutSecs = 3600
 	maxSignatureCacheMiB   = 4096
+	// Reading quota more often than every 10 s costs upstream calls for
+	// nothing (every answer refreshes it too); less often than daily
+	// makes it useless.
+	minQuotaPollSecs = 10
+	maxQuotaPollSecs = 86400
 )
 
 // Validate reports every problem in c at once, joined with errors.Join; each
@@ -175,6 +180,12 @@ func (v *validator) provider(prefix string, p Provider, d ProviderDefaults) {
 	}
 	if !validClientVersion(p.ClientVersion) {
 		v.fail(prefix+".client_version", "must be a version such as \"1.2.3\" (digits, letters, dots and dashes)")
+	}
+	if p.Routing != RoutingQuota && p.Routing != RoutingLRU {
+		v.fail(prefix+".routing", "must be %q or %q", RoutingQuota, RoutingLRU)
+	}
+	if p.QuotaPollSecs != 0 && (p.QuotaPollSecs < minQuotaPollSecs || p.QuotaPollSecs > maxQuotaPollSecs) {
+		v.fail(prefix+".quota_poll_secs", "must be 0 (off) or %d..%d", minQuotaPollSecs, maxQuotaPollSecs)
 	}
 }
 

@@ -109,6 +109,8 @@ func TestValidate(t *testing.T) {
 			[]string{"providers.defaults.retry_max_times: must be 0..20"}},
 		{"negative max concurrency", func(c *Config) { c.Providers.Defaults.MaxConcurrentPerCredential = -1 },
 			[]string{"providers.defaults.max_concurrent_per_credential: must be 0 (no cap) or more"}},
+		{"unknown routing", func(c *Config) { c.Providers.Codex.Routing = "random" }, []string{`providers.codex.routing: must be "quota" or "lru"`}},
+		{"quota poll too often", func(c *Config) { c.Providers.GeminiCLI.QuotaPollSecs = 2 }, []string{"providers.geminicli.quota_poll_secs: must be 0 (off) or 10..86400"}},
 		{"queue timeout", func(c *Config) { c.Providers.Defaults.QueueTimeoutSecs = 601 },
 			[]string{"providers.defaults.queue_timeout_secs: must be 0..600"}},
 		{"inherited bad value is reported once, under defaults", func(c *Config) {

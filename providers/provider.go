@@ -267,3 +267,41 @@ type UpstreamError struct {
 func (e *UpstreamError) Error() string {
 	return fmt.Sprintf("upstream status %d (%s): %s", e.Status, e.Outcome.Kind, e.Outcome.Reason)
 }
+
+// QuotaBucket is what is left of one upstream quota of an account, as the
+// upstream reports it: per model (Code Assist's retrieveUserQuota buckets),
+// or account-wide with Model "*" (Codex usage windows).
+type QuotaBucket struct {
+	Model string `json:"model"`
+	// Remaining is the fraction of the quota left, 0 to 1.
+	Remaining float64 `json:"remaining"`
+	// ResetAt is when the quota refills; zero when the upstream did not say.
+	ResetAt time.Time `json:"reset_at,omitempty"`
+}
+
+// QuotaReader is the optional capability of asking the upstream what is
+// left of an account's quotas without spending a request. The pool polls it
+// at a modest interval and after each limit answer; a failure never blocks
+// serving.
+type QuotaReader interface {
+	ReadQuota(ctx context.Context, g Grant) ([]QuotaBucket, error)
+}
+
+// WindowsQuota converts usage windows (Codex) into one account-wide bucket:
+// the headroom of the most used window and its reset. It reports false when
+// no window carried a usage figure.
+func WindowsQuota(ws []QuotaWindow) (QuotaBucket, bool) {
+	b := QuotaBucket{Model: "*", Remaining: 1}
+	ok := false
+	for _, w := range ws {
+		if w.WindowMinutes == 0 && w.ResetAt.IsZero() && w.UsedPercent == 0 {
+			continue // an absent window
+		}
+		ok = true
+		left := max(0, 100-w.UsedPercent) / 100
+		if left < b.Remaining || (left == b.Remaining && b.ResetAt.IsZero()) {
+			b.Remaining, b.ResetAt = left, w.ResetAt
+		}
+	}
+	return b, ok
+}

@@ -132,6 +132,10 @@ func TestStatusPageInBrowser(t *testing.T) {
 	waitPage(ctx, t, "the codex usage windows", `document.querySelector('#cred-`+idStr(codexID)+`').innerText.includes('primary 12.5% used')`)
 	waitPage(ctx, t, "the model bar", `[...document.querySelectorAll('#models-geminicli .model-text')]
 		.some((e) => / unavailable/.test(e.textContent)) && !!document.querySelector('#models-geminicli .bar .seg-ready')`)
+	// The Codex account's usage windows (87.5 % left) make a quota bar per
+	// model, from GET /admin/v1/pool/usage.
+	waitPage(ctx, t, "the quota bar", `!!document.querySelector('#models-codex .bar.quota .seg-ready')
+		&& [...document.querySelectorAll('#models-codex .quota-text')].some((e) => /^88% of quota left/.test(e.textContent))`)
 
 	// The "Last error" column is at least as wide as its longest word:
 	// words wrap between each other, never in the middle.

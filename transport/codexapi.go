@@ -363,6 +363,7 @@ func (a *codexAPI) failed(c echo.Context, err error, rej *codexRejection) error 
 	default:
 		e = codex.APIError{Message: "the upstream request failed (" + f.outcome.Kind.String() + ")", Type: "server_error", Code: "upstream_error"}
 	}
+	e = withPoolReset(e, f.outcome, time.Now())
 	status := codexFailureStatus(f.outcome, f.status)
 	if status >= http.StatusInternalServerError {
 		a.s.log.Warn("codex: request failed upstream",
@@ -371,6 +372,35 @@ func (a *codexAPI) failed(c echo.Context, err error, rej *codexRejection) error 
 			zap.String("reason", f.outcome.Reason), zap.Int("attempts", f.attempts))
 	}
 	return writeCodexError(c.Response(), status, e, codexRetryAfter(f.outcome))
+}
+
+// withPoolReset moves the usage-limit reset an upstream body states (one
+// account's) to the pool's earliest reset when that comes more than a second
+// sooner, so the Codex CLI waits for the pool, not for the last account
+// tried.
+func withPoolReset(e codex.APIError, o providers.Outcome, now time.Time) codex.APIError {
+	if o.RetryAt.IsZero() || (e.ResetsAt == nil && e.ResetsInSeconds == nil) {
+		return e
+	}
+	var stated time.Time
+	switch {
+	case e.ResetsInSeconds != nil:
+		stated = now.Add(time.Duration(*e.ResetsInSeconds) * time.Second)
+	case e.ResetsAt != nil:
+		stated = time.Unix(*e.ResetsAt, 0)
+	}
+	if stated.Sub(o.RetryAt) <= time.Second {
+		return e
+	}
+	secs := max(0, int64((o.RetryAt.Sub(now)+time.Second-1)/time.Second))
+	at := now.Unix() + secs
+	if e.ResetsInSeconds != nil {
+		e.ResetsInSeconds = &secs
+	}
+	if e.ResetsAt != nil {
+		e.ResetsAt = &at
+	}
+	return e
 }
 
 // codexFailureStatus is the client's status for a final upstream failure:

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/zap"
 
+	"github.com/pollux-gateway/pollux/config"
 	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/providers/codex"
 	codexfake "github.com/pollux-gateway/pollux/providers/codex/fakeupstream"
@@ -810,7 +811,9 @@ func TestCodexResponsesSessionAffinity(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, harnessOptions{})
+			// LRU routing: quota routing would rightly keep both requests on
+			// the account whose headroom the first answer reported.
+			h := newHarness(t, harnessOptions{mutateCfg: func(c *config.Config) { c.Providers.Codex.Routing = config.RoutingLRU }})
 			h.addCodex("tok-a", "tok-b")
 			for range 2 {
 				resp := h.do(http.MethodPost, codexPath, tc.body, tc.header)
@@ -1003,5 +1006,37 @@ func TestCodexPeekGivesUpWaiting(t *testing.T) {
 	}
 	if err := resp.Body.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWithPoolReset: a usage-limit body from the last account tried tells the
+// Codex CLI the pool's earliest reset when another account resets sooner
+// (issue 9), and is left alone otherwise.
+func TestWithPoolReset(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	i64 := func(v int64) *int64 { return &v }
+	tests := []struct {
+		name           string
+		in             codex.APIError
+		retryAt        time.Time
+		wantAt, wantIn *int64
+	}{
+		{"pool resets sooner", codex.APIError{ResetsAt: i64(now.Unix() + 3600), ResetsInSeconds: i64(3600)},
+			now.Add(90 * time.Second), i64(now.Unix() + 90), i64(90)},
+		{"same reset kept", codex.APIError{ResetsAt: i64(now.Unix() + 3600), ResetsInSeconds: i64(3600)},
+			now.Add(3600 * time.Second), i64(now.Unix() + 3600), i64(3600)},
+		{"no reset fields: none added", codex.APIError{}, now.Add(time.Minute), nil, nil},
+		{"only resets_at", codex.APIError{ResetsAt: i64(now.Unix() + 600)}, now.Add(1500 * time.Millisecond), i64(now.Unix() + 2), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := withPoolReset(tt.in, providers.Outcome{Kind: providers.KindQuotaExhausted, RetryAt: tt.retryAt}, now)
+			if diff := cmp.Diff(tt.wantAt, got.ResetsAt); diff != "" {
+				t.Errorf("resets_at (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantIn, got.ResetsInSeconds); diff != "" {
+				t.Errorf("resets_in_seconds (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -170,14 +170,18 @@ func problemOf(err error) problem {
 	return problem{status: KindInternal.Status(), message: KindInternal.String()}
 }
 
-// retryAfterSecs is the Retry-After value for a status: whole seconds
-// rounded up, at least 1 on a 429, 0 (no header) when unknown elsewhere.
+// retryAfterSecs is the Retry-After value for a status, 0 (no header) when
+// unknown, except on a 429: there whole seconds rounded down, at least 1.
+// A 429's wait is an upstream-stated reset, often already rounded up to a
+// whole second; rounding up again would tell the client up to two seconds
+// too late, while a client back early only waits in the queue for the few
+// hundred milliseconds left (issue 9: a Retry-After within +1 s of the
+// truth). Other statuses round up.
 func retryAfterSecs(status int, d time.Duration) int {
-	secs := max(0, int((d+time.Second-1)/time.Second))
-	if status == http.StatusTooManyRequests && secs < 1 {
-		secs = 1
+	if status == http.StatusTooManyRequests {
+		return max(1, int(d/time.Second))
 	}
-	return secs
+	return max(0, int((d+time.Second-1)/time.Second))
 }
 
 // surface is the client protocol a path belongs to; it picks the error

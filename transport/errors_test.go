@@ -76,8 +76,9 @@ func TestRetryAfterSecs(t *testing.T) {
 		want   int
 	}{
 		{"429 unknown delay", 429, 0, 1},
-		{"429 sub-second rounds up", 429, 300 * time.Millisecond, 1},
-		{"429 rounds up", 429, 1500 * time.Millisecond, 2},
+		{"429 sub-second is one second", 429, 300 * time.Millisecond, 1},
+		{"429 rounds down (the reset is often rounded up already)", 429, 1500 * time.Millisecond, 1},
+		{"429 just under a whole second", 429, 2999 * time.Millisecond, 2},
 		{"429 whole seconds", 429, 54 * time.Second, 54},
 		{"429 negative", 429, -time.Second, 1},
 		{"503 unknown delay", 503, 0, 0},
@@ -96,7 +97,7 @@ func TestRetryAfterSecs(t *testing.T) {
 func TestRateLimitedCarriesRetryAfter(t *testing.T) {
 	s, _ := newTestServer(t, nil)
 	limited := func(c echo.Context) error {
-		return &Error{Kind: KindRateLimited, Message: "all credentials are cooling", RetryAfter: 1500 * time.Millisecond}
+		return &Error{Kind: KindRateLimited, Message: "all credentials are cooling", RetryAfter: 2500 * time.Millisecond}
 	}
 	for _, p := range []string{"/geminicli/v1beta/__limited", "/codex/v1/__limited", "/__limited"} {
 		s.Echo().GET(p, limited)

@@ -134,7 +134,8 @@ func TestCodexFaultClasses(t *testing.T) {
 			name:  "429 usage_limit_reached cools the whole account",
 			setup: func(h *harness) { h.cfake.Push(codexfake.Responses, faultUsageLimit(resetsAt)) },
 			want: faultCredWant{status: storage.StatusCooling, reason: "usage_limit_reached", lastError: "quota_exhausted: usage_limit_reached",
-				cooldown: storage.AllModels, cooldownReason: "usage_limit_reached", coolUntil: time.Unix(resetsAt, 0)},
+				// resets_in_seconds is preferred over resets_at (issue 9).
+				cooldown: storage.AllModels, cooldownReason: "usage_limit_reached", coolFor: 2 * time.Hour},
 			wantCalls: 2,
 			// Another model on the same account is refused too.
 			followModels: []string{faultCodexOtherModel, faultCodexModel, faultCodexOtherModel},

@@ -374,7 +374,9 @@ func TestGeminiFaultClasses(t *testing.T) {
 					faultErrorInfo("QUOTA_EXHAUSTED", map[string]string{"quotaResetTimeStamp": resetAt.Format(time.RFC3339)})))
 			},
 			want: faultCredWant{status: storage.StatusActive, lastError: "quota_exhausted: QUOTA_EXHAUSTED",
-				cooldown: faultGeminiModel, cooldownReason: "QUOTA_EXHAUSTED", coolUntil: resetAt},
+				// The cooldown ends 30 ms after the stated reset,
+				// never before it (issue 9).
+				cooldown: faultGeminiModel, cooldownReason: "QUOTA_EXHAUSTED", coolUntil: resetAt.Add(30 * time.Millisecond)},
 			wantCalls: 2,
 		},
 		{
@@ -383,10 +385,11 @@ func TestGeminiFaultClasses(t *testing.T) {
 				h.gfake.ScriptGenerate(faultGoogleError(429, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Generate Content API requests per day'.",
 					faultQuotaFailure("GenerateRequestsPerDayPerProjectPerModel")))
 			},
-			// No reset time given: the model cools for the long default;
-			// the credential stays active for other models.
+			// No reset time given: the model backs off briefly (a first
+			// step of one second, then a probe; never a long default, issue
+			// 9); the credential stays active for other models.
 			want: faultCredWant{status: storage.StatusActive, lastError: "quota_exhausted",
-				cooldown: faultGeminiModel, cooldownReason: "RESOURCE_EXHAUSTED", coolFor: time.Hour},
+				cooldown: faultGeminiModel, cooldownReason: "RESOURCE_EXHAUSTED", coolFor: time.Second, backoff: 1},
 			wantCalls: 2, otherModel: true,
 		},
 		{

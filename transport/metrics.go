@@ -354,6 +354,9 @@ type requestInfo struct {
 	ttfb         time.Duration
 	// team is the request's key (teamkeys.go).
 	team teamInfo
+	// pick is why the scheduler chose the last credential; set only when
+	// debug logging is on (the access log shows it then).
+	pick string
 }
 
 // requestInfoKey is the echo.Context key of the request's *requestInfo.
@@ -410,7 +413,17 @@ func (i *requestInfo) appendFields(fields []zap.Field, sf surface) []zap.Field {
 	if i.ttfb > 0 {
 		fields = append(fields, zap.Duration(keyTTFB, i.ttfb))
 	}
+	if i.pick != "" {
+		fields = append(fields, zap.String("pick", i.pick))
+	}
 	return fields
+}
+
+// picked notes why the scheduler chose the attempt's credential.
+func (i *requestInfo) picked(reason string) {
+	if i != nil {
+		i.pick = reason
+	}
 }
 
 // poolCollector reports the pools' gauges, computed from a snapshot at

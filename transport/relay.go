@@ -20,13 +20,19 @@ type Pool interface {
 	Acquire(ctx context.Context, model string, o actors.AcquireOptions) (*actors.Lease, error)
 	Report(l *actors.Lease, o providers.Outcome)
 	RetryMax() int
+	QueueTimeout() time.Duration
 	Ingest(ctx context.Context, seeds []providers.Credential) (*actors.IngestStarted, error)
 	Job(ctx context.Context, id string, wait bool) (*actors.JobStatus, error)
 }
 
-// maxAttempts bounds the upstream calls one client request can cause, however
-// many credentials answer with their own limits.
-const maxAttempts = 32
+// limitRetries is how many times one request may go back to a credential
+// that answered with a limit (429) once its cooldown has ended; after that
+// the credential is excluded for the request. Together with the exclusion
+// of every other failed credential and the retry budget for failures that
+// are not the credential's own, it bounds the attempts of one request by
+// the pool's size, not by a constant (issue 9: a request gave up after 32
+// 429s while 41 accounts still had quota).
+const limitRetries = 1
 
 // maxAuthRetries is how many times one request goes back to a credential
 // that answered 401, waiting for its refresh.
@@ -162,21 +168,35 @@ func (s *Server) relay(ctx context.Context, rc relayCall) (*upstreamReply, error
 		last      *upstreamFailure
 		retries   int
 		refreshes int
+		// limited counts the limit answers per credential: a credential
+		// that answered 429 is not excluded at once (its cooldown keeps
+		// it off until its reset; then this request may be served there).
+		limited map[int64]int
 		// earliest is the soonest reset among this request's rate-limit
 		// failures: when every credential was tried, the client is told to
 		// come back then, not at the reset of whichever failed last.
 		earliest time.Time
 	)
 	retryMax := rc.pool.RetryMax()
-	for attempt := 1; attempt <= maxAttempts; attempt++ {
+	// The request waits for credentials for the queue timeout in all,
+	// however many attempts it takes.
+	queueDeadline := time.Now().Add(rc.pool.QueueTimeout())
+	for attempt := 1; ; attempt++ {
+		wait := time.Until(queueDeadline)
+		if wait <= 0 {
+			wait = time.Nanosecond // only what is ready now
+		}
 		lease, err := rc.pool.Acquire(ctx, rc.call.Model, actors.AcquireOptions{
-			Exclude: exclude, Affinity: rc.affinity, Prefer: prefer, RequestID: rc.reqID,
+			Exclude: exclude, Affinity: rc.affinity, Prefer: prefer, RequestID: rc.reqID, Wait: wait,
 		})
 		if err != nil {
 			return nil, s.acquireError(ctx, err, withEarliestReset(last, earliest))
 		}
 		reply, failure, err := s.attempt(ctx, rc, lease)
 		rc.info.attempted(lease.Grant.CredentialID, attempt)
+		if s.log.Core().Enabled(zap.DebugLevel) {
+			rc.info.picked(lease.Pick)
+		}
 		switch {
 		case err != nil:
 			rc.info.setOutcome(providers.KindAbandoned)
@@ -204,6 +224,13 @@ func (s *Server) relay(ctx context.Context, rc relayCall) (*upstreamReply, error
 			// been refreshed already before whatever invalidated it.
 			refreshes++
 			prefer = lease.Grant.CredentialID
+		} else if id := lease.Grant.CredentialID; limitKind(kind) && kind != providers.KindOverloaded && limited[id] < limitRetries {
+			// The credential cools until its reset; the scheduler keeps it
+			// off until then and may hand it back to this request after.
+			if limited == nil {
+				limited = make(map[int64]int)
+			}
+			limited[id]++
 		} else {
 			exclude = append(exclude, lease.Grant.CredentialID)
 		}
@@ -219,7 +246,6 @@ func (s *Server) relay(ctx context.Context, rc relayCall) (*upstreamReply, error
 			zap.Int64("credential_id", lease.Grant.CredentialID), zap.String("outcome", kind.String()),
 			zap.Int("upstream_status", failure.status))
 	}
-	return nil, last
 }
 
 // attempt makes one upstream call with one lease. It reports the lease
@@ -304,6 +330,10 @@ var errFirstByteTimeout = errors.New("no response from upstream before the first
 func (s *Server) acquireError(ctx context.Context, err error, last *upstreamFailure) error {
 	var ue *actors.UnavailableError
 	switch {
+	case errors.As(err, &ue) && ue.Reason == actors.AllCooling && last != nil && limitKind(last.outcome.Kind):
+		// The upstream's own limit answer says more (the Codex CLI shows its
+		// usage-limit fields), told with the pool's earliest reset.
+		return withEarliestReset(last, ue.RetryAt)
 	case errors.As(err, &ue) && ue.Reason == actors.AllCooling:
 		wait := time.Until(ue.RetryAt)
 		return &Error{Kind: KindRateLimited, RetryAfter: wait,

@@ -262,8 +262,8 @@ func (s *Server) routes() {
 	for _, rt := range s.codexRoutes() {
 		s.mount(accessClient, []route{{rt.method, codexV1 + rt.path, rt.handler}})
 	}
-	s.mount(accessOperator, slices.Concat(s.ingestRoutes(), s.oauthStartRoutes(), s.adminRoutes(), s.keyAdminRoutes()))
-	s.mount(accessClient, s.meRoutes())
+	s.mount(accessOperator, slices.Concat(s.ingestRoutes(), s.oauthStartRoutes(), s.adminRoutes(), s.keyAdminRoutes(), s.poolUsageRoutes()))
+	s.mount(accessClient, slices.Concat(s.meRoutes(), s.codexUsageRoutes()))
 	metrics := accessMonitor
 	if s.metricsPublic {
 		metrics = accessOpen

@@ -34,7 +34,13 @@
 // and streamGenerateContent, Codex responses); after that it answers 429
 // until the simulator restarts: Google's daily-quota error (a QuotaFailure
 // on a PerDay quota) or Codex's usage_limit_reached, both without a reset
-// time.
+// time. With -window W the quota is N per window instead, and resets:
+// per account and model on Gemini, per account on Codex, each account's
+// windows offset differently, with the true reset in the 429 (Google's
+// RetryInfo and quotaResetDelay, Codex's resets_in_seconds and resets_at),
+// in Codex's x-codex-primary-* headers and in the quota endpoints
+// (v1internal:retrieveUserQuota, backend-api/wham/usage); see
+// cmd/internal/quotasim.
 //
 // # Control API
 //

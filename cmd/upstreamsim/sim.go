@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/pollux-gateway/pollux/cmd/internal/quotasim"
 	codexfake "github.com/pollux-gateway/pollux/providers/codex/fakeupstream"
 	geminifake "github.com/pollux-gateway/pollux/providers/geminicli/fakeupstream"
 )
@@ -32,6 +33,7 @@ type options struct {
 	codexAccounts  int
 	latency        time.Duration
 	quota          int
+	window         time.Duration
 	printConfig    bool
 }
 
@@ -43,7 +45,8 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.geminiAccounts, "gemini-accounts", 1, "Gemini accounts to register (refresh tokens sim-gemini-<i>)")
 	fs.IntVar(&o.codexAccounts, "codex-accounts", 1, "Codex accounts to register (refresh tokens sim-codex-<i>)")
 	fs.DurationVar(&o.latency, "latency", 0, "delay added before every answer")
-	fs.IntVar(&o.quota, "quota", 0, "generate calls each account may make before it answers 429 daily quota / usage limit until restart (0: no limit)")
+	fs.IntVar(&o.quota, "quota", 0, "generate calls each account may make before it answers 429 daily quota / usage limit until restart (0: no limit); per -window when set")
+	fs.DurationVar(&o.window, "window", 0, "with -quota: a quota window that resets (per account and model on Gemini, per account on Codex), with truthful resets in 429s, headers and the quota endpoints")
 	fs.BoolVar(&o.printConfig, "print-config", false, "print a Pollux config snippet and the refresh tokens")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
@@ -60,6 +63,9 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	}
 	if o.quota < 0 {
 		errs = append(errs, errors.New("-quota must not be negative"))
+	}
+	if o.window < 0 || (o.window > 0 && o.quota == 0) {
+		errs = append(errs, errors.New("-window must not be negative, and needs -quota"))
 	}
 	return o, errors.Join(errs...)
 }
@@ -145,13 +151,24 @@ func newHandler(geminiTokens, codexTokens []string, o options) http.Handler {
 			PlanType: "pro",
 		})
 	}
-	if o.quota > 0 {
+	var g, c http.Handler = gemini, codex
+	switch {
+	case o.quota > 0 && o.window > 0:
+		projects := make([]string, len(geminiTokens))
+		for i := range projects {
+			projects[i] = "sim-project-" + strconv.Itoa(i)
+		}
+		now := time.Now()
+		cfg := quotasim.Config{Window: o.window, Quota: o.quota, Models: geminiModels}
+		g = quotasim.New(quotasim.Gemini, cfg, projects, now, time.Now).Handler(gemini)
+		c = quotasim.New(quotasim.Codex, cfg, codexIDs, now, time.Now).Handler(codex)
+	case o.quota > 0:
 		gemini.SetAccountQuota(o.quota, geminiDailyQuota())
 		codex.SetAccountQuota(o.quota, codexUsageLimit())
 	}
 	fakes := http.NewServeMux()
-	fakes.Handle(geminiPrefix+"/", http.StripPrefix(geminiPrefix, gemini))
-	fakes.Handle(codexPrefix+"/", http.StripPrefix(codexPrefix, codex))
+	fakes.Handle(geminiPrefix+"/", http.StripPrefix(geminiPrefix, g))
+	fakes.Handle(codexPrefix+"/", http.StripPrefix(codexPrefix, c))
 
 	mux := http.NewServeMux()
 	ctl := &control{gemini: gemini, codex: codex, geminiAccounts: geminiTokens, codexAccounts: codexIDs, quota: o.quota, now: time.Now}
@@ -176,6 +193,10 @@ func delayed(h http.Handler, latency time.Duration) http.Handler {
 		}
 	})
 }
+
+// geminiModels are the models the Gemini quota endpoint reports with
+// -window (Pollux's default model list).
+var geminiModels = []string{"gemini-2.5-pro", "gemini-2.5-flash"}
 
 func geminiTokens(n int) []string { return simTokens("sim-gemini-", n) }
 func codexTokens(n int) []string  { return simTokens("sim-codex-", n) }

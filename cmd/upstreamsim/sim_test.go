@@ -8,11 +8,13 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/pelletier/go-toml/v2"
@@ -278,6 +280,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{"unknown flag", []string{"-nope"}},
 		{"positional argument", []string{"extra"}},
 		{"bad listen address", []string{"-listen", "127.0.0.1:notaport"}},
+		{"window without quota", []string{"-window", "10s"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := run(t.Context(), tc.args, io.Discard)
@@ -288,5 +291,29 @@ func TestRunRejectsBadFlags(t *testing.T) {
 				t.Errorf("run(%q) = ErrHelp, want a flag error", tc.args)
 			}
 		})
+	}
+}
+
+// TestWindowedQuota: with -quota and -window the quota endpoints report the
+// windows (cmd/internal/quotasim behind the fakes).
+func TestWindowedQuota(t *testing.T) {
+	srv := httptest.NewServer(newHandler(geminiTokens(2), codexTokens(1), options{quota: 3, window: 10 * time.Second}))
+	t.Cleanup(srv.Close)
+	resp, err := srv.Client().Post(srv.URL+"/gemini/v1internal:retrieveUserQuota", "application/json",
+		strings.NewReader(`{"project":"sim-project-1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var q struct {
+		Buckets []struct {
+			ModelID           string  `json:"modelId"`
+			RemainingFraction float64 `json:"remainingFraction"`
+			ResetTime         string  `json:"resetTime"`
+		} `json:"buckets"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&q); err != nil || len(q.Buckets) != 2 ||
+		q.Buckets[0].RemainingFraction != 1 || q.Buckets[0].ResetTime == "" {
+		t.Fatalf("quota answer %+v (%v), want two full buckets with resets", q, err)
 	}
 }

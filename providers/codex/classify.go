@@ -200,13 +200,16 @@ func (e APIError) reason(fallback string) string {
 	return r
 }
 
-// resetTime is when a usage limit lifts, by resets_at or resets_in_seconds.
-func (e APIError) resetTime(now time.Time) time.Time {
-	if e.ResetsAt != nil && *e.ResetsAt > 0 {
-		return time.Unix(*e.ResetsAt, 0)
-	}
+// resetTime is when a usage limit lifts: resets_in_seconds when the body has
+// it (relative, so immune to clock offset), else resets_at corrected by the
+// offset the answer's Date header shows. It may be in the past; the caller
+// must not treat that as a long cooldown.
+func (e APIError) resetTime(header http.Header, now time.Time) time.Time {
 	if e.ResetsInSeconds != nil && *e.ResetsInSeconds >= 0 {
 		return now.Add(time.Duration(*e.ResetsInSeconds) * time.Second)
+	}
+	if e.ResetsAt != nil && *e.ResetsAt > 0 {
+		return providers.LocalResetTime(time.Unix(*e.ResetsAt, 0), header, now)
 	}
 	return time.Time{}
 }
@@ -232,17 +235,7 @@ func (e APIError) modelUnsupported() bool {
 
 // retryAfter reads a Retry-After header (seconds or an HTTP date).
 func retryAfter(h http.Header, now time.Time) time.Time {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return time.Time{}
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil && secs >= 0 {
-		return now.Add(time.Duration(secs) * time.Second)
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return t
-	}
-	return time.Time{}
+	return providers.RetryAfterTime(h, now)
 }
 
 func orTime(a, b time.Time) time.Time {
@@ -275,14 +268,14 @@ func classify(status int, header http.Header, body []byte, now time.Time) provid
 		switch {
 		case e.is(codeUsageLimitReached):
 			out := cred(providers.KindQuotaExhausted, codeUsageLimitReached)
-			out.RetryAt = orTime(e.resetTime(now), retryAfter(header, now))
+			out.RetryAt = orTime(e.resetTime(header, now), retryAfter(header, now))
 			return out
 		case e.is(codeUsageNotIncluded):
 			return cred(providers.KindIneligible, codeUsageNotIncluded)
 		default:
 			// Codex limits are account-wide, so every 429 cools the account.
 			out := cred(providers.KindRateLimited, codeRateLimitExceeded)
-			out.RetryAt = orTime(retryAfter(header, now), e.resetTime(now))
+			out.RetryAt = orTime(retryAfter(header, now), e.resetTime(header, now))
 			return out
 		}
 	case status == http.StatusUnauthorized, status == http.StatusPaymentRequired, status == http.StatusForbidden:

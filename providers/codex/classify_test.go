@@ -112,3 +112,33 @@ func TestReasonIsBounded(t *testing.T) {
 		t.Errorf("reason has %d bytes, want at most %d", len(got.Reason), maxReason)
 	}
 }
+
+// TestClassifyResetTimes covers issue 9's reset trap: relative resets win
+// over absolute ones, absolute ones are moved by the clock offset the Date
+// header shows, and a reset already past comes back as it is (the credential
+// state machine answers it with a short backoff, never a long default).
+func TestClassifyResetTimes(t *testing.T) {
+	body := func(fields string) []byte {
+		return []byte(`{"error":{"type":"usage_limit_reached","message":"limit"` + fields + `}}`)
+	}
+	date := func(t time.Time) http.Header { return http.Header{"Date": {t.UTC().Format(http.TimeFormat)}} }
+	tests := []struct {
+		name   string
+		header http.Header
+		body   []byte
+		want   time.Time
+	}{
+		{"resets_in_seconds preferred", nil, body(`,"resets_at":1700000100,"resets_in_seconds":7`), testNow.Add(7 * time.Second)},
+		{"resets_at, clocks agree", date(testNow), body(`,"resets_at":1700000030`), time.Unix(1700000030, 0)},
+		{"resets_at, local clock 3s ahead", date(testNow.Add(-3 * time.Second)), body(`,"resets_at":1700000030`), testNow.Add(33 * time.Second)},
+		{"resets_at already past", date(testNow), body(`,"resets_at":1699999999`), time.Unix(1699999999, 0)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := classify(http.StatusTooManyRequests, tt.header, tt.body, testNow)
+			if got.Kind != providers.KindQuotaExhausted || !got.RetryAt.Equal(tt.want) {
+				t.Errorf("classify = %v at %v, want quota_exhausted at %v", got.Kind, got.RetryAt, tt.want)
+			}
+		})
+	}
+}

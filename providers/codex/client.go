@@ -237,16 +237,18 @@ type windowJSON struct {
 	ResetAt            int64   `json:"reset_at"`
 }
 
-func (w *windowJSON) window(now time.Time) Window {
+// window converts one window, preferring the relative reset (immune to
+// clock offset) and correcting an absolute one by the answer's Date header.
+func (w *windowJSON) window(h http.Header, now time.Time) Window {
 	if w == nil {
 		return Window{}
 	}
 	out := Window{UsedPercent: w.UsedPercent, WindowMinutes: int(w.LimitWindowSeconds / 60)}
 	switch {
-	case w.ResetAt > 0:
-		out.ResetAt = time.Unix(w.ResetAt, 0)
 	case w.ResetAfterSeconds > 0:
 		out.ResetAt = now.Add(time.Duration(w.ResetAfterSeconds) * time.Second)
+	case w.ResetAt > 0:
+		out.ResetAt = providers.LocalResetTime(time.Unix(w.ResetAt, 0), h, now)
 	}
 	return out
 }
@@ -286,9 +288,28 @@ func (c *Client) FetchUsage(ctx context.Context, g providers.Grant) (UsageStatus
 	st := UsageStatus{PlanType: u.PlanType}
 	if rl := u.RateLimit; rl != nil {
 		st.Allowed, st.LimitReached = rl.Allowed, rl.LimitReached
-		st.Limits = RateLimits{Primary: rl.Primary.window(now), Secondary: rl.Secondary.window(now)}
+		st.Limits = RateLimits{Primary: rl.Primary.window(resp.Header, now), Secondary: rl.Secondary.window(resp.Header, now)}
 	}
 	return st, nil
 }
 
 var _ providers.Provider = (*Client)(nil)
+
+// ReadQuota reports the account's usage windows (FetchUsage) as one
+// account-wide quota bucket: the headroom of its most used window.
+func (c *Client) ReadQuota(ctx context.Context, g providers.Grant) ([]providers.QuotaBucket, error) {
+	st, err := c.FetchUsage(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	b, ok := providers.WindowsQuota(st.Limits.Windows())
+	if !ok {
+		return nil, nil
+	}
+	if st.LimitReached {
+		b.Remaining = 0
+	}
+	return []providers.QuotaBucket{b}, nil
+}
+
+var _ providers.QuotaReader = (*Client)(nil)

@@ -24,9 +24,10 @@ type Window struct {
 }
 
 // ParseRateLimits reads the x-codex-{primary,secondary}-* headers:
-// used-percent, window-minutes, and reset-at (unix seconds) or
-// reset-after-seconds (relative to the wall clock now). It reports whether
-// any of them was present and well formed.
+// used-percent, window-minutes, and reset-after-seconds (relative, preferred:
+// it does not depend on the two clocks agreeing) or reset-at (unix seconds on
+// the backend's clock, corrected by the offset its Date header shows). It
+// reports whether any of them was present and well formed.
 func ParseRateLimits(h http.Header) (RateLimits, bool) {
 	return parseRateLimitsAt(h, time.Now())
 }
@@ -46,10 +47,10 @@ func parseWindow(h http.Header, prefix string, now time.Time) (Window, bool) {
 	if v, err := strconv.Atoi(strings.TrimSpace(h.Get(prefix + "window-minutes"))); err == nil {
 		w.WindowMinutes, ok = v, true
 	}
-	if v, err := strconv.ParseInt(strings.TrimSpace(h.Get(prefix+"reset-at")), 10, 64); err == nil && v > 0 {
-		w.ResetAt, ok = time.Unix(v, 0), true
-	} else if v, err := strconv.ParseFloat(strings.TrimSpace(h.Get(prefix+"reset-after-seconds")), 64); err == nil && v >= 0 {
+	if v, err := strconv.ParseFloat(strings.TrimSpace(h.Get(prefix+"reset-after-seconds")), 64); err == nil && v >= 0 {
 		w.ResetAt, ok = now.Add(time.Duration(v*float64(time.Second))), true
+	} else if v, err := strconv.ParseInt(strings.TrimSpace(h.Get(prefix+"reset-at")), 10, 64); err == nil && v > 0 {
+		w.ResetAt, ok = providers.LocalResetTime(time.Unix(v, 0), h, now), true
 	}
 	return w, ok
 }

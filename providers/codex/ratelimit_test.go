@@ -41,12 +41,26 @@ func TestParseRateLimits(t *testing.T) {
 			wantOK: true,
 		},
 		{
-			name: "reset-at wins over reset-after",
+			// Issue 9: a relative reset does not depend on the clocks agreeing.
+			name: "reset-after wins over reset-at",
 			header: map[string]string{
 				"x-codex-secondary-reset-at":            "1700000100",
 				"x-codex-secondary-reset-after-seconds": "5",
 			},
-			want:   RateLimits{Secondary: Window{ResetAt: time.Unix(1700000100, 0)}},
+			want:   RateLimits{Secondary: Window{ResetAt: testNow.Add(5 * time.Second)}},
+			wantOK: true,
+		},
+		{
+			// Issue 9: the local clock runs 4 s ahead of the backend's; the
+			// absolute reset moves 4 s later so the cooldown cannot end early.
+			name: "reset-at corrected by the Date header",
+			header: map[string]string{
+				"Date":                         testNow.Add(-4 * time.Second).UTC().Format(http.TimeFormat),
+				"x-codex-primary-reset-at":     "1700000100",
+				"x-codex-primary-used-percent": "100",
+			},
+			want: RateLimits{Primary: Window{UsedPercent: 100,
+				ResetAt: testNow.Add(time.Unix(1700000100, 0).Sub(testNow.Add(-4 * time.Second)))}},
 			wantOK: true,
 		},
 		{

@@ -147,9 +147,9 @@ func streamFailure(e APIError, fallback string, now time.Time) providers.Outcome
 	case e.is(codeServerOverloaded, codeSlowDown):
 		out.Kind = providers.KindOverloaded
 	case e.is(codeRateLimitExceeded):
-		out.Kind, out.Scope, out.RetryAt = providers.KindRateLimited, providers.ScopeCredential, e.resetTime(now)
+		out.Kind, out.Scope, out.RetryAt = providers.KindRateLimited, providers.ScopeCredential, e.resetTime(nil, now)
 	case e.is(codeUsageLimitReached):
-		out.Kind, out.Scope, out.RetryAt = providers.KindQuotaExhausted, providers.ScopeCredential, e.resetTime(now)
+		out.Kind, out.Scope, out.RetryAt = providers.KindQuotaExhausted, providers.ScopeCredential, e.resetTime(nil, now)
 	case e.is(codeUsageNotIncluded):
 		out.Kind, out.Scope = providers.KindIneligible, providers.ScopeCredential
 	case e.is(codeContextLength, codeInvalidPrompt):

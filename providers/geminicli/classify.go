@@ -250,7 +250,9 @@ var retryAgainRe = regexp.MustCompile(`(?i)(?:retry in|reset after) ([0-9]+(?:\.
 
 // retryAt returns when the limit lifts, from the first source that names it:
 // RetryInfo.retryDelay, ErrorInfo quotaResetDelay, quotaResetTimeStamp, the
-// message text, then a Retry-After header. Zero means nobody said.
+// message text, then a Retry-After header. Relative delays come first: they
+// do not depend on the two clocks agreeing; absolute times are moved by the
+// clock offset the answer's Date header shows. Zero means nobody said.
 func retryAt(now time.Time, header http.Header, e *apiError) time.Time {
 	for _, d := range e.Details {
 		if d.Type == typeRetryInfo {
@@ -265,7 +267,7 @@ func retryAt(now time.Time, header http.Header, e *apiError) time.Time {
 	}
 	if ts := info.Metadata["quotaResetTimeStamp"]; ts != "" {
 		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
-			return t
+			return providers.LocalResetTime(t, header, now)
 		}
 	}
 	if m := retryAgainRe.FindStringSubmatch(e.Message); m != nil {
@@ -273,15 +275,7 @@ func retryAt(now time.Time, header http.Header, e *apiError) time.Time {
 			return now.Add(dur)
 		}
 	}
-	if v := header.Get("Retry-After"); v != "" {
-		if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && secs >= 0 {
-			return now.Add(time.Duration(secs) * time.Second)
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			return t
-		}
-	}
-	return time.Time{}
+	return providers.RetryAfterTime(header, now)
 }
 
 // parseDelay reads a protobuf Duration ("54s", "0.8476s") or a Go duration

@@ -138,3 +138,29 @@ func TestValidationURL(t *testing.T) {
 		t.Errorf("ValidationURL without link = %q, want empty", got)
 	}
 }
+
+// TestClassifyResetSkew: an absolute quotaResetTimeStamp is moved by the
+// clock offset the answer's Date header shows, so a local clock running
+// ahead of Google's cannot end the cooldown before the quota resets (issue
+// 9).
+func TestClassifyResetSkew(t *testing.T) {
+	status, body := readErrorSample(t, "429_quota_exhausted_timestamp.json")
+	reset := time.Date(2026, 7, 2, 7, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		date time.Time
+		want time.Time
+	}{
+		{"clocks agree", testNow, reset},
+		{"local clock 6s ahead", testNow.Add(-6 * time.Second), reset.Add(6 * time.Second)},
+		{"local clock 6s behind", testNow.Add(6 * time.Second), reset.Add(-6 * time.Second)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{"Date": {tt.date.Format(http.TimeFormat)}}
+			if got := classify(testNow, status, h, body); !got.RetryAt.Equal(tt.want) {
+				t.Errorf("RetryAt = %v, want %v", got.RetryAt, tt.want)
+			}
+		})
+	}
+}

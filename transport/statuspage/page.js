@@ -45,6 +45,7 @@
     key: readKey(),
     credentials: [],
     pool: [],
+    usage: new Map(), // provider + '/' + model → GET /admin/v1/pool/usage's model
     fetchedAt: 0,
     skew: 0, // server clock minus ours, when they differ noticeably
     loading: false,
@@ -157,14 +158,20 @@
     clearTimeout(state.timer);
     const key = state.key;
     try {
-      const [creds, pool] = await Promise.all([
+      const [creds, pool, usage] = await Promise.all([
         api('GET', '/admin/v1/credentials'),
         api('GET', '/admin/v1/pool'),
+        // Quota usage is extra: the page works without it.
+        api('GET', '/admin/v1/pool/usage').catch(() => null),
       ]);
       // The key was forgotten or replaced meanwhile: drop the answer.
       if (state.key !== key) return;
       state.credentials = (creds.data && creds.data.credentials) || [];
       state.pool = (pool.data && pool.data.providers) || [];
+      state.usage = new Map();
+      for (const p of (usage && usage.data && usage.data.providers) || []) {
+        for (const m of p.models || []) state.usage.set(p.provider + '/' + m.model, m);
+      }
       state.fetchedAt = Date.now();
       setProblem('');
       ui.dash.classList.remove('stale');
@@ -267,6 +274,7 @@
     showOAuthLinks('');
     state.credentials = [];
     state.pool = [];
+    state.usage = new Map();
     state.fetchedAt = 0;
     state.pending.clear();
     ui.providers.replaceChildren(el('p', { class: 'hint' }, LOADING));
@@ -457,9 +465,32 @@
       if (reset && reset > now()) text.append(' · next reset ', countdown(reset, 'in '));
       if (!total) text.textContent = 'no credentials';
       grid.append(el('span', { class: 'model-name', data: { model: m.model } }, m.model), bar, text);
+      const u = state.usage && state.usage.get(provider + '/' + m.model);
+      if (u && u.reported) grid.append(...renderQuota(u));
     }
     wrap.append(grid);
     return wrap;
+  }
+
+  // renderQuota is a model's quota bar: what the reporting credentials have
+  // left (from the upstream's own quota reports) against their whole quota.
+  function renderQuota(u) {
+    const left = Math.max(0, u.remaining || 0), spent = Math.max(0, u.reported - left);
+    const bar = el('div', { class: 'bar quota', 'aria-hidden': 'true' });
+    for (const [cls, n] of [['ready', left], ['unavailable', spent]]) {
+      if (!(n > 0)) continue;
+      const seg = el('span', { class: 'seg-' + cls });
+      seg.style.flexGrow = String(n);
+      seg.style.flexBasis = '0';
+      bar.append(seg);
+    }
+    const pct = Math.round(100 * (u.remaining_fraction || 0));
+    const text = el('span', { class: 'model-text quota-text' }, pct + '% of quota left (' +
+      left.toFixed(1) + ' of ' + u.reported + ' credentials\u2019 quota' +
+      (u.reported < u.credentials ? '; ' + (u.credentials - u.reported) + ' not reporting' : '') + ')');
+    const reset = time(u.next_reset);
+    if (reset && reset > now()) text.append(' · refills ', countdown(reset, 'in '));
+    return [el('span', { class: 'model-name quota-name' }, 'quota'), bar, text];
   }
 
   const COLUMNS = ['ID', 'Account', 'State', 'Cooldowns', 'Last error', 'In flight', 'Served', 'Last used', 'Usage', 'Actions'];

@@ -129,6 +129,65 @@ type Server struct {
 	omitIDToken   bool
 	expiresIn     int
 	noRecord      bool
+	// quotaBuckets answer retrieveUserQuota, by refresh token.
+	quotaBuckets map[string][]QuotaBucket
+	quotaErr     *Response
+}
+
+// QuotaBucket is one bucket of a retrieveUserQuota answer.
+type QuotaBucket struct {
+	ModelID           string
+	RemainingFraction float64
+	ResetTime         time.Time
+}
+
+// SetQuotaBuckets sets what retrieveUserQuota answers for the account with
+// this refresh token (no buckets until set).
+func (s *Server) SetQuotaBuckets(refreshToken string, buckets []QuotaBucket) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.quotaBuckets == nil {
+		s.quotaBuckets = map[string][]QuotaBucket{}
+	}
+	s.quotaBuckets[refreshToken] = buckets
+}
+
+// FailQuota makes every retrieveUserQuota call answer resp (nil restores
+// normal answers).
+func (s *Server) FailQuota(resp *Response) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.quotaErr = resp
+}
+
+// retrieveUserQuota answers v1internal:retrieveUserQuota with the buckets
+// set for the caller's account.
+func (s *Server) retrieveUserQuota(w http.ResponseWriter, r *http.Request) {
+	_, tok, ok := s.authorize(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		Project string `json:"project"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Project == "" {
+		writeGoogleError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "project is required")
+		return
+	}
+	s.mu.Lock()
+	failed := s.quotaErr
+	buckets := s.quotaBuckets[s.access[tok]]
+	s.mu.Unlock()
+	if failed != nil {
+		serveResponse(w, r, *failed)
+		return
+	}
+	out := make([]map[string]any, 0, len(buckets))
+	for _, b := range buckets {
+		out = append(out, map[string]any{"modelId": b.ModelID, "tokenType": "REQUESTS",
+			"remainingFraction": b.RemainingFraction, "resetTime": b.ResetTime.UTC().Format(time.RFC3339Nano)})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"buckets": out})
 }
 
 type pendingOp struct {
@@ -159,6 +218,7 @@ func New() *Server {
 	s.mux.HandleFunc("POST /v1internal:generateContent", s.generate)
 	s.mux.HandleFunc("POST /v1internal:streamGenerateContent", s.stream)
 	s.mux.HandleFunc("POST /v1internal:countTokens", s.countTokens)
+	s.mux.HandleFunc("POST /v1internal:retrieveUserQuota", s.retrieveUserQuota)
 	return s
 }
 

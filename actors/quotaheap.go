@@ -1,0 +1,228 @@
+package actors
+
+import (
+	"container/heap"
+	"time"
+
+	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/storage"
+)
+
+// rankHeap orders the credentials ready for one model under quota routing:
+// best quotaRank first, then least recently granted. It keeps quota routing
+// O(log n) per pick however large the pool (a scan of 10,000 credentials
+// per pick cost milliseconds). Each entry's rank is cached per model and
+// recomputed whenever the entry is reindexed (a report, a wake-up at a
+// quota's reset) or reaches the top of the heap.
+type rankHeap struct {
+	mi    int
+	items []*schedEntry
+}
+
+func (h *rankHeap) Len() int { return len(h.items) }
+
+func (h *rankHeap) Less(i, j int) bool {
+	a, b := h.items[i], h.items[j]
+	ra, rb := a.ranks[h.mi], b.ranks[h.mi]
+	if ra != rb {
+		return ra.before(rb)
+	}
+	return a.grantSeq < b.grantSeq
+}
+
+func (h *rankHeap) Swap(i, j int) {
+	h.items[i], h.items[j] = h.items[j], h.items[i]
+	h.items[i].hpos[h.mi] = i
+	h.items[j].hpos[h.mi] = j
+}
+
+func (h *rankHeap) Push(x any) {
+	e := x.(*schedEntry)
+	e.hpos[h.mi] = len(h.items)
+	h.items = append(h.items, e)
+}
+
+func (h *rankHeap) Pop() any {
+	n := len(h.items) - 1
+	e := h.items[n]
+	h.items[n] = nil
+	h.items = h.items[:n]
+	e.hpos[h.mi] = -1
+	return e
+}
+
+// syncHeap puts e in or out of model mi's rank heap (in: ready for it) and
+// refreshes its rank there.
+func (p *schedPolicy) syncHeap(e *schedEntry, mi int, model string, in bool, now time.Time) {
+	for len(e.hpos) <= mi {
+		e.hpos = append(e.hpos, -1)
+		e.ranks = append(e.ranks, quotaRank{})
+	}
+	h := p.heaps[mi]
+	pos := e.hpos[mi]
+	switch {
+	case in && pos < 0:
+		e.ranks[mi] = rankQuota(e, model, now)
+		heap.Push(h, e)
+	case !in && pos >= 0:
+		heap.Remove(h, pos)
+	case in:
+		if r := rankQuota(e, model, now); r != e.ranks[mi] {
+			e.ranks[mi] = r
+			heap.Fix(h, pos)
+		}
+	}
+}
+
+// pickRanked is pick's quota routing: the best-ranked ready credential not
+// excluded. Entries found not ready are dropped from the model's queue and
+// heap (and asked to refresh when their token ran out), as the LRU scan
+// does.
+func (p *schedPolicy) pickRanked(a *Acquire, mi int, now time.Time, refresh *[]*schedEntry) *schedEntry {
+	h := p.heaps[mi]
+	var buf [8]*schedEntry
+	skipped := buf[:0]
+	var best *schedEntry
+	for h.Len() > 0 {
+		e := h.items[0]
+		if !p.readyFor(e, a.Model, now) {
+			heap.Pop(h)
+			if el := e.elems[mi]; el != nil {
+				p.queues[mi].Remove(el)
+				e.elems[mi] = nil
+			}
+			if e.needsRefresh(now) {
+				e.refreshAsked = true
+				*refresh = append(*refresh, e)
+			}
+			continue
+		}
+		if r := rankQuota(e, a.Model, now); r != e.ranks[mi] {
+			// A quota reset since it was ranked.
+			e.ranks[mi] = r
+			heap.Fix(h, 0)
+			continue
+		}
+		if excluded(a.Exclude, e.id) {
+			skipped = append(skipped, heap.Pop(h).(*schedEntry))
+			continue
+		}
+		best = e
+		break
+	}
+	for _, e := range skipped {
+		heap.Push(h, e)
+	}
+	if best != nil {
+		best.pickReason = best.ranks[mi].reason()
+	}
+	return best
+}
+
+// quotaWakes returns the resets in next that were not in prev: the times an
+// entry's rank changes by itself.
+func quotaWakes(prev, next []providers.QuotaBucket, now time.Time, add func(time.Time)) {
+	for _, b := range next {
+		if !b.ResetAt.After(now) {
+			continue
+		}
+		seen := false
+		for _, q := range prev {
+			if q.Model == b.Model && q.ResetAt.Equal(b.ResetAt) {
+				seen = true
+				break
+			}
+		}
+		if !seen {
+			add(b.ResetAt)
+		}
+	}
+}
+
+// spendTrack estimates what is left of one of a credential's quotas between
+// the upstream's reports: the last report's remaining fraction, the
+// successful requests since, and the fraction one request costs, learned
+// from successive reports of the same window. Without it a quota read every
+// few minutes would be learned spent only from a 429, once per credential,
+// model and window (issue 9).
+type spendTrack struct {
+	base  float64
+	reset time.Time
+	oks   int
+	cost  float64
+	// after, when set, says the reported window ended then and the track
+	// counts the next one (base 1, reset not reported yet).
+	after time.Time
+}
+
+// costWeight is the weight of a new cost sample in the running estimate.
+const costWeight = 0.5
+
+// observeQuota folds a new quota report into e's spend tracks. A cost
+// sample divides what the report says was spent by the requests counted
+// since the previous report plus those still in flight (some may not have
+// reached the upstream yet): the estimate errs towards too cheap, so a
+// credential is never kept out while it has quota.
+func (e *schedEntry) observeQuota(next []providers.QuotaBucket) {
+	for _, b := range next {
+		if e.spend == nil {
+			e.spend = make(map[string]*spendTrack, len(next))
+		}
+		t := e.spend[b.Model]
+		if t == nil {
+			t = &spendTrack{}
+			e.spend[b.Model] = t
+		}
+		same := sameWindow(t.reset, b.ResetAt) ||
+			(t.reset.IsZero() && !t.after.IsZero() && b.ResetAt.After(t.after.Add(2*time.Second)))
+		if n := t.oks; t.oks > 0 && same && b.Remaining < t.base {
+			sample := (t.base - b.Remaining) / float64(n)
+			t.cost = blendCost(t.cost, sample)
+			if e.poolCosts != nil {
+				e.poolCosts[b.Model] = blendCost(e.poolCosts[b.Model], sample)
+			}
+		}
+		if same && b.Remaining > t.base && !t.reset.IsZero() {
+			// An older answer arriving late (concurrent requests finish out
+			// of order): within a window usage only grows.
+			continue
+		}
+		t.base, t.reset, t.oks, t.after = b.Remaining, b.ResetAt, 0, time.Time{}
+	}
+}
+
+// blendCost folds a sample into a running cost estimate (0: none yet).
+func blendCost(cost, sample float64) float64 {
+	if cost == 0 {
+		return sample
+	}
+	return costWeight*sample + (1-costWeight)*cost
+}
+
+// countSpent notes one successful request on model against e's quotas; a
+// window that ended since its report starts a fresh count.
+func (e *schedEntry) countSpent(model string, now time.Time) {
+	for _, key := range [...]string{model, storage.AllModels} {
+		t := e.spend[key]
+		if t == nil {
+			continue
+		}
+		if !t.reset.IsZero() && !now.Before(t.reset) {
+			t.after, t.reset, t.base, t.oks = t.reset, time.Time{}, 1, 0
+		}
+		t.oks++
+	}
+}
+
+// sameWindow reports whether two reported resets are the same window's
+// (relative resets in whole seconds move by up to a second between reports).
+func sameWindow(a, b time.Time) bool {
+	d := a.Sub(b)
+	return d > -2*time.Second && d < 2*time.Second
+}
+
+// sameQuota reports whether a and b are the same report (the credential
+// sends the same slice until a new report replaces it).
+func sameQuota(a, b []providers.QuotaBucket) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
