@@ -450,10 +450,22 @@ func summarizePool(name string, snap *actors.Snapshot, models []string, now time
 }
 
 func (a *adminAPI) pool(c echo.Context) error {
-	ctx := c.Request().Context()
 	now := time.Now()
 	out := poolSummary{Providers: []providerSummary{}}
-	for _, p := range a.s.poolList() {
+	err := a.s.eachPoolSnapshot(c.Request().Context(), func(p poolRef, snap *actors.Snapshot) {
+		out.Providers = append(out.Providers, summarizePool(p.name, snap, p.models, now))
+	})
+	if err != nil {
+		return err
+	}
+	return ingestWriteJSON(c, http.StatusOK, out)
+}
+
+// eachPoolSnapshot calls fn with the snapshot of every pool that has an
+// admin view, in poolList order; the error is the answer to give when a
+// pool cannot be read.
+func (s *Server) eachPoolSnapshot(ctx context.Context, fn func(p poolRef, snap *actors.Snapshot)) error {
+	for _, p := range s.poolList() {
 		if p.admin == nil {
 			continue
 		}
@@ -461,9 +473,9 @@ func (a *adminAPI) pool(c echo.Context) error {
 		if err != nil {
 			return ingestPoolError(ctx, err)
 		}
-		out.Providers = append(out.Providers, summarizePool(p.name, snap, p.models, now))
+		fn(p, snap)
 	}
-	return ingestWriteJSON(c, http.StatusOK, out)
+	return nil
 }
 
 // logLevel is the body and answer of the loglevel routes.

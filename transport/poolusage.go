@@ -114,18 +114,13 @@ func summarizePoolUsage(name string, snap *actors.Snapshot, models []string, now
 }
 
 func (a *adminAPI) poolUsage(c echo.Context) error {
-	ctx := c.Request().Context()
 	now := time.Now()
 	out := poolUsage{Providers: []providerUsage{}}
-	for _, p := range a.s.poolList() {
-		if p.admin == nil {
-			continue
-		}
-		snap, err := p.admin.Snapshot(ctx)
-		if err != nil {
-			return ingestPoolError(ctx, err)
-		}
+	err := a.s.eachPoolSnapshot(c.Request().Context(), func(p poolRef, snap *actors.Snapshot) {
 		out.Providers = append(out.Providers, summarizePoolUsage(p.name, snap, p.models, now))
+	})
+	if err != nil {
+		return err
 	}
 	return ingestWriteJSON(c, http.StatusOK, out)
 }
