@@ -3,14 +3,19 @@ package geminicli
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 
+	"github.com/pollux-gateway/pollux/config"
 	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/providers/egress"
 	"github.com/pollux-gateway/pollux/providers/geminicli/fakeupstream"
 )
 
@@ -236,5 +241,41 @@ func TestConfiguredStackVersions(t *testing.T) {
 	q := env.fake.RequestsTo("/v1internal:retrieveUserQuota")[0].Header
 	if got := q.Get("User-Agent"); !strings.HasSuffix(got, "; terminal) google-api-nodejs-client/10.5.0") {
 		t.Errorf("quota User-Agent = %q", got)
+	}
+}
+
+// TestTokenCallsUseTheEgressProxy: the token call headers are set on the
+// configured egress client, so refreshes still go through the proxy, and
+// arrive there with the Node stack's headers.
+func TestTokenCallsUseTheEgressProxy(t *testing.T) {
+	fake := fakeupstream.New()
+	fake.AddAccount("1//rt-proxy", fakeupstream.Account{Email: "p@example.com", Sub: "sub-p", Tier: "standard-tier", Project: "proj-p"})
+	var mu sync.Mutex
+	var proxied []string
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		proxied = append(proxied, r.Method+" "+r.URL.Host+r.URL.Path+" "+r.Header.Get("User-Agent"))
+		mu.Unlock()
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	hc, err := egress.NewClient(egress.Options{Proxy: proxy.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hc.CloseIdleConnections)
+	const upstream = "http://google.invalid" // reachable only through the proxy
+	c := New(config.Provider{
+		ModelList: []string{"gemini-2.5-pro"}, CustomAPIURL: upstream,
+		OAuthAuthURL: upstream + "/auth", OAuthTokenURL: upstream + "/token", OAuthUserInfoURL: upstream + "/userinfo",
+	}, hc, zap.NewNop())
+	if _, err := c.Refresh(context.Background(), providers.Credential{ID: 1, RefreshToken: "1//rt-proxy"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"POST google.invalid/token google-api-nodejs-client/" + DefaultAuthLibraryVersion}
+	if diff := cmp.Diff(want, proxied); diff != "" {
+		t.Errorf("calls through the proxy (-want +got):\n%s", diff)
 	}
 }
