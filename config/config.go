@@ -116,6 +116,14 @@ type Provider struct {
 	// Codex CLI) Pollux presents upstream in its User-Agent and version
 	// headers. Defaults track recent releases.
 	ClientVersion string `toml:"client_version"`
+	// NodeVersion is the Node.js version the Gemini CLI runs on, as its
+	// Google libraries report it upstream (x-goog-api-client: gl-node/<v>).
+	// Default a current Node 22 LTS release (geminicli only).
+	NodeVersion string `toml:"node_version"`
+	// AuthLibraryVersion is the version of google-auth-library the Gemini
+	// CLI ships, which appends google-api-nodejs-client/<v> to its
+	// User-Agent. Defaults track the Gemini CLI's releases (geminicli only).
+	AuthLibraryVersion string `toml:"auth_library_version"`
 	// ThoughtSignatureCacheMiB is the memory budget, in MiB, of the
 	// geminicli pool's thought-signature cache, which repairs multi-turn
 	// function calling for clients that drop Gemini's thoughtSignature.

@@ -67,6 +67,8 @@ func Default() Config {
 				OAuthTPS:         5,
 				ClientVersion:    "0.61.0",
 
+				NodeVersion:              "22.21.1",
+				AuthLibraryVersion:       "10.9.0",
 				ThoughtSignatureCacheMiB: 16,
 				Routing:                  RoutingQuota,
 				QuotaPollSecs:            300,
@@ -306,6 +308,8 @@ type fileProvider struct {
 	OAuthUserInfoURL           string   `toml:"oauth_userinfo_url"`
 	OAuthTPS                   float64  `toml:"oauth_tps"`
 	ClientVersion              string   `toml:"client_version"`
+	NodeVersion                string   `toml:"node_version"`
+	AuthLibraryVersion         string   `toml:"auth_library_version"`
 	ThoughtSignatureCacheMiB   int      `toml:"thought_signature_cache_mib"`
 	Routing                    string   `toml:"routing"`
 	QuotaPollSecs              int      `toml:"quota_poll_secs"`
@@ -347,6 +351,8 @@ func newFileProvider(p Provider) fileProvider {
 		OAuthTPS:         p.OAuthTPS,
 		ClientVersion:    p.ClientVersion,
 
+		NodeVersion:              p.NodeVersion,
+		AuthLibraryVersion:       p.AuthLibraryVersion,
 		ThoughtSignatureCacheMiB: p.ThoughtSignatureCacheMiB,
 		Routing:                  p.Routing,
 		QuotaPollSecs:            p.QuotaPollSecs,
@@ -368,6 +374,8 @@ func (f fileProvider) resolve(d ProviderDefaults) Provider {
 		OAuthUserInfoURL:           f.OAuthUserInfoURL,
 		OAuthTPS:                   f.OAuthTPS,
 		ClientVersion:              f.ClientVersion,
+		NodeVersion:                f.NodeVersion,
+		AuthLibraryVersion:         f.AuthLibraryVersion,
 		ThoughtSignatureCacheMiB:   f.ThoughtSignatureCacheMiB,
 		Routing:                    f.Routing,
 		QuotaPollSecs:              f.QuotaPollSecs,

@@ -87,6 +87,7 @@ func TestDefault(t *testing.T) {
 			OAuthAuthURL:  "https://accounts.google.com/o/oauth2/v2/auth",
 			OAuthTokenURL: "https://oauth2.googleapis.com/token", OAuthUserInfoURL: "https://www.googleapis.com/oauth2/v2/userinfo",
 			OAuthTPS: 5, ClientVersion: "0.61.0", ThoughtSignatureCacheMiB: 16,
+			NodeVersion: "22.21.1", AuthLibraryVersion: "10.9.0",
 			Routing: RoutingQuota, QuotaPollSecs: 300,
 		}},
 		{"codex", d.Providers.Codex, Provider{

@@ -181,6 +181,12 @@ func (v *validator) provider(prefix string, p Provider, d ProviderDefaults) {
 	if !validClientVersion(p.ClientVersion) {
 		v.fail(prefix+".client_version", "must be a version such as \"1.2.3\" (digits, letters, dots and dashes)")
 	}
+	if p.NodeVersion != "" && !validClientVersion(p.NodeVersion) {
+		v.fail(prefix+".node_version", "must be a version such as \"22.21.1\" (digits, letters, dots and dashes)")
+	}
+	if p.AuthLibraryVersion != "" && !validClientVersion(p.AuthLibraryVersion) {
+		v.fail(prefix+".auth_library_version", "must be a version such as \"10.9.0\" (digits, letters, dots and dashes)")
+	}
 	if p.Routing != RoutingQuota && p.Routing != RoutingLRU {
 		v.fail(prefix+".routing", "must be %q or %q", RoutingQuota, RoutingLRU)
 	}
@@ -205,7 +211,8 @@ func checkTraceHeader(name string) string {
 	}
 	switch strings.ToLower(name) {
 	case "authorization", "content-type", "content-length", "user-agent", "accept", "host",
-		"chatgpt-account-id", "originator", "version", "session_id", "connection", "transfer-encoding":
+		"chatgpt-account-id", "originator", "version", "session_id", "connection", "transfer-encoding",
+		"x-goog-api-client", "accept-encoding", "accept-language", "sec-fetch-mode":
 		return "names a header Pollux sets itself; choose another, e.g. x-pollux-trace"
 	}
 	return ""

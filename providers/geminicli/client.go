@@ -42,7 +42,10 @@ const (
 // Client is the Gemini CLI / Code Assist provider: Google OAuth, Code Assist
 // onboarding and v1internal calls. It is safe for concurrent use.
 type Client struct {
+	// hc is the egress client with a transport that decodes Node's
+	// accepted encodings; tokenHC adds the token call headers for x/oauth2.
 	hc          *http.Client
+	tokenHC     *http.Client
 	log         *zap.Logger
 	models      []string
 	apiBase     string
@@ -53,6 +56,10 @@ type Client struct {
 	maxPolls     int
 	now          func() time.Time
 	version      string
+	// nodeVersion and authLibVersion are the Gemini CLI's Node stack, as
+	// its Google libraries report it.
+	nodeVersion    string
+	authLibVersion string
 	// traceHeader, when set, names the header that carries Grant.TraceValue.
 	traceHeader string
 	// sigs is the pool's thought-signature cache; nil when the repair is off.
@@ -80,16 +87,18 @@ func WithCLIVersion(v string) Option { return func(c *Client) { c.version = v } 
 // egress, so the proxy and connection pooling apply to OAuth calls too).
 func New(cfg config.Provider, hc *http.Client, log *zap.Logger, opts ...Option) *Client {
 	c := &Client{
-		hc:           hc,
-		log:          log.With(zap.String("provider", providers.GeminiCLI)),
-		models:       slices.Clone(cfg.ModelList),
-		apiBase:      apiBase(cfg.CustomAPIURL),
-		userInfoURL:  orDefault(cfg.OAuthUserInfoURL, defaultUserInfoURL),
-		pollInterval: defaultPollInterval,
-		maxPolls:     defaultMaxPolls,
-		now:          time.Now,
-		version:      orDefault(cfg.ClientVersion, DefaultCLIVersion),
-		traceHeader:  cfg.TraceHeader,
+		hc:             withNodeTransport(hc),
+		log:            log.With(zap.String("provider", providers.GeminiCLI)),
+		models:         slices.Clone(cfg.ModelList),
+		apiBase:        apiBase(cfg.CustomAPIURL),
+		userInfoURL:    orDefault(cfg.OAuthUserInfoURL, defaultUserInfoURL),
+		pollInterval:   defaultPollInterval,
+		maxPolls:       defaultMaxPolls,
+		now:            time.Now,
+		version:        orDefault(cfg.ClientVersion, DefaultCLIVersion),
+		nodeVersion:    orDefault(cfg.NodeVersion, DefaultNodeVersion),
+		authLibVersion: orDefault(cfg.AuthLibraryVersion, DefaultAuthLibraryVersion),
+		traceHeader:    cfg.TraceHeader,
 		oauth: oauth2.Config{
 			ClientID:     oauthClientID,
 			ClientSecret: oauthClientSecret,
@@ -104,6 +113,9 @@ func New(cfg config.Provider, hc *http.Client, log *zap.Logger, opts ...Option) 
 	for _, o := range opts {
 		o(c)
 	}
+	tok := *c.hc
+	tok.Transport = tokenTransport{c: c, base: c.hc.Transport}
+	c.tokenHC = &tok
 	c.sigs = NewSignatureCache(cfg.ThoughtSignatureCacheMiB<<20, c.now)
 	return c
 }
@@ -170,14 +182,11 @@ func (c *Client) Send(ctx context.Context, g providers.Grant, call *providers.Ca
 	if err != nil {
 		return nil, fmt.Errorf("geminicli: %s: %w", method, err)
 	}
-	req.Header.Set("Authorization", "Bearer "+g.AccessToken.Reveal())
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", c.userAgent(model))
+	accept := "application/json"
 	if method == MethodStream {
-		req.Header.Set("Accept", "text/event-stream")
-	} else {
-		req.Header.Set("Accept", "application/json")
+		accept = "*/*" // gaxios sets no Accept for a stream: node-fetch's default
 	}
+	c.setGaxiosHeaders(req.Header, g.AccessToken.Reveal(), model, accept)
 	if c.traceHeader != "" {
 		req.Header.Set(c.traceHeader, g.TraceValue(providers.GeminiCLI))
 	}

@@ -62,16 +62,7 @@
 // thinkingConfig, functionCall ids and thoughtSignature survive:
 //
 //	POST {base}/v1internal:generateContent
-//	POST {base}/v1internal:streamGenerateContent?alt=sse   (Accept: text/event-stream)
-//	Authorization: Bearer <access token>
-//	Content-Type: application/json
-//	User-Agent: GeminiCLI/<version>/<model> (<platform>; <arch>; terminal)
-//	<trace_header>: geminicli:<email or unknown>:<lease id>   (only when configured)
-//
-// The User-Agent is the Gemini CLI's: <version> is client_version (default
-// DefaultCLIVersion), and platform and arch are Node's names (linux, darwin,
-// win32; x64, arm64, ia32), not Go's. Onboarding calls name the first
-// configured model.
+//	POST {base}/v1internal:streamGenerateContent?alt=sse
 //
 //	{"model":"gemini-2.5-pro","project":"my-project","user_prompt_id":"<random>","request":<client body>}
 //	  → {"response":{"candidates":[..],"usageMetadata":{..},"modelVersion":..,"responseId":..},"traceId":..}
@@ -85,6 +76,65 @@
 //
 //	POST {base}/v1internal:countTokens
 //	{"request":{"model":"models/gemini-2.5-pro","contents":[..]}}  → {"totalTokens":31}
+//
+// # Headers
+//
+// Every call to Google carries exactly the headers the Gemini CLI's Node
+// stack sends for the same call (the sources are listed in nodeheaders.go;
+// headers_test.go pins each set). The CLI's Code Assist calls go through
+// google-auth-library's OAuth2Client.request, gaxios and node-fetch; its
+// token calls through the same library without the CLI's User-Agent; its
+// userinfo call through Node's global fetch (undici):
+//
+//	v1internal (generateContent, countTokens, loadCodeAssist, onboardUser,
+//	operation polls, retrieveUserQuota; streamGenerateContent with Accept */*)
+//	  Accept: application/json
+//	  Accept-Encoding: gzip, deflate, br
+//	  Authorization: Bearer <access token>
+//	  Connection: keep-alive
+//	  Content-Type: application/json
+//	  User-Agent: GeminiCLI/<version>/<model> (<platform>; <arch>; terminal) google-api-nodejs-client/<auth lib>
+//	  X-Goog-Api-Client: gl-node/<node>
+//	  <trace_header>: geminicli:<email or unknown>:<lease id>   (only when configured)
+//
+//	POST oauth2.googleapis.com/token (refresh and code exchange)
+//	  Accept: */*
+//	  Accept-Encoding: gzip, deflate, br
+//	  Connection: keep-alive
+//	  Content-Type: application/x-www-form-urlencoded;charset=UTF-8
+//	  User-Agent: google-api-nodejs-client/<auth lib>
+//	  X-Goog-Api-Client: gl-node/<node>
+//
+//	GET www.googleapis.com/oauth2/v2/userinfo
+//	  Accept: */*
+//	  Accept-Encoding: br, gzip, deflate
+//	  Accept-Language: *
+//	  Authorization: Bearer <access token>
+//	  Connection: keep-alive
+//	  Sec-Fetch-Mode: cors
+//	  User-Agent: node
+//
+// <version> is client_version (default DefaultCLIVersion); platform and arch
+// are Node's names (linux, darwin, win32; x64, arm64, ia32), not Go's; calls
+// about no model (onboarding, quota) name the first configured model.
+// <node> is node_version (default DefaultNodeVersion, a Node 22 LTS
+// release) and <auth lib> is auth_library_version (default
+// DefaultAuthLibraryVersion, the google-auth-library the CLI release
+// depends on). POST bodies carry Content-Length, as Node's do. The token
+// calls reach x/oauth2 through tokenTransport, on the same egress client
+// (proxy, pooling) as everything else.
+//
+// Accept-Encoding is sent as Node sends it, br included, and not as Go's
+// default "gzip": an Accept-Encoding that differs from the CLI's would mark
+// every call. Being truthful about it means decoding all three, so the
+// client's transport (decodingTransport) decodes gzip, deflate (zlib, per
+// RFC 9110) and br (github.com/andybalholm/brotli, pure Go) as bodies
+// stream, which Go's own transport stops doing once a caller sets
+// Accept-Encoding; an encoding never offered is an error, never bytes
+// passed off as JSON. Connection: keep-alive is what Node's default agent
+// says on HTTP/1.1; over HTTP/2 Go leaves it out, as the protocol requires.
+// What headers cannot express is left as it is: header-name case and
+// order on the wire, and Go's HTTP/2 where Node speaks HTTP/1.1.
 //
 // # Errors
 //

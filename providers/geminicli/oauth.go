@@ -87,11 +87,6 @@ func (c *Client) Refresh(ctx context.Context, cred providers.Credential) (provid
 	return cred, nil
 }
 
-// oauthContext makes x/oauth2 use the provider's client (proxy, pooling).
-func (c *Client) oauthContext(ctx context.Context) context.Context {
-	return context.WithValue(ctx, oauth2.HTTPClient, c.hc)
-}
-
 // applyToken copies a token reply into cred.
 func (c *Client) applyToken(cred *providers.Credential, tok *oauth2.Token) {
 	cred.AccessToken = config.Secret(tok.AccessToken)
@@ -152,8 +147,7 @@ func (c *Client) fetchUserInfo(ctx context.Context, cred *providers.Credential) 
 	if err != nil {
 		return fmt.Errorf("geminicli: userinfo: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+cred.AccessToken.Reveal())
-	req.Header.Set("Accept", "application/json")
+	setUserInfoHeaders(req.Header, cred.AccessToken.Reveal())
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("geminicli: userinfo: %w", err)

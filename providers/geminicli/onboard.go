@@ -339,12 +339,8 @@ func (c *Client) v1internal(ctx context.Context, token config.Secret, method, su
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+token.Reveal())
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("User-Agent", c.userAgent(""))
+	// The CLI's GETs (operation polls) carry Content-Type too.
+	c.setGaxiosHeaders(req.Header, token.Reveal(), "", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return err

@@ -43,10 +43,7 @@ func (c *Client) ReadQuota(ctx context.Context, g providers.Grant) ([]providers.
 	if err != nil {
 		return nil, fmt.Errorf("geminicli: quota: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+g.AccessToken.Reveal())
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent(""))
+	c.setGaxiosHeaders(req.Header, g.AccessToken.Reveal(), "", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("geminicli: quota: %w", err)
