@@ -237,6 +237,10 @@ func (a *credentialActor) onOutcome(ctx actor.Context, o *Outcome) {
 	}
 	now := a.d.clock.Now()
 	wasServing := a.st.serving()
+	if o.Result.Windows != nil {
+		o.Result.Windows = tightenResets(a.windows, o.Result.Windows)
+		o.Result.RetryAt = tightenRetryAt(o.Result.RetryAt, o.Result.Windows)
+	}
 	fx := a.st.applyOutcome(o.Model, o.Result, now)
 	windowsChanged := false
 	if o.Result.Windows != nil {

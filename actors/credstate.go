@@ -357,3 +357,55 @@ func reasonOr(reason, def string) string {
 	}
 	return reason
 }
+
+// sameResetSlack is how far apart two statements of one window's reset can
+// lie: whole-second rounding plus the answers' transit times.
+const sameResetSlack = 1500 * time.Millisecond
+
+// tightenResets narrows next's reset times with what earlier reports of the
+// same windows said. A whole-second relative reset (Codex's
+// reset-after-seconds, resets_in_seconds) is rounded up by the upstream, so
+// each answer states an upper bound on the true reset that is up to a second
+// late; answers arrive at varied fractions of a second, and the earliest
+// bound stated for a window is the tightest true one. Without it an account
+// sat idle for up to a second after its window reset while requests waited
+// for it (issue 9). A window whose stated reset moved by more than the
+// rounding is a new window and starts afresh. prev and next are not
+// modified; the result is next itself when nothing narrows.
+func tightenResets(prev, next []providers.QuotaWindow) []providers.QuotaWindow {
+	var out []providers.QuotaWindow
+	for i, w := range next {
+		if w.ResetAt.IsZero() {
+			continue
+		}
+		for _, p := range prev {
+			if p.Name != w.Name || p.ResetAt.IsZero() || !p.ResetAt.Before(w.ResetAt) ||
+				w.ResetAt.Sub(p.ResetAt) >= sameResetSlack {
+				continue
+			}
+			if out == nil {
+				out = append([]providers.QuotaWindow(nil), next...)
+			}
+			out[i].ResetAt = p.ResetAt
+		}
+	}
+	if out == nil {
+		return next
+	}
+	return out
+}
+
+// tightenRetryAt narrows a 429's stated reset (rounded up to a whole second
+// like the windows') to the tightest reset known for the same window, so the
+// cooldown ends when the window does.
+func tightenRetryAt(at time.Time, ws []providers.QuotaWindow) time.Time {
+	if at.IsZero() {
+		return at
+	}
+	for _, w := range ws {
+		if !w.ResetAt.IsZero() && w.ResetAt.Before(at) && at.Sub(w.ResetAt) < sameResetSlack {
+			at = w.ResetAt
+		}
+	}
+	return at
+}

@@ -328,3 +328,49 @@ func TestApplyQuota(t *testing.T) {
 		})
 	}
 }
+
+// TestTightenResets: whole-second resets rounded up by the upstream are
+// narrowed to the earliest bound stated for the same window; a new window
+// starts afresh (issue 9: an account idle up to a second after its reset).
+func TestTightenResets(t *testing.T) {
+	win := func(name string, at time.Time) providers.QuotaWindow {
+		return providers.QuotaWindow{Name: name, UsedPercent: 50, WindowMinutes: 300, ResetAt: at}
+	}
+	reset := t0.Add(10 * time.Second)
+	tests := []struct {
+		name      string
+		prev      []providers.QuotaWindow
+		next      providers.QuotaWindow
+		retryAt   time.Time
+		wantReset time.Time
+		wantRetry time.Time
+	}{
+		{"no earlier report", nil, win("primary", reset), time.Time{}, reset, time.Time{}},
+		{"earlier bound of the same window", []providers.QuotaWindow{win("primary", reset.Add(-700*time.Millisecond))},
+			win("primary", reset), reset, reset.Add(-700 * time.Millisecond), reset.Add(-700 * time.Millisecond)},
+		{"later bound kept out", []providers.QuotaWindow{win("primary", reset.Add(400*time.Millisecond))},
+			win("primary", reset), time.Time{}, reset, time.Time{}},
+		{"a new window", []providers.QuotaWindow{win("primary", reset.Add(-5*time.Hour))},
+			win("primary", reset), reset, reset, reset},
+		{"another window's reset", []providers.QuotaWindow{win("secondary", reset.Add(-500*time.Millisecond))},
+			win("primary", reset), reset, reset, reset},
+		{"a retry time of another window", []providers.QuotaWindow{win("primary", reset.Add(-500*time.Millisecond))},
+			win("primary", reset), reset.Add(time.Hour), reset.Add(-500 * time.Millisecond), reset.Add(time.Hour)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			next := []providers.QuotaWindow{tc.next}
+			prev := append([]providers.QuotaWindow(nil), tc.prev...)
+			got := tightenResets(prev, next)
+			if !got[0].ResetAt.Equal(tc.wantReset) {
+				t.Errorf("reset %v, want %v", got[0].ResetAt, tc.wantReset)
+			}
+			if !next[0].ResetAt.Equal(tc.next.ResetAt) {
+				t.Errorf("next modified: %v", next[0].ResetAt)
+			}
+			if r := tightenRetryAt(tc.retryAt, got); !r.Equal(tc.wantRetry) {
+				t.Errorf("retry at %v, want %v", r, tc.wantRetry)
+			}
+		})
+	}
+}

@@ -153,6 +153,12 @@ type spendTrack struct {
 	// after, when set, says the reported window ended then and the track
 	// counts the next one (base 1, reset not reported yet).
 	after time.Time
+	// The last cost sample, kept to correct it when a late report shows it
+	// covered more requests than were counted: the fraction spent, the
+	// requests it was divided by, and the cost before it was blended in.
+	sampleSpent float64
+	sampleN     int
+	costBefore  float64
 }
 
 // costWeight is the weight of a new cost sample in the running estimate.
@@ -175,17 +181,48 @@ func (e *schedEntry) observeQuota(next []providers.QuotaBucket) {
 		}
 		same := sameWindow(t.reset, b.ResetAt) ||
 			(t.reset.IsZero() && !t.after.IsZero() && b.ResetAt.After(t.after.Add(2*time.Second)))
+		sampled := false
 		if n := t.oks; t.oks > 0 && same && b.Remaining < t.base {
-			sample := (t.base - b.Remaining) / float64(n)
+			sampled = true
+			t.sampleSpent, t.sampleN, t.costBefore = t.base-b.Remaining, n, t.cost
+			sample := t.sampleSpent / float64(n)
 			t.cost = blendCost(t.cost, sample)
 			if e.poolCosts != nil {
 				e.poolCosts[b.Model] = blendCost(e.poolCosts[b.Model], sample)
 			}
 		}
+		if !sampled && t.oks == 0 && t.sampleN > 0 && e.inflight == 0 && same && b.Remaining < t.base {
+			// A newer answer whose request was counted before the last
+			// report, which did not include it (the upstream served it
+			// later): the last sample divided too little by too many and
+			// made requests look cheaper than they are, which sends
+			// requests to an account after its window ran out. Fold it into
+			// that sample. Only with nothing in flight is it sure the
+			// difference is not an uncounted request.
+			sampled = true
+			t.sampleSpent += t.base - b.Remaining
+			t.cost = blendCost(t.costBefore, t.sampleSpent/float64(t.sampleN))
+		}
 		if same && b.Remaining > t.base && !t.reset.IsZero() {
 			// An older answer arriving late (concurrent requests finish out
-			// of order): within a window usage only grows.
+			// of order): within a window usage only grows. Its request was
+			// counted when it finished (oks), after the newer report that
+			// already included it: uncount it, and correct the cost sample
+			// taken from that report (it covered one more request than was
+			// counted). Left as they were, both would keep the credential
+			// out of rotation while it still had quota (issue 9: the Codex
+			// client 429s at 150 % load).
+			if t.oks > 0 {
+				t.oks--
+				if t.sampleN > 0 {
+					t.sampleN++
+					t.cost = blendCost(t.costBefore, t.sampleSpent/float64(t.sampleN))
+				}
+			}
 			continue
+		}
+		if !sampled {
+			t.sampleN = 0
 		}
 		t.base, t.reset, t.oks, t.after = b.Remaining, b.ResetAt, 0, time.Time{}
 	}

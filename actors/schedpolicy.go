@@ -248,8 +248,12 @@ func (p *schedPolicy) spentOut(e *schedEntry, model string, now time.Time) bool 
 	if p.routing != routeQuota || len(e.quota) == 0 {
 		return false
 	}
-	left, _, known := headroom(e, model, now)
-	return known && left <= spentEpsilon
+	left, _, reqCost, known := headroomCost(e, model, now)
+	// Quota is spent in whole requests: an estimate within half a request's
+	// cost of zero is an estimate a little off (the cost is learned from
+	// rounded reports), not a request's worth left. Sending one would
+	// collect a 429 (issue 9: Codex's wasted 429s at 150 % load).
+	return known && left <= max(spentEpsilon, reqCost/2)
 }
 
 // queue returns the index of model's queue, creating and filling it on
@@ -559,6 +563,13 @@ func resetUnits(t time.Time) int64 {
 // has passed counts as refilled, less what the new window has spent when the
 // cost is known, and says nothing otherwise.
 func headroom(e *schedEntry, model string, now time.Time) (remaining float64, reset time.Time, known bool) {
+	remaining, reset, _, known = headroomCost(e, model, now)
+	return remaining, reset, known
+}
+
+// headroomCost is headroom with the estimated cost of one request against
+// the bucket it reports (0: not known).
+func headroomCost(e *schedEntry, model string, now time.Time) (remaining float64, reset time.Time, reqCost float64, known bool) {
 	remaining = 1.0
 	for i := range e.quota {
 		b := &e.quota[i]
@@ -589,10 +600,10 @@ func headroom(e *schedEntry, model string, now time.Time) (remaining float64, re
 			left = t.base - cost*float64(t.oks+e.inflight)
 		}
 		if !known || left < remaining {
-			remaining, reset, known = left, at, true
+			remaining, reset, reqCost, known = left, at, cost, true
 		}
 	}
-	return remaining, reset, known
+	return remaining, reset, reqCost, known
 }
 
 func (p *schedPolicy) grant(e *schedEntry, mi int, model string, now time.Time) *schedEntry {

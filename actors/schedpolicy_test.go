@@ -584,3 +584,162 @@ func TestQuotaReportsOutOfOrder(t *testing.T) {
 		t.Fatalf("base %v cost %v, want 0.4 and 0.1", tr.base, tr.cost)
 	}
 }
+
+// TestQuotaLateReportUncounts: two requests in flight on one account; the
+// upstream serves A then B, but B's answer (its report includes A) arrives
+// first. A's late report must uncount A and correct the cost sample B's
+// report gave, or the account is kept out of rotation with quota left
+// (issue 9: Codex client 429s while an account had one request left).
+func TestQuotaLateReportUncounts(t *testing.T) {
+	p := newSchedPolicyRouting(0, routeQuota)
+	reset := t0.Add(time.Hour)
+	report := func(remaining float64) {
+		c := readyChange(1)
+		c.Quota = []providers.QuotaBucket{{Model: storage.AllModels, Remaining: remaining, ResetAt: reset}}
+		p.upsert(c, t0)
+	}
+	ok := providers.Outcome{Kind: providers.KindOK}
+	report(0.30)
+	e := p.entries[1]
+	e.inflight++
+	p.release(e, "m", ok, 0, false, t0)
+	report(0.20) // one request: cost 0.1
+	e.inflight += 2
+	p.release(e, "m", ok, 0, false, t0) // B
+	report(0.00)                        // B's report, A included: sample 0.2
+	p.release(e, "m", ok, 0, false, t0) // A
+	report(0.10)                        // A's report, late
+	tr := e.spend[storage.AllModels]
+	if tr.oks != 0 || math.Abs(tr.cost-0.1) > 1e-9 {
+		t.Fatalf("oks %d cost %v, want 0 and 0.1", tr.oks, tr.cost)
+	}
+	// With one request left, answers in or out of order: it stays in
+	// rotation.
+	for _, tc := range []struct {
+		name       string
+		late       bool
+		wantPicked bool
+	}{
+		{"answers in order", false, true},
+		{"late answer", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newSchedPolicyRouting(0, routeQuota)
+			report := func(remaining float64) {
+				c := readyChange(1)
+				c.Quota = []providers.QuotaBucket{{Model: storage.AllModels, Remaining: remaining, ResetAt: reset}}
+				p.upsert(c, t0)
+			}
+			report(0.4)
+			e := p.entries[1]
+			e.inflight++
+			p.release(e, "m", ok, 0, false, t0)
+			report(0.3) // cost 0.1: three requests left
+			e.inflight += 2
+			if tc.late {
+				p.release(e, "m", ok, 0, false, t0)
+				report(0.1)
+				p.release(e, "m", ok, 0, false, t0)
+				report(0.2)
+			} else {
+				p.release(e, "m", ok, 0, false, t0)
+				report(0.2)
+				p.release(e, "m", ok, 0, false, t0)
+				report(0.1)
+			}
+			if got := pickID(p, &Acquire{Model: "m"}, t0) == 1; got != tc.wantPicked {
+				left, _, _ := headroom(e, "m", t0)
+				t.Fatalf("picked %v, want %v (estimated left %v)", got, tc.wantPicked, left)
+			}
+		})
+	}
+}
+
+// TestQuotaCostSampleCorrections: a cost sample is corrected when a later
+// report shows how many requests the sampled report really covered, in both
+// directions (issue 9: costs learned too cheap sent requests to accounts
+// whose window had run out; too dear kept accounts with quota idle).
+func TestQuotaCostSampleCorrections(t *testing.T) {
+	ok := providers.Outcome{Kind: providers.KindOK}
+	reset := t0.Add(time.Hour)
+	type step struct {
+		release  bool    // a request finishes
+		report   float64 // then (when > 0) a report with this much left
+		inflight int     // requests in flight after the step
+	}
+	for _, tc := range []struct {
+		name     string
+		steps    []step
+		wantCost float64
+		wantOks  int
+	}{
+		{"in order", []step{{true, 0.8, 0}, {true, 0.7, 0}}, 0.1, 0},
+		// Served A, B upstream; B's answer (covering both) first.
+		{"late older answer", []step{{true, 0.8, 1}, {true, 0.6, 1}, {true, 0.7, 0}}, 0.1, 0},
+		// X and Y finish, X's report covers X only, then Y's.
+		{"newer answer after two counts", []step{{true, 0.8, 2}, {true, 0, 1}, {true, 0.7, 0}, {false, 0.6, 0}}, 0.1, 0},
+		// Same, but something is still in flight: the drop could be an
+		// uncounted request, so the sample stays as it was.
+		{"newer answer with one in flight", []step{{true, 0.8, 3}, {true, 0, 2}, {true, 0.7, 1}, {false, 0.6, 1}}, 0.075, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newSchedPolicyRouting(0, routeQuota)
+			c := readyChange(1)
+			c.Quota = []providers.QuotaBucket{{Model: "m", Remaining: 0.9, ResetAt: reset}}
+			p.upsert(c, t0)
+			e := p.entries[1]
+			for _, s := range tc.steps {
+				if s.release {
+					e.inflight++
+					p.release(e, "m", ok, 0, false, t0)
+				}
+				e.inflight = s.inflight
+				if s.report > 0 {
+					c := readyChange(1)
+					c.Quota = []providers.QuotaBucket{{Model: "m", Remaining: s.report, ResetAt: reset}}
+					p.upsert(c, t0)
+				}
+			}
+			tr := e.spend["m"]
+			if math.Abs(tr.cost-tc.wantCost) > 1e-9 || tr.oks != tc.wantOks {
+				t.Fatalf("cost %v oks %d, want %v and %d", tr.cost, tr.oks, tc.wantCost, tc.wantOks)
+			}
+		})
+	}
+}
+
+// TestSpentOutRoundsToWholeRequests: an estimate within half a request's
+// cost of zero means spent (a request sent there collects a 429); more than
+// half a request left means one is left.
+func TestSpentOutRoundsToWholeRequests(t *testing.T) {
+	reset := t0.Add(time.Hour)
+	for _, tc := range []struct {
+		name      string
+		lastLeft  float64 // reported after one request at cost 0.1 (from 0.9+0.1)
+		inflight  int
+		wantSpent bool
+	}{
+		{"a whole request left", 0.1, 0, false},
+		{"one in flight takes the last", 0.1, 1, true},
+		{"a sliver left by a cheap estimate", 0.14, 1, true},
+		{"more than half a request left", 0.16, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newSchedPolicyRouting(0, routeQuota)
+			report := func(remaining float64) {
+				c := readyChange(1)
+				c.Quota = []providers.QuotaBucket{{Model: "m", Remaining: remaining, ResetAt: reset}}
+				p.upsert(c, t0)
+			}
+			report(tc.lastLeft + 0.1)
+			e := p.entries[1]
+			e.inflight++
+			p.release(e, "m", providers.Outcome{Kind: providers.KindOK}, 0, false, t0)
+			report(tc.lastLeft)
+			e.inflight = tc.inflight
+			if got := p.spentOut(e, "m", t0); got != tc.wantSpent {
+				t.Fatalf("spent out %v, want %v", got, tc.wantSpent)
+			}
+		})
+	}
+}
