@@ -96,6 +96,11 @@ type Server struct {
 
 	// bodyLimit caps request bodies in bytes; tests lower it.
 	bodyLimit int64
+	// bodyReadBase is the fixed part of a body's read deadline; tests
+	// lower it.
+	bodyReadBase time.Duration
+	// guard bounds the connections without accepted work (connguard.go).
+	guard *connGuard
 
 	geminiPool       Pool
 	gemini           *geminicli.Client
@@ -144,6 +149,7 @@ func New(deps Deps) *Server {
 		ready:              deps.Ready,
 		echo:               echo.New(),
 		bodyLimit:          defaultBodyLimit,
+		bodyReadBase:       bodyReadBase,
 		geminiModels:       gemini.NewModels(providers.GeminiCLI.ModelList),
 		geminiOpenAIModels: openai.NewModels(providers.GeminiCLI.ModelList, "google", started),
 		codexModels:        openai.NewModels(providers.Codex.ModelList, "openai", started),
@@ -189,15 +195,18 @@ func New(deps Deps) *Server {
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = s.handleError
 	// Outermost first.
-	e.Use(s.recoverPanics, s.assignRequestID, s.accessLog, s.limitBody, s.requireKey)
+	e.Use(s.recoverPanics, s.assignRequestID, s.accessLog, s.requireKey, s.limitBody)
 	s.routes()
 
 	errLog, err := zap.NewStdLogAt(log.Named("http"), zapcore.WarnLevel)
 	if err != nil {
 		errLog = zap.NewStdLog(log.Named("http"))
 	}
+	s.guard = newConnGuard(maxUnsettledConns)
 	s.http = &http.Server{
 		Handler:           e,
+		ConnContext:       s.guard.connContext,
+		ConnState:         s.guard.connState,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
