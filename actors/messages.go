@@ -190,6 +190,29 @@ type SaveTokens struct {
 	Expiry       time.Time
 }
 
+// SaveIngestJob stores a new ingestion job with its submitted tokens, before
+// its submitter hears 202. Sender: onboarding (a goroutine). Receiver:
+// persistence. Reply: *Persisted.
+type SaveIngestJob struct{ Job storage.IngestJob }
+
+// SaveIngestVerdict records one item's verdict (JSON, no token) and clears
+// its stored tokens. Sender: onboarding. Receiver: persistence. No reply.
+type SaveIngestVerdict struct {
+	JobID   string
+	Index   int
+	Verdict string
+}
+
+// FinishIngestJob marks a job finished; DeleteIngestJob forgets a pruned
+// one. Sender: onboarding. Receiver: persistence. No reply.
+type (
+	FinishIngestJob struct {
+		JobID string
+		At    time.Time
+	}
+	DeleteIngestJob struct{ JobID string }
+)
+
 // UpsertCredential stores an onboarded credential. Sender: onboarding
 // worker. Receiver: persistence. Reply: *Persisted.
 type UpsertCredential struct{ Credential storage.Credential }

@@ -433,6 +433,9 @@ func (p *Pool) Ingest(ctx context.Context, seeds []providers.Credential) (*Inges
 	if !ok {
 		return nil, fmt.Errorf("actors: unexpected reply %T", res)
 	}
+	if s.Err != nil {
+		return nil, s.Err
+	}
 	return s, nil
 }
 
