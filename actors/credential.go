@@ -50,6 +50,10 @@ type credentialActor struct {
 	tokenRejected bool
 	outcomeSeq    uint64
 
+	// interruptedRefresh is when a refresh started that a crash cut short
+	// before its tokens were stored (a refresh mark found at start).
+	interruptedRefresh time.Time
+
 	refreshGen      uint64 // bumped when a refresh starts or its timer is re-armed
 	refreshLaunched time.Time
 	refreshStop     func() bool
@@ -151,9 +155,16 @@ func (a *credentialActor) onStarted(ctx actor.Context) {
 		return
 	}
 	a.load(&row)
+	if at, ok, err := a.d.db.RefreshMark(a.d.lifetime, a.id); err == nil && ok {
+		a.interruptedRefresh = at
+	}
 	a.publish(ctx)
 	a.armRefresh(ctx, 0)
 	a.armCooling(ctx)
+	if !a.interruptedRefresh.IsZero() {
+		// With rotating tokens the stored one may be dead: find out now.
+		a.startRefresh(ctx, "a refresh was cut short by a restart")
+	}
 }
 
 func (a *credentialActor) load(row *storage.Credential) {
@@ -276,6 +287,11 @@ func (a *credentialActor) launchRefresh(ctx actor.Context) {
 		}()
 		rctx, cancel := context.WithTimeout(d.lifetime, d.refreshTimeout)
 		defer cancel()
+		// A mark first: a crash between the upstream's (rotating) answer
+		// and the save below leaves a record an operator can act on.
+		if _, err := d.request(rctx, d.persistence, &MarkRefresh{ID: cred.ID, At: d.clock.Now()}); err != nil {
+			d.log.Warn("credential: refresh mark not stored", zap.Int64(fieldCredentialID, cred.ID), zap.Error(err))
+		}
 		fresh, err := d.authority.Refresh(rctx, cred)
 		if err != nil {
 			res.err = err
@@ -301,6 +317,7 @@ func (a *credentialActor) onRefreshResult(ctx actor.Context, r *refreshResult) {
 	}
 	now := a.d.clock.Now()
 	if r.err == nil {
+		a.interruptedRefresh = time.Time{}
 		a.adoptTokens(r.cred)
 		if r.persistErr != nil {
 			a.logger().Error("credential: new tokens not yet durable; retrying in the background", zap.Error(r.persistErr))
@@ -321,6 +338,10 @@ func (a *credentialActor) onRefreshResult(ctx actor.Context, r *refreshResult) {
 		if reason == "" {
 			reason = verdict.Err.Error()
 		}
+	}
+	if permanent && !a.interruptedRefresh.IsZero() {
+		reason = fmt.Sprintf("sign in again: a refresh started at %s was cut short by a restart, and the new token the upstream issued was never stored (%s)",
+			a.interruptedRefresh.UTC().Format(time.RFC3339), reason)
 	}
 	fx, retry := a.st.refreshFailed(permanent, reason, now)
 	if permanent {

@@ -190,6 +190,15 @@ type SaveTokens struct {
 	Expiry       time.Time
 }
 
+// MarkRefresh records, before the token endpoint is called, that a refresh
+// of credential ID is under way; SaveTokens clears it with the new tokens.
+// Sender: a credential's refresh goroutine (as a request). Receiver:
+// persistence. Reply: *Persisted.
+type MarkRefresh struct {
+	ID int64
+	At time.Time
+}
+
 // SaveIngestJob stores a new ingestion job with its submitted tokens, before
 // its submitter hears 202. Sender: onboarding (a goroutine). Receiver:
 // persistence. Reply: *Persisted.

@@ -79,7 +79,7 @@ func (p *persistenceActor) Receive(ctx actor.Context) {
 		p.usageOn = nil
 		p.flushUsage(ctx)
 	case *SaveState, *SaveCooldowns, *SaveTokens, *UpsertCredential, *DeleteCredential, *PutSetting,
-		*SaveIngestJob, *SaveIngestVerdict, *FinishIngestJob, *DeleteIngestJob:
+		*SaveIngestJob, *SaveIngestVerdict, *FinishIngestJob, *DeleteIngestJob, *MarkRefresh:
 		p.batch = append(p.batch, pendingWrite{msg: msg, reply: ctx.Sender()})
 		if !p.queued {
 			// Everything already in the mailbox lands before this marker,
@@ -252,6 +252,8 @@ func apply(ctx context.Context, tx *storage.Tx, msg any) Persisted {
 		return Persisted{Err: tx.PutSetting(ctx, m.Key, m.Value)}
 	case *RecordUsage:
 		return Persisted{ID: m.Delta.CredentialID, Err: tx.AddUsage(ctx, m.Delta)}
+	case *MarkRefresh:
+		return Persisted{ID: m.ID, Err: tx.MarkRefresh(ctx, m.ID, m.At)}
 	case *SaveIngestJob:
 		return Persisted{Err: tx.SaveIngestJob(ctx, m.Job)}
 	case *SaveIngestVerdict:

@@ -310,7 +310,7 @@ func (tx *Tx) SaveTokens(ctx context.Context, id int64, access, refresh config.S
 	if err := oneRow(res, err); err != nil {
 		return fmt.Errorf("storage: save tokens of credential %d: %w", id, err)
 	}
-	return nil
+	return tx.ClearRefreshMark(ctx, id)
 }
 
 // SaveState stores a credential's status, its reason and when it was

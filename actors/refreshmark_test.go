@@ -1,0 +1,78 @@
+package actors
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/storage"
+)
+
+// TestRefreshMarkedBeforeUpstreamAndClearedWithTokens: a refresh writes its
+// mark before the token endpoint is called, and the new tokens clear it.
+func TestRefreshMarkedBeforeUpstreamAndClearedWithTokens(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seed(1, func(i int, c *storage.Credential) { c.Expiry = t0.Add(-time.Minute) })
+	marked := make(chan bool, 1)
+	e.auth.refresh = func(ctx context.Context, c providers.Credential) (providers.Credential, error) {
+		_, ok, err := e.db.RefreshMark(ctx, c.ID)
+		marked <- ok && err == nil
+		c.AccessToken, c.RefreshToken, c.Expiry = "access-new", "refresh-new", e.clock.Now().Add(time.Hour)
+		return c, nil
+	}
+	e.start()
+	if !<-marked {
+		t.Fatal("the token endpoint was called before the refresh mark was stored")
+	}
+	eventually(t, "mark cleared with the new tokens", func() bool {
+		_, ok, _ := e.db.RefreshMark(context.Background(), ids[0])
+		return !ok && e.row(ids[0]).RefreshToken.Reveal() == "refresh-new"
+	})
+}
+
+// TestRefreshCutShortByCrashSaysSignInAgain: a mark left by a crash makes the
+// credential refresh at once on start; when the stored (rotated) token is
+// dead the credential is needs_reauth with "sign in again" in its reason,
+// and when it still works the credential stays active and the mark goes.
+func TestRefreshCutShortByCrashSaysSignInAgain(t *testing.T) {
+	for _, dead := range []bool{true, false} {
+		name := "token still works"
+		if dead {
+			name = "token rotated away"
+		}
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			ids := e.seed(2, nil) // tokens valid for an hour: no refresh due
+			if err := e.db.WriteTx(context.Background(), func(tx *storage.Tx) error {
+				return tx.MarkRefresh(context.Background(), ids[0], t0.Add(-time.Minute))
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if dead {
+				e.auth.refresh = func(ctx context.Context, c providers.Credential) (providers.Credential, error) {
+					return c, &providers.VerdictError{Err: providers.ErrReauth, Reason: "refresh_token_reused"}
+				}
+			}
+			e.start()
+			eventually(t, "the interrupted credential settles", func() bool {
+				r := e.row(ids[0])
+				if dead {
+					return r.Status == storage.StatusNeedsReauth
+				}
+				_, ok, _ := e.db.RefreshMark(context.Background(), ids[0])
+				return !ok && r.RefreshToken.Reveal() != "seed-refresh-0"
+			})
+			if r := e.row(ids[0]); dead && (!strings.HasPrefix(r.StatusReason, "sign in again") || !strings.Contains(r.StatusReason, "refresh_token_reused")) {
+				t.Errorf("reason %q, want it to say sign in again and keep the upstream's reason", r.StatusReason)
+			}
+			if got := e.auth.refreshes.Load(); got != 1 {
+				t.Errorf("%d refreshes, want 1 (only the interrupted credential)", got)
+			}
+			if r := e.row(ids[1]); r.Status != storage.StatusActive {
+				t.Errorf("the other credential is %s", r.Status)
+			}
+		})
+	}
+}
