@@ -122,6 +122,9 @@ func (a *credentialActor) Receive(ctx actor.Context) {
 		}
 	case *Resync:
 		a.publish(ctx)
+	case *SyncCooldowns:
+		// Persistence answers the asker once the cooldowns are committed.
+		ctx.RequestWithCustomSender(a.d.persistence, &SaveCooldowns{ID: a.id, Cooldowns: a.st.storageCooldowns()}, ctx.Sender())
 	case *Reload:
 		a.onReload(ctx)
 	case *SetDisabled:

@@ -190,6 +190,13 @@ type SaveTokens struct {
 	Expiry       time.Time
 }
 
+// SyncCooldowns asks that credential CredentialID's cooldowns be durable:
+// the reply comes after a commit that holds every Outcome reported for it
+// before. Sender: Pool.SyncCooldowns. Receiver: scheduler, which forwards it
+// to the credential (after the Outcomes it forwarded), which has persistence
+// reply. Reply: *Persisted.
+type SyncCooldowns struct{ CredentialID int64 }
+
 // MarkRefresh records, before the token endpoint is called, that a refresh
 // of credential ID is under way; SaveTokens clears it with the new tokens.
 // Sender: a credential's refresh goroutine (as a request). Receiver:

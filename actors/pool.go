@@ -397,6 +397,26 @@ func (p *Pool) Report(l *Lease, o providers.Outcome) {
 	p.d.send(p.d.scheduler, &Outcome{LeaseID: l.ID, CredentialID: l.Grant.CredentialID, Model: l.Model, Result: o})
 }
 
+// SyncCooldowns returns once the cooldowns of the given credentials, as set
+// by every Outcome reported for them before, are committed: a client told
+// to wait by them is not told so by a gateway that would forget it in a
+// crash.
+func (p *Pool) SyncCooldowns(ctx context.Context, ids []int64) error {
+	var errs []error
+	for _, id := range ids {
+		res, err := ask(ctx, p.d.sys, p.d.scheduler, &SyncCooldowns{CredentialID: id}, writeTimeout+askGrace, nil)
+		if err == nil {
+			if r, ok := res.(*Persisted); ok && r.Err != nil && !benign(r.Err) {
+				err = r.Err
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("actors: cooldowns of credential %d: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // SetObserver makes o receive the pool's refresh results and queue waits
 // from now on; nil stops that.
 func (p *Pool) SetObserver(o Observer) { p.d.observer.set(o) }

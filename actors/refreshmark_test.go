@@ -76,3 +76,28 @@ func TestRefreshCutShortByCrashSaysSignInAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncCooldownsCommitsReportedLimits: once SyncCooldowns returns, the
+// cooldown of a 429 reported just before is in the database (read at once,
+// without waiting; run with -count to catch a race).
+func TestSyncCooldownsCommitsReportedLimits(t *testing.T) {
+	e := newEnv(t)
+	e.seed(2, nil)
+	e.start()
+	l := e.mustAcquire(AcquireOptions{})
+	until := e.clock.Now().Add(time.Hour)
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindRateLimited, Status: 429, RetryAt: until})
+	if err := e.pool.SyncCooldowns(context.Background(), []int64{l.Grant.CredentialID}); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, cd := range e.row(l.Grant.CredentialID).Cooldowns {
+		found = found || (cd.Model == l.Model && !cd.Until.Before(until.Add(-time.Second)))
+	}
+	if !found {
+		t.Fatalf("after SyncCooldowns the 429's cooldown is not stored: %+v", e.row(l.Grant.CredentialID).Cooldowns)
+	}
+	if err := e.pool.SyncCooldowns(context.Background(), []int64{999}); err != nil {
+		t.Errorf("unknown credential: %v", err)
+	}
+}

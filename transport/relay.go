@@ -155,7 +155,15 @@ func budgeted(k providers.Kind) bool {
 // nothing has reached the client. It returns the first 2xx response, or the
 // error to answer: *upstreamFailure, *Error, or the context's error when the
 // client went away.
-func (s *Server) relay(ctx context.Context, rc relayCall) (*upstreamReply, error) {
+func (s *Server) relay(ctx context.Context, rc relayCall) (_ *upstreamReply, err error) {
+	// limited are the credentials whose limits this request met: when the
+	// answer is a failure, their cooldowns are made durable first.
+	var limited []int64
+	defer func() {
+		if err != nil && len(limited) > 0 {
+			s.syncCooldowns(ctx, rc, limited)
+		}
+	}()
 	var (
 		exclude   []int64
 		prefer    int64
@@ -191,6 +199,9 @@ func (s *Server) relay(ctx context.Context, rc relayCall) (*upstreamReply, error
 			earliest = at
 		}
 		kind := failure.outcome.Kind
+		if limitKind(kind) {
+			limited = append(limited, lease.Grant.CredentialID)
+		}
 		rc.info.setOutcome(kind)
 		if !kind.Retryable() {
 			return nil, failure
@@ -278,6 +289,30 @@ func (s *Server) attempt(ctx context.Context, rc relayCall, lease *actors.Lease)
 	o := rc.upstream.Classify(resp.StatusCode, resp.Header, body)
 	rc.pool.Report(lease, o)
 	return nil, &upstreamFailure{status: resp.StatusCode, header: resp.Header, body: body, outcome: o}, nil
+}
+
+// cooldownSyncer is the optional Pool method that makes cooldowns durable.
+type cooldownSyncer interface {
+	SyncCooldowns(ctx context.Context, ids []int64) error
+}
+
+// cooldownSyncMax bounds the wait for cooldowns to be durable before a
+// limit answer.
+const cooldownSyncMax = 2 * time.Second
+
+// syncCooldowns waits (briefly) until the cooldowns that decided the
+// client's answer are committed, so a crash right after the answer does not
+// forget them.
+func (s *Server) syncCooldowns(ctx context.Context, rc relayCall, ids []int64) {
+	cs, ok := rc.pool.(cooldownSyncer)
+	if !ok || ctx.Err() != nil {
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, cooldownSyncMax)
+	defer cancel()
+	if err := cs.SyncCooldowns(sctx, ids); err != nil {
+		s.log.Warn("relay: cooldowns not yet durable", zap.String(keyRequestID, rc.reqID), zap.Error(err))
+	}
 }
 
 // limitKind reports whether an outcome is a limit with a reset time.

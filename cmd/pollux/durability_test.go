@@ -140,3 +140,49 @@ func doReq(t *testing.T, req *http.Request) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// TestKillAfterFinal429KeepsTheCooldown: the only credential answers 429
+// with an hour's reset; the client gets its 429, the process is killed with
+// SIGKILL at once, and after a restart the cooldown that decided the answer
+// is still there. Ten rounds, each on a fresh database: one kill in ten lost
+// it before.
+func TestKillAfterFinal429KeepsTheCooldown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes")
+	}
+	u := newUpstreams(t)
+	u.gemini.AddAccount("e2e-refresh-cool", geminifake.Account{Email: "cool@example.com", Sub: "cool", Tier: "standard-tier", Project: "proj-cool"})
+	const quota = `{"error":{"code":429,"message":"Quota exceeded.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"QUOTA_EXHAUSTED","domain":"cloudcode-pa.googleapis.com","metadata":{"quotaResetDelay":"3600s"}}]}}`
+	for round := range 10 {
+		dir := t.TempDir()
+		port := freePort(t)
+		cfg := writeConfig(t, dir, u.config(port, filepath.Join(dir, "pollux.db")))
+		base := fmt.Sprintf("http://127.0.0.1:%d", port)
+
+		p := startProcess(t, "--config", cfg)
+		p.waitHealthy(t, port)
+		if status, got := postJSON(t, base+"/geminicli/resource:add?wait=true", `["e2e-refresh-cool"]`); status != http.StatusOK || !strings.Contains(got, `"added"`) {
+			t.Fatalf("resource:add: %d %s", status, got)
+		}
+		u.gemini.ScriptGenerate(geminifake.Response{Status: 429, Body: quota})
+		status, got := postJSON(t, base+"/geminicli/v1beta/models/gemini-2.5-pro:generateContent", `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`)
+		if status != http.StatusTooManyRequests {
+			t.Fatalf("round %d: status %d %s, want 429", round, status, got)
+		}
+		if err := p.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		p.exitCode(t)
+
+		again := startProcess(t, "--config", cfg)
+		again.waitHealthy(t, port)
+		_, view := getJSON(t, base+"/admin/v1/credentials?provider=geminicli")
+		if !strings.Contains(view, `"cooldowns":[{"model":"gemini-2.5-pro"`) || !strings.Contains(view, "QUOTA_EXHAUSTED") {
+			t.Fatalf("round %d: the cooldown behind the 429 was lost in the kill: %s", round, view)
+		}
+		if err := again.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		again.exitCode(t)
+	}
+}
