@@ -237,8 +237,12 @@ func (a *codexAPI) stream(c echo.Context, rc relayCall) error {
 
 	st := codexStreamState{reply: reply, outcome: providers.Outcome{Kind: providers.KindOK, Status: reply.resp.StatusCode}}
 	sw := newSSEWriter(c.Response(), a.s.keepAlive)
-	err = sw.pump(ctx, sse.NewReader(reply.resp.Body), st.translate)
+	err = sw.pump(ctx, a.s.ending, sse.NewReader(reply.resp.Body), st.translate)
 	switch {
+	case errors.Is(err, errShuttingDown):
+		werr := sw.write(codexFailedEventOf(st.respID, codexShuttingDown, codexMsgShuttingDown))
+		reply.finish(providers.Outcome{Kind: providers.KindAbandoned})
+		a.s.log.Info("codex: stream ended by shutdown", zap.String(keyRequestID, rc.reqID), zap.NamedError("write_error", werr))
 	case errors.Is(err, errClientGone):
 		reply.finish(providers.Outcome{Kind: providers.KindAbandoned})
 		a.s.log.Debug("codex: client left during the stream", zap.String(keyRequestID, rc.reqID))
@@ -589,10 +593,22 @@ type codexEventError struct {
 // upstream left without a terminal event (the Codex CLI insists on one).
 func codexInterruptedEvent(respID string) []byte {
 	e := codexInterruptedError()
+	return codexFailedEventOf(respID, e.Code, e.Message)
+}
+
+// codexShuttingDown is the code of the error event a stream still open when
+// the shutdown's drain deadline comes ends with.
+const (
+	codexShuttingDown    = "server_shutting_down"
+	codexMsgShuttingDown = "Pollux is shutting down and ended this stream; retry the request"
+)
+
+// codexFailedEventOf is a response.failed event with code and message.
+func codexFailedEventOf(respID, code, message string) []byte {
 	data, err := json.Marshal(codexFailedEvent{
 		Type: codex.EventFailed,
 		Response: codexFailedResponse{ID: respID, Object: "response", Status: "failed",
-			Error: codexEventError{Code: e.Code, Message: e.Message}},
+			Error: codexEventError{Code: code, Message: message}},
 	})
 	if err != nil {
 		// Only strings are encoded; this cannot happen.

@@ -48,6 +48,8 @@ const (
 	geminiMsgStreamCut = "upstream stream ended early"
 	geminiMsgBadEvent  = "upstream sent a malformed stream event"
 	geminiMsgNoFinish  = "upstream stream ended without a finishReason"
+	// geminiMsgShuttingDown ends a stream still open at the drain deadline.
+	geminiMsgShuttingDown = "Pollux is shutting down and ended this stream; retry the request"
 )
 
 // geminiAPI serves the generate routes of the Gemini surface.
@@ -203,7 +205,7 @@ func (g *geminiAPI) stream(c echo.Context, rc relayCall) error {
 		return sse.AppendEvent(dst, "", se.Data), false, nil
 	}
 	sw := newSSEWriter(c.Response(), g.s.keepAlive)
-	err = sw.pump(ctx, sse.NewReader(reply.resp.Body), translate)
+	err = sw.pump(ctx, g.s.ending, sse.NewReader(reply.resp.Body), translate)
 	upstreamStatus := reply.resp.StatusCode
 	if usage != nil {
 		reply.setUsage(usage.Prompt, usage.Candidates+usage.Thoughts)
@@ -219,6 +221,9 @@ func (g *geminiAPI) stream(c echo.Context, rc relayCall) error {
 		// way the upstream's verdict on the credential stands.
 		reply.finish(*failure)
 	case errors.Is(err, errClientGone):
+		reply.finish(providers.Outcome{Kind: providers.KindAbandoned})
+	case errors.Is(err, errShuttingDown):
+		g.endStream(sw, rc.reqID, gemini.ErrorBody(http.StatusServiceUnavailable, geminiMsgShuttingDown, 0))
 		reply.finish(providers.Outcome{Kind: providers.KindAbandoned})
 	case err != nil:
 		msg, reason := geminiMsgStreamCut, "stream_cut"

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -99,6 +100,10 @@ type Server struct {
 	// bodyReadBase is the fixed part of a body's read deadline; tests
 	// lower it.
 	bodyReadBase time.Duration
+	// ending closes when a shutdown's drain deadline is near: the streams
+	// still open send their terminal error event and end.
+	ending    chan struct{}
+	endStream sync.Once
 	// guard bounds the connections without accepted work (connguard.go).
 	guard *connGuard
 
@@ -160,6 +165,7 @@ func New(deps Deps) *Server {
 		keepAlive:          deps.KeepAlive,
 		firstByteTimeout:   deps.FirstByteTimeout,
 		access:             make(map[routeID]access),
+		ending:             make(chan struct{}),
 	}
 	if s.keepAlive <= 0 {
 		s.keepAlive = defaultKeepAlive
@@ -351,13 +357,36 @@ func (s *Server) Serve(ln net.Listener) error {
 	return nil
 }
 
+// streamEndGrace is how long before the drain deadline the streams still
+// open are told to end (at most a quarter of the drain): time to write
+// their terminal error events.
+const streamEndGrace = 2 * time.Second
+
 // Shutdown stops accepting connections and waits for in-flight requests
-// until ctx ends; then it closes the connections still open and reports
-// ctx's error.
+// until ctx ends. Shortly before ctx's deadline the streams still open send
+// their surface's terminal error event and end; whatever is open at the
+// deadline is closed, and ctx's error reported.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.http.Shutdown(ctx)
+	dctx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		grace := min(streamEndGrace, time.Until(dl)/4)
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithDeadline(ctx, dl.Add(-grace))
+		defer cancel()
+	}
+	err := s.http.Shutdown(dctx)
 	if err == nil {
 		return nil
 	}
+	s.EndStreams()
+	if ctx.Err() == nil {
+		if err = s.http.Shutdown(ctx); err == nil {
+			return nil
+		}
+	}
 	return errors.Join(fmt.Errorf("transport: graceful shutdown: %w", err), s.http.Close())
 }
+
+// EndStreams makes every open stream send its terminal error event and end
+// (Shutdown calls it before its deadline; a second signal calls it at once).
+func (s *Server) EndStreams() { s.endStream.Do(func() { close(s.ending) }) }

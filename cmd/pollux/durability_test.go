@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -184,5 +185,64 @@ func TestKillAfterFinal429KeepsTheCooldown(t *testing.T) {
 			t.Fatal(err)
 		}
 		again.exitCode(t)
+	}
+}
+
+// TestSecondSignalStopsAtOnce: with a stream open whose upstream never
+// finishes and a 10 s drain, SIGTERM starts the drain and a second SIGTERM
+// ends it at once; the stream still gets its terminal error event.
+func TestSecondSignalStopsAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes")
+	}
+	u := newUpstreams(t)
+	u.gemini.AddAccount("e2e-refresh-sig", geminifake.Account{Email: "sig@example.com", Sub: "sig", Tier: "standard-tier", Project: "proj-sig"})
+	dir := t.TempDir()
+	port := freePort(t)
+	cfg := writeConfig(t, dir, u.config(port, filepath.Join(dir, "pollux.db")))
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	p := startProcess(t, "--config", cfg)
+	p.waitHealthy(t, port)
+	if status, got := postJSON(t, base+"/geminicli/resource:add?wait=true", `["e2e-refresh-sig"]`); status != http.StatusOK {
+		t.Fatalf("resource:add: %d %s", status, got)
+	}
+	never := make(chan struct{})
+	defer close(never)
+	stream := geminifake.DefaultStream("gemini-2.5-pro")
+	stream.Events[1].Gate = never
+	u.gemini.ScriptStream(stream)
+
+	body := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, base+"/geminicli/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse",
+			strings.NewReader(`{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`))
+		req.Header.Set("Authorization", "Bearer "+e2eKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			body <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		body <- string(b)
+	}()
+	for len(u.gemini.RequestsTo("/v1internal:streamGenerateContent")) == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the drain is under way
+	begin := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	p.exitCode(t)
+	if took := time.Since(begin); took > 3*time.Second {
+		t.Errorf("exited %v after the second SIGTERM (drain 10 s), want at once", took)
+	}
+	if got := <-body; !strings.Contains(got, "shutting down") {
+		t.Errorf("the open stream got no terminal error event: %q", got)
 	}
 }

@@ -11,8 +11,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -264,11 +266,20 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, level zap.At
 			err = errors.New("server stopped unexpectedly")
 		}
 	case <-ctx.Done():
-		log.Info("shutting down: draining in-flight requests", zap.Duration("timeout", cfg.Basic.ShutdownTimeout()))
+		log.Info("shutting down: draining in-flight requests (a second SIGINT/SIGTERM stops at once)",
+			zap.Duration("timeout", cfg.Basic.ShutdownTimeout()))
 		dctx, cancel := context.WithTimeout(context.Background(), cfg.Basic.ShutdownTimeout())
+		stopWaiting := onSecondSignal(dctx, func() {
+			log.Warn("second signal: ending the drain now")
+			// The open streams write their terminal error event; a
+			// moment later whatever is left is closed.
+			srv.EndStreams()
+			time.AfterFunc(secondSignalGrace, cancel)
+		})
 		if derr := srv.Shutdown(dctx); derr != nil {
 			log.Warn("drain ended before every request finished", zap.Error(derr))
 		}
+		stopWaiting()
 		cancel()
 		<-served
 	}
@@ -277,6 +288,30 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, level zap.At
 	}
 	log.Info("pollux stopped")
 	return err
+}
+
+// secondSignalGrace is how long a second SIGINT/SIGTERM leaves the open
+// streams to send their terminal error event before the server closes.
+const secondSignalGrace = 250 * time.Millisecond
+
+// onSecondSignal calls f when SIGINT or SIGTERM arrives again before ctx
+// ends (the first one started the shutdown); stop ends the watch.
+func onSecondSignal(ctx context.Context, f func()) (stop func()) {
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-again:
+			f()
+		case <-ctx.Done():
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(again)
+		close(done)
+	}
 }
 
 // listenNetwork picks the network that binds exactly the address asked for:
