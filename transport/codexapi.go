@@ -399,10 +399,7 @@ func codexFailureStatus(o providers.Outcome, upstreamStatus int) int {
 
 // codexRetryAfter is how long the client should wait after o.
 func codexRetryAfter(o providers.Outcome) time.Duration {
-	if o.RetryAt.IsZero() {
-		return 0
-	}
-	return time.Until(o.RetryAt)
+	return failureRetryAfter(&upstreamFailure{outcome: o})
 }
 
 // logUsage notes the token accounting of a finished response.

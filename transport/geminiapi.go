@@ -108,8 +108,8 @@ func (g *geminiAPI) serve(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if !geminiBodyIsObject(body) {
-		return &Error{Kind: KindInvalidArgument, Message: "Invalid JSON payload received: the request body must be a JSON object"}
+	if err := geminiCheckBody(method, body); err != nil {
+		return err
 	}
 	if g.s.geminiPool == nil || g.s.gemini == nil {
 		return &Error{Kind: KindUnavailable, Message: "the Gemini CLI pool is not configured"}
@@ -336,6 +336,23 @@ func geminiBodyIsObject(b []byte) bool {
 		return ch == '{' && json.Valid(b)
 	}
 	return false
+}
+
+// geminiCheckBody decides, before any credential is leased, that the
+// upstream envelope of method can be built from body: a body the wrapper
+// would refuse is the client's 400, not an upstream failure on every
+// credential. (FuzzGeminiCheckedBodyWraps holds it to that.)
+func geminiCheckBody(method string, body []byte) error {
+	if !geminiBodyIsObject(body) {
+		return &Error{Kind: KindInvalidArgument, Message: "Invalid JSON payload received: the request body must be a JSON object"}
+	}
+	if method == geminicli.MethodCountTokens {
+		if _, err := geminicli.WrapCountTokens("m", body); err != nil {
+			return &Error{Kind: KindInvalidArgument, Err: err,
+				Message: "Invalid JSON payload received: generateContentRequest must be a JSON object (the request whose tokens to count)"}
+		}
+	}
+	return nil
 }
 
 // geminiSessionAffinity returns the affinity key of a Gemini request: its

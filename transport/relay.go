@@ -378,7 +378,12 @@ func failureKind(f *upstreamFailure) ErrorKind {
 		return KindInvalidArgument
 	case providers.KindModelUnsupported:
 		return KindNotFound
-	case providers.KindTransient, providers.KindOverloaded, providers.KindAuthExpired, providers.KindAuthRevoked,
+	case providers.KindOverloaded:
+		// Every credential met the upstream's capacity limit: the service
+		// is briefly unavailable (503 + Retry-After), as on the OpenAI
+		// surface; not a broken upstream.
+		return KindUnavailable
+	case providers.KindTransient, providers.KindAuthExpired, providers.KindAuthRevoked,
 		providers.KindBanned, providers.KindIneligible, providers.KindOK, providers.KindAbandoned:
 	}
 	return KindUpstream
@@ -387,7 +392,14 @@ func failureKind(f *upstreamFailure) ErrorKind {
 // failureRetryAfter is how long a client should wait after f.
 func failureRetryAfter(f *upstreamFailure) time.Duration {
 	if f.outcome.RetryAt.IsZero() {
+		if f.outcome.Kind == providers.KindOverloaded {
+			return overloadRetryAfter
+		}
 		return 0
 	}
 	return time.Until(f.outcome.RetryAt)
 }
+
+// overloadRetryAfter is the Retry-After of an overload the upstream gave no
+// reset time for (the pool's own overload cooldown is a few seconds).
+const overloadRetryAfter = 5 * time.Second

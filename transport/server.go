@@ -269,6 +269,10 @@ func (s *Server) routes() {
 		{http.MethodGet, "/healthz", s.healthz},
 		{http.MethodGet, "/readyz", s.readyz},
 	}, s.oauthCompletionRoutes(), s.statusRoutes()))
+	s.mount(accessOpen, headRoutes(slices.Concat([]route{
+		{http.MethodGet, "/healthz", s.healthz},
+		{http.MethodGet, "/readyz", s.readyz},
+	}, s.statusRoutes())))
 	for _, prefix := range []string{geminiV1Beta, geminiV1} {
 		for _, rt := range s.geminiRoutes() {
 			s.mount(accessClient, []route{{rt.method, prefix + rt.path, rt.handler}})
@@ -284,6 +288,19 @@ func (s *Server) routes() {
 		metrics = accessOpen
 	}
 	s.mount(metrics, s.metricsRoutes())
+}
+
+// headRoutes returns a HEAD route for each GET route: uptime checkers use
+// HEAD, which net/http answers with the GET's status and headers and no
+// body.
+func headRoutes(get []route) []route {
+	out := make([]route, 0, len(get))
+	for _, rt := range get {
+		if rt.method == http.MethodGet {
+			out = append(out, route{http.MethodHead, rt.path, rt.handler})
+		}
+	}
+	return out
 }
 
 // access is a route group: the keys its routes accept.
