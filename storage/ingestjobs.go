@@ -37,7 +37,8 @@ func (tx *Tx) SaveIngestJob(ctx context.Context, j IngestJob) error {
 	}
 	for _, it := range j.Items {
 		if _, err := tx.tx.ExecContext(ctx, `INSERT INTO ingest_items (job_id, idx, refresh_token, access_token, account, verdict)
-			VALUES (?, ?, ?, ?, ?, ?)`, j.ID, it.Index, it.RefreshToken.Reveal(), it.AccessToken.Reveal(), it.Account, it.Verdict); err != nil {
+			VALUES (?, ?, ?, ?, ?, ?)`, j.ID, it.Index, tx.db.sealer.seal("ingest_items.refresh_token", it.RefreshToken.Reveal()),
+			tx.db.sealer.seal("ingest_items.access_token", it.AccessToken.Reveal()), it.Account, it.Verdict); err != nil {
 			return fmt.Errorf("storage: save ingest item: %w", err)
 		}
 	}
@@ -104,6 +105,13 @@ func (db *DB) IngestJobs(ctx context.Context, provider string) ([]IngestJob, err
 			var it IngestItem
 			var rt, at string
 			if err := items.Scan(&it.Index, &rt, &at, &it.Account, &it.Verdict); err != nil {
+				items.Close()
+				return nil, fmt.Errorf("storage: ingest items: %w", err)
+			}
+			if rt, err = db.sealer.open("ingest_items.refresh_token", rt); err == nil {
+				at, err = db.sealer.open("ingest_items.access_token", at)
+			}
+			if err != nil {
 				items.Close()
 				return nil, fmt.Errorf("storage: ingest items: %w", err)
 			}

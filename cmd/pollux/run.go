@@ -115,7 +115,11 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	for _, w := range warnings {
 		log.Warn("config: "+w.Message, zap.String("key", w.Key), zap.Int("line", w.Line), zap.String("file", path))
 	}
-	return serve(ctx, cfg, log, level, h)
+	key, err := secretsKey(cfg.Basic, getenv)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, key, log, level, h)
 }
 
 // mustExist refuses a config file named by --config or POLLUX_CONFIG that
@@ -180,7 +184,7 @@ func newLogger(b config.Basic, extra zapcore.Core) (*zap.Logger, zap.AtomicLevel
 
 // serve wires storage, providers, actors and transport, serves until ctx
 // ends, then shuts down in order: HTTP drain, actors, database.
-func serve(ctx context.Context, cfg config.Config, log *zap.Logger, level zap.AtomicLevel, h hooks) (err error) {
+func serve(ctx context.Context, cfg config.Config, secretsKey []byte, log *zap.Logger, level zap.AtomicLevel, h hooks) (err error) {
 	// One process per database: a second writer would reuse refresh tokens
 	// the first has already rotated. The kernel drops the lock when this
 	// process dies, however it dies.
@@ -202,6 +206,9 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, level zap.At
 			err = errors.Join(err, fmt.Errorf("close database: %w", cerr))
 		}
 	}()
+	if err := setupSecrets(ctx, db, cfg.Basic, secretsKey, log); err != nil {
+		return err
+	}
 	if err := importOriginalTables(ctx, db, log); err != nil {
 		return err
 	}
