@@ -373,7 +373,11 @@ func (p *Pool) Acquire(ctx context.Context, model string, o AcquireOptions) (*Le
 			wait = max(left, 0)
 		}
 	}
-	msg := &Acquire{Model: model, Exclude: o.Exclude, Affinity: o.Affinity, Prefer: o.Prefer,
+	affinity := o.Affinity
+	if len(affinity) > MaxAffinityKeyLen {
+		affinity = AffinityKey(affinity)
+	}
+	msg := &Acquire{Model: model, Exclude: o.Exclude, Affinity: affinity, Prefer: o.Prefer,
 		Deadline: p.d.clock.Now().Add(wait), RequestID: o.RequestID}
 	reply, err := ask(ctx, p.d.sys, p.d.scheduler, msg, wait+askGrace, func(late any) {
 		if l, ok := late.(*Lease); ok {

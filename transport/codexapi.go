@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 
+	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/providers/codex"
 	"github.com/pollux-gateway/pollux/providers/sse"
@@ -212,14 +213,20 @@ func codexModelNotFound(c echo.Context, model string) error {
 
 // codexAffinity is the key that keeps a conversation on one account: the
 // Codex CLI's session id, else the body's prompt_cache_key.
+//
+// Long keys are hashed and short ones copied (actors.AffinityKey): the
+// scheduler's table keeps nothing of the request.
 func codexAffinity(h http.Header, promptCacheKey string) string {
 	if v := h.Get("session_id"); v != "" {
-		return v
+		return actors.AffinityKey(v)
 	}
 	if v := h.Get("session-id"); v != "" {
-		return v
+		return actors.AffinityKey(v)
 	}
-	return promptCacheKey
+	if promptCacheKey == "" {
+		return ""
+	}
+	return actors.AffinityKey(promptCacheKey)
 }
 
 // stream relays the upstream's events to the client one by one, verbatim.
