@@ -109,6 +109,15 @@ func (a *credentialActor) Receive(ctx actor.Context) {
 			a.startRefresh(ctx, "token expires soon")
 		}
 	case *RefreshNeeded:
+		if msg.Operator && a.st.status == storage.StatusNeedsReauth && !a.st.refreshing {
+			// Try the grant again: refreshSucceeded revives the credential,
+			// a permanent failure keeps it benched with the new reason.
+			a.stopRefreshTimer()
+			a.st.refreshing = true
+			a.refreshGen++
+			a.launchRefresh(ctx)
+			return
+		}
 		a.startRefresh(ctx, msg.Reason)
 	case *refreshGo:
 		if msg.gen == a.refreshGen {

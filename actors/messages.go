@@ -122,9 +122,13 @@ type CredentialView struct {
 }
 
 // RefreshNeeded asks a credential to refresh now (its token is about to
-// expire while requests wait for it, or an operator asked).
+// expire while requests wait for it, or an operator asked). Operator asks
+// also a credential in needs_reauth: a refresh that works revives it.
 // Sender: scheduler or pool. Receiver: credential actor. No reply.
-type RefreshNeeded struct{ Reason string }
+type RefreshNeeded struct {
+	Reason   string
+	Operator bool
+}
 
 // Resync asks a credential to publish its CredentialChanged again (the
 // scheduler restarted).

@@ -442,10 +442,12 @@ func (d *poolDeps) onboardOne(pool *actor.PID, w indexedSeed) (v Verdict) {
 	} else if dup && w.resumed {
 		v.Result, v.CredentialID, v.Reason = VerdictAdded, id, "saved before a restart"
 		return v
-	} else if dup {
+	} else if dup && !benched(ctx, d.db, id) {
 		v.Result, v.Reason = VerdictDuplicate, "this refresh token is already in the pool"
 		return v
 	}
+	// A new token, or a known one of a benched (needs_reauth) credential:
+	// onboarding re-validates it, and the upsert revives the credential.
 	seed := w.seed
 	seed.Provider = d.provider
 	cred, err := d.authority.Onboard(ctx, seed)
@@ -490,6 +492,13 @@ func (d *poolDeps) onboardOne(pool *actor.PID, w indexedSeed) (v Verdict) {
 	}
 	v.Result, v.Reason = VerdictFailed, "saving the credential failed: "+errString(err)
 	return v
+}
+
+// benched reports whether credential id is in needs_reauth: re-adding its
+// token is then a request to check the grant again, not a duplicate.
+func benched(ctx context.Context, db *storage.DB, id int64) bool {
+	c, err := db.Credential(ctx, id)
+	return err == nil && c.Status == storage.StatusNeedsReauth
 }
 
 func errString(err error) string {

@@ -235,7 +235,7 @@ func (p *poolActor) onRefreshRequest(ctx actor.Context, m *refreshRequest) {
 		ctx.Respond(&Done{Err: storage.ErrNotFound})
 		return
 	}
-	ctx.Send(pid, &RefreshNeeded{Reason: "operator asked"})
+	ctx.Send(pid, &RefreshNeeded{Reason: "operator asked", Operator: true})
 	ctx.Respond(&Done{})
 }
 

@@ -101,3 +101,74 @@ func TestSyncCooldownsCommitsReportedLimits(t *testing.T) {
 		t.Errorf("unknown credential: %v", err)
 	}
 }
+
+// TestAuth401Then429Then401StaysActive: 401 → refresh → 429 → 401 is not
+// evidence that the grant is dead (the 429 proved the fresh token works):
+// the credential stays active and refreshes again.
+func TestAuth401Then429Then401StaysActive(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seed(1, nil)
+	e.start()
+	l := e.mustAcquire(AcquireOptions{})
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindAuthExpired, Status: 401})
+	eventually(t, "first refresh", func() bool { return e.auth.refreshes.Load() == 1 })
+	l = e.mustAcquire(AcquireOptions{Prefer: ids[0]})
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindRateLimited, Status: 429, RetryAt: e.clock.Now().Add(time.Second)})
+	if err := e.pool.SyncCooldowns(context.Background(), ids); err != nil { // the 429 is folded in
+		t.Fatal(err)
+	}
+	e.clock.Advance(2 * time.Second)
+	l = e.mustAcquire(AcquireOptions{Prefer: ids[0]})
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindAuthExpired, Status: 401})
+	eventually(t, "second refresh", func() bool { return e.auth.refreshes.Load() == 2 })
+	if r := e.row(ids[0]); r.Status == storage.StatusNeedsReauth {
+		t.Fatalf("benched after 401/429/401: %s", r.StatusReason)
+	}
+	l = e.mustAcquire(AcquireOptions{Prefer: ids[0]})
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+}
+
+// TestOperatorRefreshRevivesNeedsReauth: :refresh on a needs_reauth
+// credential tries its grant, and a refresh that works makes it active.
+func TestOperatorRefreshRevivesNeedsReauth(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seed(1, func(i int, c *storage.Credential) {
+		c.Status, c.StatusReason = storage.StatusNeedsReauth, "upstream rejects freshly refreshed tokens: 401"
+	})
+	e.start()
+	if err := e.pool.Refresh(context.Background(), ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "revived", func() bool { return e.row(ids[0]).Status == storage.StatusActive })
+	l := e.mustAcquire(AcquireOptions{})
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+}
+
+// TestReaddingBenchedTokenRevalidates: re-adding the token of a
+// needs_reauth credential is not a duplicate: it is checked again, and the
+// credential comes back.
+func TestReaddingBenchedTokenRevalidates(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seed(2, func(i int, c *storage.Credential) {
+		if i == 0 {
+			c.Status = storage.StatusNeedsReauth
+		}
+	})
+	e.auth.onboard = func(ctx context.Context, c providers.Credential) (providers.Credential, error) {
+		c.Sub, c.Account, c.Email = "sub-0", "proj-0", "u0@example.com"
+		c.AccessToken, c.Expiry = "access-revalidated", e.clock.Now().Add(time.Hour)
+		return c, nil
+	}
+	e.start()
+	verdicts, err := e.pool.Add(context.Background(), providers.Credential{RefreshToken: "seed-refresh-0"}, providers.Credential{RefreshToken: "seed-refresh-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if verdicts[0].Result != VerdictUpdated || verdicts[0].CredentialID != ids[0] {
+		t.Errorf("benched credential's token: %+v, want updated", verdicts[0])
+	}
+	if verdicts[1].Result != VerdictDuplicate {
+		t.Errorf("active credential's token: %+v, want duplicate", verdicts[1])
+	}
+	eventually(t, "revived", func() bool { return e.row(ids[0]).Status == storage.StatusActive })
+}
