@@ -29,7 +29,9 @@ type Pool interface {
 const maxAttempts = 32
 
 // maxAuthRetries is how many times one request goes back to a credential
-// that answered 401, waiting for its refresh.
+// that answered 401, waiting for its refresh; counted per credential, and
+// not against retry_max_times: after a mass expiry every credential answers
+// 401 once, and the request must outlast the refreshes, not give up.
 const maxAuthRetries = 2
 
 // errBodyLimit caps how much of an upstream error body is read.
@@ -141,9 +143,9 @@ func (f *upstreamFailure) Error() string {
 // tried at most once per request.
 func budgeted(k providers.Kind) bool {
 	switch k {
-	case providers.KindTransient, providers.KindOverloaded, providers.KindAuthExpired:
+	case providers.KindTransient, providers.KindOverloaded:
 		return true
-	case providers.KindOK, providers.KindRateLimited, providers.KindQuotaExhausted, providers.KindAuthRevoked,
+	case providers.KindOK, providers.KindAuthExpired, providers.KindRateLimited, providers.KindQuotaExhausted, providers.KindAuthRevoked,
 		providers.KindBanned, providers.KindIneligible, providers.KindModelUnsupported, providers.KindBadRequest,
 		providers.KindAbandoned:
 	}
@@ -168,8 +170,9 @@ func (s *Server) relay(ctx context.Context, rc relayCall) (_ *upstreamReply, err
 		exclude   []int64
 		prefer    int64
 		last      *upstreamFailure
-		retries   int
-		refreshes int
+		retries int
+		// refreshes counts, per credential, the 401s this request met.
+		refreshes map[int64]int
 		// earliest is the soonest reset among this request's rate-limit
 		// failures: when every credential was tried, the client is told to
 		// come back then, not at the reset of whichever failed last.
@@ -207,13 +210,16 @@ func (s *Server) relay(ctx context.Context, rc relayCall) (_ *upstreamReply, err
 			return nil, failure
 		}
 		prefer = 0
-		if kind == providers.KindAuthExpired && refreshes < maxAuthRetries {
+		if kind == providers.KindAuthExpired && refreshes[lease.Grant.CredentialID] < maxAuthRetries {
 			// The credential refreshes now. Prefer it: if another credential
 			// is ready the scheduler grants that one at once, otherwise this
 			// request waits for the refresh instead of failing. A second
 			// round is allowed: the token that was just rejected may have
 			// been refreshed already before whatever invalidated it.
-			refreshes++
+			if refreshes == nil {
+				refreshes = make(map[int64]int, 4)
+			}
+			refreshes[lease.Grant.CredentialID]++
 			prefer = lease.Grant.CredentialID
 		} else {
 			exclude = append(exclude, lease.Grant.CredentialID)
