@@ -167,9 +167,9 @@ func (s *Server) relay(ctx context.Context, rc relayCall) (_ *upstreamReply, err
 		}
 	}()
 	var (
-		exclude   []int64
-		prefer    int64
-		last      *upstreamFailure
+		exclude []int64
+		prefer  int64
+		last    *upstreamFailure
 		retries int
 		// refreshes counts, per credential, the 401s this request met.
 		refreshes map[int64]int
