@@ -120,14 +120,19 @@ func (s *credState) applyOutcome(model string, o providers.Outcome, now time.Tim
 	switch o.Kind {
 	case providers.KindOK:
 		s.authFailures = 0
-		if cd, ok := s.cooldowns[model]; ok && cd.backoff > 0 {
-			if cd.until.After(now) {
-				cd.backoff = 0
-				s.cooldowns[model] = cd
-			} else {
-				delete(s.cooldowns, model)
+		// A success ends the backoff of the model's limit and of an
+		// account-wide one (Codex limits are account-wide): otherwise every
+		// later 429 doubles a cooldown that no success can reset.
+		for _, k := range [2]string{model, storage.AllModels} {
+			if cd, ok := s.cooldowns[k]; ok && cd.backoff > 0 {
+				if cd.until.After(now) {
+					cd.backoff = 0
+					s.cooldowns[k] = cd
+				} else {
+					delete(s.cooldowns, k)
+				}
+				fx.saveCooldowns = true
 			}
-			fx.saveCooldowns = true
 		}
 	case providers.KindRateLimited:
 		prev := s.cooldowns[key]

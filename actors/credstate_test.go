@@ -95,6 +95,16 @@ func TestApplyOutcome(t *testing.T) {
 			wantFx: effects{saveCooldowns: true},
 		},
 		{
+			name: "a success ends an account-wide backoff too",
+			state: func() credState {
+				s := active()
+				s.cooldowns = map[string]cooldown{storage.AllModels: {until: t0.Add(-time.Second), backoff: 4}}
+				return s
+			},
+			outcome:    providers.Outcome{Kind: providers.KindOK},
+			wantStatus: storage.StatusActive, wantFx: effects{saveCooldowns: true},
+		},
+		{
 			name: "401 asks for a refresh", state: active, outcome: providers.Outcome{Kind: providers.KindAuthExpired},
 			wantStatus: storage.StatusActive, wantFx: effects{refresh: true},
 		},
