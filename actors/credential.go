@@ -55,6 +55,10 @@ type credentialActor struct {
 	tokenRejected bool
 	outcomeSeq    uint64
 
+	// interruptedRefresh is when a refresh started that a crash cut short
+	// before its tokens were stored (a refresh mark found at start).
+	interruptedRefresh time.Time
+
 	refreshGen      uint64 // bumped when a refresh starts or its timer is re-armed
 	refreshLaunched time.Time
 	refreshStop     func() bool
@@ -129,6 +133,15 @@ func (a *credentialActor) Receive(ctx actor.Context) {
 			a.startRefresh(ctx, "token expires soon")
 		}
 	case *RefreshNeeded:
+		if msg.Operator && a.st.status == storage.StatusNeedsReauth && !a.st.refreshing {
+			// Try the grant again: refreshSucceeded revives the credential,
+			// a permanent failure keeps it benched with the new reason.
+			a.stopRefreshTimer()
+			a.st.refreshing = true
+			a.refreshGen++
+			a.launchRefresh(ctx)
+			return
+		}
 		a.startRefresh(ctx, msg.Reason)
 	case *refreshGo:
 		if msg.gen == a.refreshGen {
@@ -150,6 +163,9 @@ func (a *credentialActor) Receive(ctx actor.Context) {
 		a.onQuotaResult(ctx, msg)
 	case *Resync:
 		a.publish(ctx)
+	case *SyncCooldowns:
+		// Persistence answers the asker once the cooldowns are committed.
+		ctx.RequestWithCustomSender(a.d.persistence, &SaveCooldowns{ID: a.id, Cooldowns: a.st.storageCooldowns()}, ctx.Sender())
 	case *Reload:
 		a.onReload(ctx)
 	case *SetDisabled:
@@ -183,6 +199,9 @@ func (a *credentialActor) onStarted(ctx actor.Context) {
 		return
 	}
 	a.load(&row)
+	if at, ok, err := a.d.db.RefreshMark(a.d.lifetime, a.id); err == nil && ok {
+		a.interruptedRefresh = at
+	}
 	a.publish(ctx)
 	a.armRefresh(ctx, 0)
 	a.armCooling(ctx)
@@ -191,6 +210,10 @@ func (a *credentialActor) onStarted(ctx actor.Context) {
 	// pool loaded together does not read together.
 	if a.d.quotaPoll > 0 {
 		a.armQuota(ctx, a.d.jitter()%a.d.quotaPoll)
+	}
+	if !a.interruptedRefresh.IsZero() {
+		// With rotating tokens the stored one may be dead: find out now.
+		a.startRefresh(ctx, "a refresh was cut short by a restart")
 	}
 }
 
@@ -397,6 +420,11 @@ func (a *credentialActor) launchRefresh(ctx actor.Context) {
 		}()
 		rctx, cancel := context.WithTimeout(d.lifetime, d.refreshTimeout)
 		defer cancel()
+		// A mark first: a crash between the upstream's (rotating) answer
+		// and the save below leaves a record an operator can act on.
+		if _, err := d.request(rctx, d.persistence, &MarkRefresh{ID: cred.ID, At: d.clock.Now()}); err != nil {
+			d.log.Warn("credential: refresh mark not stored", zap.Int64(fieldCredentialID, cred.ID), zap.Error(err))
+		}
 		fresh, err := d.authority.Refresh(rctx, cred)
 		if err != nil {
 			res.err = err
@@ -422,6 +450,7 @@ func (a *credentialActor) onRefreshResult(ctx actor.Context, r *refreshResult) {
 	}
 	now := a.d.clock.Now()
 	if r.err == nil {
+		a.interruptedRefresh = time.Time{}
 		a.adoptTokens(r.cred)
 		if r.persistErr != nil {
 			a.logger().Error("credential: new tokens not yet durable; retrying in the background", zap.Error(r.persistErr))
@@ -442,6 +471,10 @@ func (a *credentialActor) onRefreshResult(ctx actor.Context, r *refreshResult) {
 		if reason == "" {
 			reason = verdict.Err.Error()
 		}
+	}
+	if permanent && !a.interruptedRefresh.IsZero() {
+		reason = fmt.Sprintf("sign in again: a refresh started at %s was cut short by a restart, and the new token the upstream issued was never stored (%s)",
+			a.interruptedRefresh.UTC().Format(time.RFC3339), reason)
 	}
 	fx, retry := a.st.refreshFailed(permanent, reason, now)
 	if permanent {

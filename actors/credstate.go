@@ -41,8 +41,12 @@ const (
 	// that the upstream said cannot use it.
 	modelUnsupportedFor = 6 * time.Hour
 	// maxAuthFailures: when a token requested after a 401 is rejected too,
-	// refreshing does not help and a human must sign in again.
+	// the credential rests (authRejectBase, doubling up to authRejectMax)
+	// while it refreshes again. It is not benched: needs_reauth is decided
+	// by the refresh failing for good, never by counting 401s.
 	maxAuthFailures = 2
+	authRejectBase  = 30 * time.Second
+	authRejectMax   = 10 * time.Minute
 )
 
 // cooldown is one (credential, model) or credential-wide cooldown.
@@ -115,16 +119,30 @@ func (s *credState) applyOutcome(model string, o providers.Outcome, now time.Tim
 		key = storage.AllModels
 	}
 	switch o.Kind {
+	case providers.KindRateLimited, providers.KindQuotaExhausted, providers.KindOverloaded,
+		providers.KindModelUnsupported, providers.KindBadRequest:
+		// The upstream judged the request past its token: the token
+		// works, so earlier 401s are no evidence against the grant.
+		s.authFailures = 0
+	case providers.KindOK, providers.KindAuthExpired, providers.KindAuthRevoked, providers.KindBanned,
+		providers.KindIneligible, providers.KindTransient, providers.KindAbandoned:
+	}
+	switch o.Kind {
 	case providers.KindOK:
 		s.authFailures = 0
-		if cd, ok := s.cooldowns[model]; ok && cd.backoff > 0 {
-			if cd.until.After(now) {
-				cd.backoff = 0
-				s.cooldowns[model] = cd
-			} else {
-				delete(s.cooldowns, model)
+		// A success ends the backoff of the model's limit and of an
+		// account-wide one (Codex limits are account-wide): otherwise every
+		// later 429 doubles a cooldown that no success can reset.
+		for _, k := range [2]string{model, storage.AllModels} {
+			if cd, ok := s.cooldowns[k]; ok && cd.backoff > 0 {
+				if cd.until.After(now) {
+					cd.backoff = 0
+					s.cooldowns[k] = cd
+				} else {
+					delete(s.cooldowns, k)
+				}
+				fx.saveCooldowns = true
 			}
-			fx.saveCooldowns = true
 		}
 	case providers.KindRateLimited, providers.KindQuotaExhausted:
 		prev := s.cooldowns[key]
@@ -160,11 +178,16 @@ func (s *credState) applyOutcome(model string, o providers.Outcome, now time.Tim
 			s.authFailures = 1
 		}
 		s.lastAuthFailure = now
-		if s.authFailures >= maxAuthFailures {
-			fx.saveState = s.setStatus(storage.StatusNeedsReauth, "upstream rejects freshly refreshed tokens: "+reasonOr(o.Reason, "401"), now)
-			return fx
-		}
 		fx.refresh = true
+		if s.authFailures >= maxAuthFailures {
+			// Fresh tokens rejected again. Whether the grant is dead is
+			// the refresh's to say; meanwhile the credential rests instead
+			// of spinning through refreshes.
+			fx.saveCooldowns = s.extendCooldown(storage.AllModels, cooldown{
+				until:  now.Add(backoff(authRejectBase, authRejectMax, s.authFailures-maxAuthFailures+1)),
+				reason: "upstream rejects freshly refreshed tokens: " + reasonOr(o.Reason, "401"),
+			})
+		}
 	case providers.KindAuthRevoked:
 		reason := reasonOr(o.Reason, "auth_revoked")
 		if o.URL != "" {

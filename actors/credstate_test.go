@@ -124,11 +124,21 @@ func TestApplyOutcome(t *testing.T) {
 			wantFx: effects{saveCooldowns: true},
 		},
 		{
+			name: "a success ends an account-wide backoff too",
+			state: func() credState {
+				s := active()
+				s.cooldowns = map[string]cooldown{storage.AllModels: {until: t0.Add(-time.Second), backoff: 4}}
+				return s
+			},
+			outcome:    providers.Outcome{Kind: providers.KindOK},
+			wantStatus: storage.StatusActive, wantFx: effects{saveCooldowns: true},
+		},
+		{
 			name: "401 asks for a refresh", state: active, outcome: providers.Outcome{Kind: providers.KindAuthExpired},
 			wantStatus: storage.StatusActive, wantFx: effects{refresh: true},
 		},
 		{
-			name: "a token asked for after a 401 is rejected too: needs a human",
+			name: "a token asked for after a 401 is rejected too: rests and refreshes, never benched",
 			state: func() credState {
 				s := active()
 				s.lastAuthFailure = t0.Add(-time.Minute)
@@ -137,7 +147,21 @@ func TestApplyOutcome(t *testing.T) {
 				return s
 			},
 			outcome:    providers.Outcome{Kind: providers.KindAuthExpired},
-			wantStatus: storage.StatusNeedsReauth, wantFx: effects{saveState: true},
+			wantStatus: storage.StatusCooling, wantCool: map[string]time.Time{storage.AllModels: t0.Add(authRejectBase)},
+			wantFx: effects{saveState: true, saveCooldowns: true, refresh: true},
+		},
+		{
+			name: "401, fresh token, 429, 401: the 429 proved the token, so a plain refresh",
+			state: func() credState {
+				s := active()
+				s.lastAuthFailure = t0.Add(-time.Minute)
+				s.tokenRequestedAt = t0.Add(-50 * time.Second)
+				s.authFailures = 1
+				s.applyOutcome(testModel, providers.Outcome{Kind: providers.KindRateLimited, RetryAt: t0.Add(-time.Second)}, t0.Add(-2*time.Second))
+				return s
+			},
+			outcome:    providers.Outcome{Kind: providers.KindAuthExpired},
+			wantStatus: storage.StatusActive, wantFx: effects{refresh: true},
 		},
 		{
 			name: "a token whose refresh began before the last 401 gets another refresh",

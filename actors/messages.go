@@ -135,9 +135,13 @@ type CredentialView struct {
 }
 
 // RefreshNeeded asks a credential to refresh now (its token is about to
-// expire while requests wait for it, or an operator asked).
+// expire while requests wait for it, or an operator asked). Operator asks
+// also a credential in needs_reauth: a refresh that works revives it.
 // Sender: scheduler or pool. Receiver: credential actor. No reply.
-type RefreshNeeded struct{ Reason string }
+type RefreshNeeded struct {
+	Reason   string
+	Operator bool
+}
 
 // Resync asks a credential to publish its CredentialChanged again (the
 // scheduler restarted).
@@ -202,6 +206,45 @@ type SaveTokens struct {
 	RefreshToken config.Secret
 	Expiry       time.Time
 }
+
+// SyncCooldowns asks that credential CredentialID's cooldowns be durable:
+// the reply comes after a commit that holds every Outcome reported for it
+// before. Sender: Pool.SyncCooldowns. Receiver: scheduler, which forwards it
+// to the credential (after the Outcomes it forwarded), which has persistence
+// reply. Reply: *Persisted.
+type SyncCooldowns struct{ CredentialID int64 }
+
+// MarkRefresh records, before the token endpoint is called, that a refresh
+// of credential ID is under way; SaveTokens clears it with the new tokens.
+// Sender: a credential's refresh goroutine (as a request). Receiver:
+// persistence. Reply: *Persisted.
+type MarkRefresh struct {
+	ID int64
+	At time.Time
+}
+
+// SaveIngestJob stores a new ingestion job with its submitted tokens, before
+// its submitter hears 202. Sender: onboarding (a goroutine). Receiver:
+// persistence. Reply: *Persisted.
+type SaveIngestJob struct{ Job storage.IngestJob }
+
+// SaveIngestVerdict records one item's verdict (JSON, no token) and clears
+// its stored tokens. Sender: onboarding. Receiver: persistence. No reply.
+type SaveIngestVerdict struct {
+	JobID   string
+	Index   int
+	Verdict string
+}
+
+// FinishIngestJob marks a job finished; DeleteIngestJob forgets a pruned
+// one. Sender: onboarding. Receiver: persistence. No reply.
+type (
+	FinishIngestJob struct {
+		JobID string
+		At    time.Time
+	}
+	DeleteIngestJob struct{ JobID string }
+)
 
 // UpsertCredential stores an onboarded credential. Sender: onboarding
 // worker. Receiver: persistence. Reply: *Persisted.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -21,9 +22,11 @@ import (
 // Sender: Pool.Ingest. Receiver: onboarding actor. Reply: *IngestStarted.
 type Ingest struct{ Seeds []providers.Credential }
 
-// IngestStarted is the reply to Ingest.
+// IngestStarted is the reply to Ingest, sent once the job and its tokens
+// are durable (Err says they could not be stored: nothing was accepted).
 type IngestStarted struct {
 	JobID string
+	Err   error
 	// Accepted is how many distinct tokens will be onboarded; Duplicates
 	// how many repeated an earlier token of the same batch.
 	Accepted, Duplicates int
@@ -84,6 +87,19 @@ type (
 		jobID   string
 		verdict Verdict
 	}
+	// jobSaved says whether a new job is durable; the submitter waits.
+	jobSaved struct {
+		jobID     string
+		submitter *actor.PID
+		reply     *IngestStarted
+		work      []indexedSeed
+		err       error
+	}
+	// jobsLoaded brings the stored jobs at start.
+	jobsLoaded struct {
+		jobs []storage.IngestJob
+		err  error
+	}
 	// credentialAdded tells the pool a row was inserted or updated.
 	credentialAdded struct {
 		id       int64
@@ -114,6 +130,14 @@ type onboardingActor struct {
 	log   *zap.Logger
 	jobs  map[string]*job
 	order []string
+	// loaded is set once the stored jobs are back; queries wait for it.
+	loaded  bool
+	waiting []queuedQuery
+}
+
+type queuedQuery struct {
+	sender *actor.PID
+	query  *JobQuery
 }
 
 func newOnboarding(d *poolDeps) actor.Actor {
@@ -127,8 +151,14 @@ func (o *onboardingActor) Receive(ctx actor.Context) {
 	case *jobProgress:
 		o.onProgress(ctx, msg)
 	case *JobQuery:
-		o.onQuery(ctx, msg)
-	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
+		o.onQuery(ctx, ctx.Sender(), msg)
+	case *jobSaved:
+		o.onJobSaved(ctx, msg)
+	case *jobsLoaded:
+		o.onJobsLoaded(ctx, msg)
+	case *actor.Started:
+		o.loadJobs(ctx)
+	case *actor.Stopping, *actor.Stopped, *actor.Restarting:
 	default:
 		o.log.Warn("onboarding: unknown message", zap.String("type", typeName(msg)))
 	}
@@ -163,11 +193,121 @@ func (o *onboardingActor) onIngest(ctx actor.Context, m *Ingest) {
 	o.order = append(o.order, id)
 	o.prune()
 	o.log.Info("onboarding: job started", zap.String("job", id), zap.Int("tokens", len(m.Seeds)), zap.Int("duplicates", dups))
-	ctx.Respond(&IngestStarted{JobID: id, Accepted: len(work), Duplicates: dups})
-	o.finishIfDone(ctx, j)
-	if len(work) > 0 {
-		go o.d.runJob(ctx.Self(), ctx.Parent(), id, work)
+	// The job and its tokens are stored before the submitter hears of it:
+	// a 202 means nothing is lost to a crash.
+	stored := storage.IngestJob{ID: id, Provider: o.d.provider, Total: j.status.Total, Started: j.status.StartedAt}
+	for i, s := range m.Seeds {
+		it := storage.IngestItem{Index: i}
+		if v := j.status.Verdicts[i]; v.Result == VerdictPending {
+			it.RefreshToken, it.AccessToken, it.Account = s.RefreshToken, s.AccessToken, s.Account
+		} else {
+			it.Verdict = verdictJSON(v)
+		}
+		stored.Items = append(stored.Items, it)
 	}
+	saved := &jobSaved{jobID: id, submitter: ctx.Sender(), work: work,
+		reply: &IngestStarted{JobID: id, Accepted: len(work), Duplicates: dups}}
+	self, d := ctx.Self(), o.d
+	go func() {
+		res, err := d.request(d.lifetime, d.persistence, &SaveIngestJob{Job: stored})
+		if p, ok := res.(*Persisted); err == nil && ok && p.Err != nil {
+			err = p.Err
+		}
+		saved.err = err
+		d.send(self, saved)
+	}()
+}
+
+// onJobSaved answers the submitter once its job is durable, and starts it.
+func (o *onboardingActor) onJobSaved(ctx actor.Context, m *jobSaved) {
+	j := o.jobs[m.jobID]
+	if m.err != nil {
+		o.log.Error("onboarding: job not stored; refused", zap.String("job", m.jobID), zap.Error(m.err))
+		delete(o.jobs, m.jobID)
+		ctx.Send(m.submitter, &IngestStarted{Err: fmt.Errorf("actors: the tokens could not be stored: %w", m.err)})
+		return
+	}
+	ctx.Send(m.submitter, m.reply)
+	if j == nil {
+		return
+	}
+	o.finishIfDone(ctx, j)
+	if len(m.work) > 0 {
+		go o.d.runJob(ctx.Self(), ctx.Parent(), m.jobID, m.work)
+	}
+}
+
+// loadJobs reads the stored jobs off the actor's goroutine.
+func (o *onboardingActor) loadJobs(ctx actor.Context) {
+	self, d := ctx.Self(), o.d
+	go func() {
+		jobs, err := d.db.IngestJobs(d.lifetime, d.provider)
+		d.send(self, &jobsLoaded{jobs: jobs, err: err})
+	}()
+}
+
+// onJobsLoaded restores the stored jobs, resumes the unfinished ones and
+// answers the queries that waited.
+func (o *onboardingActor) onJobsLoaded(ctx actor.Context, m *jobsLoaded) {
+	o.loaded = true
+	if m.err != nil {
+		o.log.Error("onboarding: stored jobs not loaded", zap.Error(m.err))
+	}
+	for _, sj := range m.jobs {
+		if _, ok := o.jobs[sj.ID]; ok {
+			continue
+		}
+		j := &job{status: JobStatus{ID: sj.ID, Provider: o.d.provider, Total: sj.Total,
+			StartedAt: sj.Started, FinishedAt: sj.Finished, Finished: !sj.Finished.IsZero(),
+			Verdicts: make([]Verdict, sj.Total)}}
+		for i := range j.status.Verdicts {
+			j.status.Verdicts[i] = Verdict{Index: i, Result: VerdictPending}
+		}
+		var work []indexedSeed
+		for _, it := range sj.Items {
+			if it.Index < 0 || it.Index >= sj.Total {
+				continue
+			}
+			var v Verdict
+			if it.Verdict != "" && json.Unmarshal([]byte(it.Verdict), &v) == nil {
+				v.Index = it.Index
+				j.status.Verdicts[it.Index] = v
+				j.status.Done++
+				continue
+			}
+			if it.RefreshToken.IsZero() {
+				j.status.Verdicts[it.Index] = Verdict{Index: it.Index, Result: VerdictFailed, Reason: "lost in a restart; submit it again"}
+				j.status.Done++
+				continue
+			}
+			work = append(work, indexedSeed{index: it.Index, resumed: true, seed: providers.Credential{
+				RefreshToken: it.RefreshToken, AccessToken: it.AccessToken, Account: it.Account}})
+		}
+		o.jobs[sj.ID] = j
+		o.order = append(o.order, sj.ID)
+		if j.status.Finished {
+			continue
+		}
+		o.log.Info("onboarding: job resumed after a restart", zap.String("job", sj.ID), zap.Int("pending", len(work)))
+		o.finishIfDone(ctx, j)
+		if len(work) > 0 {
+			go o.d.runJob(ctx.Self(), ctx.Parent(), sj.ID, work)
+		}
+	}
+	o.prune()
+	for _, q := range o.waiting {
+		o.onQuery(ctx, q.sender, q.query)
+	}
+	o.waiting = nil
+}
+
+// verdictJSON is the stored form of a verdict (it holds no token).
+func verdictJSON(v Verdict) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 func (o *onboardingActor) onProgress(ctx actor.Context, m *jobProgress) {
@@ -178,6 +318,7 @@ func (o *onboardingActor) onProgress(ctx actor.Context, m *jobProgress) {
 	v := m.verdict
 	j.status.Verdicts[v.Index] = v
 	j.status.Done++
+	ctx.Send(o.d.persistence, &SaveIngestVerdict{JobID: m.jobID, Index: v.Index, Verdict: verdictJSON(v)})
 	o.log.Info("onboarding: verdict", zap.String("job", m.jobID), zap.Int("index", v.Index),
 		zap.String("result", string(v.Result)), zap.Int64(fieldCredentialID, v.CredentialID), zap.String("reason", v.Reason))
 	o.finishIfDone(ctx, j)
@@ -189,23 +330,28 @@ func (o *onboardingActor) finishIfDone(ctx actor.Context, j *job) {
 	}
 	j.status.Finished = true
 	j.status.FinishedAt = o.d.clock.Now()
+	ctx.Send(o.d.persistence, &FinishIngestJob{JobID: j.status.ID, At: j.status.FinishedAt})
 	for _, w := range j.waiters {
 		ctx.Send(w, copyStatus(j))
 	}
 	j.waiters = nil
 }
 
-func (o *onboardingActor) onQuery(ctx actor.Context, m *JobQuery) {
+func (o *onboardingActor) onQuery(ctx actor.Context, sender *actor.PID, m *JobQuery) {
 	j, ok := o.jobs[m.JobID]
+	if !ok && !o.loaded {
+		o.waiting = append(o.waiting, queuedQuery{sender: sender, query: m})
+		return
+	}
 	if !ok {
-		ctx.Respond(&JobStatus{ID: m.JobID})
+		ctx.Send(sender, &JobStatus{ID: m.JobID})
 		return
 	}
 	if m.Wait && !j.status.Finished {
-		j.waiters = append(j.waiters, ctx.Sender())
+		j.waiters = append(j.waiters, sender)
 		return
 	}
-	ctx.Respond(copyStatus(j))
+	ctx.Send(sender, copyStatus(j))
 }
 
 func copyStatus(j *job) *JobStatus {
@@ -224,12 +370,16 @@ func (o *onboardingActor) prune() {
 		}
 		delete(o.jobs, oldest)
 		o.order = o.order[1:]
+		o.d.send(o.d.persistence, &DeleteIngestJob{JobID: oldest})
 	}
 }
 
 type indexedSeed struct {
 	index int
 	seed  providers.Credential
+	// resumed: submitted before a restart; a token already in the pool
+	// was saved by the run the restart cut short.
+	resumed bool
 }
 
 // runJob onboards every seed of one job, a few at a time, and reports each
@@ -286,13 +436,18 @@ func (d *poolDeps) onboardOne(pool *actor.PID, w indexedSeed) (v Verdict) {
 	}()
 	ctx, cancel := context.WithTimeout(d.lifetime, onboardTimeout)
 	defer cancel()
-	if _, dup, err := d.db.FindByRefreshToken(ctx, d.provider, w.seed.RefreshToken); err != nil {
+	if id, dup, err := d.db.FindByRefreshToken(ctx, d.provider, w.seed.RefreshToken); err != nil {
 		v.Result, v.Reason = VerdictFailed, "database: "+err.Error()
 		return v
-	} else if dup {
+	} else if dup && w.resumed {
+		v.Result, v.CredentialID, v.Reason = VerdictAdded, id, "saved before a restart"
+		return v
+	} else if dup && !benched(ctx, d.db, id) {
 		v.Result, v.Reason = VerdictDuplicate, "this refresh token is already in the pool"
 		return v
 	}
+	// A new token, or a known one of a benched (needs_reauth) credential:
+	// onboarding re-validates it, and the upsert revives the credential.
 	seed := w.seed
 	seed.Provider = d.provider
 	cred, err := d.authority.Onboard(ctx, seed)
@@ -337,6 +492,13 @@ func (d *poolDeps) onboardOne(pool *actor.PID, w indexedSeed) (v Verdict) {
 	}
 	v.Result, v.Reason = VerdictFailed, "saving the credential failed: "+errString(err)
 	return v
+}
+
+// benched reports whether credential id is in needs_reauth: re-adding its
+// token is then a request to check the grant again, not a duplicate.
+func benched(ctx context.Context, db *storage.DB, id int64) bool {
+	c, err := db.Credential(ctx, id)
+	return err == nil && c.Status == storage.StatusNeedsReauth
 }
 
 func errString(err error) string {

@@ -78,7 +78,8 @@ func (p *persistenceActor) Receive(ctx actor.Context) {
 	case *usageDue:
 		p.usageOn = nil
 		p.flushUsage(ctx)
-	case *SaveState, *SaveCooldowns, *SaveTokens, *UpsertCredential, *DeleteCredential, *PutSetting:
+	case *SaveState, *SaveCooldowns, *SaveTokens, *UpsertCredential, *DeleteCredential, *PutSetting,
+		*SaveIngestJob, *SaveIngestVerdict, *FinishIngestJob, *DeleteIngestJob, *MarkRefresh:
 		p.batch = append(p.batch, pendingWrite{msg: msg, reply: ctx.Sender()})
 		if !p.queued {
 			// Everything already in the mailbox lands before this marker,
@@ -251,6 +252,16 @@ func apply(ctx context.Context, tx *storage.Tx, msg any) Persisted {
 		return Persisted{Err: tx.PutSetting(ctx, m.Key, m.Value)}
 	case *RecordUsage:
 		return Persisted{ID: m.Delta.CredentialID, Err: tx.AddUsage(ctx, m.Delta)}
+	case *MarkRefresh:
+		return Persisted{ID: m.ID, Err: tx.MarkRefresh(ctx, m.ID, m.At)}
+	case *SaveIngestJob:
+		return Persisted{Err: tx.SaveIngestJob(ctx, m.Job)}
+	case *SaveIngestVerdict:
+		return Persisted{Err: tx.SaveIngestVerdict(ctx, m.JobID, m.Index, m.Verdict)}
+	case *FinishIngestJob:
+		return Persisted{Err: tx.FinishIngestJob(ctx, m.JobID, m.At)}
+	case *DeleteIngestJob:
+		return Persisted{Err: tx.DeleteIngestJob(ctx, m.JobID)}
 	}
 	if res, ok := applyKeys(ctx, tx, msg); ok {
 		return res

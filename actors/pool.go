@@ -241,7 +241,7 @@ func (p *poolActor) onRefreshRequest(ctx actor.Context, m *refreshRequest) {
 		ctx.Respond(&Done{Err: storage.ErrNotFound})
 		return
 	}
-	ctx.Send(pid, &RefreshNeeded{Reason: "operator asked"})
+	ctx.Send(pid, &RefreshNeeded{Reason: "operator asked", Operator: true})
 	ctx.Respond(&Done{})
 }
 
@@ -382,7 +382,11 @@ func (p *Pool) Acquire(ctx context.Context, model string, o AcquireOptions) (*Le
 			wait = max(left, 0)
 		}
 	}
-	msg := &Acquire{Model: model, Exclude: o.Exclude, Affinity: o.Affinity, Prefer: o.Prefer,
+	affinity := o.Affinity
+	if len(affinity) > MaxAffinityKeyLen {
+		affinity = AffinityKey(affinity)
+	}
+	msg := &Acquire{Model: model, Exclude: o.Exclude, Affinity: affinity, Prefer: o.Prefer,
 		Deadline: p.d.clock.Now().Add(wait), RequestID: o.RequestID}
 	reply, err := ask(ctx, p.d.sys, p.d.scheduler, msg, wait+askGrace, func(late any) {
 		if l, ok := late.(*Lease); ok {
@@ -404,6 +408,26 @@ func (p *Pool) Acquire(ctx context.Context, model string, o AcquireOptions) (*Le
 // Report closes a lease with the upstream's verdict.
 func (p *Pool) Report(l *Lease, o providers.Outcome) {
 	p.d.send(p.d.scheduler, &Outcome{LeaseID: l.ID, CredentialID: l.Grant.CredentialID, Model: l.Model, Result: o})
+}
+
+// SyncCooldowns returns once the cooldowns of the given credentials, as set
+// by every Outcome reported for them before, are committed: a client told
+// to wait by them is not told so by a gateway that would forget it in a
+// crash.
+func (p *Pool) SyncCooldowns(ctx context.Context, ids []int64) error {
+	var errs []error
+	for _, id := range ids {
+		res, err := ask(ctx, p.d.sys, p.d.scheduler, &SyncCooldowns{CredentialID: id}, writeTimeout+askGrace, nil)
+		if err == nil {
+			if r, ok := res.(*Persisted); ok && r.Err != nil && !benign(r.Err) {
+				err = r.Err
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("actors: cooldowns of credential %d: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // SetObserver makes o receive the pool's refresh results and queue waits
@@ -441,6 +465,9 @@ func (p *Pool) Ingest(ctx context.Context, seeds []providers.Credential) (*Inges
 	s, ok := res.(*IngestStarted)
 	if !ok {
 		return nil, fmt.Errorf("actors: unexpected reply %T", res)
+	}
+	if s.Err != nil {
+		return nil, s.Err
 	}
 	return s, nil
 }

@@ -103,6 +103,8 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 		s.onWake(ctx, msg)
 	case *SnapshotRequest:
 		ctx.Respond(s.snapshot())
+	case *SyncCooldowns:
+		s.onSyncCooldowns(ctx, msg)
 	case *awaitLoaded:
 		s.onAwaitLoaded(ctx, msg)
 	case *actor.Started:
@@ -201,6 +203,17 @@ func (s *schedulerActor) onOutcome(ctx actor.Context, o *Outcome) {
 		ctx.Send(e.pid, &fwd)
 	}
 	s.serveWaiters(ctx, now)
+}
+
+// onSyncCooldowns forwards the request to the credential, behind the
+// Outcomes already forwarded to it; a credential that is gone has nothing
+// to save.
+func (s *schedulerActor) onSyncCooldowns(ctx actor.Context, m *SyncCooldowns) {
+	if e := s.policy.entries[m.CredentialID]; e != nil && e.pid != nil {
+		ctx.Forward(e.pid)
+		return
+	}
+	ctx.Respond(&Persisted{ID: m.CredentialID})
 }
 
 func (s *schedulerActor) onChanged(ctx actor.Context, c *CredentialChanged) {

@@ -47,6 +47,15 @@ type Basic struct {
 	// ShutdownTimeoutSecs bounds the graceful drain of in-flight requests on
 	// SIGINT/SIGTERM. Default 30.
 	ShutdownTimeoutSecs int `toml:"shutdown_timeout_secs"`
+	// EncryptSecrets stores the OAuth tokens in the database encrypted
+	// (AES-256-GCM) with the key from POLLUX_SECRETS_KEY or SecretsKeyFile.
+	// Turning it on encrypts the stored tokens at start; turning it off
+	// with the key still given decrypts them. Default false.
+	EncryptSecrets bool `toml:"encrypt_secrets"`
+	// SecretsKeyFile names a file holding the secrets key: 32 random bytes,
+	// raw or base64. POLLUX_SECRETS_KEY (base64) wins over it. Keep it
+	// outside the database's folder and its backups. Default "".
+	SecretsKeyFile string `toml:"secrets_key_file"`
 }
 
 // Providers is the [providers] table.

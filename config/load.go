@@ -287,6 +287,8 @@ type fileBasic struct {
 	TrustedProxies      []string `toml:"trusted_proxies"`
 	MetricsPublic       bool     `toml:"metrics_public"`
 	ShutdownTimeoutSecs int      `toml:"shutdown_timeout_secs"`
+	EncryptSecrets      bool     `toml:"encrypt_secrets"`
+	SecretsKeyFile      string   `toml:"secrets_key_file"`
 }
 
 type fileProviders struct {
@@ -330,6 +332,8 @@ func newFileConfig() fileConfig {
 			TrustedProxies:      b.TrustedProxies,
 			MetricsPublic:       b.MetricsPublic,
 			ShutdownTimeoutSecs: b.ShutdownTimeoutSecs,
+			EncryptSecrets:      b.EncryptSecrets,
+			SecretsKeyFile:      b.SecretsKeyFile,
 		},
 		Providers: fileProviders{
 			Defaults:  d.Providers.Defaults,

@@ -79,7 +79,7 @@ func (db *DB) Credential(ctx context.Context, id int64) (Credential, error) {
 	var c Credential
 	err := inTx(ctx, db.reader, func(tx *sql.Tx) error {
 		var err error
-		c, err = scanCredential(tx.StmtContext(ctx, db.stmts.credentialByID).QueryRowContext(ctx, id))
+		c, err = db.scanCredential(tx.StmtContext(ctx, db.stmts.credentialByID).QueryRowContext(ctx, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -124,7 +124,7 @@ func (db *DB) Credentials(ctx context.Context, provider string) ([]Credential, e
 	var creds []Credential
 	err := inTx(ctx, db.reader, func(tx *sql.Tx) error {
 		var err error
-		creds, err = queryCredentials(ctx, tx, credQuery, args)
+		creds, err = db.queryCredentials(ctx, tx, credQuery, args)
 		if err != nil {
 			return err
 		}
@@ -159,7 +159,7 @@ func (db *DB) CredentialIDs(ctx context.Context, provider string) ([]int64, erro
 	return ids, nil
 }
 
-func queryCredentials(ctx context.Context, tx *sql.Tx, query string, args []any) ([]Credential, error) {
+func (db *DB) queryCredentials(ctx context.Context, tx *sql.Tx, query string, args []any) ([]Credential, error) {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -167,7 +167,7 @@ func queryCredentials(ctx context.Context, tx *sql.Tx, query string, args []any)
 	defer rows.Close()
 	var creds []Credential
 	for rows.Next() {
-		c, err := scanCredential(rows)
+		c, err := db.scanCredential(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -255,7 +255,7 @@ func (tx *Tx) InsertCredential(ctx context.Context, c Credential) (int64, error)
 	}
 	res, err := tx.tx.StmtContext(ctx, tx.db.stmts.insertCredential).ExecContext(ctx,
 		c.Provider, c.Sub, c.Email, c.Account, c.Tier,
-		c.AccessToken.Reveal(), c.RefreshToken.Reveal(), tokenHash(c.RefreshToken),
+		tx.db.sealer.seal(colAccess, c.AccessToken.Reveal()), tx.db.sealer.seal(colRefresh, c.RefreshToken.Reveal()), tokenHash(c.RefreshToken),
 		toMS(c.Expiry), extra, string(c.Status), c.StatusReason,
 		toMS(c.StatusSince), toMS(c.CreatedAt), toMS(c.UpdatedAt))
 	if isUniqueViolation(err) {
@@ -295,7 +295,7 @@ func (tx *Tx) UpsertCredential(ctx context.Context, c Credential) (id int64, ins
 	}
 	now := toMS(tx.db.now())
 	if _, err := tx.tx.StmtContext(ctx, tx.db.stmts.upsertUpdate).ExecContext(ctx,
-		c.Email, c.Tier, c.AccessToken.Reveal(), c.RefreshToken.Reveal(), tokenHash(c.RefreshToken),
+		c.Email, c.Tier, tx.db.sealer.seal(colAccess, c.AccessToken.Reveal()), tx.db.sealer.seal(colRefresh, c.RefreshToken.Reveal()), tokenHash(c.RefreshToken),
 		toMS(c.Expiry), extra, now, now, id); err != nil {
 		return 0, false, fmt.Errorf("storage: upsert credential %d: %w", id, err)
 	}
@@ -306,11 +306,11 @@ func (tx *Tx) UpsertCredential(ctx context.Context, c Credential) (id int64, ins
 // an error wrapping ErrNotFound.
 func (tx *Tx) SaveTokens(ctx context.Context, id int64, access, refresh config.Secret, expiry time.Time) error {
 	res, err := tx.tx.StmtContext(ctx, tx.db.stmts.updateTokens).ExecContext(ctx,
-		access.Reveal(), refresh.Reveal(), tokenHash(refresh), toMS(expiry), toMS(tx.db.now()), id)
+		tx.db.sealer.seal(colAccess, access.Reveal()), tx.db.sealer.seal(colRefresh, refresh.Reveal()), tokenHash(refresh), toMS(expiry), toMS(tx.db.now()), id)
 	if err := oneRow(res, err); err != nil {
 		return fmt.Errorf("storage: save tokens of credential %d: %w", id, err)
 	}
-	return nil
+	return tx.ClearRefreshMark(ctx, id)
 }
 
 // SaveState stores a credential's status, its reason and when it was
@@ -412,6 +412,12 @@ func checkCredential(c Credential) (string, error) {
 	return string(c.Extra), nil
 }
 
+// The token columns of credentials, as the sealer's additional data.
+const (
+	colAccess  = "credentials.access_token"
+	colRefresh = "credentials.refresh_token"
+)
+
 // tokenHash is the refresh_token_sha256 column's value.
 func tokenHash(s config.Secret) []byte {
 	h := sha256.Sum256([]byte(s.Reveal()))
@@ -423,7 +429,7 @@ type rowScanner interface {
 	Scan(dest ...any) error
 }
 
-func scanCredential(r rowScanner) (Credential, error) {
+func (db *DB) scanCredential(r rowScanner) (Credential, error) {
 	var (
 		c                                   Credential
 		extra                               []byte
@@ -435,8 +441,16 @@ func scanCredential(r rowScanner) (Credential, error) {
 		&since, &createdMS, &updatedMS); err != nil {
 		return Credential{}, err
 	}
-	c.AccessToken = config.Secret(access)
-	c.RefreshToken = config.Secret(refresh)
+	if access, err := db.sealer.open(colAccess, access); err == nil {
+		c.AccessToken = config.Secret(access)
+	} else {
+		return Credential{}, err
+	}
+	if refresh, err := db.sealer.open(colRefresh, refresh); err == nil {
+		c.RefreshToken = config.Secret(refresh)
+	} else {
+		return Credential{}, err
+	}
 	c.Expiry = fromMS(expiry)
 	c.Extra = json.RawMessage(extra)
 	c.StatusSince = fromMS(since)

@@ -50,6 +50,8 @@ type DB struct {
 	log    *zap.Logger
 	now    func() time.Time
 	stmts  *statements
+	// sealer encrypts tokens at rest (sealer.go); nil stores them plain.
+	sealer *Sealer
 }
 
 // Open opens (creating if needed) the SQLite database at path, migrates it

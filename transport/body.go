@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
+	"os"
 
 	"github.com/labstack/echo/v4"
 )
@@ -23,6 +24,9 @@ func readBody(c echo.Context) ([]byte, error) {
 		switch {
 		case errors.As(err, &mbe):
 			return nil, err
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// Before the context check: the failed read also cancels it.
+			return nil, &Error{Kind: KindInvalidArgument, Message: "the request body arrived too slowly", Err: err}
 		case r.Context().Err() != nil:
 			return nil, r.Context().Err()
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 
+	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/providers/codex"
 	"github.com/pollux-gateway/pollux/providers/sse"
@@ -212,14 +213,20 @@ func codexModelNotFound(c echo.Context, model string) error {
 
 // codexAffinity is the key that keeps a conversation on one account: the
 // Codex CLI's session id, else the body's prompt_cache_key.
+//
+// Long keys are hashed and short ones copied (actors.AffinityKey): the
+// scheduler's table keeps nothing of the request.
 func codexAffinity(h http.Header, promptCacheKey string) string {
 	if v := h.Get("session_id"); v != "" {
-		return v
+		return actors.AffinityKey(v)
 	}
 	if v := h.Get("session-id"); v != "" {
-		return v
+		return actors.AffinityKey(v)
 	}
-	return promptCacheKey
+	if promptCacheKey == "" {
+		return ""
+	}
+	return actors.AffinityKey(promptCacheKey)
 }
 
 // stream relays the upstream's events to the client one by one, verbatim.
@@ -237,8 +244,12 @@ func (a *codexAPI) stream(c echo.Context, rc relayCall) error {
 
 	st := codexStreamState{reply: reply, outcome: providers.Outcome{Kind: providers.KindOK, Status: reply.resp.StatusCode}}
 	sw := newSSEWriter(c.Response(), a.s.keepAlive)
-	err = sw.pump(ctx, sse.NewReader(reply.resp.Body), st.translate)
+	err = sw.pump(ctx, a.s.ending, sse.NewReader(reply.resp.Body), st.translate)
 	switch {
+	case errors.Is(err, errShuttingDown):
+		werr := sw.write(codexFailedEventOf(st.respID, codexShuttingDown, codexMsgShuttingDown))
+		reply.finish(providers.Outcome{Kind: providers.KindAbandoned})
+		a.s.log.Info("codex: stream ended by shutdown", zap.String(keyRequestID, rc.reqID), zap.NamedError("write_error", werr))
 	case errors.Is(err, errClientGone):
 		reply.finish(providers.Outcome{Kind: providers.KindAbandoned})
 		a.s.log.Debug("codex: client left during the stream", zap.String(keyRequestID, rc.reqID))
@@ -425,10 +436,7 @@ func codexFailureStatus(o providers.Outcome, upstreamStatus int) int {
 
 // codexRetryAfter is how long the client should wait after o.
 func codexRetryAfter(o providers.Outcome) time.Duration {
-	if o.RetryAt.IsZero() {
-		return 0
-	}
-	return time.Until(o.RetryAt)
+	return failureRetryAfter(&upstreamFailure{outcome: o})
 }
 
 // logUsage notes the token accounting of a finished response.
@@ -619,10 +627,22 @@ type codexEventError struct {
 // upstream left without a terminal event (the Codex CLI insists on one).
 func codexInterruptedEvent(respID string) []byte {
 	e := codexInterruptedError()
+	return codexFailedEventOf(respID, e.Code, e.Message)
+}
+
+// codexShuttingDown is the code of the error event a stream still open when
+// the shutdown's drain deadline comes ends with.
+const (
+	codexShuttingDown    = "server_shutting_down"
+	codexMsgShuttingDown = "Pollux is shutting down and ended this stream; retry the request"
+)
+
+// codexFailedEventOf is a response.failed event with code and message.
+func codexFailedEventOf(respID, code, message string) []byte {
 	data, err := json.Marshal(codexFailedEvent{
 		Type: codex.EventFailed,
 		Response: codexFailedResponse{ID: respID, Object: "response", Status: "failed",
-			Error: codexEventError{Code: e.Code, Message: e.Message}},
+			Error: codexEventError{Code: code, Message: message}},
 	})
 	if err != nil {
 		// Only strings are encoded; this cannot happen.

@@ -48,6 +48,8 @@ const (
 	geminiMsgStreamCut = "upstream stream ended early"
 	geminiMsgBadEvent  = "upstream sent a malformed stream event"
 	geminiMsgNoFinish  = "upstream stream ended without a finishReason"
+	// geminiMsgShuttingDown ends a stream still open at the drain deadline.
+	geminiMsgShuttingDown = "Pollux is shutting down and ended this stream; retry the request"
 )
 
 // geminiAPI serves the generate routes of the Gemini surface.
@@ -106,8 +108,8 @@ func (g *geminiAPI) serve(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if !geminiBodyIsObject(body) {
-		return &Error{Kind: KindInvalidArgument, Message: "Invalid JSON payload received: the request body must be a JSON object"}
+	if err := geminiCheckBody(method, body); err != nil {
+		return err
 	}
 	if g.s.geminiPool == nil || g.s.gemini == nil {
 		return &Error{Kind: KindUnavailable, Message: "the Gemini CLI pool is not configured"}
@@ -203,7 +205,7 @@ func (g *geminiAPI) stream(c echo.Context, rc relayCall) error {
 		return sse.AppendEvent(dst, "", se.Data), false, nil
 	}
 	sw := newSSEWriter(c.Response(), g.s.keepAlive)
-	err = sw.pump(ctx, sse.NewReader(reply.resp.Body), translate)
+	err = sw.pump(ctx, g.s.ending, sse.NewReader(reply.resp.Body), translate)
 	upstreamStatus := reply.resp.StatusCode
 	if usage != nil {
 		reply.setUsage(usage.Prompt, usage.Candidates+usage.Thoughts)
@@ -219,6 +221,9 @@ func (g *geminiAPI) stream(c echo.Context, rc relayCall) error {
 		// way the upstream's verdict on the credential stands.
 		reply.finish(*failure)
 	case errors.Is(err, errClientGone):
+		reply.finish(providers.Outcome{Kind: providers.KindAbandoned})
+	case errors.Is(err, errShuttingDown):
+		g.endStream(sw, rc.reqID, gemini.ErrorBody(http.StatusServiceUnavailable, geminiMsgShuttingDown, 0))
 		reply.finish(providers.Outcome{Kind: providers.KindAbandoned})
 	case err != nil:
 		msg, reason := geminiMsgStreamCut, "stream_cut"
@@ -331,6 +336,23 @@ func geminiBodyIsObject(b []byte) bool {
 		return ch == '{' && json.Valid(b)
 	}
 	return false
+}
+
+// geminiCheckBody decides, before any credential is leased, that the
+// upstream envelope of method can be built from body: a body the wrapper
+// would refuse is the client's 400, not an upstream failure on every
+// credential. (FuzzGeminiCheckedBodyWraps holds it to that.)
+func geminiCheckBody(method string, body []byte) error {
+	if !geminiBodyIsObject(body) {
+		return &Error{Kind: KindInvalidArgument, Message: "Invalid JSON payload received: the request body must be a JSON object"}
+	}
+	if method == geminicli.MethodCountTokens {
+		if _, err := geminicli.WrapCountTokens("m", body); err != nil {
+			return &Error{Kind: KindInvalidArgument, Err: err,
+				Message: "Invalid JSON payload received: generateContentRequest must be a JSON object (the request whose tokens to count)"}
+		}
+	}
+	return nil
 }
 
 // geminiSessionAffinity returns the affinity key of a Gemini request: its

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -261,6 +262,11 @@ func parseIngest(provider string, body []byte) ([]providers.Credential, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return nil, bad("empty body")
+	}
+	if !utf8.Valid(body) {
+		// encoding/json would replace the bad bytes silently, changing a
+		// token instead of refusing it.
+		return nil, bad("body is not valid UTF-8")
 	}
 	var items []json.RawMessage
 	switch body[0] {

@@ -9,6 +9,9 @@ import (
 
 // TestMain says once, visibly, when the browser tests will be skipped.
 func TestMain(m *testing.M) {
+	if os.Getenv(guardChildEnv) != "" {
+		os.Exit(runGuardChild())
+	}
 	if _, err := os.Stat(chromiumPath); err != nil && os.Getenv("CI") == "" {
 		noteSkip(fmt.Sprintf("transport: %s not found: the headless-browser tests (status page, sign-in over plain HTTP) are SKIPPED; install it with: apt-get install -y chromium\n", chromiumPath))
 	}

@@ -159,22 +159,33 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 // limitBody refuses a declared Content-Length over the limit at once and caps
 // the body stream too, so a chunked body cannot exceed it either. Reading past
 // the cap fails with *http.MaxBytesError, which writeError answers with 413.
+// It runs after requireKey: nothing of a refused request's body is read. The
+// body gets a read deadline (connguard.go).
 func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if r.ContentLength > s.bodyLimit {
+		limit := s.bodyLimitOf(c)
+		if r.ContentLength > limit {
+			refuseUnread(c.Response().Writer, r)
 			return &Error{
 				Kind:    KindTooLarge,
-				Message: fmt.Sprintf("request body is larger than %d bytes", s.bodyLimit),
+				Message: fmt.Sprintf("request body is larger than %d bytes", limit),
 			}
 		}
-		if r.Body != nil && r.Body != http.NoBody {
-			// The raw writer lets net/http close the connection after the
-			// 413 instead of draining an oversized body.
-			r.Body = http.MaxBytesReader(c.Response().Writer, r.Body, s.bodyLimit)
-			if err := decodeBody(c.Response().Writer, r, s.bodyLimit); err != nil {
-				return err
-			}
+		if r.Body == nil || r.Body == http.NoBody {
+			settle(r.Context())
+			return next(c)
+		}
+		// The body is read under an absolute deadline (connguard.go); its
+		// end settles the connection.
+		rc := http.NewResponseController(c.Response().Writer)
+		_ = rc.SetReadDeadline(bodyReadDeadline(time.Now(), s.bodyReadBase, r.ContentLength, limit))
+		r.Body = &deadlineBody{ReadCloser: r.Body, ctx: r.Context(), rc: rc}
+		// The raw writer lets net/http close the connection after the
+		// 413 instead of draining an oversized body.
+		r.Body = http.MaxBytesReader(c.Response().Writer, r.Body, limit)
+		if err := decodeBody(c.Response().Writer, r, limit); err != nil {
+			return err
 		}
 		return next(c)
 	}
@@ -193,13 +204,15 @@ func (s *Server) requireKey(next echo.HandlerFunc) echo.HandlerFunc {
 		if !guarded {
 			return next(c)
 		}
+		var err error
 		if set == keysClient {
-			if err := s.authorizeClient(c); err != nil {
-				return err
-			}
-			return next(c)
+			err = s.authorizeClient(c)
+		} else {
+			err = s.authorize(r, set)
 		}
-		if err := s.authorize(r, set); err != nil {
+		if err != nil {
+			// Answered without reading the body, and the connection closes.
+			refuseUnread(c.Response().Writer, r)
 			return err
 		}
 		return next(c)

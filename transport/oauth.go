@@ -363,7 +363,21 @@ func (s *Server) pasteForm(c echo.Context, f *oauthFlows) error {
 }
 
 // pasteSubmit completes a flow from a pasted callback address or code.
+// The body is capped at pasteBodyLimit (bodyLimitOf), and a browser's POST
+// must come from Pollux's own origin: the route needs no key, so only the
+// flow cookie and this check stand between a page elsewhere on the same
+// host and an operator's open sign-in.
 func (s *Server) pasteSubmit(c echo.Context, f *oauthFlows) error {
+	if !sameOrigin(c.Request()) {
+		return &Error{Kind: KindPermissionDenied, Message: "cross-origin sign-in form refused: submit it from Pollux's own paste page"}
+	}
+	if err := c.Request().ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return &Error{Kind: KindInvalidArgument, Message: "the sign-in form could not be read", Err: err}
+	}
 	cands := flowCandidates(c.FormValue("provider"))
 	p, ok := parsePasted(c.FormValue("callback_url"))
 	if !ok {
@@ -814,6 +828,33 @@ func requestOrigin(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
+}
+
+// pasteBodyLimit caps the body of POST /oauth/paste: one callback address
+// (at most 8 KiB) and a provider name, form-encoded.
+const pasteBodyLimit = 16 << 10
+
+// bodyLimitOf is the body limit of the request's route.
+func (s *Server) bodyLimitOf(c echo.Context) int64 {
+	if c.Path() == oauthPastePath && c.Request().Method == http.MethodPost {
+		return min(pasteBodyLimit, s.bodyLimit)
+	}
+	return s.bodyLimit
+}
+
+// sameOrigin reports whether r, a keyless state-changing request, may come
+// from the page that sent it: its Origin is Pollux's own, or it has none
+// and no Sec-Fetch-Site says another site sent it (a command-line client
+// sends neither; browsers send Origin on every POST).
+func sameOrigin(r *http.Request) bool {
+	if origin := r.Header.Get("Origin"); origin != "" {
+		return origin == requestOrigin(r)
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+		return true
+	}
+	return false
 }
 
 // geminiRedirectURI is the redirect URI of a Gemini flow started by r.

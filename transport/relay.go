@@ -35,7 +35,9 @@ type Pool interface {
 const limitRetries = 1
 
 // maxAuthRetries is how many times one request goes back to a credential
-// that answered 401, waiting for its refresh.
+// that answered 401, waiting for its refresh; counted per credential, and
+// not against retry_max_times: after a mass expiry every credential answers
+// 401 once, and the request must outlast the refreshes, not give up.
 const maxAuthRetries = 2
 
 // errBodyLimit caps how much of an upstream error body is read.
@@ -147,9 +149,9 @@ func (f *upstreamFailure) Error() string {
 // tried at most once per request.
 func budgeted(k providers.Kind) bool {
 	switch k {
-	case providers.KindTransient, providers.KindOverloaded, providers.KindAuthExpired:
+	case providers.KindTransient, providers.KindOverloaded:
 		return true
-	case providers.KindOK, providers.KindRateLimited, providers.KindQuotaExhausted, providers.KindAuthRevoked,
+	case providers.KindOK, providers.KindAuthExpired, providers.KindRateLimited, providers.KindQuotaExhausted, providers.KindAuthRevoked,
 		providers.KindBanned, providers.KindIneligible, providers.KindModelUnsupported, providers.KindBadRequest,
 		providers.KindAbandoned:
 	}
@@ -161,13 +163,22 @@ func budgeted(k providers.Kind) bool {
 // nothing has reached the client. It returns the first 2xx response, or the
 // error to answer: *upstreamFailure, *Error, or the context's error when the
 // client went away.
-func (s *Server) relay(ctx context.Context, rc relayCall) (*upstreamReply, error) {
+func (s *Server) relay(ctx context.Context, rc relayCall) (_ *upstreamReply, err error) {
+	// cooled are the credentials whose limits this request met: when the
+	// answer is a failure, their cooldowns are made durable first.
+	var cooled []int64
+	defer func() {
+		if err != nil && len(cooled) > 0 {
+			s.syncCooldowns(ctx, rc, cooled)
+		}
+	}()
 	var (
-		exclude   []int64
-		prefer    int64
-		last      *upstreamFailure
-		retries   int
-		refreshes int
+		exclude []int64
+		prefer  int64
+		last    *upstreamFailure
+		retries int
+		// refreshes counts, per credential, the 401s this request met.
+		refreshes map[int64]int
 		// limited counts the limit answers per credential: a credential
 		// that answered 429 is not excluded at once (its cooldown keeps
 		// it off until its reset; then this request may be served there).
@@ -211,18 +222,24 @@ func (s *Server) relay(ctx context.Context, rc relayCall) (*upstreamReply, error
 			earliest = at
 		}
 		kind := failure.outcome.Kind
+		if limitKind(kind) {
+			cooled = append(cooled, lease.Grant.CredentialID)
+		}
 		rc.info.setOutcome(kind)
 		if !kind.Retryable() {
 			return nil, failure
 		}
 		prefer = 0
-		if kind == providers.KindAuthExpired && refreshes < maxAuthRetries {
+		if kind == providers.KindAuthExpired && refreshes[lease.Grant.CredentialID] < maxAuthRetries {
 			// The credential refreshes now. Prefer it: if another credential
 			// is ready the scheduler grants that one at once, otherwise this
 			// request waits for the refresh instead of failing. A second
 			// round is allowed: the token that was just rejected may have
 			// been refreshed already before whatever invalidated it.
-			refreshes++
+			if refreshes == nil {
+				refreshes = make(map[int64]int, 4)
+			}
+			refreshes[lease.Grant.CredentialID]++
 			prefer = lease.Grant.CredentialID
 		} else if id := lease.Grant.CredentialID; limitKind(kind) && kind != providers.KindOverloaded && limited[id] < limitRetries {
 			// The credential cools until its reset; the scheduler keeps it
@@ -306,6 +323,30 @@ func (s *Server) attempt(ctx context.Context, rc relayCall, lease *actors.Lease)
 	return nil, &upstreamFailure{status: resp.StatusCode, header: resp.Header, body: body, outcome: o}, nil
 }
 
+// cooldownSyncer is the optional Pool method that makes cooldowns durable.
+type cooldownSyncer interface {
+	SyncCooldowns(ctx context.Context, ids []int64) error
+}
+
+// cooldownSyncMax bounds the wait for cooldowns to be durable before a
+// limit answer.
+const cooldownSyncMax = 2 * time.Second
+
+// syncCooldowns waits (briefly) until the cooldowns that decided the
+// client's answer are committed, so a crash right after the answer does not
+// forget them.
+func (s *Server) syncCooldowns(ctx context.Context, rc relayCall, ids []int64) {
+	cs, ok := rc.pool.(cooldownSyncer)
+	if !ok || ctx.Err() != nil {
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, cooldownSyncMax)
+	defer cancel()
+	if err := cs.SyncCooldowns(sctx, ids); err != nil {
+		s.log.Warn("relay: cooldowns not yet durable", zap.String(keyRequestID, rc.reqID), zap.Error(err))
+	}
+}
+
 // limitKind reports whether an outcome is a limit with a reset time.
 func limitKind(k providers.Kind) bool {
 	return k == providers.KindRateLimited || k == providers.KindQuotaExhausted || k == providers.KindOverloaded
@@ -373,7 +414,12 @@ func failureKind(f *upstreamFailure) ErrorKind {
 		return KindInvalidArgument
 	case providers.KindModelUnsupported:
 		return KindNotFound
-	case providers.KindTransient, providers.KindOverloaded, providers.KindAuthExpired, providers.KindAuthRevoked,
+	case providers.KindOverloaded:
+		// Every credential met the upstream's capacity limit: the service
+		// is briefly unavailable (503 + Retry-After), as on the OpenAI
+		// surface; not a broken upstream.
+		return KindUnavailable
+	case providers.KindTransient, providers.KindAuthExpired, providers.KindAuthRevoked,
 		providers.KindBanned, providers.KindIneligible, providers.KindOK, providers.KindAbandoned:
 	}
 	return KindUpstream
@@ -382,7 +428,14 @@ func failureKind(f *upstreamFailure) ErrorKind {
 // failureRetryAfter is how long a client should wait after f.
 func failureRetryAfter(f *upstreamFailure) time.Duration {
 	if f.outcome.RetryAt.IsZero() {
+		if f.outcome.Kind == providers.KindOverloaded {
+			return overloadRetryAfter
+		}
 		return 0
 	}
 	return time.Until(f.outcome.RetryAt)
 }
+
+// overloadRetryAfter is the Retry-After of an overload the upstream gave no
+// reset time for (the pool's own overload cooldown is a few seconds).
+const overloadRetryAfter = 5 * time.Second

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -96,6 +97,15 @@ type Server struct {
 
 	// bodyLimit caps request bodies in bytes; tests lower it.
 	bodyLimit int64
+	// bodyReadBase is the fixed part of a body's read deadline; tests
+	// lower it.
+	bodyReadBase time.Duration
+	// ending closes when a shutdown's drain deadline is near: the streams
+	// still open send their terminal error event and end.
+	ending    chan struct{}
+	endStream sync.Once
+	// guard bounds the connections without accepted work (connguard.go).
+	guard *connGuard
 
 	geminiPool       Pool
 	gemini           *geminicli.Client
@@ -144,6 +154,7 @@ func New(deps Deps) *Server {
 		ready:              deps.Ready,
 		echo:               echo.New(),
 		bodyLimit:          defaultBodyLimit,
+		bodyReadBase:       bodyReadBase,
 		geminiModels:       gemini.NewModels(providers.GeminiCLI.ModelList),
 		geminiOpenAIModels: openai.NewModels(providers.GeminiCLI.ModelList, "google", started),
 		codexModels:        openai.NewModels(providers.Codex.ModelList, "openai", started),
@@ -154,6 +165,7 @@ func New(deps Deps) *Server {
 		keepAlive:          deps.KeepAlive,
 		firstByteTimeout:   deps.FirstByteTimeout,
 		access:             make(map[routeID]access),
+		ending:             make(chan struct{}),
 	}
 	if s.keepAlive <= 0 {
 		s.keepAlive = defaultKeepAlive
@@ -189,15 +201,18 @@ func New(deps Deps) *Server {
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = s.handleError
 	// Outermost first.
-	e.Use(s.recoverPanics, s.assignRequestID, s.accessLog, s.limitBody, s.requireKey)
+	e.Use(s.recoverPanics, s.assignRequestID, s.accessLog, s.requireKey, s.limitBody)
 	s.routes()
 
 	errLog, err := zap.NewStdLogAt(log.Named("http"), zapcore.WarnLevel)
 	if err != nil {
 		errLog = zap.NewStdLog(log.Named("http"))
 	}
+	s.guard = newConnGuard(maxUnsettledConns)
 	s.http = &http.Server{
 		Handler:           e,
+		ConnContext:       s.guard.connContext,
+		ConnState:         s.guard.connState,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
@@ -254,6 +269,10 @@ func (s *Server) routes() {
 		{http.MethodGet, "/healthz", s.healthz},
 		{http.MethodGet, "/readyz", s.readyz},
 	}, s.oauthCompletionRoutes(), s.statusRoutes()))
+	s.mount(accessOpen, headRoutes(slices.Concat([]route{
+		{http.MethodGet, "/healthz", s.healthz},
+		{http.MethodGet, "/readyz", s.readyz},
+	}, s.statusRoutes())))
 	for _, prefix := range []string{geminiV1Beta, geminiV1} {
 		for _, rt := range s.geminiRoutes() {
 			s.mount(accessClient, []route{{rt.method, prefix + rt.path, rt.handler}})
@@ -269,6 +288,19 @@ func (s *Server) routes() {
 		metrics = accessOpen
 	}
 	s.mount(metrics, s.metricsRoutes())
+}
+
+// headRoutes returns a HEAD route for each GET route: uptime checkers use
+// HEAD, which net/http answers with the GET's status and headers and no
+// body.
+func headRoutes(get []route) []route {
+	out := make([]route, 0, len(get))
+	for _, rt := range get {
+		if rt.method == http.MethodGet {
+			out = append(out, route{http.MethodHead, rt.path, rt.handler})
+		}
+	}
+	return out
 }
 
 // access is a route group: the keys its routes accept.
@@ -342,13 +374,36 @@ func (s *Server) Serve(ln net.Listener) error {
 	return nil
 }
 
+// streamEndGrace is how long before the drain deadline the streams still
+// open are told to end (at most a quarter of the drain): time to write
+// their terminal error events.
+const streamEndGrace = 2 * time.Second
+
 // Shutdown stops accepting connections and waits for in-flight requests
-// until ctx ends; then it closes the connections still open and reports
-// ctx's error.
+// until ctx ends. Shortly before ctx's deadline the streams still open send
+// their surface's terminal error event and end; whatever is open at the
+// deadline is closed, and ctx's error reported.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.http.Shutdown(ctx)
+	dctx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		grace := min(streamEndGrace, time.Until(dl)/4)
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithDeadline(ctx, dl.Add(-grace))
+		defer cancel()
+	}
+	err := s.http.Shutdown(dctx)
 	if err == nil {
 		return nil
 	}
+	s.EndStreams()
+	if ctx.Err() == nil {
+		if err = s.http.Shutdown(ctx); err == nil {
+			return nil
+		}
+	}
 	return errors.Join(fmt.Errorf("transport: graceful shutdown: %w", err), s.http.Close())
 }
+
+// EndStreams makes every open stream send its terminal error event and end
+// (Shutdown calls it before its deadline; a second signal calls it at once).
+func (s *Server) EndStreams() { s.endStream.Do(func() { close(s.ending) }) }

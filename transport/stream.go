@@ -76,12 +76,19 @@ func (sw *sseWriter) writeNoFlush(b []byte) error {
 // errClientGone marks a relay that ended because the client disconnected.
 var errClientGone = errors.New("client disconnected")
 
+// errShuttingDown marks a relay the server's shutdown ended: the drain
+// deadline is near and the stream gets its surface's terminal error event.
+var errShuttingDown = errors.New("the gateway is shutting down")
+
 // pump relays events from rd until the upstream ends (nil error on a clean
 // EOF), translate says done, or ctx ends. Reading happens on a separate
 // goroutine so keep-alives can go out while the upstream is silent; the
 // reader waits for each event to be written before reading the next, so
 // event buffers are reused without copies.
-func (sw *sseWriter) pump(ctx context.Context, rd *sse.Reader, translate translateFunc) error {
+//
+// It also ends, with errShuttingDown, when ending closes (the server's
+// shutdown).
+func (sw *sseWriter) pump(ctx context.Context, ending <-chan struct{}, rd *sse.Reader, translate translateFunc) error {
 	events := make(chan upstreamEvent)
 	ack := make(chan struct{})
 	stop := make(chan struct{})
@@ -150,6 +157,8 @@ func (sw *sseWriter) pump(ctx context.Context, rd *sse.Reader, translate transla
 			}
 		case <-ctx.Done():
 			return errClientGone
+		case <-ending:
+			return errShuttingDown
 		}
 	}
 }

@@ -7,6 +7,7 @@
 //
 //	loadgen -url URL [-header 'K: V']... [-body FILE|JSON] [-n 1000] [-c 10]
 //	        [-duration 30s] [-timeout 60s] [-stream] [-pid PID] [-json]
+//	        [-sample 30s -metrics URL]
 //
 // The run stops after -n requests or after -duration, whichever comes first
 // (-n defaults to 1000 when -duration is not set); requests in flight at the
@@ -26,6 +27,14 @@
 // ticks are converted assuming USER_HZ = 100, which is sysconf(_SC_CLK_TCK)
 // on every Linux architecture Go supports. VmHWM is the peak over the
 // process's whole life, not only this run.
+//
+// Soak mode (-sample D) samples, every D during the run and once at its end,
+// the RSS and open file descriptors of -pid (from /proc) and the live heap
+// (go_memstats_heap_alloc_bytes) and goroutines (go_goroutines) that the
+// target's Prometheus page at -metrics reports; each sample is printed as it
+// is taken and all of them are in the summary. cmd/loadgen/soak.sh runs a
+// soak against Pollux and the upstream simulator with a mix of injected
+// faults.
 //
 // Only loopback targets are accepted (127.0.0.0/8, ::1, localhost): the URL
 // is checked up front, every dial is checked again after name resolution,

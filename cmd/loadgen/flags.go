@@ -28,6 +28,10 @@ type options struct {
 	stream   bool
 	pid      int
 	json     bool
+	// Soak mode (soak.go): sample every sample; metrics is the target's
+	// Prometheus page (scraped with the same headers).
+	sample  time.Duration
+	metrics string
 }
 
 // headerFlag collects repeated -header "K: V" values.
@@ -60,6 +64,8 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.BoolVar(&o.stream, "stream", false, "read answers as SSE and check each stream ends with a terminal event")
 	fs.IntVar(&o.pid, "pid", 0, "process whose CPU time and RSS to sample before and after")
 	fs.BoolVar(&o.json, "json", false, "print the summary as JSON")
+	fs.DurationVar(&o.sample, "sample", 0, "soak mode: sample -pid's RSS and fds and -metrics' heap and goroutines this often")
+	fs.StringVar(&o.metrics, "metrics", "", "soak mode: the target's Prometheus metrics URL (loopback only; sent the -header values)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -82,6 +88,14 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	}
 	if o.timeout <= 0 {
 		errs = append(errs, errors.New("-timeout must be positive"))
+	}
+	if o.metrics != "" {
+		if err := checkLoopbackURL(o.metrics); err != nil {
+			errs = append(errs, fmt.Errorf("-metrics: %w", err))
+		}
+	}
+	if o.sample < 0 {
+		errs = append(errs, errors.New("-sample must not be negative"))
 	}
 	if o.pid < 0 {
 		errs = append(errs, errors.New("-pid must not be negative"))

@@ -34,10 +34,28 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	defer client.CloseIdleConnections()
 
 	start := time.Now()
+	var soak *soaker
+	stopSoak := func() {}
+	if o.sample > 0 {
+		// Samples print as they come in text mode; JSON carries them at the end.
+		progress := stdout
+		if o.json {
+			progress = io.Discard
+		}
+		soak = &soaker{o: o, client: client, out: progress, start: start}
+		sctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { soak.run(sctx); close(done) }()
+		stopSoak = func() { cancel(); <-done }
+	}
 	t := load(ctx, o, client)
 	elapsed := time.Since(start)
+	stopSoak()
 
 	s := summarize(o, t, elapsed)
+	if soak != nil {
+		s.Soak = soak.soakSamples()
+	}
 	if o.pid > 0 {
 		after, err := readProc(o.pid)
 		if err != nil {

@@ -374,3 +374,46 @@ func TestBadFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestParseMetrics(t *testing.T) {
+	page := "# HELP go_goroutines x\n# TYPE go_goroutines gauge\ngo_goroutines 42\ngo_memstats_heap_alloc_bytes 1.048576e+07\n" +
+		"pollux_requests_total{code=\"2xx\"} 7\nprocess_open_fds 19\n"
+	m, err := parseMetrics(strings.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m["go_goroutines"] != 42 || m["go_memstats_heap_alloc_bytes"] != 10485760 || m["process_open_fds"] != 19 {
+		t.Errorf("parsed %v", m)
+	}
+	if _, ok := m["pollux_requests_total"]; ok {
+		t.Error("a labelled sample was read as unlabelled")
+	}
+}
+
+// TestSoakSampling: soak mode samples the process (RSS, fds) and the
+// target's metrics (heap, goroutines) during the run and at its end.
+func TestSoakSampling(t *testing.T) {
+	ts := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" {
+			if r.Header.Get("X-Test") != "yes a: b" {
+				http.Error(w, "no key", http.StatusUnauthorized)
+				return
+			}
+			_, _ = io.WriteString(w, "go_goroutines 12\ngo_memstats_heap_alloc_bytes 2097152\n")
+			return
+		}
+		jsonHandler(`{}`)(w, r)
+	})
+	s := runJSON(t, "-url", ts.URL, "-header", "X-Test: yes a: b", "-body", "{}", "-duration", "300ms", "-c", "2",
+		"-pid", fmt.Sprint(os.Getpid()), "-sample", "50ms", "-metrics", ts.URL+"/metrics")
+	if len(s.Soak) < 3 {
+		t.Fatalf("%d soak samples in 300 ms at 50 ms, want several", len(s.Soak))
+	}
+	last := s.Soak[len(s.Soak)-1]
+	if last.RSSMiB <= 0 || last.FDs <= 0 || last.HeapMiB != 2 || last.Goroutines != 12 {
+		t.Errorf("last sample %+v: want rss > 0, fds > 0, heap 2 MiB, 12 goroutines", last)
+	}
+	if last.ElapsedSecs < 0.3 {
+		t.Errorf("last sample at %.2fs, want at the end of the 300 ms run", last.ElapsedSecs)
+	}
+}

@@ -27,6 +27,8 @@ type Summary struct {
 	Stream       *StreamSummary `json:"stream,omitempty"`
 	Process      *ProcSummary   `json:"process,omitempty"`
 	Concurrency  int            `json:"concurrency"`
+	// Soak holds the samples of soak mode (-sample), in time order.
+	Soak []SoakSample `json:"soak,omitempty"`
 }
 
 // Quantiles of a latency distribution, in milliseconds.
@@ -170,6 +172,11 @@ func writeText(w io.Writer, s Summary) error {
 	if p := s.Process; p != nil {
 		fmt.Fprintf(&b, "pid %-8d cpu %.1fms total, %.3f ms/request\n", p.PID, p.CPUMillis, p.CPUPerRequest)
 		fmt.Fprintf(&b, "rss          %.1f MiB before, %.1f MiB after, %.1f MiB peak (VmHWM)\n", p.RSSBeforeMiB, p.RSSAfterMiB, p.PeakRSSMiB)
+	}
+	if n := len(s.Soak); n > 0 {
+		first, last := s.Soak[0], s.Soak[n-1]
+		fmt.Fprintf(&b, "soak         %d samples over %.0fs: rss %.1f→%.1f MiB, heap %.1f→%.1f MiB, goroutines %d→%d, fds %d→%d\n",
+			n, last.ElapsedSecs, first.RSSMiB, last.RSSMiB, first.HeapMiB, last.HeapMiB, first.Goroutines, last.Goroutines, first.FDs, last.FDs)
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("write summary: %w", err)

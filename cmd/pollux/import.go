@@ -90,9 +90,17 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer func() { _ = lock.Release() }()
+	key, err := secretsKey(cfg.Basic, getenv)
+	if err != nil {
+		return err
+	}
 	db, err := storage.Open(ctx, cfg.Basic.DatabasePath(), zap.NewNop())
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
+	}
+	if err := setupSecrets(ctx, db, cfg.Basic, key, zap.NewNop()); err != nil {
+		_ = db.Close()
+		return err
 	}
 	res, err := db.ImportOriginalFile(ctx, *from)
 	if cerr := db.Close(); err == nil && cerr != nil {

@@ -11,8 +11,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -113,7 +115,11 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	for _, w := range warnings {
 		log.Warn("config: "+w.Message, zap.String("key", w.Key), zap.Int("line", w.Line), zap.String("file", path))
 	}
-	return serve(ctx, cfg, log, level, h)
+	key, err := secretsKey(cfg.Basic, getenv)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, key, log, level, h)
 }
 
 // mustExist refuses a config file named by --config or POLLUX_CONFIG that
@@ -178,7 +184,7 @@ func newLogger(b config.Basic, extra zapcore.Core) (*zap.Logger, zap.AtomicLevel
 
 // serve wires storage, providers, actors and transport, serves until ctx
 // ends, then shuts down in order: HTTP drain, actors, database.
-func serve(ctx context.Context, cfg config.Config, log *zap.Logger, level zap.AtomicLevel, h hooks) (err error) {
+func serve(ctx context.Context, cfg config.Config, secretsKey []byte, log *zap.Logger, level zap.AtomicLevel, h hooks) (err error) {
 	// One process per database: a second writer would reuse refresh tokens
 	// the first has already rotated. The kernel drops the lock when this
 	// process dies, however it dies.
@@ -200,6 +206,9 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, level zap.At
 			err = errors.Join(err, fmt.Errorf("close database: %w", cerr))
 		}
 	}()
+	if err := setupSecrets(ctx, db, cfg.Basic, secretsKey, log); err != nil {
+		return err
+	}
 	if err := importOriginalTables(ctx, db, log); err != nil {
 		return err
 	}
@@ -264,11 +273,20 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, level zap.At
 			err = errors.New("server stopped unexpectedly")
 		}
 	case <-ctx.Done():
-		log.Info("shutting down: draining in-flight requests", zap.Duration("timeout", cfg.Basic.ShutdownTimeout()))
+		log.Info("shutting down: draining in-flight requests (a second SIGINT/SIGTERM stops at once)",
+			zap.Duration("timeout", cfg.Basic.ShutdownTimeout()))
 		dctx, cancel := context.WithTimeout(context.Background(), cfg.Basic.ShutdownTimeout())
+		stopWaiting := onSecondSignal(dctx, func() {
+			log.Warn("second signal: ending the drain now")
+			// The open streams write their terminal error event; a
+			// moment later whatever is left is closed.
+			srv.EndStreams()
+			time.AfterFunc(secondSignalGrace, cancel)
+		})
 		if derr := srv.Shutdown(dctx); derr != nil {
 			log.Warn("drain ended before every request finished", zap.Error(derr))
 		}
+		stopWaiting()
 		cancel()
 		<-served
 	}
@@ -277,6 +295,30 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, level zap.At
 	}
 	log.Info("pollux stopped")
 	return err
+}
+
+// secondSignalGrace is how long a second SIGINT/SIGTERM leaves the open
+// streams to send their terminal error event before the server closes.
+const secondSignalGrace = 250 * time.Millisecond
+
+// onSecondSignal calls f when SIGINT or SIGTERM arrives again before ctx
+// ends (the first one started the shutdown); stop ends the watch.
+func onSecondSignal(ctx context.Context, f func()) (stop func()) {
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-again:
+			f()
+		case <-ctx.Done():
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(again)
+		close(done)
+	}
 }
 
 // listenNetwork picks the network that binds exactly the address asked for:

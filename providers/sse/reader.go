@@ -38,6 +38,9 @@ type Reader struct {
 	data    []byte
 	line    []byte
 	hasData bool
+	// skipLF: the last line ended with a CR at the end of the buffer; a LF
+	// that follows completes that CRLF.
+	skipLF bool
 }
 
 // NewReader returns a Reader over r with DefaultMaxEventSize.
@@ -112,44 +115,69 @@ func (r *Reader) Ready() bool {
 		return false
 	}
 	b, _ := r.br.Peek(n)
-	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\r\n\r\n"))
+	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\r\n\r\n")) || bytes.Contains(b, []byte("\r\r"))
 }
 
-// readLine returns one line without its terminator (LF or CRLF). The slice
-// is valid until the next call. io.EOF means the stream ended cleanly at a
-// line boundary; io.ErrUnexpectedEOF means it ended inside a line.
+// readLine returns one line without its terminator: CRLF, LF or a lone CR,
+// as the SSE specification allows. The slice is valid until the next call.
+// io.EOF means the stream ended cleanly at a line boundary;
+// io.ErrUnexpectedEOF means it ended inside a line.
 func (r *Reader) readLine() ([]byte, error) {
 	r.line = r.line[:0]
-	for {
-		chunk, err := r.br.ReadSlice('\n')
-		if err == nil {
-			if len(r.line) == 0 {
-				return trimEOL(chunk), nil
-			}
-			r.line = append(r.line, chunk...)
-			return trimEOL(r.line), nil
+	if r.skipLF {
+		// The last line ended with a CR that was the last byte buffered:
+		// a LF now belongs to that CRLF.
+		r.skipLF = false
+		if b, err := r.br.Peek(1); err == nil && b[0] == '\n' {
+			_, _ = r.br.Discard(1)
 		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			r.line = append(r.line, chunk...)
+	}
+	for {
+		n := r.br.Buffered()
+		if n == 0 {
+			if _, err := r.br.Peek(1); err != nil {
+				if errors.Is(err, io.EOF) {
+					if len(r.line) == 0 {
+						return nil, io.EOF
+					}
+					return nil, io.ErrUnexpectedEOF
+				}
+				return nil, fmt.Errorf("sse: read: %w", err)
+			}
+			n = r.br.Buffered()
+		}
+		b, _ := r.br.Peek(n)
+		end := bytes.IndexByte(b, '\n')
+		lim := len(b)
+		if end >= 0 {
+			lim = end
+		}
+		skip := 1
+		if cr := bytes.IndexByte(b[:lim], '\r'); cr >= 0 {
+			end = cr
+			switch {
+			case cr+1 < len(b) && b[cr+1] == '\n':
+				skip = 2
+			case cr+1 == len(b):
+				r.skipLF = true
+			}
+		}
+		if end < 0 {
+			r.line = append(r.line, b...)
+			_, _ = r.br.Discard(n)
 			if len(r.line) > r.max {
 				return nil, ErrEventTooLarge
 			}
 			continue
 		}
-		if errors.Is(err, io.EOF) {
-			if len(chunk) == 0 && len(r.line) == 0 {
-				return nil, io.EOF
-			}
-			return nil, io.ErrUnexpectedEOF
+		line := b[:end]
+		if len(r.line) > 0 {
+			r.line = append(r.line, line...)
+			line = r.line
 		}
-		return nil, fmt.Errorf("sse: read: %w", err)
+		// Discard leaves the buffer's bytes in place until the next read,
+		// so line stays valid until the next call, as documented.
+		_, _ = r.br.Discard(end + skip)
+		return line, nil
 	}
-}
-
-func trimEOL(b []byte) []byte {
-	b = b[:len(b)-1]
-	if n := len(b); n > 0 && b[n-1] == '\r' {
-		b = b[:n-1]
-	}
-	return b
 }

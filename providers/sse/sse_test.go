@@ -47,6 +47,11 @@ func TestReader(t *testing.T) {
 		{"final event without blank line", "data: a\n\ndata: b\n", []gotEvent{{"", "a", ""}, {"", "b", ""}}, nil},
 		{"cut inside a line", "data: a\n\ndata: {\"tru", []gotEvent{{"", "a", ""}}, io.ErrUnexpectedEOF},
 		{"empty", "", nil, nil},
+		{"lone cr", "data: x\r\rdata: y\r\r", []gotEvent{{"", "x", ""}, {"", "y", ""}}, nil},
+		{"lone cr multi-line", "event: e\rdata: a\rdata: b\r\r", []gotEvent{{"e", "a\nb", ""}}, nil},
+		{"mixed endings", "data: a\r\n\rdata: b\n\r\ndata: c\r\n\n", []gotEvent{{"", "a", ""}, {"", "b", ""}, {"", "c", ""}}, nil},
+		{"cr then blank crlf", "data: a\r\r\n", []gotEvent{{"", "a", ""}}, nil},
+		{"final event cr without blank line", "data: a\r", []gotEvent{{"", "a", ""}}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,5 +143,24 @@ func TestReaderReady(t *testing.T) {
 				t.Errorf("Ready() = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// BenchmarkReader reads a typical Responses stream (LF endings).
+func BenchmarkReader(b *testing.B) {
+	var sb strings.Builder
+	for i := 0; i < 200; i++ {
+		sb.WriteString("event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"hello world\",\"sequence_number\":12}\n\n")
+	}
+	in := sb.String()
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		rd := NewReader(strings.NewReader(in))
+		for {
+			if _, err := rd.Next(); err != nil {
+				break
+			}
+		}
 	}
 }
