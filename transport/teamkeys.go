@@ -210,10 +210,23 @@ func (s *Server) admit(c echo.Context, model string) error {
 		setRateLimitHeaders(c.Response().Header(), quota)
 	}
 	if denial != nil {
-		return &Error{Kind: KindRateLimited, Message: denial.Message, RetryAfter: denial.RetryAfter}
+		return &Error{Kind: KindRateLimited, Message: denial.Message, RetryAfter: keyRetryAfter(denial.RetryAfter)}
 	}
 	info.team.ticket = ticket
 	return nil
+}
+
+// keyRetryAfter rounds the wait of a key's own limit up to whole seconds.
+// A 429's Retry-After is otherwise rounded down (retryAfterSecs: a pool's
+// stated resets are often rounded up already, and a client back early
+// waits in the queue), but a key's limit frees at an exact instant and a
+// client back early is refused again, so its Retry-After must not be
+// earlier than that instant.
+func keyRetryAfter(d time.Duration) time.Duration {
+	if rem := d % time.Second; rem > 0 {
+		return d - rem + time.Second
+	}
+	return d
 }
 
 // settleKey ends a counted request: it frees the key's concurrency slot,

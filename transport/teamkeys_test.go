@@ -501,3 +501,24 @@ func TestModelListsFollowTheKey(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyRetryAfterRoundsUp: a key's own limit frees at an exact instant,
+// so its Retry-After rounds up; the pool's 429 rounding (down) had told a
+// client to come back at 59 s for a slot that freed at 59.97 s, and the
+// client was refused again.
+func TestKeyRetryAfterRoundsUp(t *testing.T) {
+	tests := []struct {
+		wait time.Duration
+		want int
+	}{
+		{59*time.Second + 970*time.Millisecond, 60},
+		{60 * time.Second, 60},
+		{time.Millisecond, 1},
+		{1500 * time.Millisecond, 2},
+	}
+	for _, tc := range tests {
+		if got := retryAfterSecs(http.StatusTooManyRequests, keyRetryAfter(tc.wait)); got != tc.want {
+			t.Errorf("Retry-After for a key wait of %v = %d, want %d", tc.wait, got, tc.want)
+		}
+	}
+}
