@@ -534,7 +534,7 @@ func TestGeminiFaultClasses(t *testing.T) {
 		{
 			name:   "stream: slow first byte beyond the deadline rotates",
 			stream: true,
-			opts:   harnessOptions{serverSetup: func(s *Server) { s.firstByteTimeout = 500 * time.Millisecond }},
+			opts:   harnessOptions{mutateDeps: func(d *Deps) { d.FirstByteTimeout = 500 * time.Millisecond }},
 			setup: func(h *harness) {
 				// Never answers within the test: only the gateway giving up ends it.
 				h.gfake.ScriptStream(geminifake.Stream{Delay: time.Hour})

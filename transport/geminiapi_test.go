@@ -311,14 +311,14 @@ func TestGeminiFailover(t *testing.T) {
 func TestGeminiUnavailable(t *testing.T) {
 	cases := []struct {
 		name  string
-		setup func(*Server)
+		setup func(*Deps)
 	}{
 		{"no credentials", nil},
-		{"no pool", func(s *Server) { s.geminiPool = nil }},
+		{"no pool", func(d *Deps) { d.GeminiPool = nil }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, harnessOptions{serverSetup: tc.setup})
+			h := newHarness(t, harnessOptions{mutateDeps: tc.setup})
 			resp := h.do(http.MethodPost, "/geminicli/v1beta/models/gemini-2.5-pro:generateContent", geminiCLIBody, nil)
 			body := readAll(t, resp)
 			if resp.StatusCode != http.StatusServiceUnavailable {
@@ -656,41 +656,28 @@ func geminiEventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestGeminiSessionAffinity checks the affinity key taken from a body.
-func TestGeminiSessionAffinity(t *testing.T) {
-	long := strings.Repeat("s", geminiMaxAffinityLen+1)
-	cases := []struct {
-		name string
-		body string
-		want string
-	}{
-		{"none", `{"contents":[]}`, ""},
-		{"top level", `{"contents":[],"session_id":"sess-42"}`, "sess-42"},
-		{"nested only", `{"tools":[{"parametersJsonSchema":{"properties":{"session_id":{"type":"string"}}}}]}`, ""},
-		{"in text only", `{"contents":[{"parts":[{"text":"the \"session_id\" field"}]}]}`, ""},
-		{"not a string", `{"session_id":42}`, ""},
-		{"empty", `{"session_id":""}`, ""},
-		{"long is hashed", `{"session_id":"` + long + `"}`, "sha256:"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got := geminiSessionAffinity([]byte(tc.body))
-			if tc.want == "sha256:" {
-				if !strings.HasPrefix(got, "sha256:") || len(got) != len("sha256:")+64 {
-					t.Errorf("affinity = %q, want a sha256 digest", got)
-				}
-				return
-			}
-			if got != tc.want {
-				t.Errorf("affinity = %q, want %q", got, tc.want)
-			}
-		})
-	}
-}
-
 // retryDelayNear reports whether got is want or one second less.
 func retryDelayNear(got, want string) bool {
 	g, err1 := time.ParseDuration(got)
 	w, err2 := time.ParseDuration(want)
 	return err1 == nil && err2 == nil && g <= w && g >= w-time.Second
+}
+
+// TestCountTokensUnwrappableBodyIs400: a countTokens body whose
+// generateContentRequest is not an object is the client's 400, answered
+// before any credential is leased or any upstream called.
+func TestCountTokensUnwrappableBodyIs400(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.addGemini("g-a", "g-b")
+	before := len(h.gfake.Requests())
+	for _, body := range []string{`{"generateContentRequest": 5}`, `{"generateContentRequest": "x"}`, `{"generateContentRequest": [{}]}`} {
+		resp := h.do(http.MethodPost, "/geminicli/v1beta/models/gemini-2.5-pro:countTokens", body, nil)
+		got := readAll(t, resp)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(got, "INVALID_ARGUMENT") || !strings.Contains(got, "generateContentRequest") {
+			t.Errorf("%s: %d %s, want 400 INVALID_ARGUMENT naming generateContentRequest", body, resp.StatusCode, got)
+		}
+	}
+	if n := len(h.gfake.Requests()) - before; n != 0 {
+		t.Errorf("%d upstream calls for bodies refused at the door", n)
+	}
 }

@@ -1,4 +1,4 @@
-package transport
+package relay
 
 import (
 	"context"
@@ -7,8 +7,76 @@ import (
 	"net/http"
 	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/providers/sse"
 )
+
+// Codec translates one upstream stream into a surface's client stream. The
+// relay calls it from one goroutine at a time: Event for every upstream
+// event, then End once.
+type Codec interface {
+	// Event appends the client's bytes for one upstream event to dst
+	// (nothing to skip the event); done ends the stream after them. An
+	// error ends the stream as broken.
+	Event(ev sse.Event, dst []byte) (out []byte, done bool, err error)
+	// End is told how the stream ended (nil: the upstream ended it or
+	// Event said done; ErrClientGone; ErrShuttingDown; or what broke it)
+	// and returns the verdict.
+	End(how error) Ending
+}
+
+// Ending is a codec's verdict on a finished stream.
+type Ending struct {
+	// Outcome is reported for the credential.
+	Outcome providers.Outcome
+	// Tail, when set, is written last (the surface's in-band error event);
+	// never to a client that left.
+	Tail []byte
+	// Usage, when set, is the reply's token usage.
+	Usage *Usage
+}
+
+// ErrClientGone marks a stream that ended because the client disconnected.
+var ErrClientGone = errors.New("client disconnected")
+
+// ErrShuttingDown marks a stream the server's shutdown ended: the drain
+// deadline is near and the stream gets its codec's terminal bytes.
+var ErrShuttingDown = errors.New("the gateway is shutting down")
+
+// Stream relays reply's upstream stream to w through codec as SSE: each
+// burst of events flushed at once, comment keep-alives while the upstream
+// is silent, the codec's tail last. It settles the reply with the codec's
+// outcome (the caller still finishes it) and returns how the stream ended
+// (nil, ErrClientGone, ErrShuttingDown, or what broke it).
+func (r *Relay) Stream(ctx context.Context, w http.ResponseWriter, reply *Reply, codec Codec) error {
+	sw := newSSEWriter(w, r.keepAlive)
+	how := sw.pump(ctx, r.ending, sse.NewReader(reply.Resp.Body), func(ev sse.Event, dst []byte) ([]byte, bool, error) {
+		reply.firstEvent()
+		return codec.Event(ev, dst)
+	})
+	end := codec.End(how)
+	if end.Usage != nil {
+		reply.SetUsage(*end.Usage)
+	}
+	reply.Settle(end.Outcome)
+	var werr error
+	if len(end.Tail) > 0 && !errors.Is(how, ErrClientGone) {
+		werr = sw.write(end.Tail)
+	}
+	switch {
+	case errors.Is(how, ErrClientGone):
+		r.log.Debug("relay: client left during the stream", zap.String("request_id", reply.requestID()))
+	case errors.Is(how, ErrShuttingDown):
+		r.log.Info("relay: stream ended by shutdown", zap.String("request_id", reply.requestID()), zap.NamedError("write_error", werr))
+	case end.Outcome.Kind == providers.KindTransient:
+		r.log.Warn("relay: upstream stream failed", zap.String("request_id", reply.requestID()),
+			zap.Int64("credential_id", reply.CredentialID()), zap.String("reason", end.Outcome.Reason),
+			zap.NamedError("cause", how), zap.NamedError("write_error", werr))
+	}
+	return how
+}
 
 // upstreamEvent is one event handed from the reading goroutine to the
 // writing one. Its slices belong to the reader until the writer acks.
@@ -20,13 +88,11 @@ type upstreamEvent struct {
 	more bool
 }
 
-// translateFunc turns one upstream event into bytes for the client (append
-// to dst; append nothing to skip the event). done ends the relay after this
-// event is written.
+// translateFunc turns one upstream event into bytes for the client.
 type translateFunc func(ev sse.Event, dst []byte) (out []byte, done bool, err error)
 
-// sseWriter writes an SSE response: headers on first use, each event flushed
-// at once, comment keep-alives while the upstream is silent.
+// sseWriter writes an SSE response: headers on first use, each burst of
+// events flushed at once, comment keep-alives while the upstream is silent.
 type sseWriter struct {
 	w         http.ResponseWriter
 	rc        *http.ResponseController
@@ -73,20 +139,13 @@ func (sw *sseWriter) writeNoFlush(b []byte) error {
 	return nil
 }
 
-// errClientGone marks a relay that ended because the client disconnected.
-var errClientGone = errors.New("client disconnected")
-
-// errShuttingDown marks a relay the server's shutdown ended: the drain
-// deadline is near and the stream gets its surface's terminal error event.
-var errShuttingDown = errors.New("the gateway is shutting down")
-
 // pump relays events from rd until the upstream ends (nil error on a clean
 // EOF), translate says done, or ctx ends. Reading happens on a separate
 // goroutine so keep-alives can go out while the upstream is silent; the
 // reader waits for each event to be written before reading the next, so
 // event buffers are reused without copies.
 //
-// It also ends, with errShuttingDown, when ending closes (the server's
+// It also ends, with ErrShuttingDown, when ending closes (the server's
 // shutdown).
 func (sw *sseWriter) pump(ctx context.Context, ending <-chan struct{}, rd *sse.Reader, translate translateFunc) error {
 	events := make(chan upstreamEvent)
@@ -126,7 +185,7 @@ func (sw *sseWriter) pump(ctx context.Context, ending <-chan struct{}, rd *sse.R
 					return nil
 				}
 				if ctx.Err() != nil {
-					return errClientGone
+					return ErrClientGone
 				}
 				return ue.err
 			}
@@ -141,7 +200,7 @@ func (sw *sseWriter) pump(ctx context.Context, ending <-chan struct{}, rd *sse.R
 					write = sw.writeNoFlush
 				}
 				if err := write(out); err != nil {
-					return errClientGone
+					return ErrClientGone
 				}
 				if ticker != nil {
 					ticker.Reset(sw.keepAlive)
@@ -153,12 +212,12 @@ func (sw *sseWriter) pump(ctx context.Context, ending <-chan struct{}, rd *sse.R
 			ack <- struct{}{}
 		case <-tick:
 			if err := sw.write(sse.AppendComment(sw.buf[:0], "keep-alive")); err != nil {
-				return errClientGone
+				return ErrClientGone
 			}
 		case <-ctx.Done():
-			return errClientGone
+			return ErrClientGone
 		case <-ending:
-			return errShuttingDown
+			return ErrShuttingDown
 		}
 	}
 }
