@@ -3,6 +3,7 @@ package relaytest
 import (
 	"context"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -48,7 +49,7 @@ func (p *Pool) SetExhausted(err error) {
 	p.exhausted = err
 }
 
-// Acquire implements relay.Pool.
+// Acquire implements relay.Pool. The grant's access token is "token-<id>".
 func (p *Pool) Acquire(ctx context.Context, model string, o actors.AcquireOptions) (*actors.Lease, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -77,7 +78,7 @@ func (p *Pool) Acquire(ctx context.Context, model string, o actors.AcquireOption
 	}
 	p.leases++
 	return &actors.Lease{ID: p.leases, Model: model, Grant: providers.Grant{
-		CredentialID: pick, AccessToken: config.Secret("token-" + string(rune('a'+pick%26))),
+		CredentialID: pick, AccessToken: config.Secret("token-" + strconv.FormatInt(pick, 10)),
 		Account: "acct", LeaseID: p.leases,
 	}}, nil
 }
