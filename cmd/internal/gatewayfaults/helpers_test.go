@@ -96,4 +96,3 @@ func codexScripted(respID string, deltas ...string) []codexfake.Event {
 	}
 	return out
 }
-
