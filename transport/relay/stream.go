@@ -52,10 +52,7 @@ var ErrShuttingDown = errors.New("the gateway is shutting down")
 // (nil, ErrClientGone, ErrShuttingDown, or what broke it).
 func (r *Relay) Stream(ctx context.Context, w http.ResponseWriter, reply *Reply, codec Codec) error {
 	sw := newSSEWriter(w, r.keepAlive)
-	how := sw.pump(ctx, r.ending, sse.NewReader(reply.Resp.Body), func(ev sse.Event, dst []byte) ([]byte, bool, error) {
-		reply.firstEvent()
-		return codec.Event(ev, dst)
-	})
+	how := sw.pump(ctx, r.ending, sse.NewReader(reply.Resp.Body), reply, codec)
 	end := codec.End(how)
 	if end.Usage != nil {
 		reply.SetUsage(*end.Usage)
@@ -87,9 +84,6 @@ type upstreamEvent struct {
 	// for it without delaying anything.
 	more bool
 }
-
-// translateFunc turns one upstream event into bytes for the client.
-type translateFunc func(ev sse.Event, dst []byte) (out []byte, done bool, err error)
 
 // sseWriter writes an SSE response: headers on first use, each burst of
 // events flushed at once, comment keep-alives while the upstream is silent.
@@ -139,15 +133,15 @@ func (sw *sseWriter) writeNoFlush(b []byte) error {
 	return nil
 }
 
-// pump relays events from rd until the upstream ends (nil error on a clean
-// EOF), translate says done, or ctx ends. Reading happens on a separate
+// pump relays events from rd through codec until the upstream ends (nil
+// error on a clean EOF), the codec says done, or ctx ends. Reading happens on a separate
 // goroutine so keep-alives can go out while the upstream is silent; the
 // reader waits for each event to be written before reading the next, so
 // event buffers are reused without copies.
 //
 // It also ends, with ErrShuttingDown, when ending closes (the server's
 // shutdown).
-func (sw *sseWriter) pump(ctx context.Context, ending <-chan struct{}, rd *sse.Reader, translate translateFunc) error {
+func (sw *sseWriter) pump(ctx context.Context, ending <-chan struct{}, rd *sse.Reader, reply *Reply, codec Codec) error {
 	events := make(chan upstreamEvent)
 	ack := make(chan struct{})
 	stop := make(chan struct{})
@@ -189,7 +183,8 @@ func (sw *sseWriter) pump(ctx context.Context, ending <-chan struct{}, rd *sse.R
 				}
 				return ue.err
 			}
-			out, done, err := translate(ue.ev, sw.buf[:0])
+			reply.firstEvent()
+			out, done, err := codec.Event(ue.ev, sw.buf[:0])
 			if err != nil {
 				return err
 			}
