@@ -24,10 +24,11 @@ type Pool interface {
 	Job(ctx context.Context, id string, wait bool) (*actors.JobStatus, error)
 }
 
-// surfaceRoutes builds the two API surfaces and returns their routes:
-// the Gemini surface's relative to each of its version prefixes, the
-// OpenAI Responses surface's relative to /codex/v1.
-func (s *Server) surfaceRoutes(deps Deps, started time.Time) (geminiRoutes, codexRoutes []route) {
+// surfaceRoutes builds the API surfaces and returns their routes (full
+// paths; all in the client group): each surface's Deps, then one mount line
+// per surface and prefix. The Gemini surface is served under both of its
+// version prefixes from one route table.
+func (s *Server) surfaceRoutes(deps Deps, started time.Time) []route {
 	cfg := deps.Config.Providers
 	gd := gemini.Deps{
 		Listed:      cfg.GeminiCLI.ModelList,
@@ -41,15 +42,13 @@ func (s *Server) surfaceRoutes(deps Deps, started time.Time) (geminiRoutes, code
 			gd.Relay = s.newRelay(deps, deps.GeminiPool, deps.Gemini)
 		}
 	}
-	for _, rt := range gemini.Routes(gd) {
-		geminiRoutes = append(geminiRoutes, route{rt.Method, rt.Path, rt.Handler})
-	}
+	geminiRoutes := gemini.Routes(gd)
 	// The Gemini surface's OpenAI-style model list (for OpenAI clients
 	// pointed at the Gemini prefix).
 	geminiOpenAI := responses.NewModels(cfg.GeminiCLI.ModelList, "google", started)
 	geminiRoutes = append(geminiRoutes,
-		route{http.MethodGet, "/openai/models", responses.ListHandler(geminiOpenAI, modelFilter)},
-		route{http.MethodGet, "/openai/models/:id", geminiOpenAI.Get})
+		gemini.Route{Method: http.MethodGet, Path: "/openai/models", Handler: responses.ListHandler(geminiOpenAI, modelFilter)},
+		gemini.Route{Method: http.MethodGet, Path: "/openai/models/:id", Handler: geminiOpenAI.Get})
 
 	rd := responses.Deps{
 		Listed:      cfg.Codex.ModelList,
@@ -65,10 +64,16 @@ func (s *Server) surfaceRoutes(deps Deps, started time.Time) (geminiRoutes, code
 			rd.Relay = s.newRelay(deps, deps.CodexPool, deps.Codex)
 		}
 	}
-	for _, rt := range responses.Routes(rd) {
-		codexRoutes = append(codexRoutes, route{rt.Method, rt.Path, rt.Handler})
+	var out []route
+	for _, prefix := range []string{geminiV1Beta, geminiV1} {
+		for _, rt := range geminiRoutes {
+			out = append(out, route{rt.Method, prefix + rt.Path, rt.Handler})
+		}
 	}
-	return geminiRoutes, codexRoutes
+	for _, rt := range responses.Routes(rd) {
+		out = append(out, route{rt.Method, codexV1 + rt.Path, rt.Handler})
+	}
+	return out
 }
 
 // newRelay is the relay to one provider.
