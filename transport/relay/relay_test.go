@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -220,4 +221,68 @@ func TestDoUnreachableUpstream(t *testing.T) {
 	if !strings.Contains(f.Error(), "after 2 attempt(s)") {
 		t.Errorf("Error() = %q", f.Error())
 	}
+}
+
+// slowLimit is an upstream that takes d to answer 429 (in memory).
+type slowLimit struct{ d time.Duration }
+
+func (u slowLimit) Send(ctx context.Context, _ providers.Grant, _ *providers.Call) (*http.Response, error) {
+	time.Sleep(u.d)
+	return &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(""))}, nil
+}
+
+func (slowLimit) Classify(status int, _ http.Header, _ []byte) providers.Outcome {
+	return providers.Outcome{Kind: providers.KindRateLimited, Status: status}
+}
+
+// TestQueueDeadlineSpansAttempts: the request waits for credentials for
+// the queue timeout in all, however many attempts it takes; past it only
+// what is ready now. Runs on synctest's clock.
+func TestQueueDeadlineSpansAttempts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pool := relaytest.NewPool(1, 2, 3, 4)
+		r := New(Options{Pool: pool, Upstream: slowLimit{4 * time.Second}, QueueTimeout: 10 * time.Second})
+		_, err := r.Do(context.Background(), testRequest())
+		var f *Failure
+		if !errors.As(err, &f) || f.Attempts != 4 {
+			t.Fatalf("err = %v, want the last limit after 4 attempts", err)
+		}
+		var waits []time.Duration
+		for _, a := range pool.Acquires() {
+			waits = append(waits, a.Wait)
+		}
+		want := []time.Duration{10 * time.Second, 6 * time.Second, 2 * time.Second, time.Nanosecond, time.Nanosecond}
+		if diff := cmp.Diff(want, waits); diff != "" {
+			t.Errorf("Acquire waits (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// silent is an upstream that never answers before its context ends.
+type silent struct{}
+
+func (silent) Send(ctx context.Context, _ providers.Grant, _ *providers.Call) (*http.Response, error) {
+	<-ctx.Done()
+	return nil, context.Cause(ctx)
+}
+
+func (silent) Classify(int, http.Header, []byte) providers.Outcome { return providers.Outcome{} }
+
+// TestFirstByteDeadline: an upstream silent past the first-byte deadline is
+// a transient failure of the credential (first_byte_timeout), tried
+// elsewhere. Runs on synctest's clock.
+func TestFirstByteDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pool := relaytest.NewPool(1, 2)
+		r := New(Options{Pool: pool, Upstream: silent{}, FirstByteTimeout: time.Minute})
+		start := time.Now()
+		_, err := r.Do(context.Background(), testRequest())
+		var f *Failure
+		if !errors.As(err, &f) || f.Outcome.Reason != "first_byte_timeout" || f.Attempts != 2 {
+			t.Fatalf("err = %v, want first_byte_timeout after 2 attempts", err)
+		}
+		if took := time.Since(start); took != 2*time.Minute {
+			t.Errorf("took %v, want two deadlines", took)
+		}
+	})
 }
