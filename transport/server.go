@@ -103,8 +103,9 @@ type Server struct {
 	gemini     *geminicli.Client
 	codexPool  Pool
 	codex      *codex.Client
-	// apiRoutes are the API surfaces' routes (surfaces.go), full paths.
-	apiRoutes []route
+	// geminiAPI and codexAPI are the API surfaces' routes (surfaces.go),
+	// relative to their prefixes.
+	geminiAPI, codexAPI []route
 
 	oauth *oauthFlows
 
@@ -160,7 +161,7 @@ func New(deps Deps) *Server {
 		reg = prometheus.NewRegistry()
 	}
 	s.metrics = newMetrics(reg, log, s.modelLists, newPoolCollector(s))
-	s.apiRoutes = s.surfaceRoutes(deps, started)
+	s.geminiAPI, s.codexAPI = s.buildSurfaces(deps, started)
 	if deps.Gemini != nil {
 		if err := reg.Register(newSignatureCollector(deps.Gemini.SignatureStats)); err != nil {
 			log.Warn("metrics: thought-signature collector not registered", zap.Error(err))
@@ -232,7 +233,14 @@ func (s *Server) routes() {
 		{http.MethodGet, "/healthz", s.healthz},
 		{http.MethodGet, "/readyz", s.readyz},
 	}, s.statusRoutes())))
-	s.mount(accessClient, s.apiRoutes)
+	for _, prefix := range []string{geminiV1Beta, geminiV1} {
+		for _, rt := range s.geminiRoutes() {
+			s.mount(accessClient, []route{{rt.method, prefix + rt.path, rt.handler}})
+		}
+	}
+	for _, rt := range s.codexRoutes() {
+		s.mount(accessClient, []route{{rt.method, codexV1 + rt.path, rt.handler}})
+	}
 	s.mount(accessOperator, slices.Concat(s.ingestRoutes(), s.oauthStartRoutes(), s.adminRoutes(), s.keyAdminRoutes(), s.poolUsageRoutes()))
 	s.mount(accessClient, slices.Concat(s.meRoutes(), s.codexUsageRoutes()))
 	metrics := accessMonitor

@@ -24,11 +24,11 @@ type Pool interface {
 	Job(ctx context.Context, id string, wait bool) (*actors.JobStatus, error)
 }
 
-// surfaceRoutes builds the API surfaces and returns their routes (full
-// paths; all in the client group): each surface's Deps, then one mount line
-// per surface and prefix. The Gemini surface is served under both of its
-// version prefixes from one route table.
-func (s *Server) surfaceRoutes(deps Deps, started time.Time) []route {
+// buildSurfaces builds the API surfaces from deps and returns their
+// routes: the Gemini surface's relative to each of its version prefixes,
+// the OpenAI Responses surface's relative to /codex/v1. Each surface gets
+// its Deps here, and nothing of the server.
+func (s *Server) buildSurfaces(deps Deps, started time.Time) (geminiRoutes, codexRoutes []route) {
 	cfg := deps.Config.Providers
 	gd := gemini.Deps{
 		Listed:      cfg.GeminiCLI.ModelList,
@@ -42,13 +42,15 @@ func (s *Server) surfaceRoutes(deps Deps, started time.Time) []route {
 			gd.Relay = s.newRelay(deps, deps.GeminiPool, deps.Gemini)
 		}
 	}
-	geminiRoutes := gemini.Routes(gd)
+	for _, rt := range gemini.Routes(gd) {
+		geminiRoutes = append(geminiRoutes, route{rt.Method, rt.Path, rt.Handler})
+	}
 	// The Gemini surface's OpenAI-style model list (for OpenAI clients
 	// pointed at the Gemini prefix).
 	geminiOpenAI := responses.NewModels(cfg.GeminiCLI.ModelList, "google", started)
 	geminiRoutes = append(geminiRoutes,
-		gemini.Route{Method: http.MethodGet, Path: "/openai/models", Handler: responses.ListHandler(geminiOpenAI, modelFilter)},
-		gemini.Route{Method: http.MethodGet, Path: "/openai/models/:id", Handler: geminiOpenAI.Get})
+		route{http.MethodGet, "/openai/models", responses.ListHandler(geminiOpenAI, modelFilter)},
+		route{http.MethodGet, "/openai/models/:id", geminiOpenAI.Get})
 
 	rd := responses.Deps{
 		Listed:      cfg.Codex.ModelList,
@@ -64,17 +66,19 @@ func (s *Server) surfaceRoutes(deps Deps, started time.Time) []route {
 			rd.Relay = s.newRelay(deps, deps.CodexPool, deps.Codex)
 		}
 	}
-	var out []route
-	for _, prefix := range []string{geminiV1Beta, geminiV1} {
-		for _, rt := range geminiRoutes {
-			out = append(out, route{rt.Method, prefix + rt.Path, rt.Handler})
-		}
-	}
 	for _, rt := range responses.Routes(rd) {
-		out = append(out, route{rt.Method, codexV1 + rt.Path, rt.Handler})
+		codexRoutes = append(codexRoutes, route{rt.Method, rt.Path, rt.Handler})
 	}
-	return out
+	return geminiRoutes, codexRoutes
 }
+
+// geminiRoutes is the Gemini surface's route table, relative to each of its
+// version prefixes.
+func (s *Server) geminiRoutes() []route { return s.geminiAPI }
+
+// codexRoutes is the OpenAI Responses surface's route table, relative to
+// /codex/v1.
+func (s *Server) codexRoutes() []route { return s.codexAPI }
 
 // newRelay is the relay to one provider.
 func (s *Server) newRelay(deps Deps, pool Pool, up providers.Upstream) *relay.Relay {
