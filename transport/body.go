@@ -1,36 +1,12 @@
 package transport
 
 import (
-	"bytes"
-	"errors"
-	"net/http"
-	"os"
-
 	"github.com/labstack/echo/v4"
+
+	"github.com/pollux-gateway/pollux/transport/relay"
 )
 
-// readBody reads a request body once, into a buffer sized by Content-Length,
-// so every attempt of the relay can replay it. A body over the limit comes
-// back as the *http.MaxBytesError (answered 413), a client that left as its
-// context error (499), anything else as 400.
-func readBody(c echo.Context) ([]byte, error) {
-	r := c.Request()
-	var buf bytes.Buffer
-	if r.ContentLength > 0 && r.ContentLength <= defaultBodyLimit {
-		buf.Grow(int(r.ContentLength))
-	}
-	if _, err := buf.ReadFrom(r.Body); err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return nil, err
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			// Before the context check: the failed read also cancels it.
-			return nil, &Error{Kind: KindInvalidArgument, Message: "the request body arrived too slowly", Err: err}
-		case r.Context().Err() != nil:
-			return nil, r.Context().Err()
-		}
-		return nil, &Error{Kind: KindInvalidArgument, Message: "could not read the request body", Err: err}
-	}
-	return buf.Bytes(), nil
-}
+// readBody reads a request body once (relay.ReadBody): a body over the
+// limit comes back as the *http.MaxBytesError (413), a client that left as
+// its context error (499), anything else as 400.
+func readBody(c echo.Context) ([]byte, error) { return relay.ReadBody(c.Request()) }

@@ -1,15 +1,43 @@
-// Package transport is Pollux's HTTP server, built on Echo: the middleware
-// chain, the routes of both API surfaces, the health endpoints and the
+// Package transport is Pollux's HTTP server, built on Echo: it assembles
+// the middleware chain, the client surfaces, the health endpoints and the
 // mapping of errors to client-facing envelopes.
+//
+// # Layout
+//
+//	transport            Echo, middleware, route groups and their keys, metrics, health;
+//	                     surfaces.go builds each surface's Deps and mounts its routes
+//	transport/relay      the kernel: attempt loop with one retry decision, SSE pump,
+//	                     held-back stream head, error-kind map, request Record, relay.Pool
+//	transport/gemini     the Gemini v1beta surface: handler, stream codec, envelope, models
+//	transport/responses  the OpenAI Responses surface: handler, stream codec, envelope, models
+//
+// A surface imports the relay and no other surface; the relay imports no
+// surface (relay.TestSurfaceImportRules).
+//
+// # One request's path
+//
+// POST /geminicli/v1beta/models/gemini-2.5-pro:streamGenerateContent: the
+// middleware assigns a request id, starts the access-log record, checks the
+// client key of the route's group and caps the body. gemini's handler
+// parses the model and method, admits the key (Deps.Admit), reads and checks
+// the body, and calls relay.Relay.Do: the attempt loop leases a credential
+// from the pool, sends the call upstream, classifies a failure and reports
+// it, and asks its retry decision whether and where to try again. The
+// handler defers reply.Finish and hands the reply to Relay.Stream with its
+// codec: each upstream event becomes client bytes, flushed per burst, with
+// keep-alives while the upstream is silent; at the end the codec gives the
+// outcome and the in-band error event, if any. Finish reports the outcome
+// for the credential and counts the tokens; the access log writes the line
+// and settles the member key.
 //
 // # Surfaces
 //
-// The first path segment picks the surface, which decides the key check and
-// the error envelope:
+// The first path segment picks the surface, which decides the error
+// envelope:
 //
-//	/geminicli/...   Gemini (package gemini):  {"error":{"code":401,"message":"...","status":"UNAUTHENTICATED"}}
-//	/codex/...       OpenAI (package openai):  {"error":{"message":"...","type":"authentication_error","code":"invalid_api_key","param":null}}
-//	anything else    plain:                    {"error":{"status":404,"message":"not found"}}
+//	/geminicli/...   Gemini (package gemini):     {"error":{"code":401,"message":"...","status":"UNAUTHENTICATED"}}
+//	/codex/...       OpenAI (package responses):  {"error":{"message":"...","type":"authentication_error","code":"invalid_api_key","param":null}}
+//	anything else    plain:                       {"error":{"status":404,"message":"not found"}}
 //
 // Unknown routes and wrong methods are answered in the same envelopes. The
 // Gemini surface is served under /geminicli/v1beta and, identically, under
@@ -52,13 +80,16 @@
 //
 // # Errors
 //
-// Handlers return errors; *Error carries an ErrorKind, a client-safe message
-// and an optional Retry-After, and ErrorKind.Status is the one map from kinds
-// to HTTP statuses. *echo.HTTPError (from Echo and the surface packages) keeps
-// its status and message; *http.MaxBytesError becomes 413; context.Canceled
-// becomes 499 and context.DeadlineExceeded 504; any other error is a bare 500
-// whose cause is only logged. A 429 always carries Retry-After (whole seconds,
-// rounded up, at least 1).
+// Handlers return errors; *Error (relay.Error) carries an ErrorKind, a
+// client-safe message and an optional Retry-After, and ErrorKind.Status is
+// the one map from kinds to HTTP statuses (relay.FailureKind maps a final
+// upstream failure to a kind). *echo.HTTPError (from Echo and the surface
+// packages) keeps its status and message; *http.MaxBytesError becomes 413;
+// context.Canceled becomes 499 and context.DeadlineExceeded 504; any other
+// error is a bare 500 whose cause is only logged. A 429 always carries
+// Retry-After in whole seconds, at least 1: a pool's wait rounded down (its
+// resets are stated, often already rounded up), a member key's own limit
+// rounded up (it frees at an exact instant).
 //
 // # Timeouts
 //

@@ -13,118 +13,37 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/pollux-gateway/pollux/transport/gemini"
-	"github.com/pollux-gateway/pollux/transport/openai"
+	"github.com/pollux-gateway/pollux/transport/relay"
+	"github.com/pollux-gateway/pollux/transport/responses"
 )
 
-// ErrorKind classifies a failure the way a client should see it. Its
-// zero value is KindInternal, so an unset kind fails safe.
-type ErrorKind uint8
+// ErrorKind, Error and the kinds are the relay's (relay.ErrorKind: the one
+// map from error kinds to HTTP statuses); the names here keep the root's
+// handlers short.
+type (
+	ErrorKind = relay.ErrorKind
+	Error     = relay.Error
+)
 
-// The error kinds. Status gives each one's HTTP status.
+// The error kinds.
 const (
-	KindInternal         ErrorKind = iota // 500: a bug or an unexpected failure
-	KindInvalidArgument                   // 400: the request is malformed
-	KindUnauthenticated                   // 401: missing or wrong API key
-	KindPermissionDenied                  // 403: the key may not do this
-	KindNotFound                          // 404: unknown model or resource
-	KindTooLarge                          // 413: request body over the limit
-	KindRateLimited                       // 429: every credential is cooling; carries RetryAfter
-	KindCanceled                          // 499: the client went away (logged, never blamed on upstream)
-	KindUpstream                          // 502: the upstream failed and no retry was left
-	KindUnavailable                       // 503: no usable credential, or shutting down
-	KindTimeout                           // 504: no credential or first byte before the deadline
-	KindConflict                          // 409: the change conflicts with existing state (a taken name)
+	KindInternal         = relay.KindInternal
+	KindInvalidArgument  = relay.KindInvalidArgument
+	KindUnauthenticated  = relay.KindUnauthenticated
+	KindPermissionDenied = relay.KindPermissionDenied
+	KindNotFound         = relay.KindNotFound
+	KindTooLarge         = relay.KindTooLarge
+	KindRateLimited      = relay.KindRateLimited
+	KindCanceled         = relay.KindCanceled
+	KindUpstream         = relay.KindUpstream
+	KindUnavailable      = relay.KindUnavailable
+	KindTimeout          = relay.KindTimeout
+	KindConflict         = relay.KindConflict
 )
-
-// Status returns the HTTP status of k. It is the one map from internal error
-// kinds to HTTP statuses.
-func (k ErrorKind) Status() int {
-	switch k {
-	case KindInvalidArgument:
-		return http.StatusBadRequest
-	case KindUnauthenticated:
-		return http.StatusUnauthorized
-	case KindPermissionDenied:
-		return http.StatusForbidden
-	case KindNotFound:
-		return http.StatusNotFound
-	case KindTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case KindRateLimited:
-		return http.StatusTooManyRequests
-	case KindCanceled:
-		return statusClientClosed
-	case KindUpstream:
-		return http.StatusBadGateway
-	case KindUnavailable:
-		return http.StatusServiceUnavailable
-	case KindTimeout:
-		return http.StatusGatewayTimeout
-	case KindConflict:
-		return http.StatusConflict
-	}
-	return http.StatusInternalServerError
-}
-
-// String names k; it is also the client message of an Error without one.
-func (k ErrorKind) String() string {
-	switch k {
-	case KindInvalidArgument:
-		return "invalid argument"
-	case KindUnauthenticated:
-		return "unauthenticated"
-	case KindPermissionDenied:
-		return "permission denied"
-	case KindNotFound:
-		return "not found"
-	case KindTooLarge:
-		return "request too large"
-	case KindRateLimited:
-		return "rate limited"
-	case KindCanceled:
-		return "client closed request"
-	case KindUpstream:
-		return "upstream error"
-	case KindUnavailable:
-		return "service unavailable"
-	case KindTimeout:
-		return "timeout"
-	case KindConflict:
-		return "conflict"
-	}
-	return "internal error"
-}
 
 // statusClientClosed is nginx's non-standard status for a request the client
 // abandoned; it only ever reaches the access log.
-const statusClientClosed = 499
-
-// Error is a failure to report to the client. Message is sent to the client
-// as is, so it must not hold secrets or upstream bodies; Err is the cause, for
-// logs only.
-type Error struct {
-	Kind    ErrorKind
-	Message string
-	// RetryAfter, when positive, is sent as Retry-After (whole seconds,
-	// rounded up). A KindRateLimited error always carries at least 1 s.
-	RetryAfter time.Duration
-	Err        error
-}
-
-// Error implements error.
-func (e *Error) Error() string {
-	msg := e.Message
-	if msg == "" {
-		msg = e.Kind.String()
-	}
-	if e.Err == nil {
-		return msg
-	}
-	return msg + ": " + e.Err.Error()
-}
-
-// Unwrap returns the cause.
-func (e *Error) Unwrap() error { return e.Err }
+const statusClientClosed = relay.StatusClientClosed
 
 // problem is what a client is told about an error.
 type problem struct {
@@ -170,19 +89,9 @@ func problemOf(err error) problem {
 	return problem{status: KindInternal.Status(), message: KindInternal.String()}
 }
 
-// retryAfterSecs is the Retry-After value for a status, 0 (no header) when
-// unknown, except on a 429: there whole seconds rounded down, at least 1.
-// A 429's wait is an upstream-stated reset, often already rounded up to a
-// whole second; rounding up again would tell the client up to two seconds
-// too late, while a client back early only waits in the queue for the few
-// hundred milliseconds left (issue 9: a Retry-After within +1 s of the
-// truth). Other statuses round up.
-func retryAfterSecs(status int, d time.Duration) int {
-	if status == http.StatusTooManyRequests {
-		return max(1, int(d/time.Second))
-	}
-	return max(0, int((d+time.Second-1)/time.Second))
-}
+// retryAfterSecs is the Retry-After value of a wait for a status
+// (relay.RetryAfterSecs: a 429 rounds down, at least 1 s; others round up).
+func retryAfterSecs(status int, d time.Duration) int { return relay.RetryAfterSecs(status, d) }
 
 // surface is the client protocol a path belongs to; it picks the error
 // envelope and whether the key is required.
@@ -226,7 +135,7 @@ func writeError(c echo.Context, err error) error {
 	case surfaceGemini:
 		return gemini.WriteError(w, p.status, p.message, secs)
 	case surfaceOpenAI:
-		return openai.WriteError(w, p.status, p.message, secs)
+		return responses.WriteError(w, p.status, p.message, secs)
 	}
 	return writePlainError(w, p.status, p.message, secs)
 }

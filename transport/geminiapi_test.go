@@ -311,14 +311,14 @@ func TestGeminiFailover(t *testing.T) {
 func TestGeminiUnavailable(t *testing.T) {
 	cases := []struct {
 		name  string
-		setup func(*Server)
+		setup func(*Deps)
 	}{
 		{"no credentials", nil},
-		{"no pool", func(s *Server) { s.geminiPool = nil }},
+		{"no pool", func(d *Deps) { d.GeminiPool = nil }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, harnessOptions{serverSetup: tc.setup})
+			h := newHarness(t, harnessOptions{mutateDeps: tc.setup})
 			resp := h.do(http.MethodPost, "/geminicli/v1beta/models/gemini-2.5-pro:generateContent", geminiCLIBody, nil)
 			body := readAll(t, resp)
 			if resp.StatusCode != http.StatusServiceUnavailable {
@@ -653,38 +653,6 @@ func geminiEventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting: %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// TestGeminiSessionAffinity checks the affinity key taken from a body.
-func TestGeminiSessionAffinity(t *testing.T) {
-	long := strings.Repeat("s", geminiMaxAffinityLen+1)
-	cases := []struct {
-		name string
-		body string
-		want string
-	}{
-		{"none", `{"contents":[]}`, ""},
-		{"top level", `{"contents":[],"session_id":"sess-42"}`, "sess-42"},
-		{"nested only", `{"tools":[{"parametersJsonSchema":{"properties":{"session_id":{"type":"string"}}}}]}`, ""},
-		{"in text only", `{"contents":[{"parts":[{"text":"the \"session_id\" field"}]}]}`, ""},
-		{"not a string", `{"session_id":42}`, ""},
-		{"empty", `{"session_id":""}`, ""},
-		{"long is hashed", `{"session_id":"` + long + `"}`, "sha256:"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got := geminiSessionAffinity([]byte(tc.body))
-			if tc.want == "sha256:" {
-				if !strings.HasPrefix(got, "sha256:") || len(got) != len("sha256:")+64 {
-					t.Errorf("affinity = %q, want a sha256 digest", got)
-				}
-				return
-			}
-			if got != tc.want {
-				t.Errorf("affinity = %q, want %q", got, tc.want)
-			}
-		})
 	}
 }
 

@@ -53,6 +53,8 @@ type harnessOptions struct {
 	queueSecs   int
 	mutateCfg   func(*config.Config)
 	serverSetup func(*Server)
+	// mutateDeps changes the server's Deps before New.
+	mutateDeps func(*Deps)
 	// logger replaces the observed test logger (benchmarks pass a Nop
 	// logger: nothing is recorded, nothing is checked).
 	logger *zap.Logger
@@ -107,12 +109,16 @@ func newHarnessTB(t testing.TB, o harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	h.sys = sys
-	h.srv = New(Deps{
+	deps := Deps{
 		Config: cfg, Logger: log, Ready: func(context.Context) error { return sys.Healthy() },
 		GeminiPool: sys.Pool(providers.GeminiCLI), Gemini: h.gemini,
 		CodexPool: sys.Pool(providers.Codex), Codex: h.codex,
 		KeepAlive: o.keepAlive,
-	})
+	}
+	if o.mutateDeps != nil {
+		o.mutateDeps(&deps)
+	}
+	h.srv = New(deps)
 	if o.serverSetup != nil {
 		o.serverSetup(h.srv)
 	}

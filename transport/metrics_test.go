@@ -9,13 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
 	"github.com/pollux-gateway/pollux/providers"
-	"github.com/pollux-gateway/pollux/providers/geminicli"
 	geminifake "github.com/pollux-gateway/pollux/providers/geminicli/fakeupstream"
 	"github.com/pollux-gateway/pollux/storage"
 )
@@ -274,33 +272,5 @@ func TestMetricsRequestCounting(t *testing.T) {
 				t.Errorf("request counted under surface %q (healthz, metrics and admin are not API surfaces)", lp.GetValue())
 			}
 		}
-	}
-}
-
-// TestGeminiReplyUsage checks the usage read of generateContent replies,
-// including replies where the fast path must fall back.
-func TestGeminiReplyUsage(t *testing.T) {
-	cases := []struct {
-		name  string
-		reply string
-		want  *geminicli.Usage
-	}{
-		{"usage last", `{"candidates":[{"content":{"parts":[{"text":"hi"}]},"finishReason":"STOP"}],` +
-			`"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":3,"totalTokenCount":7},"modelVersion":"m"}`,
-			&geminicli.Usage{Prompt: 4, Candidates: 3, Total: 7}},
-		{"thoughts", `{"candidates":[],"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":5,"thoughtsTokenCount":20,"totalTokenCount":35}}`,
-			&geminicli.Usage{Prompt: 10, Candidates: 5, Thoughts: 20, Total: 35}},
-		{"no usage", `{"candidates":[{"content":{"parts":[{"text":"hi"}]}}]}`, nil},
-		{"model text mentions the key", `{"candidates":[{"content":{"parts":[{"text":"see \"usageMetadata\""}]}}]}`, nil},
-		{"key nested after the real one", `{"usageMetadata":{"promptTokenCount":2,"candidatesTokenCount":1},` +
-			`"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{"usageMetadata":{"promptTokenCount":99}}}}]}}]}`,
-			&geminicli.Usage{Prompt: 2, Candidates: 1}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, geminiReplyUsage([]byte(tc.reply))); diff != "" {
-				t.Errorf("usage (-want +got):\n%s", diff)
-			}
-		})
 	}
 }

@@ -21,8 +21,6 @@ import (
 	"github.com/pollux-gateway/pollux/config"
 	"github.com/pollux-gateway/pollux/providers/codex"
 	"github.com/pollux-gateway/pollux/providers/geminicli"
-	"github.com/pollux-gateway/pollux/transport/gemini"
-	"github.com/pollux-gateway/pollux/transport/openai"
 )
 
 // Limits of the HTTP server. There is deliberately no write timeout: a
@@ -80,12 +78,6 @@ type Deps struct {
 	Keys KeyStore
 }
 
-// Defaults of the streaming knobs.
-const (
-	defaultKeepAlive        = 15 * time.Second
-	defaultFirstByteTimeout = 5 * time.Minute
-)
-
 // Server is Pollux's HTTP server: an Echo instance with the middleware chain
 // and routes, behind an http.Server with stream-friendly timeouts.
 type Server struct {
@@ -107,17 +99,15 @@ type Server struct {
 	// guard bounds the connections without accepted work (connguard.go).
 	guard *connGuard
 
-	geminiPool       Pool
-	gemini           *geminicli.Client
-	codexPool        Pool
-	codex            *codex.Client
-	keepAlive        time.Duration
-	firstByteTimeout time.Duration
+	geminiPool Pool
+	gemini     *geminicli.Client
+	codexPool  Pool
+	codex      *codex.Client
+	// geminiAPI and codexAPI are the API surfaces' routes (surfaces.go),
+	// relative to their prefixes.
+	geminiAPI, codexAPI []route
 
-	geminiModels       *gemini.Models
-	geminiOpenAIModels *openai.Models
-	codexModels        *openai.Models
-	oauth              *oauthFlows
+	oauth *oauthFlows
 
 	// access maps each mounted route to its group; filled by routes,
 	// read-only after New.
@@ -149,29 +139,18 @@ func New(deps Deps) *Server {
 	providers := deps.Config.Providers
 
 	s := &Server{
-		log:                log,
-		key:                deps.Config.Basic.PolluxKey,
-		ready:              deps.Ready,
-		echo:               echo.New(),
-		bodyLimit:          defaultBodyLimit,
-		bodyReadBase:       bodyReadBase,
-		geminiModels:       gemini.NewModels(providers.GeminiCLI.ModelList),
-		geminiOpenAIModels: openai.NewModels(providers.GeminiCLI.ModelList, "google", started),
-		codexModels:        openai.NewModels(providers.Codex.ModelList, "openai", started),
-		geminiPool:         deps.GeminiPool,
-		gemini:             deps.Gemini,
-		codexPool:          deps.CodexPool,
-		codex:              deps.Codex,
-		keepAlive:          deps.KeepAlive,
-		firstByteTimeout:   deps.FirstByteTimeout,
-		access:             make(map[routeID]access),
-		ending:             make(chan struct{}),
-	}
-	if s.keepAlive <= 0 {
-		s.keepAlive = defaultKeepAlive
-	}
-	if s.firstByteTimeout <= 0 {
-		s.firstByteTimeout = defaultFirstByteTimeout
+		log:          log,
+		key:          deps.Config.Basic.PolluxKey,
+		ready:        deps.Ready,
+		echo:         echo.New(),
+		bodyLimit:    defaultBodyLimit,
+		bodyReadBase: bodyReadBase,
+		geminiPool:   deps.GeminiPool,
+		gemini:       deps.Gemini,
+		codexPool:    deps.CodexPool,
+		codex:        deps.Codex,
+		access:       make(map[routeID]access),
+		ending:       make(chan struct{}),
 	}
 	s.adminKey, s.metricsPublic = deps.Config.Basic.AdminKey, deps.Config.Basic.MetricsPublic
 	s.logLevel, s.levelSet = deps.LogLevel, deps.LogLevel != (zap.AtomicLevel{})
@@ -182,6 +161,7 @@ func New(deps Deps) *Server {
 		reg = prometheus.NewRegistry()
 	}
 	s.metrics = newMetrics(reg, log, s.modelLists, newPoolCollector(s))
+	s.geminiAPI, s.codexAPI = s.buildSurfaces(deps, started)
 	if deps.Gemini != nil {
 		if err := reg.Register(newSignatureCollector(deps.Gemini.SignatureStats)); err != nil {
 			log.Warn("metrics: thought-signature collector not registered", zap.Error(err))
@@ -226,26 +206,6 @@ type route struct {
 	method  string
 	path    string
 	handler echo.HandlerFunc
-}
-
-// geminiRoutes is the Gemini surface's route table, relative to each of its
-// version prefixes.
-func (s *Server) geminiRoutes() []route {
-	return append([]route{
-		{http.MethodGet, "/models", s.keyModels(s.geminiModels.List, s.geminiModels.ListAllowed)},
-		{http.MethodGet, "/models/:id", s.geminiModels.Get},
-		{http.MethodGet, "/models/models/:id", s.geminiModels.Get},
-		{http.MethodGet, "/openai/models", s.keyModels(s.geminiOpenAIModels.List, s.geminiOpenAIModels.ListAllowed)},
-		{http.MethodGet, "/openai/models/:id", s.geminiOpenAIModels.Get},
-	}, s.geminiAPIRoutes()...)
-}
-
-// codexRoutes is the OpenAI surface's route table, relative to /codex/v1.
-func (s *Server) codexRoutes() []route {
-	return append([]route{
-		{http.MethodGet, "/models", s.keyModels(s.codexModels.List, s.codexModels.ListAllowed)},
-		{http.MethodGet, "/models/:id", s.codexModels.Get},
-	}, s.codexAPIRoutes()...)
 }
 
 // routes mounts every route in its access group: who may call a route is

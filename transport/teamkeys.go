@@ -288,14 +288,3 @@ func resetString(d time.Duration) string {
 	}
 	return d.Round(time.Millisecond).String()
 }
-
-// keyModels serves a model list: whole for the operator and keys allowed
-// every model, only the allowed models for a key limited to some.
-func (s *Server) keyModels(all echo.HandlerFunc, only func(echo.Context, func(string) bool) error) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if info := requestInfoOf(c); info != nil && info.team.key != nil && len(info.team.key.Models) > 0 {
-			return only(c, info.team.key.AllowsModel)
-		}
-		return all(c)
-	}
-}

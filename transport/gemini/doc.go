@@ -1,6 +1,9 @@
-// Package gemini serves the Gemini v1beta surface of Pollux (mounted under
-// /geminicli/v1beta and its alias /geminicli/v1) and owns that surface's wire
-// formats: the Google error envelope and the model resources.
+// Package gemini is the Gemini v1beta client surface of Pollux (mounted
+// under /geminicli/v1beta and its alias /geminicli/v1): the generate
+// handler (generateContent, streamGenerateContent, countTokens), its stream
+// codec, the Google error envelope and the model resources. Routes returns
+// the surface's routes for its Deps; it relays through transport/relay and
+// imports no other surface.
 //
 // Error envelope, as Google's APIs write it:
 //
@@ -13,7 +16,6 @@
 // for an oversized request, so 413 is written with status INVALID_ARGUMENT,
 // and 502 (a failed upstream) with UNAVAILABLE.
 //
-// Handlers here report failures as *echo.HTTPError (status and a client-safe
-// message); the transport package renders every error, so this package never
-// imports it.
+// Handlers report failures as *relay.Error (or *echo.HTTPError); the
+// server renders them with WriteError, picked by the request's path.
 package gemini

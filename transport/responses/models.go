@@ -1,4 +1,4 @@
-package openai
+package responses
 
 import (
 	"encoding/json"
@@ -85,7 +85,7 @@ func (m *Models) Get(c echo.Context) error {
 func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
-		panic("openai: encode model: " + err.Error())
+		panic("responses: encode model: " + err.Error())
 	}
 	return b
 }

@@ -1,4 +1,4 @@
-package transport
+package gatewayfaults
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package transport
+package gatewayfaults
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/pollux-gateway/pollux/providers"
 	geminifake "github.com/pollux-gateway/pollux/providers/geminicli/fakeupstream"
 	"github.com/pollux-gateway/pollux/storage"
+	"github.com/pollux-gateway/pollux/transport"
 )
 
 // End-to-end fault classes on the Gemini surface: each case scripts one
@@ -534,7 +535,7 @@ func TestGeminiFaultClasses(t *testing.T) {
 		{
 			name:   "stream: slow first byte beyond the deadline rotates",
 			stream: true,
-			opts:   harnessOptions{serverSetup: func(s *Server) { s.firstByteTimeout = 500 * time.Millisecond }},
+			opts:   harnessOptions{mutateDeps: func(d *transport.Deps) { d.FirstByteTimeout = 500 * time.Millisecond }},
 			setup: func(h *harness) {
 				// Never answers within the test: only the gateway giving up ends it.
 				h.gfake.ScriptStream(geminifake.Stream{Delay: time.Hour})

@@ -1,0 +1,90 @@
+package relay
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/pollux-gateway/pollux/actors"
+	"github.com/pollux-gateway/pollux/providers"
+)
+
+// Reply is an accepted upstream answer on a leased credential. Its handler
+// defers Finish at once and calls Settle with the verdict once it knows it;
+// a reply left unsettled (the client went away, a panic) is reported
+// abandoned.
+type Reply struct {
+	Resp     *http.Response
+	Lease    *actors.Lease
+	Attempts int
+
+	relay  *Relay
+	cancel context.CancelCauseFunc
+	record Record
+	reqID  string
+	// sent is when the serving attempt's upstream call began.
+	sent      time.Time
+	seenEvent bool
+	done      bool
+	outcome   providers.Outcome
+	// windows are the account's usage windows read from the answer's
+	// headers; Finish hands them to the credential.
+	windows []providers.QuotaWindow
+	// input and output are the reply's usage tokens (SetUsage).
+	input, output int64
+}
+
+func (r *Reply) requestID() string { return r.reqID }
+
+// CredentialID is the id of the credential that serves the reply.
+func (r *Reply) CredentialID() int64 { return r.Lease.Grant.CredentialID }
+
+// SetWindows hands the account's usage windows to the credential with the
+// reply's outcome.
+func (r *Reply) SetWindows(w []providers.QuotaWindow) { r.windows = w }
+
+// SetUsage notes the reply's token usage: the request's record gets it
+// now, the token counters and usage rows when the reply is finished.
+func (r *Reply) SetUsage(u Usage) {
+	r.input, r.output = u.Input, u.Output
+	r.record.Usage(u)
+}
+
+// Settle sets the outcome Finish reports; the last call wins.
+func (r *Reply) Settle(o providers.Outcome) { r.outcome = o }
+
+// firstEvent notes the reply's first streamed event: the upstream's time to
+// first byte, and the client's.
+func (r *Reply) firstEvent() {
+	if r.seenEvent {
+		return
+	}
+	r.seenEvent = true
+	now := time.Now()
+	r.record.FirstEvent(now.Sub(r.sent))
+	r.record.FirstByte(now)
+}
+
+// Finish closes the answer and reports the settled outcome (abandoned when
+// none was settled) for the lease. Only the first call counts, so it is
+// safe to defer.
+func (r *Reply) Finish() {
+	if r.done {
+		return
+	}
+	r.done = true
+	_ = r.Resp.Body.Close()
+	r.cancel(nil)
+	o := r.outcome
+	if o.Windows == nil {
+		o.Windows = r.windows
+	}
+	r.relay.pool.Report(r.Lease, o)
+	r.record.Outcome(o.Kind)
+	if o.Kind == providers.KindOK || r.input+r.output > 0 {
+		r.record.Tokens(r.Lease.Model, r.input, r.output)
+		if ur, ok := r.relay.pool.(UsageRecorder); ok {
+			ur.RecordUsage(r.Lease.Grant.CredentialID, r.Lease.Model, r.input, r.output)
+		}
+	}
+}
