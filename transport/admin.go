@@ -19,7 +19,6 @@ import (
 
 	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/providers"
-	"github.com/pollux-gateway/pollux/storage"
 )
 
 // Admin API, for operators and the status page. Every route is in the
@@ -122,7 +121,7 @@ type credentialList struct {
 }
 
 func (a *adminAPI) credentials(c echo.Context) error {
-	provider, status := c.QueryParam("provider"), storage.Status(c.QueryParam("status"))
+	provider, status := c.QueryParam("provider"), actors.Status(c.QueryParam("status"))
 	switch provider {
 	case "", providers.GeminiCLI, providers.Codex:
 	default:
@@ -164,21 +163,21 @@ func (a *adminAPI) credentials(c echo.Context) error {
 
 // runningCooldowns returns a sorted copy of the cooldowns that have not
 // ended (a credential forgets ended ones lazily).
-func runningCooldowns(cds []storage.Cooldown, now time.Time) []storage.Cooldown {
-	var out []storage.Cooldown
+func runningCooldowns(cds []actors.Cooldown, now time.Time) []actors.Cooldown {
+	var out []actors.Cooldown
 	for _, cd := range cds {
 		if cd.Until.After(now) {
 			out = append(out, cd)
 		}
 	}
-	slices.SortFunc(out, func(x, y storage.Cooldown) int { return strings.Compare(x.Model, y.Model) })
+	slices.SortFunc(out, func(x, y actors.Cooldown) int { return strings.Compare(x.Model, y.Model) })
 	return out
 }
 
 // credentialStatus is the answer of :disable and :enable.
 type credentialStatus struct {
 	ID     int64          `json:"id"`
-	Status storage.Status `json:"status"`
+	Status actors.Status `json:"status"`
 }
 
 // credentialRefresh is the answer of :refresh.
@@ -215,14 +214,14 @@ func (a *adminAPI) action(c echo.Context) error {
 			return err
 		}
 		a.logAction(c, "admin: credential disabled", p.name, id)
-		return ingestWriteJSON(c, http.StatusOK, credentialStatus{ID: id, Status: storage.StatusDisabled})
+		return ingestWriteJSON(c, http.StatusOK, credentialStatus{ID: id, Status: actors.StatusDisabled})
 	case "enable":
 		p, err := a.apply(ctx, id, func(ap adminPool) error { return ap.SetDisabled(ctx, id, false, "") })
 		if err != nil {
 			return err
 		}
 		a.logAction(c, "admin: credential enabled", p.name, id)
-		st := storage.StatusActive
+		st := actors.StatusActive
 		if v, ok := a.view(ctx, p, id); ok {
 			st = v.Status
 		}
@@ -236,7 +235,7 @@ func (a *adminAPI) action(c echo.Context) error {
 	// Only a serving credential refreshes; a disabled or dead one says so.
 	refreshing := true
 	if v, ok := a.view(ctx, p, id); ok {
-		refreshing = v.Refreshing || v.Status == storage.StatusActive || v.Status == storage.StatusCooling
+		refreshing = v.Refreshing || v.Status == actors.StatusActive || v.Status == actors.StatusCooling
 	}
 	return ingestWriteJSON(c, http.StatusAccepted, credentialRefresh{ID: id, Refreshing: refreshing})
 }
@@ -264,7 +263,7 @@ func (a *adminAPI) apply(ctx context.Context, id int64, op func(adminPool) error
 		}
 		err := op(p.admin)
 		switch {
-		case errors.Is(err, storage.ErrNotFound):
+		case errors.Is(err, actors.ErrCredentialNotFound):
 			continue
 		case err != nil:
 			return p, ingestPoolError(ctx, err)
@@ -362,25 +361,25 @@ type statusCounts struct {
 	Disabled    int `json:"disabled"`
 }
 
-func (sc *statusCounts) slot(st storage.Status) *int {
+func (sc *statusCounts) slot(st actors.Status) *int {
 	switch st {
-	case storage.StatusActive:
+	case actors.StatusActive:
 		return &sc.Active
-	case storage.StatusCooling:
+	case actors.StatusCooling:
 		return &sc.Cooling
-	case storage.StatusNeedsReauth:
+	case actors.StatusNeedsReauth:
 		return &sc.NeedsReauth
-	case storage.StatusIneligible:
+	case actors.StatusIneligible:
 		return &sc.Ineligible
-	case storage.StatusBanned:
+	case actors.StatusBanned:
 		return &sc.Banned
-	case storage.StatusDisabled:
+	case actors.StatusDisabled:
 		return &sc.Disabled
 	}
 	return nil
 }
 
-func (sc *statusCounts) get(st storage.Status) int {
+func (sc *statusCounts) get(st actors.Status) int {
 	if p := sc.slot(st); p != nil {
 		return *p
 	}
@@ -388,9 +387,9 @@ func (sc *statusCounts) get(st storage.Status) int {
 }
 
 // poolStatuses lists every credential status in display order.
-func poolStatuses() [6]storage.Status {
-	return [6]storage.Status{storage.StatusActive, storage.StatusCooling, storage.StatusNeedsReauth,
-		storage.StatusIneligible, storage.StatusBanned, storage.StatusDisabled}
+func poolStatuses() [6]actors.Status {
+	return [6]actors.Status{actors.StatusActive, actors.StatusCooling, actors.StatusNeedsReauth,
+		actors.StatusIneligible, actors.StatusBanned, actors.StatusDisabled}
 }
 
 // modelSummary is one model's availability in a pool.
@@ -417,11 +416,11 @@ func summarizePool(name string, snap *actors.Snapshot, models []string, now time
 		if p := sum.ByStatus.slot(v.Status); p != nil {
 			*p++
 		}
-		serving := v.Status == storage.StatusActive || v.Status == storage.StatusCooling
+		serving := v.Status == actors.StatusActive || v.Status == actors.StatusCooling
 		tokenValid := v.Expiry.After(now)
 		var allUntil time.Time
 		for _, cd := range v.Cooldowns {
-			if cd.Model == storage.AllModels && cd.Until.After(now) {
+			if cd.Model == actors.AllModels && cd.Until.After(now) {
 				allUntil = cd.Until
 			}
 		}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/actors/keyring"
-	"github.com/pollux-gateway/pollux/storage"
 )
 
 // Member-key admin API (admin key, or the Pollux key when none is set) and
@@ -176,7 +175,7 @@ func (a *keysAPI) create(c echo.Context) error {
 	if req.Name == nil {
 		return &Error{Kind: KindInvalidArgument, Message: "name: is required"}
 	}
-	var row storage.MemberKey
+	var row actors.MemberKey
 	if err := a.apply(&row, req); err != nil {
 		return err
 	}
@@ -220,7 +219,7 @@ func (a *keysAPI) patch(c echo.Context) error {
 		return err
 	}
 	var applyErr error
-	updated, err := a.s.keys.Update(c.Request().Context(), k.ID, func(row *storage.MemberKey) error {
+	updated, err := a.s.keys.Update(c.Request().Context(), k.ID, func(row *actors.MemberKey) error {
 		applyErr = a.apply(row, req)
 		return applyErr
 	})
@@ -324,7 +323,7 @@ func jsonTypeName(kind string) string {
 }
 
 // apply checks a request's members and writes them into row.
-func (a *keysAPI) apply(row *storage.MemberKey, req keyRequest) error {
+func (a *keysAPI) apply(row *actors.MemberKey, req keyRequest) error {
 	if req.Name != nil {
 		if err := validKeyName(*req.Name); err != nil {
 			return err
@@ -453,7 +452,7 @@ type usageRow struct {
 	Model    string `json:"model,omitempty"`
 	Provider string `json:"provider,omitempty"`
 	Day      string `json:"day,omitempty"`
-	storage.KeyUsage
+	actors.KeyUsage
 }
 
 // usageReport is the JSON answer of GET /admin/v1/usage.
@@ -462,7 +461,7 @@ type usageReport struct {
 	To      string           `json:"to"`
 	GroupBy []string         `json:"group_by"`
 	Rows    []usageRow       `json:"rows"`
-	Total   storage.KeyUsage `json:"total"`
+	Total   actors.KeyUsage `json:"total"`
 }
 
 func (a *keysAPI) usage(c echo.Context) error {
@@ -550,7 +549,7 @@ func usageGroupBy(text string) ([]string, error) {
 
 // summarizeUsage sums rows by the group dimensions (and keeps only key
 // name keyName when set).
-func summarizeUsage(rows []storage.KeyUsageRow, group []string, keyName string) usageReport {
+func summarizeUsage(rows []actors.KeyUsageRow, group []string, keyName string) usageReport {
 	has := func(d string) bool { return slices.Contains(group, d) }
 	type groupKey struct {
 		keyID                int64
@@ -631,8 +630,8 @@ type meView struct {
 	// Policy is the member key's (absent for the operator key).
 	Policy *mePolicy        `json:"policy,omitempty"`
 	Live   *liveView        `json:"live,omitempty"`
-	Today  storage.KeyUsage `json:"today"`
-	Month  storage.KeyUsage `json:"this_month"`
+	Today  actors.KeyUsage `json:"today"`
+	Month  actors.KeyUsage `json:"this_month"`
 }
 
 type mePolicy struct {
@@ -665,8 +664,8 @@ func (a *keysAPI) me(c echo.Context) error {
 	}
 	if a.s.keys != nil {
 		now := a.s.ring.Now().UTC()
-		today := storage.UsageDay(now)
-		month := storage.UsageDay(time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC))
+		today := actors.UsageDay(now)
+		month := actors.UsageDay(time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC))
 		rows, err := a.s.keys.Usage(c.Request().Context(), month, today)
 		if err != nil {
 			return err

@@ -18,7 +18,6 @@ import (
 	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/config"
 	"github.com/pollux-gateway/pollux/providers"
-	"github.com/pollux-gateway/pollux/storage"
 )
 
 // Metrics served at GET /metrics (all prefixed pollux_):
@@ -498,7 +497,7 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // allModelsLabel is the model label of credential-wide cooldowns.
-const allModelsLabel = storage.AllModels
+const allModelsLabel = actors.AllModels
 
 // modelListsOf maps each provider to its model_list, without the
 // "models/" prefix Gemini model names may carry.

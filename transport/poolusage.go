@@ -10,7 +10,6 @@ import (
 
 	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/providers"
-	"github.com/pollux-gateway/pollux/storage"
 )
 
 // Pool usage, from the quotas the upstreams report (issue 9):
@@ -68,13 +67,13 @@ func summarizePoolUsage(name string, snap *actors.Snapshot, models []string, now
 		mu := modelUsage{Model: m, PerCred: []credentialUsage{}}
 		for j := range snap.Credentials {
 			v := &snap.Credentials[j]
-			if v.Status != storage.StatusActive && v.Status != storage.StatusCooling {
+			if v.Status != actors.StatusActive && v.Status != actors.StatusCooling {
 				continue
 			}
 			mu.Credentials++
 			cu := credentialUsage{ID: v.ID}
 			for _, b := range v.Quota {
-				if b.Model != m && b.Model != storage.AllModels {
+				if b.Model != m && b.Model != actors.AllModels {
 					continue
 				}
 				left, reset := b.Remaining, b.ResetAt
@@ -86,7 +85,7 @@ func summarizePoolUsage(name string, snap *actors.Snapshot, models []string, now
 				}
 			}
 			for _, cd := range v.Cooldowns {
-				if (cd.Model == m || cd.Model == storage.AllModels) && cd.Until.After(now) && cd.Until.After(cu.CoolingUntil) {
+				if (cd.Model == m || cd.Model == actors.AllModels) && cd.Until.After(now) && cd.Until.After(cu.CoolingUntil) {
 					cu.CoolingUntil = cd.Until
 				}
 			}
@@ -163,7 +162,7 @@ func aggregateCodexUsage(snap *actors.Snapshot, now time.Time) codexUsagePayload
 	allowed, plan := false, ""
 	for i := range snap.Credentials {
 		v := &snap.Credentials[i]
-		if v.Status != storage.StatusActive && v.Status != storage.StatusCooling {
+		if v.Status != actors.StatusActive && v.Status != actors.StatusCooling {
 			continue
 		}
 		if plan == "" && v.Tier != "" {
@@ -171,7 +170,7 @@ func aggregateCodexUsage(snap *actors.Snapshot, now time.Time) codexUsagePayload
 		}
 		cooling := false
 		for _, cd := range v.Cooldowns {
-			if cd.Model == storage.AllModels && cd.Until.After(now) {
+			if cd.Model == actors.AllModels && cd.Until.After(now) {
 				cooling = true
 			}
 		}
