@@ -176,7 +176,7 @@ func runningCooldowns(cds []actors.Cooldown, now time.Time) []actors.Cooldown {
 
 // credentialStatus is the answer of :disable and :enable.
 type credentialStatus struct {
-	ID     int64          `json:"id"`
+	ID     int64         `json:"id"`
 	Status actors.Status `json:"status"`
 }
 

@@ -457,10 +457,10 @@ type usageRow struct {
 
 // usageReport is the JSON answer of GET /admin/v1/usage.
 type usageReport struct {
-	From    string           `json:"from"`
-	To      string           `json:"to"`
-	GroupBy []string         `json:"group_by"`
-	Rows    []usageRow       `json:"rows"`
+	From    string          `json:"from"`
+	To      string          `json:"to"`
+	GroupBy []string        `json:"group_by"`
+	Rows    []usageRow      `json:"rows"`
 	Total   actors.KeyUsage `json:"total"`
 }
 
@@ -628,8 +628,8 @@ type meView struct {
 	Key      string `json:"key"`
 	Operator bool   `json:"operator"`
 	// Policy is the member key's (absent for the operator key).
-	Policy *mePolicy        `json:"policy,omitempty"`
-	Live   *liveView        `json:"live,omitempty"`
+	Policy *mePolicy       `json:"policy,omitempty"`
+	Live   *liveView       `json:"live,omitempty"`
 	Today  actors.KeyUsage `json:"today"`
 	Month  actors.KeyUsage `json:"this_month"`
 }
