@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -19,10 +18,12 @@ import (
 	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/actors/keyring"
 	"github.com/pollux-gateway/pollux/config"
+	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/providers/codex"
 	"github.com/pollux-gateway/pollux/providers/geminicli"
 	"github.com/pollux-gateway/pollux/transport/gemini"
 	"github.com/pollux-gateway/pollux/transport/openai"
+	"github.com/pollux-gateway/pollux/transport/operations"
 )
 
 // Limits of the HTTP server. There is deliberately no write timeout: a
@@ -129,7 +130,6 @@ type Server struct {
 	// modelLists maps each provider to its model_list (bare ids).
 	modelLists map[string][]string
 	logLevel   zap.AtomicLevel
-	levelSet   bool
 
 	// Member keys (teamkeys.go); nil without Deps.Keys.
 	keys           KeyStore
@@ -174,7 +174,7 @@ func New(deps Deps) *Server {
 		s.firstByteTimeout = defaultFirstByteTimeout
 	}
 	s.adminKey, s.metricsPublic = deps.Config.Basic.AdminKey, deps.Config.Basic.MetricsPublic
-	s.logLevel, s.levelSet = deps.LogLevel, deps.LogLevel != (zap.AtomicLevel{})
+	s.logLevel = deps.LogLevel
 	s.modelLists = modelListsOf(providers)
 	s.initKeys(deps.Keys)
 	reg := deps.Metrics
@@ -249,13 +249,14 @@ func (s *Server) codexRoutes() []route {
 }
 
 // routes mounts every route in its access group: who may call a route is
-// decided here, where it is mounted, and nowhere else. A route added to one
-// of the tables below joins that table's group.
+// decided here, where it is mounted, and nowhere else. Each part of the
+// gateway mounts its routes through the group function it is handed; a
+// route joins the group of the line that mounts it.
 //
 //   - open: no key. Health, the status page's shell, and the sign-in
 //     callbacks, which a browser reaches from the provider's redirect (the
 //     signed flow cookie guards them).
-//   - client: the Pollux key. The model APIs.
+//   - client: the Pollux key or a member key. The model APIs and /v1/me.
 //   - operator: the admin key when one is set (the Pollux key is then
 //     refused), else the Pollux key. Everything that changes or reveals the
 //     pool: adding credentials, the sign-ins, the admin API.
@@ -265,42 +266,114 @@ func (s *Server) codexRoutes() []route {
 // A path under /geminicli or /codex that matches no route is treated as
 // client (requireKey), so a wrong path without a key answers 401, not 404.
 func (s *Server) routes() {
-	s.mount(accessOpen, slices.Concat([]route{
-		{http.MethodGet, "/healthz", s.healthz},
-		{http.MethodGet, "/readyz", s.readyz},
-	}, s.oauthCompletionRoutes(), s.statusRoutes()))
-	s.mount(accessOpen, headRoutes(slices.Concat([]route{
-		{http.MethodGet, "/healthz", s.healthz},
-		{http.MethodGet, "/readyz", s.readyz},
-	}, s.statusRoutes())))
-	for _, prefix := range []string{geminiV1Beta, geminiV1} {
-		for _, rt := range s.geminiRoutes() {
-			s.mount(accessClient, []route{{rt.method, prefix + rt.path, rt.handler}})
-		}
-	}
-	for _, rt := range s.codexRoutes() {
-		s.mount(accessClient, []route{{rt.method, codexV1 + rt.path, rt.handler}})
-	}
-	s.mount(accessOperator, slices.Concat(s.ingestRoutes(), s.oauthStartRoutes(), s.adminRoutes(), s.keyAdminRoutes(), s.poolUsageRoutes()))
-	s.mount(accessClient, slices.Concat(s.meRoutes(), s.codexUsageRoutes()))
-	metrics := accessMonitor
+	open, client, operator := s.group(accessOpen), s.group(accessClient), s.group(accessOperator)
+	monitor := s.group(accessMonitor)
 	if s.metricsPublic {
-		metrics = accessOpen
+		monitor = open
 	}
-	s.mount(metrics, s.metricsRoutes())
+
+	// The root's own routes.
+	withHead(open)(http.MethodGet, "/healthz", s.healthz)
+	withHead(open)(http.MethodGet, "/readyz", s.readyz)
+	monitor(http.MethodGet, "/metrics", s.serveMetrics)
+
+	// The client surfaces, one line each.
+	s.mountGemini(client) // Gemini v1beta (transport/gemini)
+	s.mountCodex(client)  // OpenAI Responses (transport/responses)
+
+	// Sign-in: the starts are the operator's, the callbacks open.
+	s.mountRoutes(operator, s.oauthStartRoutes())
+	s.mountRoutes(open, s.oauthCompletionRoutes())
+
+	// Operations: admin API, member keys, resource:add, status page.
+	ops := operations.New(s.operationsDeps())
+	ops.MountOperator(operator)
+	ops.MountClient(client)
+	ops.MountOpen(withHead(open))
 }
 
-// headRoutes returns a HEAD route for each GET route: uptime checkers use
-// HEAD, which net/http answers with the GET's status and headers and no
-// body.
-func headRoutes(get []route) []route {
-	out := make([]route, 0, len(get))
-	for _, rt := range get {
-		if rt.method == http.MethodGet {
-			out = append(out, route{http.MethodHead, rt.path, rt.handler})
+// operationsDeps is what the operations routes get of the server.
+func (s *Server) operationsDeps() operations.Deps {
+	d := operations.Deps{
+		Logger:     s.log,
+		Pools:      s.poolList,
+		ModelLists: s.modelLists,
+		LogLevel:   s.logLevel,
+		ReadBody:   readBody,
+		RequestID:  requestID,
+		Caller:     s.caller,
+	}
+	if s.keys != nil {
+		d.Keys = s.keys
+	}
+	return d
+}
+
+// poolList returns the configured pools, geminicli first. It reads the
+// pools per call: tests may set them after New.
+func (s *Server) poolList() []operations.Pool {
+	out := make([]operations.Pool, 0, 2)
+	for _, p := range [...]struct {
+		name string
+		pool Pool
+	}{{providers.GeminiCLI, s.geminiPool}, {providers.Codex, s.codexPool}} {
+		if p.pool == nil {
+			continue
 		}
+		ap, _ := p.pool.(operations.AdminPool)
+		out = append(out, operations.Pool{Name: p.name, Ingest: p.pool, Admin: ap, Models: s.modelLists[p.name]})
 	}
 	return out
+}
+
+// addRoute mounts one route (full path) in the access group it was made
+// for (Server.group).
+type addRoute = func(method, path string, h echo.HandlerFunc)
+
+// group returns the function that mounts routes in access group a.
+func (s *Server) group(a access) addRoute {
+	return func(method, path string, h echo.HandlerFunc) {
+		r := s.echo.Add(method, path, h)
+		s.access[routeID{r.Method, r.Path}] = a
+	}
+}
+
+// mountRoutes mounts a route table (full paths) with add.
+func (s *Server) mountRoutes(add addRoute, routes []route) {
+	for _, rt := range routes {
+		add(rt.method, rt.path, rt.handler)
+	}
+}
+
+// mountGemini mounts the Gemini surface under both of its version
+// prefixes.
+func (s *Server) mountGemini(add addRoute) {
+	for _, prefix := range []string{geminiV1Beta, geminiV1} {
+		for _, rt := range s.geminiRoutes() {
+			add(rt.method, prefix+rt.path, rt.handler)
+		}
+	}
+}
+
+// mountCodex mounts the OpenAI Responses surface and the Codex CLI's usage
+// routes.
+func (s *Server) mountCodex(add addRoute) {
+	for _, rt := range s.codexRoutes() {
+		add(rt.method, codexV1+rt.path, rt.handler)
+	}
+	s.mountRoutes(add, s.codexUsageRoutes())
+}
+
+// withHead makes add mount a HEAD route beside each GET route: uptime
+// checkers use HEAD, which net/http answers with the GET's status and
+// headers and no body.
+func withHead(add addRoute) addRoute {
+	return func(method, path string, h echo.HandlerFunc) {
+		add(method, path, h)
+		if method == http.MethodGet {
+			add(http.MethodHead, path, h)
+		}
+	}
 }
 
 // access is a route group: the keys its routes accept.
@@ -324,14 +397,6 @@ func (a access) keys() (set keySet, guarded bool) {
 		return keysOperator, true
 	}
 	return 0, false
-}
-
-// mount registers routes (full paths) in group a.
-func (s *Server) mount(a access, routes []route) {
-	for _, rt := range routes {
-		r := s.echo.Add(rt.method, rt.path, rt.handler)
-		s.access[routeID{r.Method, r.Path}] = a
-	}
 }
 
 // routeID identifies a route by method and path template, as Echo reports

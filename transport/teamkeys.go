@@ -161,6 +161,23 @@ func (s *Server) identify(r *http.Request) (identity, error) {
 	return identity{name: member.Name, key: member}, nil
 }
 
+// caller identifies the key of a client request for GET /v1/me: the one
+// requireKey found, else (no access log recorded it) the one it presents.
+func (s *Server) caller(c echo.Context) (string, *keyring.Key, error) {
+	info := requestInfoOf(c)
+	if name := info.keyName(); name != "" {
+		return name, info.team.key, nil
+	}
+	id, err := s.identify(c.Request())
+	if err != nil {
+		return "", nil, err
+	}
+	if info != nil {
+		info.team.name, info.team.key = id.name, id.key
+	}
+	return id.name, id.key, nil
+}
+
 // authorizeClient is requireKey for the client routes of the surfaces: it
 // identifies the key and checks the key may use the path's surface.
 func (s *Server) authorizeClient(c echo.Context) error {

@@ -114,7 +114,7 @@ func TestTransportImportRule(t *testing.T) {
 		{"transport/responses", "transport/relay", false},
 		{"transport/signin/oauthpages", "transport/signin", false},
 		{"transport/signin", "transport/signin/oauthpages", false},
-		{"transport/operations", "transport/statuspage", false},
+		{"transport/operations", "transport/operations/statuspage", false},
 		{"transport/operations", "transport/signin", true},
 		{"transport/gemini", "transport/responses", true},
 		{"transport/responses/codec", "transport/gemini", true},
@@ -122,7 +122,7 @@ func TestTransportImportRule(t *testing.T) {
 		{"cmd/pollux", "transport/operations", true},
 		{"transport/operations", "transport", true},
 		{"transport/relay", "transport", true},
-		{"transport/statuspage", "transport/operations", true},
+		{"transport/oauthpages", "transport/operations", true},
 	} {
 		if got := transportImportError(tc.pkg, tc.imp) != ""; got != tc.bad {
 			t.Errorf("%s importing %s: refused = %v, want %v", tc.pkg, tc.imp, got, tc.bad)

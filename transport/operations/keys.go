@@ -1,4 +1,4 @@
-package transport
+package operations
 
 import (
 	"bytes"
@@ -24,12 +24,12 @@ import (
 // the self-service route (any client key):
 //
 //	POST   /admin/v1/keys                 {name, note?, surfaces?, models?, limits?, expires_at?, disabled?}
-//	                                      → 201 {"key": keyView, "secret": "pk-..."}; the secret is shown once
-//	GET    /admin/v1/keys                 → {"keys": [keyView...]} by id
-//	GET    /admin/v1/keys/{id}            → keyView
-//	PATCH  /admin/v1/keys/{id}            any of the create fields → keyView; takes effect on the next request
+//	                                      → 201 {"key": KeyView, "secret": "pk-..."}; the secret is shown once
+//	GET    /admin/v1/keys                 → {"keys": [KeyView...]} by id
+//	GET    /admin/v1/keys/{id}            → KeyView
+//	PATCH  /admin/v1/keys/{id}            any of the create fields → KeyView; takes effect on the next request
 //	DELETE /admin/v1/keys/{id}            → 204; its usage stays in the reports
-//	POST   /admin/v1/keys/{id}:rotate     → {"key": keyView, "secret": "pk-..."}; the old secret stops at once
+//	POST   /admin/v1/keys/{id}:rotate     → {"key": KeyView, "secret": "pk-..."}; the old secret stops at once
 //	GET    /admin/v1/usage?from=&to=&group_by=key,model,provider,day[&key=name][&format=csv]
 //	                                      → {"from","to","group_by","rows":[...],"total"}; CSV with
 //	                                        Accept: text/csv or format=csv
@@ -50,38 +50,32 @@ const (
 	defaultUsageDays = 30
 )
 
-// keyAdminRoutes returns the member-key admin routes (full paths); they are
-// mounted in the operator group.
-func (s *Server) keyAdminRoutes() []route {
-	a := &keysAPI{s: s}
-	return []route{
-		{http.MethodPost, adminRoot + "/keys", a.create},
-		{http.MethodGet, adminRoot + "/keys", a.list},
-		{http.MethodGet, adminRoot + "/keys/:id", a.get},
-		{http.MethodPatch, adminRoot + "/keys/:id", a.patch},
-		{http.MethodDelete, adminRoot + "/keys/:id", a.remove},
-		{http.MethodPost, adminRoot + "/keys/:id", a.action},
-		{http.MethodGet, adminRoot + "/usage", a.usage},
-	}
+// mountKeyAdmin mounts the member-key admin routes.
+func (a *API) mountKeyAdmin(add Add) {
+	k := &keysAPI{a}
+	add(http.MethodPost, adminRoot+"/keys", k.create)
+	add(http.MethodGet, adminRoot+"/keys", k.list)
+	add(http.MethodGet, adminRoot+"/keys/:id", k.get)
+	add(http.MethodPatch, adminRoot+"/keys/:id", k.patch)
+	add(http.MethodDelete, adminRoot+"/keys/:id", k.remove)
+	add(http.MethodPost, adminRoot+"/keys/:id", k.action)
+	add(http.MethodGet, adminRoot+"/usage", k.usage)
 }
 
-// meRoutes are the self-service routes: any client key reads its own
-// policy and usage.
-func (s *Server) meRoutes() []route {
-	a := &keysAPI{s: s}
-	return []route{
-		{http.MethodGet, "/v1/me", a.me},
-		{http.MethodGet, codexV1 + "/me", a.me},
-		{http.MethodGet, geminiV1Beta + "/me", a.me},
-		{http.MethodGet, geminiV1 + "/me", a.me},
+// mountMe mounts the self-service routes: any client key reads its own
+// policy and usage, at /v1/me and under each surface's API root.
+func (a *API) mountMe(add Add) {
+	k := &keysAPI{a}
+	for _, path := range []string{"/v1/me", codexRoot + "/v1/me", geminiRoot + "/v1beta/me", geminiRoot + "/v1/me"} {
+		add(http.MethodGet, path, k.me)
 	}
 }
 
 // keysAPI serves the member-key routes.
-type keysAPI struct{ s *Server }
+type keysAPI struct{ *API }
 
-// keyView is a member key as the admin API shows it: never its secret.
-type keyView struct {
+// KeyView is a member key as the admin API shows it: never its secret.
+type KeyView struct {
 	ID         int64          `json:"id"`
 	Name       string         `json:"name"`
 	Note       string         `json:"note"`
@@ -93,24 +87,24 @@ type keyView struct {
 	Surfaces   []string       `json:"surfaces"`
 	Models     []string       `json:"models"`
 	Limits     keyring.Limits `json:"limits"`
-	Live       liveView       `json:"live"`
+	Live       LiveView       `json:"live"`
 }
 
-// liveView is a key's counters now.
-type liveView struct {
+// LiveView is a key's counters now.
+type LiveView struct {
 	InFlight           int64 `json:"in_flight"`
 	RequestsLastMinute int64 `json:"requests_last_minute"`
 	TokensToday        int64 `json:"tokens_today"`
 	TokensThisMonth    int64 `json:"tokens_this_month"`
 }
 
-func viewOf(k *keyring.Key, now time.Time) keyView {
+func viewOf(k *keyring.Key, now time.Time) KeyView {
 	u := k.Usage(now)
-	v := keyView{
+	v := KeyView{
 		ID: k.ID, Name: k.Name, Note: k.Note, Disabled: k.Disabled,
 		CreatedAt: k.Created, UpdatedAt: k.Updated,
 		Surfaces: k.Surfaces, Models: k.Models, Limits: k.Limits,
-		Live: liveView{InFlight: u.InFlight, RequestsLastMinute: u.RequestsInMin,
+		Live: LiveView{InFlight: u.InFlight, RequestsLastMinute: u.RequestsInMin,
 			TokensToday: u.TokensToday, TokensThisMonth: u.TokensThisMonth},
 	}
 	if len(v.Surfaces) == 0 {
@@ -149,18 +143,18 @@ type limitsBody struct {
 	TokensPerMonth     *int64 `json:"tokens_per_month"`
 }
 
-// keySecretReply is the answer of create and rotate: the only time the
+// KeySecretReply is the answer of create and rotate: the only time the
 // secret is shown.
-type keySecretReply struct {
-	Key    keyView `json:"key"`
+type KeySecretReply struct {
+	Key    KeyView `json:"key"`
 	Secret string  `json:"secret"`
 }
 
-func (a *keysAPI) store() (KeyStore, error) {
-	if a.s.keys == nil {
-		return nil, &Error{Kind: KindUnavailable, Message: "member keys are not available in this process"}
+func (a *keysAPI) store() (KeyAdmin, error) {
+	if a.d.Keys == nil {
+		return nil, failure(http.StatusServiceUnavailable, "member keys are not available in this process")
 	}
-	return a.s.keys, nil
+	return a.d.Keys, nil
 }
 
 func (a *keysAPI) create(c echo.Context) error {
@@ -168,12 +162,12 @@ func (a *keysAPI) create(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	req, err := decodeKeyRequest(c)
+	req, err := a.decodeKeyRequest(c)
 	if err != nil {
 		return err
 	}
 	if req.Name == nil {
-		return &Error{Kind: KindInvalidArgument, Message: "name: is required"}
+		return failure(http.StatusBadRequest, "name: is required")
 	}
 	var row actors.MemberKey
 	if err := a.apply(&row, req); err != nil {
@@ -183,22 +177,22 @@ func (a *keysAPI) create(c echo.Context) error {
 	if err != nil {
 		return keyStoreError(err)
 	}
-	a.s.log.Info("member key created", zap.String(keyRequestID, requestID(c)), zap.Int64("key_id", k.ID), zap.String(keyField, k.Name))
-	return writeSecret(c, http.StatusCreated, keySecretReply{Key: viewOf(k, a.s.ring.Now()), Secret: secret})
+	a.log.Info("member key created", zap.String(keyRequestID, a.d.RequestID(c)), zap.Int64("key_id", k.ID), zap.String(keyName, k.Name))
+	return writeSecret(c, http.StatusCreated, KeySecretReply{Key: viewOf(k, a.d.Keys.Ring().Now()), Secret: secret})
 }
 
 func (a *keysAPI) list(c echo.Context) error {
 	if _, err := a.store(); err != nil {
 		return err
 	}
-	now := a.s.ring.Now()
+	now := a.d.Keys.Ring().Now()
 	out := struct {
-		Keys []keyView `json:"keys"`
-	}{Keys: []keyView{}}
-	for _, k := range a.s.ring.List() {
+		Keys []KeyView `json:"keys"`
+	}{Keys: []KeyView{}}
+	for _, k := range a.d.Keys.Ring().List() {
 		out.Keys = append(out.Keys, viewOf(k, now))
 	}
-	return keysJSON(c, http.StatusOK, out)
+	return writeJSON(c, http.StatusOK, out)
 }
 
 func (a *keysAPI) get(c echo.Context) error {
@@ -206,7 +200,7 @@ func (a *keysAPI) get(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return keysJSON(c, http.StatusOK, viewOf(k, a.s.ring.Now()))
+	return writeJSON(c, http.StatusOK, viewOf(k, a.d.Keys.Ring().Now()))
 }
 
 func (a *keysAPI) patch(c echo.Context) error {
@@ -214,12 +208,12 @@ func (a *keysAPI) patch(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	req, err := decodeKeyRequest(c)
+	req, err := a.decodeKeyRequest(c)
 	if err != nil {
 		return err
 	}
 	var applyErr error
-	updated, err := a.s.keys.Update(c.Request().Context(), k.ID, func(row *actors.MemberKey) error {
+	updated, err := a.d.Keys.Update(c.Request().Context(), k.ID, func(row *actors.MemberKey) error {
 		applyErr = a.apply(row, req)
 		return applyErr
 	})
@@ -229,8 +223,8 @@ func (a *keysAPI) patch(c echo.Context) error {
 	if err != nil {
 		return keyStoreError(err)
 	}
-	a.s.log.Info("member key changed", zap.String(keyRequestID, requestID(c)), zap.Int64("key_id", k.ID), zap.String(keyField, updated.Name))
-	return keysJSON(c, http.StatusOK, viewOf(updated, a.s.ring.Now()))
+	a.log.Info("member key changed", zap.String(keyRequestID, a.d.RequestID(c)), zap.Int64("key_id", k.ID), zap.String(keyName, updated.Name))
+	return writeJSON(c, http.StatusOK, viewOf(updated, a.d.Keys.Ring().Now()))
 }
 
 func (a *keysAPI) remove(c echo.Context) error {
@@ -238,10 +232,10 @@ func (a *keysAPI) remove(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.s.keys.Delete(c.Request().Context(), k.ID); err != nil {
+	if err := a.d.Keys.Delete(c.Request().Context(), k.ID); err != nil {
 		return keyStoreError(err)
 	}
-	a.s.log.Info("member key deleted", zap.String(keyRequestID, requestID(c)), zap.Int64("key_id", k.ID), zap.String(keyField, k.Name))
+	a.log.Info("member key deleted", zap.String(keyRequestID, a.d.RequestID(c)), zap.Int64("key_id", k.ID), zap.String(keyName, k.Name))
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -249,18 +243,18 @@ func (a *keysAPI) remove(c echo.Context) error {
 func (a *keysAPI) action(c echo.Context) error {
 	idText, verb, ok := strings.Cut(c.Param("id"), ":")
 	if !ok || verb != "rotate" {
-		return &Error{Kind: KindNotFound, Message: "unknown key action: use POST /admin/v1/keys/{id}:rotate"}
+		return failure(http.StatusNotFound, "unknown key action: use POST /admin/v1/keys/{id}:rotate")
 	}
 	k, err := a.key(idText)
 	if err != nil {
 		return err
 	}
-	rotated, secret, err := a.s.keys.Rotate(c.Request().Context(), k.ID)
+	rotated, secret, err := a.d.Keys.Rotate(c.Request().Context(), k.ID)
 	if err != nil {
 		return keyStoreError(err)
 	}
-	a.s.log.Info("member key rotated", zap.String(keyRequestID, requestID(c)), zap.Int64("key_id", k.ID), zap.String(keyField, k.Name))
-	return writeSecret(c, http.StatusOK, keySecretReply{Key: viewOf(rotated, a.s.ring.Now()), Secret: secret})
+	a.log.Info("member key rotated", zap.String(keyRequestID, a.d.RequestID(c)), zap.Int64("key_id", k.ID), zap.String(keyName, k.Name))
+	return writeSecret(c, http.StatusOK, KeySecretReply{Key: viewOf(rotated, a.d.Keys.Ring().Now()), Secret: secret})
 }
 
 // key finds the key of a path id.
@@ -270,19 +264,19 @@ func (a *keysAPI) key(idText string) (*keyring.Key, error) {
 	}
 	id, err := strconv.ParseInt(idText, 10, 64)
 	if err != nil || id <= 0 {
-		return nil, &Error{Kind: KindInvalidArgument, Message: fmt.Sprintf("id: %q is not a key id", idText)}
+		return nil, failure(http.StatusBadRequest, fmt.Sprintf("id: %q is not a key id", idText))
 	}
-	k := a.s.ring.Get(id)
+	k := a.d.Keys.Ring().Get(id)
 	if k == nil {
-		return nil, &Error{Kind: KindNotFound, Message: fmt.Sprintf("no member key has id %d", id)}
+		return nil, failure(http.StatusNotFound, fmt.Sprintf("no member key has id %d", id))
 	}
 	return k, nil
 }
 
 // decodeKeyRequest reads a key body strictly: unknown members and wrong
 // types are a 400 naming the field.
-func decodeKeyRequest(c echo.Context) (keyRequest, error) {
-	body, err := readBody(c)
+func (a *keysAPI) decodeKeyRequest(c echo.Context) (keyRequest, error) {
+	body, err := a.d.ReadBody(c)
 	if err != nil {
 		return keyRequest{}, err
 	}
@@ -290,10 +284,10 @@ func decodeKeyRequest(c echo.Context) (keyRequest, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return keyRequest{}, &Error{Kind: KindInvalidArgument, Message: jsonFieldError(err)}
+		return keyRequest{}, failure(http.StatusBadRequest, jsonFieldError(err))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return keyRequest{}, &Error{Kind: KindInvalidArgument, Message: "body: must be one JSON object"}
+		return keyRequest{}, failure(http.StatusBadRequest, "body: must be one JSON object")
 	}
 	return req, nil
 }
@@ -332,14 +326,14 @@ func (a *keysAPI) apply(row *actors.MemberKey, req keyRequest) error {
 	}
 	if req.Note != nil {
 		if len(*req.Note) > maxKeyNote {
-			return &Error{Kind: KindInvalidArgument, Message: fmt.Sprintf("note: longer than %d bytes", maxKeyNote)}
+			return failure(http.StatusBadRequest, fmt.Sprintf("note: longer than %d bytes", maxKeyNote))
 		}
 		row.Note = *req.Note
 	}
 	if req.Surfaces != nil {
 		list, err := keyring.NormalizeSurfaces(*req.Surfaces)
 		if err != nil {
-			return &Error{Kind: KindInvalidArgument, Message: err.Error()}
+			return failure(http.StatusBadRequest, err.Error())
 		}
 		if len(list) == len(keyring.Surfaces()) {
 			list = nil
@@ -349,7 +343,7 @@ func (a *keysAPI) apply(row *actors.MemberKey, req keyRequest) error {
 	if req.Models != nil {
 		list, err := keyring.NormalizeModels(*req.Models, a.knownModel)
 		if err != nil {
-			return &Error{Kind: KindInvalidArgument, Message: err.Error()}
+			return failure(http.StatusBadRequest, err.Error())
 		}
 		row.Models = list
 	}
@@ -366,7 +360,7 @@ func (a *keysAPI) apply(row *actors.MemberKey, req keyRequest) error {
 		lim := keyring.Limits{RequestsPerMinute: row.RequestsPerMinute, ConcurrentRequests: row.ConcurrentRequests,
 			TokensPerDay: row.TokensPerDay, TokensPerMonth: row.TokensPerMonth}
 		if err := lim.Validate(); err != nil {
-			return &Error{Kind: KindInvalidArgument, Message: err.Error()}
+			return failure(http.StatusBadRequest, err.Error())
 		}
 	}
 	if req.ExpiresAt != nil {
@@ -374,7 +368,7 @@ func (a *keysAPI) apply(row *actors.MemberKey, req keyRequest) error {
 		if *req.ExpiresAt != "" {
 			t, err := time.Parse(time.RFC3339, *req.ExpiresAt)
 			if err != nil {
-				return &Error{Kind: KindInvalidArgument, Message: "expires_at: must be an RFC 3339 time such as 2026-12-31T23:59:59Z, or \"\" for none"}
+				return failure(http.StatusBadRequest, "expires_at: must be an RFC 3339 time such as 2026-12-31T23:59:59Z, or \"\" for none")
 			}
 			row.Expires = t.UTC()
 		}
@@ -387,7 +381,7 @@ func (a *keysAPI) apply(row *actors.MemberKey, req keyRequest) error {
 
 // knownModel reports whether any provider's model_list has model.
 func (a *keysAPI) knownModel(model string) bool {
-	for _, list := range a.s.modelLists {
+	for _, list := range a.d.ModelLists {
 		if slices.Contains(list, model) {
 			return true
 		}
@@ -398,10 +392,10 @@ func (a *keysAPI) knownModel(model string) bool {
 // validKeyName checks a key name: it is a metrics label and a log field.
 func validKeyName(name string) error {
 	if name == "" || len(name) > maxKeyName {
-		return &Error{Kind: KindInvalidArgument, Message: fmt.Sprintf("name: must be 1 to %d characters", maxKeyName)}
+		return failure(http.StatusBadRequest, fmt.Sprintf("name: must be 1 to %d characters", maxKeyName))
 	}
 	if name == actors.OperatorKeyName {
-		return &Error{Kind: KindInvalidArgument, Message: fmt.Sprintf("name: %q is reserved for the operator key", name)}
+		return failure(http.StatusBadRequest, fmt.Sprintf("name: %q is reserved for the operator key", name))
 	}
 	for i := 0; i < len(name); i++ {
 		switch ch := name[i]; {
@@ -410,7 +404,7 @@ func validKeyName(name string) error {
 			// Not first: a CSV cell starting with - @ + would read as a
 			// spreadsheet formula.
 		default:
-			return &Error{Kind: KindInvalidArgument, Message: "name: use letters, digits and . _ - @ + only, starting with a letter or digit"}
+			return failure(http.StatusBadRequest, "name: use letters, digits and . _ - @ + only, starting with a letter or digit")
 		}
 	}
 	return nil
@@ -420,9 +414,9 @@ func validKeyName(name string) error {
 func keyStoreError(err error) error {
 	switch {
 	case errors.Is(err, actors.ErrKeyNotFound):
-		return &Error{Kind: KindNotFound, Message: "no such member key", Err: err}
+		return failure(http.StatusNotFound, "no such member key").SetInternal(err)
 	case errors.Is(err, actors.ErrKeyNameTaken):
-		return &Error{Kind: KindConflict, Message: "name: another key has this name", Err: err}
+		return failure(http.StatusConflict, "name: another key has this name").SetInternal(err)
 	}
 	return err
 }
@@ -430,23 +424,16 @@ func keyStoreError(err error) error {
 // writeSecret answers with a secret, which no cache may keep.
 func writeSecret(c echo.Context, status int, v any) error {
 	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
-	return keysJSON(c, status, v)
+	return writeJSON(c, status, v)
 }
 
-func keysJSON(c echo.Context, status int, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("transport: encode reply: %w", err)
-	}
-	return c.Blob(status, contentTypeJSON, b)
-}
 
 // usageDims are the dimensions group_by may name, in column order.
 var usageDims = [...]string{"key", "model", "provider", "day"}
 
-// usageRow is one row of a usage report; the dimensions not grouped by are
+// UsageRow is one row of a usage report; the dimensions not grouped by are
 // left out.
-type usageRow struct {
+type UsageRow struct {
 	Key      string `json:"key,omitempty"`
 	KeyID    *int64 `json:"key_id,omitempty"`
 	Model    string `json:"model,omitempty"`
@@ -455,12 +442,12 @@ type usageRow struct {
 	actors.KeyUsage
 }
 
-// usageReport is the JSON answer of GET /admin/v1/usage.
-type usageReport struct {
+// UsageReport is the JSON answer of GET /admin/v1/usage.
+type UsageReport struct {
 	From    string          `json:"from"`
 	To      string          `json:"to"`
 	GroupBy []string        `json:"group_by"`
-	Rows    []usageRow      `json:"rows"`
+	Rows    []UsageRow      `json:"rows"`
 	Total   actors.KeyUsage `json:"total"`
 }
 
@@ -468,7 +455,7 @@ func (a *keysAPI) usage(c echo.Context) error {
 	if _, err := a.store(); err != nil {
 		return err
 	}
-	from, to, err := usageRange(c.QueryParam("from"), c.QueryParam("to"), a.s.ring.Now())
+	from, to, err := usageRange(c.QueryParam("from"), c.QueryParam("to"), a.d.Keys.Ring().Now())
 	if err != nil {
 		return err
 	}
@@ -480,12 +467,12 @@ func (a *keysAPI) usage(c echo.Context) error {
 	switch format {
 	case "", "json", "csv":
 	default:
-		return &Error{Kind: KindInvalidArgument, Message: "format: must be json or csv"}
+		return failure(http.StatusBadRequest, "format: must be json or csv")
 	}
 	if format == "" && strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/csv") {
 		format = "csv"
 	}
-	rows, err := a.s.keys.Usage(c.Request().Context(), from, to)
+	rows, err := a.d.Keys.Usage(c.Request().Context(), from, to)
 	if err != nil {
 		return err
 	}
@@ -494,7 +481,7 @@ func (a *keysAPI) usage(c echo.Context) error {
 	if format == "csv" {
 		return writeUsageCSV(c, report)
 	}
-	return keysJSON(c, http.StatusOK, report)
+	return writeJSON(c, http.StatusOK, report)
 }
 
 // usageRange reads from and to (YYYY-MM-DD); to defaults to today (UTC),
@@ -505,7 +492,7 @@ func usageRange(fromText, toText string, now time.Time) (string, string, error) 
 	if toText != "" {
 		t, err := time.Parse(layout, toText)
 		if err != nil {
-			return "", "", &Error{Kind: KindInvalidArgument, Message: "to: must be a day as YYYY-MM-DD"}
+			return "", "", failure(http.StatusBadRequest, "to: must be a day as YYYY-MM-DD")
 		}
 		to = t
 	}
@@ -513,16 +500,16 @@ func usageRange(fromText, toText string, now time.Time) (string, string, error) 
 	if fromText != "" {
 		t, err := time.Parse(layout, fromText)
 		if err != nil {
-			return "", "", &Error{Kind: KindInvalidArgument, Message: "from: must be a day as YYYY-MM-DD"}
+			return "", "", failure(http.StatusBadRequest, "from: must be a day as YYYY-MM-DD")
 		}
 		from = t
 	}
 	f, t := from.Format(layout), to.Format(layout)
 	switch {
 	case f > t:
-		return "", "", &Error{Kind: KindInvalidArgument, Message: "from: must not be after to"}
+		return "", "", failure(http.StatusBadRequest, "from: must not be after to")
 	case to.Sub(from) > maxUsageDays*24*time.Hour:
-		return "", "", &Error{Kind: KindInvalidArgument, Message: fmt.Sprintf("from: the range may span at most %d days", maxUsageDays)}
+		return "", "", failure(http.StatusBadRequest, fmt.Sprintf("from: the range may span at most %d days", maxUsageDays))
 	}
 	return f, t, nil
 }
@@ -536,7 +523,7 @@ func usageGroupBy(text string) ([]string, error) {
 	for _, d := range strings.Split(text, ",") {
 		d = strings.TrimSpace(d)
 		if !slices.Contains(usageDims[:], d) {
-			return nil, &Error{Kind: KindInvalidArgument, Message: fmt.Sprintf("group_by: unknown dimension %q; use key, model, provider and day", d)}
+			return nil, failure(http.StatusBadRequest, fmt.Sprintf("group_by: unknown dimension %q; use key, model, provider and day", d))
 		}
 		if !slices.Contains(out, d) {
 			out = append(out, d)
@@ -549,20 +536,20 @@ func usageGroupBy(text string) ([]string, error) {
 
 // summarizeUsage sums rows by the group dimensions (and keeps only key
 // name keyName when set).
-func summarizeUsage(rows []actors.KeyUsageRow, group []string, keyName string) usageReport {
+func summarizeUsage(rows []actors.KeyUsageRow, group []string, keyName string) UsageReport {
 	has := func(d string) bool { return slices.Contains(group, d) }
 	type groupKey struct {
 		keyID                int64
 		model, provider, day string
 	}
 	index := map[groupKey]int{}
-	report := usageReport{GroupBy: group, Rows: []usageRow{}}
+	report := UsageReport{GroupBy: group, Rows: []UsageRow{}}
 	for _, r := range rows {
 		if keyName != "" && r.KeyName != keyName {
 			continue
 		}
 		var gk groupKey
-		row := usageRow{}
+		row := UsageRow{}
 		if has("key") {
 			id := r.KeyID
 			gk.keyID, row.Key, row.KeyID = r.KeyID, r.KeyName, &id
@@ -590,7 +577,7 @@ func summarizeUsage(rows []actors.KeyUsageRow, group []string, keyName string) u
 
 // writeUsageCSV answers a usage report as CSV: the group columns, then the
 // counters.
-func writeUsageCSV(c echo.Context, report usageReport) error {
+func writeUsageCSV(c echo.Context, report UsageReport) error {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	header := append(slices.Clone(report.GroupBy), "requests", "errors", "input_tokens", "output_tokens",
@@ -623,18 +610,19 @@ func writeUsageCSV(c echo.Context, report usageReport) error {
 	return c.Blob(http.StatusOK, "text/csv; charset=utf-8", buf.Bytes())
 }
 
-// meView is the answer of GET /v1/me.
-type meView struct {
+// MeView is the answer of GET /v1/me.
+type MeView struct {
 	Key      string `json:"key"`
 	Operator bool   `json:"operator"`
 	// Policy is the member key's (absent for the operator key).
-	Policy *mePolicy       `json:"policy,omitempty"`
-	Live   *liveView       `json:"live,omitempty"`
+	Policy *MePolicy       `json:"policy,omitempty"`
+	Live   *LiveView       `json:"live,omitempty"`
 	Today  actors.KeyUsage `json:"today"`
 	Month  actors.KeyUsage `json:"this_month"`
 }
 
-type mePolicy struct {
+// MePolicy is a member key's policy in MeView.
+type MePolicy struct {
 	Surfaces  []string       `json:"surfaces"`
 	Models    []string       `json:"models"`
 	Limits    keyring.Limits `json:"limits"`
@@ -643,36 +631,30 @@ type mePolicy struct {
 
 // me serves GET /v1/me: who the calling key is, its policy and usage.
 func (a *keysAPI) me(c echo.Context) error {
-	info := requestInfoOf(c)
-	id := identity{name: info.keyName()}
-	if id.name == "" {
-		var err error
-		if id, err = a.s.identify(c.Request()); err != nil {
-			return err
-		}
-		if info != nil {
-			info.team.name, info.team.key = id.name, id.key
-		}
-	} else {
-		id.key = info.team.key
+	if a.d.Caller == nil {
+		return failure(http.StatusServiceUnavailable, "the calling key cannot be told in this process")
 	}
-	out := meView{Key: id.name, Operator: id.key == nil}
-	if id.key != nil {
-		v := viewOf(id.key, a.s.ring.Now())
-		out.Policy = &mePolicy{Surfaces: v.Surfaces, Models: v.Models, Limits: v.Limits, ExpiresAt: v.ExpiresAt}
+	name, key, err := a.d.Caller(c)
+	if err != nil {
+		return err
+	}
+	out := MeView{Key: name, Operator: key == nil}
+	if key != nil {
+		v := viewOf(key, a.d.Keys.Ring().Now())
+		out.Policy = &MePolicy{Surfaces: v.Surfaces, Models: v.Models, Limits: v.Limits, ExpiresAt: v.ExpiresAt}
 		out.Live = &v.Live
 	}
-	if a.s.keys != nil {
-		now := a.s.ring.Now().UTC()
+	if a.d.Keys != nil {
+		now := a.d.Keys.Ring().Now().UTC()
 		today := actors.UsageDay(now)
 		month := actors.UsageDay(time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC))
-		rows, err := a.s.keys.Usage(c.Request().Context(), month, today)
+		rows, err := a.d.Keys.Usage(c.Request().Context(), month, today)
 		if err != nil {
 			return err
 		}
 		var keyID int64
-		if id.key != nil {
-			keyID = id.key.ID
+		if key != nil {
+			keyID = key.ID
 		}
 		for _, r := range rows {
 			if r.KeyID != keyID {
@@ -684,5 +666,5 @@ func (a *keysAPI) me(c echo.Context) error {
 			}
 		}
 	}
-	return keysJSON(c, http.StatusOK, out)
+	return writeJSON(c, http.StatusOK, out)
 }

@@ -1,4 +1,4 @@
-package transport
+package operations
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ import (
 )
 
 // Admin API, for operators and the status page. Every route is in the
-// operator group (see routes): it needs the admin key ([basic] admin_key)
+// operator group (MountOperator): it needs the admin key ([basic] admin_key)
 // when one is set, else the Pollux key, sent like the client key (Bearer,
 // x-goog-api-key or ?key=). Errors use the plain
 // envelope {"error":{"status","message"}}. Never a token in any answer.
@@ -36,110 +36,51 @@ import (
 //	GET    /admin/v1/jobs/{job}                  → a resource:add job, as GET <surface>/resource:jobs/{job}
 //	GET    /admin/v1/pool                        → per provider: counts by status, per model
 //	                                               ready/cooling/unavailable and the earliest reset
+//	GET    /admin/v1/pool/usage                  → per provider and model: the quota left (poolusage.go)
 //	GET    /admin/v1/loglevel                    → {"level":"info"}
 //	POST   /admin/v1/loglevel {"level":"debug"}  → {"level":"debug"}; debug, info, warn or error
-//
-// GET /metrics (see metrics.go) takes the Pollux key or the admin key, or
-// none when [basic] metrics_public is set.
-
-const adminRoot = "/admin/v1"
 
 // maxDisableReason bounds an operator's disable reason.
 const maxDisableReason = 256
 
-// adminPool is what the admin API needs of a pool beyond Pool;
-// *actors.Pool implements it. A pool without it is left out of the admin
-// views.
-type adminPool interface {
-	Snapshot(ctx context.Context) (*actors.Snapshot, error)
-	SetDisabled(ctx context.Context, id int64, disabled bool, reason string) error
-	Remove(ctx context.Context, id int64) error
-	Refresh(ctx context.Context, id int64) error
+// mountAdmin mounts the admin API. GET / and /status belong to the status
+// page.
+func (a *API) mountAdmin(add Add) {
+	add(http.MethodGet, adminRoot+"/credentials", a.credentials)
+	add(http.MethodPost, adminRoot+"/credentials/:id", a.action)
+	add(http.MethodDelete, adminRoot+"/credentials/:id", a.remove)
+	add(http.MethodGet, adminRoot+"/jobs/:id", a.job)
+	add(http.MethodGet, adminRoot+"/pool", a.pool)
+	add(http.MethodGet, adminRoot+"/pool/usage", a.poolUsage)
+	add(http.MethodGet, adminRoot+"/loglevel", a.getLevel)
+	add(http.MethodPost, adminRoot+"/loglevel", a.setLevel)
 }
 
-var _ adminPool = (*actors.Pool)(nil)
-
-// poolRef is one configured pool with its name and model list.
-type poolRef struct {
-	name   string
-	pool   Pool
-	admin  adminPool
-	models []string
-}
-
-// poolList returns the configured pools, geminicli first. It reads the
-// pools per call, like the ingestion routes.
-func (s *Server) poolList() []poolRef {
-	out := make([]poolRef, 0, 2)
-	for _, p := range [...]struct {
-		name string
-		pool Pool
-	}{{providers.GeminiCLI, s.geminiPool}, {providers.Codex, s.codexPool}} {
-		if p.pool == nil {
-			continue
-		}
-		ap, _ := p.pool.(adminPool)
-		out = append(out, poolRef{name: p.name, pool: p.pool, admin: ap, models: s.modelLists[p.name]})
-	}
-	return out
-}
-
-// adminAPI serves /admin/v1.
-type adminAPI struct{ s *Server }
-
-// adminRoutes returns the admin API (full paths). routes mounts it in the
-// operator group: with an admin key set, only that key. GET / and /status
-// belong to the status page.
-func (s *Server) adminRoutes() []route {
-	a := &adminAPI{s: s}
-	return []route{
-		{http.MethodGet, adminRoot + "/credentials", a.credentials},
-		{http.MethodPost, adminRoot + "/credentials/:id", a.action},
-		{http.MethodDelete, adminRoot + "/credentials/:id", a.remove},
-		{http.MethodGet, adminRoot + "/jobs/:id", a.job},
-		{http.MethodGet, adminRoot + "/pool", a.pool},
-		{http.MethodGet, adminRoot + "/loglevel", a.getLevel},
-		{http.MethodPost, adminRoot + "/loglevel", a.setLevel},
-	}
-}
-
-// metricsRoutes returns GET /metrics, mounted in the monitor group (open
-// with metrics_public).
-func (s *Server) metricsRoutes() []route {
-	return []route{{http.MethodGet, "/metrics", s.serveMetrics}}
-}
-
-// serveMetrics answers GET /metrics in the Prometheus text format.
-func (s *Server) serveMetrics(c echo.Context) error {
-	s.metrics.handler.ServeHTTP(c.Response(), c.Request())
-	return nil
-}
-
-// credentialList is the answer of GET credentials.
-type credentialList struct {
+// CredentialList is the answer of GET credentials.
+type CredentialList struct {
 	Credentials []actors.CredentialView `json:"credentials"`
 }
 
-func (a *adminAPI) credentials(c echo.Context) error {
+func (a *API) credentials(c echo.Context) error {
 	provider, status := c.QueryParam("provider"), actors.Status(c.QueryParam("status"))
 	switch provider {
 	case "", providers.GeminiCLI, providers.Codex:
 	default:
-		return &Error{Kind: KindInvalidArgument, Message: "provider must be geminicli or codex"}
+		return failure(http.StatusBadRequest, "provider must be geminicli or codex")
 	}
 	if status != "" && !status.Valid() {
-		return &Error{Kind: KindInvalidArgument, Message: "status must be one of active, cooling, needs_reauth, ineligible, banned, disabled"}
+		return failure(http.StatusBadRequest, "status must be one of active, cooling, needs_reauth, ineligible, banned, disabled")
 	}
 	ctx := c.Request().Context()
 	now := time.Now()
-	out := credentialList{Credentials: []actors.CredentialView{}}
-	for _, p := range a.s.poolList() {
-		if p.admin == nil || (provider != "" && p.name != provider) {
+	out := CredentialList{Credentials: []actors.CredentialView{}}
+	for _, p := range a.d.Pools() {
+		if p.Admin == nil || (provider != "" && p.Name != provider) {
 			continue
 		}
-		snap, err := p.admin.Snapshot(ctx)
+		snap, err := p.Admin.Snapshot(ctx)
 		if err != nil {
-			return ingestPoolError(ctx, err)
+			return poolError(ctx, err)
 		}
 		for _, v := range snap.Credentials {
 			if status != "" && v.Status != status {
@@ -158,7 +99,7 @@ func (a *adminAPI) credentials(c echo.Context) error {
 		}
 		return 0
 	})
-	return ingestWriteJSON(c, http.StatusOK, out)
+	return writeJSON(c, http.StatusOK, out)
 }
 
 // runningCooldowns returns a sorted copy of the cooldowns that have not
@@ -187,7 +128,7 @@ type credentialRefresh struct {
 }
 
 // action serves POST credentials/{id}:{disable|enable|refresh}.
-func (a *adminAPI) action(c echo.Context) error {
+func (a *API) action(c echo.Context) error {
 	raw := c.Param("id")
 	if u, err := url.PathUnescape(raw); err == nil {
 		raw = u
@@ -196,7 +137,7 @@ func (a *adminAPI) action(c echo.Context) error {
 	switch verb {
 	case "disable", "enable", "refresh":
 	default:
-		return &Error{Kind: KindNotFound, Message: "unknown action: use credentials/{id}:disable, :enable or :refresh"}
+		return failure(http.StatusNotFound, "unknown action: use credentials/{id}:disable, :enable or :refresh")
 	}
 	id, err := parseCredentialID(idText)
 	if err != nil {
@@ -205,77 +146,77 @@ func (a *adminAPI) action(c echo.Context) error {
 	ctx := c.Request().Context()
 	switch verb {
 	case "disable":
-		reason, err := disableReason(c)
+		reason, err := a.disableReason(c)
 		if err != nil {
 			return err
 		}
-		p, err := a.apply(ctx, id, func(ap adminPool) error { return ap.SetDisabled(ctx, id, true, reason) })
+		p, err := a.apply(ctx, id, func(ap AdminPool) error { return ap.SetDisabled(ctx, id, true, reason) })
 		if err != nil {
 			return err
 		}
-		a.logAction(c, "admin: credential disabled", p.name, id)
-		return ingestWriteJSON(c, http.StatusOK, credentialStatus{ID: id, Status: actors.StatusDisabled})
+		a.logCredential(c, "admin: credential disabled", p.Name, id)
+		return writeJSON(c, http.StatusOK, credentialStatus{ID: id, Status: actors.StatusDisabled})
 	case "enable":
-		p, err := a.apply(ctx, id, func(ap adminPool) error { return ap.SetDisabled(ctx, id, false, "") })
+		p, err := a.apply(ctx, id, func(ap AdminPool) error { return ap.SetDisabled(ctx, id, false, "") })
 		if err != nil {
 			return err
 		}
-		a.logAction(c, "admin: credential enabled", p.name, id)
+		a.logCredential(c, "admin: credential enabled", p.Name, id)
 		st := actors.StatusActive
 		if v, ok := a.view(ctx, p, id); ok {
 			st = v.Status
 		}
-		return ingestWriteJSON(c, http.StatusOK, credentialStatus{ID: id, Status: st})
+		return writeJSON(c, http.StatusOK, credentialStatus{ID: id, Status: st})
 	}
-	p, err := a.apply(ctx, id, func(ap adminPool) error { return ap.Refresh(ctx, id) })
+	p, err := a.apply(ctx, id, func(ap AdminPool) error { return ap.Refresh(ctx, id) })
 	if err != nil {
 		return err
 	}
-	a.logAction(c, "admin: credential refresh asked", p.name, id)
+	a.logCredential(c, "admin: credential refresh asked", p.Name, id)
 	// Only a serving credential refreshes; a disabled or dead one says so.
 	refreshing := true
 	if v, ok := a.view(ctx, p, id); ok {
 		refreshing = v.Refreshing || v.Status == actors.StatusActive || v.Status == actors.StatusCooling
 	}
-	return ingestWriteJSON(c, http.StatusAccepted, credentialRefresh{ID: id, Refreshing: refreshing})
+	return writeJSON(c, http.StatusAccepted, credentialRefresh{ID: id, Refreshing: refreshing})
 }
 
 // remove serves DELETE credentials/{id}.
-func (a *adminAPI) remove(c echo.Context) error {
+func (a *API) remove(c echo.Context) error {
 	id, err := parseCredentialID(c.Param("id"))
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	p, err := a.apply(ctx, id, func(ap adminPool) error { return ap.Remove(ctx, id) })
+	p, err := a.apply(ctx, id, func(ap AdminPool) error { return ap.Remove(ctx, id) })
 	if err != nil {
 		return err
 	}
-	a.logAction(c, "admin: credential deleted", p.name, id)
+	a.logCredential(c, "admin: credential deleted", p.Name, id)
 	return c.NoContent(http.StatusNoContent)
 }
 
 // apply runs op on the pool that holds credential id.
-func (a *adminAPI) apply(ctx context.Context, id int64, op func(adminPool) error) (poolRef, error) {
-	for _, p := range a.s.poolList() {
-		if p.admin == nil {
+func (a *API) apply(ctx context.Context, id int64, op func(AdminPool) error) (Pool, error) {
+	for _, p := range a.d.Pools() {
+		if p.Admin == nil {
 			continue
 		}
-		err := op(p.admin)
+		err := op(p.Admin)
 		switch {
 		case errors.Is(err, actors.ErrCredentialNotFound):
 			continue
 		case err != nil:
-			return p, ingestPoolError(ctx, err)
+			return p, poolError(ctx, err)
 		}
 		return p, nil
 	}
-	return poolRef{}, &Error{Kind: KindNotFound, Message: fmt.Sprintf("no credential with id %d", id)}
+	return Pool{}, failure(http.StatusNotFound, fmt.Sprintf("no credential with id %d", id))
 }
 
 // view returns a credential's current view.
-func (a *adminAPI) view(ctx context.Context, p poolRef, id int64) (actors.CredentialView, bool) {
-	snap, err := p.admin.Snapshot(ctx)
+func (a *API) view(ctx context.Context, p Pool, id int64) (actors.CredentialView, bool) {
+	snap, err := p.Admin.Snapshot(ctx)
 	if err != nil {
 		return actors.CredentialView{}, false
 	}
@@ -287,22 +228,22 @@ func (a *adminAPI) view(ctx context.Context, p poolRef, id int64) (actors.Creden
 	return actors.CredentialView{}, false
 }
 
-func (a *adminAPI) logAction(c echo.Context, msg, provider string, id int64) {
-	a.s.log.Info(msg, zap.String(keyRequestID, requestID(c)), zap.String("provider", provider), zap.Int64(keyCredentialID, id))
+func (a *API) logCredential(c echo.Context, msg, provider string, id int64) {
+	a.logAction(c, msg, zap.String("provider", provider), zap.Int64(keyCredentialID, id))
 }
 
 // parseCredentialID reads a credential id from the path.
 func parseCredentialID(s string) (int64, error) {
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id <= 0 {
-		return 0, &Error{Kind: KindInvalidArgument, Message: "the credential id must be a positive integer"}
+		return 0, failure(http.StatusBadRequest, "the credential id must be a positive integer")
 	}
 	return id, nil
 }
 
 // disableReason reads the optional {"reason":"..."} body of :disable.
-func disableReason(c echo.Context) (string, error) {
-	body, err := readBody(c)
+func (a *API) disableReason(c echo.Context) (string, error) {
+	body, err := a.d.ReadBody(c)
 	if err != nil {
 		return "", err
 	}
@@ -313,46 +254,47 @@ func disableReason(c echo.Context) (string, error) {
 		Reason string `json:"reason"`
 	}
 	if err := json.Unmarshal(body, &v); err != nil {
-		return "", &Error{Kind: KindInvalidArgument, Message: `the body must be empty or {"reason":"..."}`}
+		return "", failure(http.StatusBadRequest, `the body must be empty or {"reason":"..."}`)
 	}
 	reason := strings.TrimSpace(v.Reason)
 	if len(reason) > maxDisableReason {
-		return "", &Error{Kind: KindInvalidArgument, Message: fmt.Sprintf("reason is longer than %d bytes", maxDisableReason)}
+		return "", failure(http.StatusBadRequest, fmt.Sprintf("reason is longer than %d bytes", maxDisableReason))
 	}
 	return reason, nil
 }
 
 // job serves GET jobs/{job}, searching every pool.
-func (a *adminAPI) job(c echo.Context) error {
+func (a *API) job(c echo.Context) error {
 	ctx := c.Request().Context()
 	id := c.Param("id")
-	for _, p := range a.s.poolList() {
-		st, err := p.pool.Job(ctx, id, false)
+	for _, p := range a.d.Pools() {
+		st, err := p.Ingest.Job(ctx, id, false)
 		if err != nil {
-			return ingestPoolError(ctx, err)
+			return poolError(ctx, err)
 		}
 		if st.Found {
-			return ingestWriteJSON(c, http.StatusOK, (&ingestAPI{s: a.s, provider: p.name}).view(st))
+			return writeJSON(c, http.StatusOK, jobView(p.Name, st))
 		}
 	}
-	return &Error{Kind: KindNotFound, Message: "no such ingestion job (finished jobs are kept for a while, not forever)"}
+	return failure(http.StatusNotFound, "no such ingestion job (finished jobs are kept for a while, not forever)")
 }
 
-// poolSummary is the answer of GET pool.
-type poolSummary struct {
-	Providers []providerSummary `json:"providers"`
+// PoolSummary is the answer of GET pool.
+type PoolSummary struct {
+	Providers []ProviderSummary `json:"providers"`
 }
 
-type providerSummary struct {
+// ProviderSummary is one pool's part of PoolSummary.
+type ProviderSummary struct {
 	Provider    string         `json:"provider"`
 	Credentials int            `json:"credentials"`
 	Waiting     int            `json:"waiting"`
-	ByStatus    statusCounts   `json:"by_status"`
-	Models      []modelSummary `json:"models"`
+	ByStatus    StatusCounts   `json:"by_status"`
+	Models      []ModelSummary `json:"models"`
 }
 
-// statusCounts counts credentials per status.
-type statusCounts struct {
+// StatusCounts counts credentials per status.
+type StatusCounts struct {
 	Active      int `json:"active"`
 	Cooling     int `json:"cooling"`
 	NeedsReauth int `json:"needs_reauth"`
@@ -361,7 +303,7 @@ type statusCounts struct {
 	Disabled    int `json:"disabled"`
 }
 
-func (sc *statusCounts) slot(st actors.Status) *int {
+func (sc *StatusCounts) slot(st actors.Status) *int {
 	switch st {
 	case actors.StatusActive:
 		return &sc.Active
@@ -379,21 +321,22 @@ func (sc *statusCounts) slot(st actors.Status) *int {
 	return nil
 }
 
-func (sc *statusCounts) get(st actors.Status) int {
+// Get returns the count of status st.
+func (sc *StatusCounts) Get(st actors.Status) int {
 	if p := sc.slot(st); p != nil {
 		return *p
 	}
 	return 0
 }
 
-// poolStatuses lists every credential status in display order.
-func poolStatuses() [6]actors.Status {
+// Statuses lists every credential status in display order.
+func Statuses() [6]actors.Status {
 	return [6]actors.Status{actors.StatusActive, actors.StatusCooling, actors.StatusNeedsReauth,
 		actors.StatusIneligible, actors.StatusBanned, actors.StatusDisabled}
 }
 
-// modelSummary is one model's availability in a pool.
-type modelSummary struct {
+// ModelSummary is one model's availability in a pool.
+type ModelSummary struct {
 	Model       string `json:"model"`
 	Ready       int    `json:"ready"`
 	Cooling     int    `json:"cooling"`
@@ -402,12 +345,12 @@ type modelSummary struct {
 	EarliestReset time.Time `json:"earliest_reset,omitzero"`
 }
 
-// summarizePool counts a snapshot. For each model a credential is ready
+// SummarizePool counts a snapshot. For each model a credential is ready
 // (serving status, token valid, no running cooldown for the model or "*"),
 // cooling (serving status, a cooldown runs) or unavailable (the rest).
-func summarizePool(name string, snap *actors.Snapshot, models []string, now time.Time) providerSummary {
-	sum := providerSummary{Provider: name, Credentials: len(snap.Credentials), Waiting: snap.Waiting,
-		Models: make([]modelSummary, len(models))}
+func SummarizePool(name string, snap *actors.Snapshot, models []string, now time.Time) ProviderSummary {
+	sum := ProviderSummary{Provider: name, Credentials: len(snap.Credentials), Waiting: snap.Waiting,
+		Models: make([]ModelSummary, len(models))}
 	for i, m := range models {
 		sum.Models[i].Model = m
 	}
@@ -448,29 +391,29 @@ func summarizePool(name string, snap *actors.Snapshot, models []string, now time
 	return sum
 }
 
-func (a *adminAPI) pool(c echo.Context) error {
+func (a *API) pool(c echo.Context) error {
 	now := time.Now()
-	out := poolSummary{Providers: []providerSummary{}}
-	err := a.s.eachPoolSnapshot(c.Request().Context(), func(p poolRef, snap *actors.Snapshot) {
-		out.Providers = append(out.Providers, summarizePool(p.name, snap, p.models, now))
+	out := PoolSummary{Providers: []ProviderSummary{}}
+	err := a.eachPoolSnapshot(c.Request().Context(), func(p Pool, snap *actors.Snapshot) {
+		out.Providers = append(out.Providers, SummarizePool(p.Name, snap, p.Models, now))
 	})
 	if err != nil {
 		return err
 	}
-	return ingestWriteJSON(c, http.StatusOK, out)
+	return writeJSON(c, http.StatusOK, out)
 }
 
 // eachPoolSnapshot calls fn with the snapshot of every pool that has an
 // admin view, in poolList order; the error is the answer to give when a
 // pool cannot be read.
-func (s *Server) eachPoolSnapshot(ctx context.Context, fn func(p poolRef, snap *actors.Snapshot)) error {
-	for _, p := range s.poolList() {
-		if p.admin == nil {
+func (a *API) eachPoolSnapshot(ctx context.Context, fn func(p Pool, snap *actors.Snapshot)) error {
+	for _, p := range a.d.Pools() {
+		if p.Admin == nil {
 			continue
 		}
-		snap, err := p.admin.Snapshot(ctx)
+		snap, err := p.Admin.Snapshot(ctx)
 		if err != nil {
-			return ingestPoolError(ctx, err)
+			return poolError(ctx, err)
 		}
 		fn(p, snap)
 	}
@@ -482,24 +425,24 @@ type logLevel struct {
 	Level string `json:"level"`
 }
 
-func (a *adminAPI) getLevel(c echo.Context) error {
-	if !a.s.levelSet {
+func (a *API) getLevel(c echo.Context) error {
+	if a.d.LogLevel == (zap.AtomicLevel{}) {
 		return errLevelFixed()
 	}
-	return ingestWriteJSON(c, http.StatusOK, logLevel{Level: a.s.logLevel.Level().String()})
+	return writeJSON(c, http.StatusOK, logLevel{Level: a.d.LogLevel.Level().String()})
 }
 
-func (a *adminAPI) setLevel(c echo.Context) error {
-	if !a.s.levelSet {
+func (a *API) setLevel(c echo.Context) error {
+	if a.d.LogLevel == (zap.AtomicLevel{}) {
 		return errLevelFixed()
 	}
-	body, err := readBody(c)
+	body, err := a.d.ReadBody(c)
 	if err != nil {
 		return err
 	}
 	var req logLevel
 	if err := json.Unmarshal(body, &req); err != nil {
-		return &Error{Kind: KindInvalidArgument, Message: `the body must be {"level":"debug|info|warn|error"}`}
+		return failure(http.StatusBadRequest, `the body must be {"level":"debug|info|warn|error"}`)
 	}
 	var lvl zapcore.Level
 	switch req.Level {
@@ -512,16 +455,16 @@ func (a *adminAPI) setLevel(c echo.Context) error {
 	case "error":
 		lvl = zapcore.ErrorLevel
 	default:
-		return &Error{Kind: KindInvalidArgument, Message: "level must be debug, info, warn or error"}
+		return failure(http.StatusBadRequest, "level must be debug, info, warn or error")
 	}
-	old := a.s.logLevel.Level()
-	a.s.logLevel.SetLevel(lvl)
+	old := a.d.LogLevel.Level()
+	a.d.LogLevel.SetLevel(lvl)
 	// Warn, so the change is on record at every level but error.
-	a.s.log.Warn("admin: log level changed", zap.String(keyRequestID, requestID(c)),
+	a.log.Warn("admin: log level changed", zap.String(keyRequestID, a.d.RequestID(c)),
 		zap.String("from", old.String()), zap.String("to", lvl.String()))
-	return ingestWriteJSON(c, http.StatusOK, logLevel{Level: lvl.String()})
+	return writeJSON(c, http.StatusOK, logLevel{Level: lvl.String()})
 }
 
 func errLevelFixed() error {
-	return &Error{Kind: KindUnavailable, Message: "the log level cannot be changed: the server was started without an adjustable level"}
+	return failure(http.StatusServiceUnavailable, "the log level cannot be changed: the server was started without an adjustable level")
 }
