@@ -93,13 +93,13 @@ type Accepted struct {
 
 // Job is a job's status as clients see it.
 type Job struct {
-	Job        string          `json:"job"`
-	Provider   string          `json:"provider"`
-	Total      int             `json:"total"`
-	Done       int             `json:"done"`
-	Finished   bool            `json:"finished"`
-	StartedAt  time.Time       `json:"started_at"`
-	FinishedAt time.Time       `json:"finished_at,omitzero"`
+	Job        string    `json:"job"`
+	Provider   string    `json:"provider"`
+	Total      int       `json:"total"`
+	Done       int       `json:"done"`
+	Finished   bool      `json:"finished"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
 	Verdicts   []Verdict `json:"verdicts"`
 }
 
@@ -142,7 +142,7 @@ func (a *ingestAPI) add(c echo.Context) error {
 	}
 	pool := a.ingester()
 	if pool == nil {
-		return failure(http.StatusServiceUnavailable, "the " + a.provider + " pool is not configured")
+		return failure(http.StatusServiceUnavailable, "the "+a.provider+" pool is not configured")
 	}
 	started, err := pool.Ingest(ctx, seeds)
 	if err != nil {
@@ -168,7 +168,7 @@ func (a *ingestAPI) add(c echo.Context) error {
 func (a *ingestAPI) job(c echo.Context) error {
 	pool := a.ingester()
 	if pool == nil {
-		return failure(http.StatusServiceUnavailable, "the " + a.provider + " pool is not configured")
+		return failure(http.StatusServiceUnavailable, "the "+a.provider+" pool is not configured")
 	}
 	ctx := c.Request().Context()
 	st, err := pool.Job(ctx, c.Param("job"), false)
@@ -235,7 +235,7 @@ func ingestExample(provider string) string {
 func parseIngest(provider string, body []byte) ([]providers.Credential, error) {
 	example := ingestExample(provider)
 	bad := func(format string, args ...any) error {
-		return failure(http.StatusBadRequest, fmt.Sprintf(format, args...) + "; " + example)
+		return failure(http.StatusBadRequest, fmt.Sprintf(format, args...)+"; "+example)
 	}
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {

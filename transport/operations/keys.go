@@ -427,7 +427,6 @@ func writeSecret(c echo.Context, status int, v any) error {
 	return writeJSON(c, status, v)
 }
 
-
 // usageDims are the dimensions group_by may name, in column order.
 var usageDims = [...]string{"key", "model", "provider", "day"}
 

@@ -119,4 +119,3 @@ func (a *API) poolUsage(c echo.Context) error {
 	}
 	return writeJSON(c, http.StatusOK, out)
 }
-
