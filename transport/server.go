@@ -18,12 +18,12 @@ import (
 	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/actors/keyring"
 	"github.com/pollux-gateway/pollux/config"
-	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/providers/codex"
 	"github.com/pollux-gateway/pollux/providers/geminicli"
 	"github.com/pollux-gateway/pollux/transport/gemini"
 	"github.com/pollux-gateway/pollux/transport/openai"
 	"github.com/pollux-gateway/pollux/transport/operations"
+	"github.com/pollux-gateway/pollux/transport/signin"
 )
 
 // Limits of the HTTP server. There is deliberately no write timeout: a
@@ -118,7 +118,8 @@ type Server struct {
 	geminiModels       *gemini.Models
 	geminiOpenAIModels *openai.Models
 	codexModels        *openai.Models
-	oauth              *oauthFlows
+	// signin serves the sign-in routes; EnableOAuth turns them on.
+	signin *signin.API
 
 	// access maps each mounted route to its group; filled by routes,
 	// read-only after New.
@@ -218,6 +219,8 @@ func New(deps Deps) *Server {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          errLog,
 	}
+	// Shutdown cancels the device sign-ins still polling.
+	s.http.RegisterOnShutdown(s.signin.StopDevices)
 	return s
 }
 
@@ -282,48 +285,15 @@ func (s *Server) routes() {
 	s.mountCodex(client)  // OpenAI Responses (transport/responses)
 
 	// Sign-in: the starts are the operator's, the callbacks open.
-	s.mountRoutes(operator, s.oauthStartRoutes())
-	s.mountRoutes(open, s.oauthCompletionRoutes())
+	s.signin = signin.New(s.signinDeps())
+	s.signin.MountOperator(operator)
+	s.signin.MountOpen(open)
 
 	// Operations: admin API, member keys, resource:add, status page.
 	ops := operations.New(s.operationsDeps())
 	ops.MountOperator(operator)
 	ops.MountClient(client)
 	ops.MountOpen(withHead(open))
-}
-
-// operationsDeps is what the operations routes get of the server.
-func (s *Server) operationsDeps() operations.Deps {
-	d := operations.Deps{
-		Logger:     s.log,
-		Pools:      s.poolList,
-		ModelLists: s.modelLists,
-		LogLevel:   s.logLevel,
-		ReadBody:   readBody,
-		RequestID:  requestID,
-		Caller:     s.caller,
-	}
-	if s.keys != nil {
-		d.Keys = s.keys
-	}
-	return d
-}
-
-// poolList returns the configured pools, geminicli first. It reads the
-// pools per call: tests may set them after New.
-func (s *Server) poolList() []operations.Pool {
-	out := make([]operations.Pool, 0, 2)
-	for _, p := range [...]struct {
-		name string
-		pool Pool
-	}{{providers.GeminiCLI, s.geminiPool}, {providers.Codex, s.codexPool}} {
-		if p.pool == nil {
-			continue
-		}
-		ap, _ := p.pool.(operations.AdminPool)
-		out = append(out, operations.Pool{Name: p.name, Ingest: p.pool, Admin: ap, Models: s.modelLists[p.name]})
-	}
-	return out
 }
 
 // addRoute mounts one route (full path) in the access group it was made

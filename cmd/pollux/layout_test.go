@@ -122,7 +122,7 @@ func TestTransportImportRule(t *testing.T) {
 		{"cmd/pollux", "transport/operations", true},
 		{"transport/operations", "transport", true},
 		{"transport/relay", "transport", true},
-		{"transport/oauthpages", "transport/operations", true},
+		{"transport/signin/oauthpages", "transport/operations", true},
 	} {
 		if got := transportImportError(tc.pkg, tc.imp) != ""; got != tc.bad {
 			t.Errorf("%s importing %s: refused = %v, want %v", tc.pkg, tc.imp, got, tc.bad)

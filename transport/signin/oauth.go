@@ -1,4 +1,4 @@
-package transport
+package signin
 
 import (
 	"context"
@@ -25,7 +25,7 @@ import (
 	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/providers/codex"
-	"github.com/pollux-gateway/pollux/transport/oauthpages"
+	"github.com/pollux-gateway/pollux/transport/signin/oauthpages"
 )
 
 // The browser sign-in flows add credentials to the pools:
@@ -69,34 +69,15 @@ import (
 // from it go back to that same requester, so a forged header can only
 // misdirect the forger's own browser.
 
-// SettingsStore persists small server settings (the OAuth cookie signing key).
-type SettingsStore interface {
-	Setting(ctx context.Context, key string) ([]byte, bool, error)
-	PutSetting(ctx context.Context, key string, value []byte) error
-}
-
-var _ SettingsStore = (*actors.System)(nil)
-
-// OAuthOptions tunes the browser flows.
-type OAuthOptions struct {
-	// InsecureCookie never marks the flow cookies Secure
-	// ([basic].insecure_cookie). Without it they are Secure exactly when
-	// the request came over HTTPS (see cookieSecure).
-	InsecureCookie bool
-	// TrustedProxies are the peers whose X-Forwarded-Proto is believed
-	// ([basic].trusted_proxies).
-	TrustedProxies []netip.Prefix
-}
-
 // Flow constants.
 const (
 	oauthKeySetting  = "oauth_cookie_key"
 	oauthKeyLen      = 32
 	oauthFlowTTL     = 10 * time.Minute
 	oauthCookiePre   = "pollux_oauth_"
-	oauthPastePath   = "/oauth/paste"
-	geminiAuthPath   = geminiRoot + "/auth"
-	codexAuthPath    = openAIRoot + "/auth"
+	PastePath        = "/oauth/paste"
+	geminiAuthPath   = "/geminicli/auth"
+	codexAuthPath    = "/codex/auth"
 	geminiCallback   = "/oauth2callback"
 	codexCallback    = "/auth/callback"
 	codexCallbackAlt = codexAuthPath + "/callback"
@@ -145,10 +126,10 @@ type flowState struct {
 	Expires  int64  `json:"e"`
 }
 
-// EnableOAuth turns on the browser flows; call before serving. It loads the
+// Enable turns on the browser flows; call before serving. It loads the
 // cookie signing key from store, creating and saving a random one on first
 // use.
-func (s *Server) EnableOAuth(ctx context.Context, store SettingsStore, opts OAuthOptions) error {
+func (a *API) Enable(ctx context.Context, store SettingsStore, opts Options) error {
 	key, found, err := store.Setting(ctx, oauthKeySetting)
 	if err != nil {
 		return fmt.Errorf("transport: oauth: load cookie key: %w", err)
@@ -169,49 +150,49 @@ func (s *Server) EnableOAuth(ctx context.Context, store SettingsStore, opts OAut
 	if err != nil {
 		return fmt.Errorf("transport: oauth: %w", err)
 	}
-	s.oauth = &oauthFlows{
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	a.flows = &oauthFlows{
 		key:      key,
 		insecure: opts.InsecureCookie,
 		trusted:  opts.TrustedProxies,
 		pages:    pages,
-		now:      time.Now,
+		now:      now,
 		used:     make(map[string]time.Time),
-		device:   s.newDeviceFlows(),
+		device:   a.newDeviceFlows(opts.DevicePollInterval),
 	}
 	return nil
 }
 
-// oauthStartRoutes are the routes that start a sign-in or follow one as
-// JSON; routes mounts them in the operator group.
-func (s *Server) oauthStartRoutes() []route {
-	return []route{
-		{http.MethodGet, geminiAuthPath, s.withOAuth(s.startGeminiFlow)},
-		{http.MethodGet, codexAuthPath, s.withOAuth(s.startCodexFlow)},
-		{http.MethodGet, codexDevicePath, s.withOAuth(s.startCodexDevice)},
-		{http.MethodGet, codexDevicePath + "/:id", s.withOAuth(s.codexDeviceStatus)},
-	}
+// MountOperator mounts the routes that start a sign-in or follow one as
+// JSON; the caller guards them with the operator key.
+func (a *API) MountOperator(add Add) {
+	add(http.MethodGet, geminiAuthPath, a.withOAuth(a.startGeminiFlow))
+	add(http.MethodGet, codexAuthPath, a.withOAuth(a.startCodexFlow))
+	add(http.MethodGet, codexDevicePath, a.withOAuth(a.startCodexDevice))
+	add(http.MethodGet, codexDevicePath+"/:id", a.withOAuth(a.codexDeviceStatus))
 }
 
-// oauthCompletionRoutes are the routes a browser reaches without the key:
-// the providers' redirects, the paste page and the device page. The flow
-// cookies guard them; routes mounts them in the open group.
-func (s *Server) oauthCompletionRoutes() []route {
-	return []route{
-		{http.MethodGet, geminiCallback, s.withOAuth(s.callback(providers.GeminiCLI))},
-		{http.MethodGet, codexCallback, s.withOAuth(s.callback(providers.Codex))},
-		{http.MethodGet, codexCallbackAlt, s.withOAuth(s.callback(providers.Codex))},
-		{http.MethodGet, oauthPastePath, s.withOAuth(s.pasteForm)},
-		{http.MethodPost, oauthPastePath, s.withOAuth(s.pasteSubmit)},
-		{http.MethodGet, deviceStatusPath + "/:id", s.withOAuth(s.devicePage)},
-	}
+// MountOpen mounts the routes a browser reaches without the key: the
+// providers' redirects, the paste page and the device page. The flow
+// cookies guard them.
+func (a *API) MountOpen(add Add) {
+	add(http.MethodGet, geminiCallback, a.withOAuth(a.callback(providers.GeminiCLI)))
+	add(http.MethodGet, codexCallback, a.withOAuth(a.callback(providers.Codex)))
+	add(http.MethodGet, codexCallbackAlt, a.withOAuth(a.callback(providers.Codex)))
+	add(http.MethodGet, PastePath, a.withOAuth(a.pasteForm))
+	add(http.MethodPost, PastePath, a.withOAuth(a.pasteSubmit))
+	add(http.MethodGet, deviceStatusPath+"/:id", a.withOAuth(a.devicePage))
 }
 
-// withOAuth answers 503 until EnableOAuth ran.
-func (s *Server) withOAuth(h func(echo.Context, *oauthFlows) error) echo.HandlerFunc {
+// withOAuth answers 503 until Enable ran.
+func (a *API) withOAuth(h func(echo.Context, *oauthFlows) error) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		f := s.oauth
+		f := a.flows
 		if f == nil {
-			return &Error{Kind: KindUnavailable, Message: "OAuth flows are not enabled"}
+			return failure(http.StatusServiceUnavailable, "OAuth flows are not enabled")
 		}
 		return h(c, f)
 	}
@@ -223,23 +204,23 @@ type oauthProvider struct {
 	name         string // display name
 	accountLabel string
 	tierLabel    string
-	pool         Pool
+	pool         Ingester
 	// exchange is nil when the provider is not configured.
 	exchange func(ctx context.Context, code, verifier, redirectURI string) (providers.Credential, error)
 }
 
-func (s *Server) oauthProvider(id string) oauthProvider {
+func (a *API) oauthProvider(id string) oauthProvider {
 	switch id {
 	case providers.GeminiCLI:
-		p := oauthProvider{id: id, name: "Gemini CLI", accountLabel: "Project", tierLabel: "Tier", pool: s.geminiPool}
-		if s.gemini != nil {
-			p.exchange = s.gemini.Exchange
+		p := oauthProvider{id: id, name: "Gemini CLI", accountLabel: "Project", tierLabel: "Tier", pool: a.d.Pool(id)}
+		if a.d.Gemini != nil {
+			p.exchange = a.d.Gemini.Exchange
 		}
 		return p
 	case providers.Codex:
-		p := oauthProvider{id: id, name: "Codex (ChatGPT)", accountLabel: "Account", tierLabel: "Plan", pool: s.codexPool}
-		if s.codex != nil {
-			p.exchange = s.codex.Exchange
+		p := oauthProvider{id: id, name: "Codex (ChatGPT)", accountLabel: "Account", tierLabel: "Plan", pool: a.d.Pool(id)}
+		if a.d.Codex != nil {
+			p.exchange = a.d.Codex.Exchange
 		}
 		return p
 	}
@@ -248,32 +229,32 @@ func (s *Server) oauthProvider(id string) oauthProvider {
 
 // ---- start ----
 
-func (s *Server) startGeminiFlow(c echo.Context, f *oauthFlows) error {
-	if s.gemini == nil {
-		return s.startFailed(c, f, http.StatusServiceUnavailable, "The Gemini CLI provider is not configured on this server.")
+func (a *API) startGeminiFlow(c echo.Context, f *oauthFlows) error {
+	if a.d.Gemini == nil {
+		return a.startFailed(c, f, http.StatusServiceUnavailable, "The Gemini CLI provider is not configured on this server.")
 	}
 	project := c.QueryParam("project_id")
 	if project != "" && !validProjectID(project) {
-		return s.startFailed(c, f, http.StatusBadRequest, "project_id is not a Google Cloud project id.")
+		return a.startFailed(c, f, http.StatusBadRequest, "project_id is not a Google Cloud project id.")
 	}
 	redirect := geminiRedirectURI(c.Request())
-	return s.startFlow(c, f, flowState{Provider: providers.GeminiCLI, Redirect: redirect, Project: project},
-		func(state, verifier string) string { return s.gemini.AuthCodeURL(state, verifier, redirect) })
+	return a.startFlow(c, f, flowState{Provider: providers.GeminiCLI, Redirect: redirect, Project: project},
+		func(state, verifier string) string { return a.d.Gemini.AuthCodeURL(state, verifier, redirect) })
 }
 
-func (s *Server) startCodexFlow(c echo.Context, f *oauthFlows) error {
-	if s.codex == nil {
-		return s.startFailed(c, f, http.StatusServiceUnavailable, "The Codex provider is not configured on this server.")
+func (a *API) startCodexFlow(c echo.Context, f *oauthFlows) error {
+	if a.d.Codex == nil {
+		return a.startFailed(c, f, http.StatusServiceUnavailable, "The Codex provider is not configured on this server.")
 	}
-	return s.startFlow(c, f, flowState{Provider: providers.Codex, Redirect: codex.DefaultRedirectURI},
+	return a.startFlow(c, f, flowState{Provider: providers.Codex, Redirect: codex.DefaultRedirectURI},
 		func(state, verifier string) string {
-			return s.codex.AuthCodeURL(state, verifier, codex.DefaultRedirectURI)
+			return a.d.Codex.AuthCodeURL(state, verifier, codex.DefaultRedirectURI)
 		})
 }
 
 // startFlow mints the flow (state, PKCE verifier, cookie) and sends the
 // browser, or the headless caller, to the provider.
-func (s *Server) startFlow(c echo.Context, f *oauthFlows, st flowState, authorize func(state, verifier string) string) error {
+func (a *API) startFlow(c echo.Context, f *oauthFlows, st flowState, authorize func(state, verifier string) string) error {
 	st.State = rand.Text()
 	st.Verifier = oauth2.GenerateVerifier()
 	expires := f.now().Add(oauthFlowTTL)
@@ -286,10 +267,10 @@ func (s *Server) startFlow(c echo.Context, f *oauthFlows, st flowState, authoriz
 	http.SetCookie(w, f.cookie(st.Provider, value, expires, f.cookieSecure(c.Request())))
 	f.pages.SetHeaders(w.Header())
 	authURL := authorize(st.State, st.Verifier)
-	paste := oauthPastePath + "?provider=" + st.Provider
+	paste := PastePath + "?provider=" + st.Provider
 	format := c.QueryParam("format")
-	s.log.Info("oauth flow started",
-		zap.String(keyRequestID, requestID(c)),
+	a.log.Info("oauth flow started",
+		zap.String(keyRequestID, a.d.RequestID(c)),
 		zap.String("provider", st.Provider),
 		zap.String("format", format))
 	switch format {
@@ -300,7 +281,7 @@ func (s *Server) startFlow(c echo.Context, f *oauthFlows, st flowState, authoriz
 		}{authURL, requestOrigin(c.Request()) + paste})
 	case "html":
 		page := oauthpages.Start{
-			Provider:     s.oauthProvider(st.Provider).name,
+			Provider:     a.oauthProvider(st.Provider).name,
 			AuthorizeURL: authURL,
 			PasteURL:     paste,
 			CallbackHint: st.Redirect,
@@ -322,13 +303,12 @@ func (s *Server) startFlow(c echo.Context, f *oauthFlows, st flowState, authoriz
 
 // startFailed answers a start route that cannot begin a flow: in the API
 // envelope for format=json, as a page otherwise.
-func (s *Server) startFailed(c echo.Context, f *oauthFlows, status int, msg string) error {
+func (a *API) startFailed(c echo.Context, f *oauthFlows, status int, msg string) error {
 	if c.QueryParam("format") == "json" {
-		kind := KindInvalidArgument
-		if status == http.StatusServiceUnavailable {
-			kind = KindUnavailable
+		if status != http.StatusServiceUnavailable {
+			status = http.StatusBadRequest
 		}
-		return &Error{Kind: kind, Message: msg}
+		return failure(status, msg)
 	}
 	return f.pages.Render(c.Response(), status, oauthpages.Problem{Title: "Cannot start the sign-in", Message: msg})
 }
@@ -343,58 +323,58 @@ type callbackParams struct {
 }
 
 // callback serves a provider's redirect to this server.
-func (s *Server) callback(provider string) func(echo.Context, *oauthFlows) error {
+func (a *API) callback(provider string) func(echo.Context, *oauthFlows) error {
 	return func(c echo.Context, f *oauthFlows) error {
 		q := c.Request().URL.Query()
-		return s.completeFlow(c, f, []string{provider}, callbackParams{
+		return a.completeFlow(c, f, []string{provider}, callbackParams{
 			code: q.Get("code"), state: q.Get("state"), err: q.Get("error"), errDesc: q.Get("error_description"),
 		}, false)
 	}
 }
 
 // pasteForm shows the paste form to a browser with a flow in progress.
-func (s *Server) pasteForm(c echo.Context, f *oauthFlows) error {
+func (a *API) pasteForm(c echo.Context, f *oauthFlows) error {
 	cands := flowCandidates(c.QueryParam("provider"))
-	flows := s.openFlows(c, f, cands)
+	flows := a.openFlows(c, f, cands)
 	if len(flows) == 0 {
-		return s.noFlowCookie(c, f, cands)
+		return a.noFlowCookie(c, f, cands)
 	}
-	return f.pages.Render(c.Response(), http.StatusOK, s.pastePage(flows, ""))
+	return f.pages.Render(c.Response(), http.StatusOK, a.pastePage(flows, ""))
 }
 
 // pasteSubmit completes a flow from a pasted callback address or code.
-// The body is capped at pasteBodyLimit (bodyLimitOf), and a browser's POST
+// The body is capped at PasteBodyLimit (bodyLimitOf), and a browser's POST
 // must come from Pollux's own origin: the route needs no key, so only the
 // flow cookie and this check stand between a page elsewhere on the same
 // host and an operator's open sign-in.
-func (s *Server) pasteSubmit(c echo.Context, f *oauthFlows) error {
+func (a *API) pasteSubmit(c echo.Context, f *oauthFlows) error {
 	if !sameOrigin(c.Request()) {
-		return &Error{Kind: KindPermissionDenied, Message: "cross-origin sign-in form refused: submit it from Pollux's own paste page"}
+		return failure(http.StatusForbidden, "cross-origin sign-in form refused: submit it from Pollux's own paste page")
 	}
 	if err := c.Request().ParseForm(); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return err
 		}
-		return &Error{Kind: KindInvalidArgument, Message: "the sign-in form could not be read", Err: err}
+		return failure(http.StatusBadRequest, "the sign-in form could not be read")
 	}
 	cands := flowCandidates(c.FormValue("provider"))
 	p, ok := parsePasted(c.FormValue("callback_url"))
 	if !ok {
-		flows := s.openFlows(c, f, cands)
+		flows := a.openFlows(c, f, cands)
 		if len(flows) == 0 {
-			return s.noFlowCookie(c, f, cands)
+			return a.noFlowCookie(c, f, cands)
 		}
 		return f.pages.Render(c.Response(), http.StatusBadRequest,
-			s.pastePage(flows, "That does not look like the address of the callback page. Copy the whole address from the address bar and try again."))
+			a.pastePage(flows, "That does not look like the address of the callback page. Copy the whole address from the address bar and try again."))
 	}
-	return s.completeFlow(c, f, cands, p, true)
+	return a.completeFlow(c, f, cands, p, true)
 }
 
-func (s *Server) pastePage(flows []flowState, msg string) oauthpages.Paste {
-	page := oauthpages.Paste{Action: oauthPastePath, CallbackHint: "http://localhost", Message: msg}
+func (a *API) pastePage(flows []flowState, msg string) oauthpages.Paste {
+	page := oauthpages.Paste{Action: PastePath, CallbackHint: "http://localhost", Message: msg}
 	if len(flows) == 1 {
-		page.Provider = s.oauthProvider(flows[0].Provider).name
+		page.Provider = a.oauthProvider(flows[0].Provider).name
 		page.ProviderID = flows[0].Provider
 		page.CallbackHint = flows[0].Redirect
 	}
@@ -403,8 +383,8 @@ func (s *Server) pastePage(flows []flowState, msg string) oauthpages.Paste {
 
 // completeFlow matches the callback to a flow cookie, exchanges the code and
 // onboards the credential, then renders the verdict.
-func (s *Server) completeFlow(c echo.Context, f *oauthFlows, cands []string, p callbackParams, pasted bool) error {
-	flows := s.openFlows(c, f, cands)
+func (a *API) completeFlow(c echo.Context, f *oauthFlows, cands []string, p callbackParams, pasted bool) error {
+	flows := a.openFlows(c, f, cands)
 	var st *flowState
 	for i := range flows {
 		// Compare every candidate in constant time; a state match picks it.
@@ -418,7 +398,7 @@ func (s *Server) completeFlow(c echo.Context, f *oauthFlows, cands []string, p c
 			st = &flows[0]
 		case 0:
 		default:
-			return f.pages.Render(c.Response(), http.StatusBadRequest, s.pastePage(flows,
+			return f.pages.Render(c.Response(), http.StatusBadRequest, a.pastePage(flows,
 				"Several sign-ins are in progress in this browser: paste the whole address, not only the code."))
 		}
 	}
@@ -426,8 +406,8 @@ func (s *Server) completeFlow(c echo.Context, f *oauthFlows, cands []string, p c
 	// crafted link cannot put its own text on a Pollux page.
 	if p.err != "" && st != nil {
 		f.clearCookie(c, st.Provider)
-		s.log.Info("oauth flow refused at the provider",
-			zap.String(keyRequestID, requestID(c)), zap.String("error", shortText(p.err, 64)))
+		a.log.Info("oauth flow refused at the provider",
+			zap.String(keyRequestID, a.d.RequestID(c)), zap.String("error", shortText(p.err, 64)))
 		msg := "The provider reported an error: " + shortText(p.err, 64)
 		if d := shortText(p.errDesc, 200); d != "" {
 			msg += " (" + d + ")"
@@ -435,43 +415,43 @@ func (s *Server) completeFlow(c echo.Context, f *oauthFlows, cands []string, p c
 		if p.err == "access_denied" {
 			msg = "The sign-in was cancelled, or access was not granted, at the provider. No account was added."
 		}
-		return s.flowProblem(c, f, http.StatusBadRequest, "Sign-in not completed", msg)
+		return a.flowProblem(c, f, http.StatusBadRequest, "Sign-in not completed", msg)
 	}
 	if st == nil {
 		if len(flows) == 0 {
-			return s.noFlowCookie(c, f, cands)
+			return a.noFlowCookie(c, f, cands)
 		}
-		s.log.Info("oauth flow state mismatch", zap.String(keyRequestID, requestID(c)))
-		return s.flowProblem(c, f, http.StatusBadRequest, "Sign-in expired", msgFlowLost)
+		a.log.Info("oauth flow state mismatch", zap.String(keyRequestID, a.d.RequestID(c)))
+		return a.flowProblem(c, f, http.StatusBadRequest, "Sign-in expired", msgFlowLost)
 	}
 	if p.code == "" {
 		if pasted {
-			return f.pages.Render(c.Response(), http.StatusBadRequest, s.pastePage(flows,
+			return f.pages.Render(c.Response(), http.StatusBadRequest, a.pastePage(flows,
 				"The pasted address has no authorization code. Copy the whole address of the page that did not load."))
 		}
-		return s.flowProblem(c, f, http.StatusBadRequest, "Sign-in not completed", "The provider sent no authorization code.")
+		return a.flowProblem(c, f, http.StatusBadRequest, "Sign-in not completed", "The provider sent no authorization code.")
 	}
 	if !f.consume(st.State, time.Unix(st.Expires, 0)) {
-		return s.flowProblem(c, f, http.StatusBadRequest, "Sign-in already completed",
+		return a.flowProblem(c, f, http.StatusBadRequest, "Sign-in already completed",
 			"This sign-in was already used. Start again to add another account.")
 	}
 	f.clearCookie(c, st.Provider)
-	return s.addSignedIn(c, f, *st, p.code)
+	return a.addSignedIn(c, f, *st, p.code)
 }
 
 // addSignedIn exchanges the code for a credential and onboards it.
-func (s *Server) addSignedIn(c echo.Context, f *oauthFlows, st flowState, code string) error {
-	prov := s.oauthProvider(st.Provider)
-	log := s.log.With(zap.String(keyRequestID, requestID(c)), zap.String("provider", st.Provider))
+func (a *API) addSignedIn(c echo.Context, f *oauthFlows, st flowState, code string) error {
+	prov := a.oauthProvider(st.Provider)
+	log := a.log.With(zap.String(keyRequestID, a.d.RequestID(c)), zap.String("provider", st.Provider))
 	if prov.exchange == nil || prov.pool == nil {
-		return s.flowProblem(c, f, http.StatusServiceUnavailable, "Provider not configured",
+		return a.flowProblem(c, f, http.StatusServiceUnavailable, "Provider not configured",
 			"The "+prov.name+" provider is not configured on this server.")
 	}
 	ctx := c.Request().Context()
 	cred, err := prov.exchange(ctx, code, st.Verifier, st.Redirect)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
-			return &Error{Kind: KindCanceled, Err: err}
+			return err
 		}
 		return f.renderOutcome(c, exchangeOutcome(log, prov, err), hintStartNew)
 	}
@@ -594,7 +574,7 @@ func verdictPage(prov oauthProvider, v actors.Verdict) (int, oauthpages.Result) 
 }
 
 // flowProblem renders a failure of the flow.
-func (s *Server) flowProblem(c echo.Context, f *oauthFlows, status int, title, msg string) error {
+func (a *API) flowProblem(c echo.Context, f *oauthFlows, status int, title, msg string) error {
 	p := oauthpages.Problem{Title: title, Message: msg}
 	if status == http.StatusBadRequest {
 		p.Hint = hintStartNew
@@ -608,11 +588,11 @@ func (s *Server) flowProblem(c echo.Context, f *oauthFlows, status int, title, m
 // the page lists the likely causes in order; a Secure cookie is the first
 // suspect only when this request came over plain HTTP: over HTTPS the
 // browser would have sent it.
-func (s *Server) noFlowCookie(c echo.Context, f *oauthFlows, cands []string) error {
+func (a *API) noFlowCookie(c echo.Context, f *oauthFlows, cands []string) error {
 	r := c.Request()
 	for _, provider := range cands {
 		if _, err := r.Cookie(cookieName(provider)); err == nil {
-			return s.flowProblem(c, f, http.StatusBadRequest, "Sign-in expired", msgFlowLost)
+			return a.flowProblem(c, f, http.StatusBadRequest, "Sign-in expired", msgFlowLost)
 		}
 	}
 	var causes []string
@@ -627,10 +607,10 @@ func (s *Server) noFlowCookie(c echo.Context, f *oauthFlows, cands []string) err
 		"The sign-in was started in another browser, browser profile or private window, or on another "+
 			"address of Pollux: the cookie belongs to one host name (http://pollux.lan:8188 and "+
 			"http://localhost:8188 are different). If this page's address is not the one you started on, "+
-			"copy this whole address into "+oauthPastePath+" on the address you started on.",
+			"copy this whole address into "+PastePath+" on the address you started on.",
 		"More than 10 minutes passed since the sign-in started, and its cookie expired.",
 	)
-	s.log.Info("oauth callback without a flow cookie", zap.String(keyRequestID, requestID(c)), zap.Bool("https", overHTTPS(r, f.trusted)))
+	a.log.Info("oauth callback without a flow cookie", zap.String(keyRequestID, a.d.RequestID(c)), zap.Bool("https", overHTTPS(r, f.trusted)))
 	return f.pages.Render(c.Response(), http.StatusBadRequest, oauthpages.Problem{
 		Title:   "No sign-in in progress in this browser",
 		Message: "This browser did not send the cookie of a sign-in in progress. Likely causes, most likely first:",
@@ -653,7 +633,7 @@ func flowCandidates(provider string) []string {
 }
 
 // openFlows returns the valid flows among the request's cookies.
-func (s *Server) openFlows(c echo.Context, f *oauthFlows, cands []string) []flowState {
+func (a *API) openFlows(c echo.Context, f *oauthFlows, cands []string) []flowState {
 	var out []flowState
 	for _, provider := range cands {
 		ck, err := c.Request().Cookie(cookieName(provider))
@@ -662,8 +642,8 @@ func (s *Server) openFlows(c echo.Context, f *oauthFlows, cands []string) []flow
 		}
 		st, err := f.open(provider, ck.Value)
 		if err != nil {
-			s.log.Info("oauth flow cookie refused",
-				zap.String(keyRequestID, requestID(c)), zap.String("provider", provider), zap.Error(err))
+			a.log.Info("oauth flow cookie refused",
+				zap.String(keyRequestID, a.d.RequestID(c)), zap.String("provider", provider), zap.Error(err))
 			continue
 		}
 		out = append(out, st)
@@ -830,17 +810,9 @@ func requestOrigin(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-// pasteBodyLimit caps the body of POST /oauth/paste: one callback address
+// PasteBodyLimit caps the body of POST /oauth/paste: one callback address
 // (at most 8 KiB) and a provider name, form-encoded.
-const pasteBodyLimit = 16 << 10
-
-// bodyLimitOf is the body limit of the request's route.
-func (s *Server) bodyLimitOf(c echo.Context) int64 {
-	if c.Path() == oauthPastePath && c.Request().Method == http.MethodPost {
-		return min(pasteBodyLimit, s.bodyLimit)
-	}
-	return s.bodyLimit
-}
+const PasteBodyLimit = 16 << 10
 
 // sameOrigin reports whether r, a keyless state-changing request, may come
 // from the page that sent it: its Origin is Pollux's own, or it has none

@@ -1,4 +1,4 @@
-package transport
+package signin
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/providers/codex"
-	"github.com/pollux-gateway/pollux/transport/oauthpages"
+	"github.com/pollux-gateway/pollux/transport/signin/oauthpages"
 )
 
 // The device-code sign-in adds a Codex account without any redirect: Pollux
@@ -61,9 +61,9 @@ const (
 
 // Device sign-in states, as the JSON status reports them.
 const (
-	devicePending = "pending"
-	deviceAdded   = "added"
-	deviceFailed  = "failed"
+	DevicePending = "pending"
+	DeviceAdded   = "added"
+	DeviceFailed  = "failed"
 )
 
 // errDeviceStopping refuses new device sign-ins once the server is stopping.
@@ -100,11 +100,9 @@ type deviceLogin struct {
 
 // newDeviceFlows makes the device sign-in state and ties it to the HTTP
 // server's shutdown.
-func (s *Server) newDeviceFlows() *deviceFlows {
+func (a *API) newDeviceFlows(interval time.Duration) *deviceFlows {
 	ctx, cancel := context.WithCancel(context.Background())
-	dv := &deviceFlows{ctx: ctx, cancel: cancel, logins: make(map[string]*deviceLogin)}
-	s.http.RegisterOnShutdown(dv.stop)
-	return dv
+	return &deviceFlows{ctx: ctx, cancel: cancel, logins: make(map[string]*deviceLogin), interval: interval}
 }
 
 // stop cancels every poller and refuses new sign-ins; it does not wait.
@@ -161,35 +159,35 @@ func (dv *deviceFlows) finish(l *deviceLogin, out signInOutcome, now time.Time) 
 // ---- handlers ----
 
 // startCodexDevice starts a device sign-in and shows its code.
-func (s *Server) startCodexDevice(c echo.Context, f *oauthFlows) error {
+func (a *API) startCodexDevice(c echo.Context, f *oauthFlows) error {
 	asJSON := c.QueryParam("format") == "json"
-	if s.codex == nil || s.codexPool == nil {
-		return s.deviceStartFailed(c, f, asJSON, http.StatusServiceUnavailable, "The Codex provider is not configured on this server.")
+	if a.d.Codex == nil || a.d.Pool(providers.Codex) == nil {
+		return a.deviceStartFailed(c, f, asJSON, http.StatusServiceUnavailable, "The Codex provider is not configured on this server.")
 	}
-	log := s.log.With(zap.String(keyRequestID, requestID(c)), zap.String("provider", providers.Codex))
-	d, err := s.codex.StartDevice(c.Request().Context())
+	log := a.log.With(zap.String(keyRequestID, a.d.RequestID(c)), zap.String("provider", providers.Codex))
+	d, err := a.d.Codex.StartDevice(c.Request().Context())
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
-			return &Error{Kind: KindCanceled, Err: err}
+			return err
 		}
 		log.Warn("oauth device: start failed", zap.Error(err))
 		msg := "Pollux could not get a device code from OpenAI. Try again in a moment, or use the browser sign-in at " + codexAuthPath + "."
 		if errors.Is(err, codex.ErrDeviceDisabled) {
 			msg = "OpenAI's authorization server does not offer device code sign-in here. Use the browser sign-in at " + codexAuthPath + "."
 		}
-		return s.deviceStartFailed(c, f, asJSON, http.StatusBadGateway, msg)
+		return a.deviceStartFailed(c, f, asJSON, http.StatusBadGateway, msg)
 	}
 	dv := f.device
 	l := &deviceLogin{id: rand.Text(), userCode: d.UserCode, verificationURL: d.VerificationURL, expires: d.Expires}
 	if err := dv.add(l, f.now()); err != nil {
 		log.Warn("oauth device: not started", zap.Error(err))
-		return s.deviceStartFailed(c, f, asJSON, http.StatusServiceUnavailable,
+		return a.deviceStartFailed(c, f, asJSON, http.StatusServiceUnavailable,
 			"Too many device sign-ins are waiting, or the server is stopping. Finish or let the others expire, then try again.")
 	}
 	if dv.interval > 0 {
 		d.Interval = dv.interval
 	}
-	go s.pollDevice(f, l, d)
+	go a.pollDevice(f, l, d)
 	log.Info("oauth device sign-in started", zap.String("device_login", l.id), zap.Time("expires", l.expires))
 
 	w := c.Response()
@@ -209,13 +207,12 @@ func (s *Server) startCodexDevice(c echo.Context, f *oauthFlows) error {
 	return f.pages.Render(w, http.StatusOK, devicePage(*l, statusURL))
 }
 
-func (s *Server) deviceStartFailed(c echo.Context, f *oauthFlows, asJSON bool, status int, msg string) error {
+func (a *API) deviceStartFailed(c echo.Context, f *oauthFlows, asJSON bool, status int, msg string) error {
 	if asJSON {
-		kind := KindUnavailable
-		if status == http.StatusBadGateway {
-			kind = KindUpstream
+		if status != http.StatusBadGateway {
+			status = http.StatusServiceUnavailable
 		}
-		return &Error{Kind: kind, Message: msg}
+		return failure(status, msg)
 	}
 	return f.pages.Render(c.Response(), status, oauthpages.Problem{Title: "Cannot start the sign-in", Message: msg})
 }
@@ -233,17 +230,17 @@ func devicePage(l deviceLogin, statusURL string) oauthpages.Device {
 }
 
 // codexDeviceStatus answers the JSON status of a device sign-in.
-func (s *Server) codexDeviceStatus(c echo.Context, f *oauthFlows) error {
+func (a *API) codexDeviceStatus(c echo.Context, f *oauthFlows) error {
 	f.pages.SetHeaders(c.Response().Header())
 	l, ok := f.device.lookup(c.Param("id"), f.now())
 	if !ok {
-		return &Error{Kind: KindNotFound, Message: "no such device sign-in (a finished one is kept for 10 minutes)"}
+		return failure(http.StatusNotFound, "no such device sign-in (a finished one is kept for 10 minutes)")
 	}
 	return c.JSON(http.StatusOK, deviceStatusOf(l))
 }
 
-// deviceStatus is the JSON status of a device sign-in.
-type deviceStatus struct {
+// DeviceStatus is the JSON status of a device sign-in.
+type DeviceStatus struct {
 	ID     string `json:"id"`
 	Status string `json:"status"`
 	// While pending.
@@ -256,17 +253,17 @@ type deviceStatus struct {
 	Verdict *actors.Verdict `json:"verdict,omitempty"`
 }
 
-func deviceStatusOf(l deviceLogin) deviceStatus {
-	st := deviceStatus{ID: l.id, Status: devicePending, ExpiresAt: l.expires.UTC()}
+func deviceStatusOf(l deviceLogin) DeviceStatus {
+	st := DeviceStatus{ID: l.id, Status: DevicePending, ExpiresAt: l.expires.UTC()}
 	if !l.done {
 		st.UserCode, st.VerificationURL = l.userCode, l.verificationURL
 		return st
 	}
-	st.Status, st.Verdict = deviceFailed, l.outcome.verdict
+	st.Status, st.Verdict = DeviceFailed, l.outcome.verdict
 	switch p := l.outcome.page.(type) {
 	case oauthpages.Result:
 		if p.OK {
-			st.Status = deviceAdded
+			st.Status = DeviceAdded
 		}
 		st.Title, st.Message = p.Title, p.Summary
 	case oauthpages.Problem:
@@ -277,7 +274,7 @@ func deviceStatusOf(l deviceLogin) deviceStatus {
 
 // devicePage serves the browser's view of a device sign-in: the waiting
 // page, then the result.
-func (s *Server) devicePage(c echo.Context, f *oauthFlows) error {
+func (a *API) devicePage(c echo.Context, f *oauthFlows) error {
 	id := c.Param("id")
 	l, ok := f.device.lookup(id, f.now())
 	ck, err := c.Request().Cookie(deviceCookieName)
@@ -324,10 +321,10 @@ func (f *oauthFlows) deviceCookie(id string, expires time.Time, secure bool) *ht
 // pollDevice waits for the sign-in's approval and onboards the credential.
 // It runs in its own goroutine, bounded by the code's expiry and the
 // server's lifetime.
-func (s *Server) pollDevice(f *oauthFlows, l *deviceLogin, d codex.Device) {
+func (a *API) pollDevice(f *oauthFlows, l *deviceLogin, d codex.Device) {
 	dv := f.device
 	defer dv.wg.Done()
-	log := s.log.With(zap.String("provider", providers.Codex), zap.String("device_login", l.id))
+	log := a.log.With(zap.String("provider", providers.Codex), zap.String("device_login", l.id))
 	out := problemOutcome(http.StatusInternalServerError, "Could not add the account", "Pollux failed while waiting for the sign-in.")
 	defer func() {
 		if v := recover(); v != nil {
@@ -335,9 +332,9 @@ func (s *Server) pollDevice(f *oauthFlows, l *deviceLogin, d codex.Device) {
 		}
 		dv.finish(l, out, f.now())
 	}()
-	prov := s.oauthProvider(providers.Codex)
+	prov := a.oauthProvider(providers.Codex)
 	pctx, cancel := context.WithDeadline(dv.ctx, l.expires)
-	cred, err := s.codex.PollDevice(pctx, d)
+	cred, err := a.d.Codex.PollDevice(pctx, d)
 	cancel()
 	if err != nil {
 		out = deviceOutcome(log, prov, dv.ctx, err)
