@@ -1,11 +1,43 @@
-// Package transport is Pollux's HTTP server, built on Echo: the middleware
-// chain, the routes of both API surfaces, the health endpoints and the
-// mapping of errors to client-facing envelopes.
+// Package transport is Pollux's HTTP server, built on Echo. It assembles the
+// gateway's parts and owns what they share: the middleware chain, the route
+// groups and the key each one demands, the mapping of errors to
+// client-facing envelopes, /metrics and the health endpoints.
+//
+// # Layout
+//
+// Each part of the HTTP surface is a package with its own small Deps struct
+// (narrow interfaces, no back-pointer to the server), mounted by one line
+// in Server.routes:
+//
+//	transport/gemini       the Gemini v1beta surface's models (its generate routes are still in this package)
+//	transport/openai       the OpenAI surface's models and envelope (its responses routes are still in this package)
+//	transport/signin       browser OAuth, the paste page, the Codex device-code sign-in
+//	transport/operations   admin API, member keys and usage, pool usage, resource:add, status page
+//
+// The import rules (cmd/pollux/layout_test.go) keep this shape: only the
+// root imports a surface package, no surface imports another or the root,
+// a surface may import the relay kernel (transport/relay), and nothing
+// under transport imports storage (the records it shows are named in
+// actors).
+//
+// # Routes and keys
+//
+// Who may call a route is decided where it is mounted and nowhere else:
+// Server.routes hands each part the function that mounts a route in one
+// access group (Server.group), and the middleware looks the matched route
+// up in that table. The groups:
+//
+//	open      no key: /healthz, /readyz, the status page, the sign-in callbacks and paste page
+//	client    the Pollux key or a member key: the model APIs, /v1/me, the Codex CLI's usage routes
+//	operator  the admin key when one is set, else the Pollux key: /admin/v1, resource:add, the sign-in starts
+//	monitor   the Pollux key or the admin key (none with metrics_public): /metrics
+//
+// A path under /geminicli or /codex that matches no route is treated as
+// client, so a wrong path without a key answers 401, not 404.
 //
 // # Surfaces
 //
-// The first path segment picks the surface, which decides the key check and
-// the error envelope:
+// The first path segment picks the error envelope:
 //
 //	/geminicli/...   Gemini (package gemini):  {"error":{"code":401,"message":"...","status":"UNAUTHENTICATED"}}
 //	/codex/...       OpenAI (package openai):  {"error":{"message":"...","type":"authentication_error","code":"invalid_api_key","param":null}}
@@ -14,6 +46,15 @@
 // Unknown routes and wrong methods are answered in the same envelopes. The
 // Gemini surface is served under /geminicli/v1beta and, identically, under
 // /geminicli/v1 (the Gen AI SDK 3.x default); both come from one route table.
+//
+// One request's path: the http.Server accepts it (connguard.go bounds the
+// connections without accepted work); Echo matches the route; the
+// middleware recovers panics, assigns the request id, opens the access log
+// line, checks the key of the route's group and caps the body; the part's
+// handler answers (a model API leases a credential from the pool and relays
+// the upstream's answer); an error is rendered by handleError in the
+// surface's envelope; the access log line is written, the metrics counted
+// and a member key's usage settled.
 //
 // # Middleware
 //
@@ -33,8 +74,8 @@
 //  4. body limit: 50 MiB. A larger Content-Length is refused before
 //     reading; the body stream is capped as well, so chunked bodies are too.
 //     Both answer 413.
-//  5. key auth: the key the route's group demands (see Server.routes:
-//     open, client, operator, monitor), as "Authorization: Bearer <key>",
+//  5. key auth: the key the route's group demands (see Routes and keys),
+//     as "Authorization: Bearer <key>",
 //     "x-goog-api-key: <key>" or "?key=<key>", compared in constant time.
 //     Missing or wrong keys get 401. Every form the client used is then
 //     deleted from the request, so handlers never see, forward or log the
@@ -54,7 +95,7 @@
 //
 // Handlers return errors; *Error carries an ErrorKind, a client-safe message
 // and an optional Retry-After, and ErrorKind.Status is the one map from kinds
-// to HTTP statuses. *echo.HTTPError (from Echo and the surface packages) keeps
+// to HTTP statuses. *echo.HTTPError (from Echo and the parts' packages) keeps
 // its status and message; *http.MaxBytesError becomes 413; context.Canceled
 // becomes 499 and context.DeadlineExceeded 504; any other error is a bare 500
 // whose cause is only logged. A 429 always carries Retry-After (whole seconds,
