@@ -22,6 +22,9 @@ var (
 	ErrSignInExpired = errors.New("actors: sign-in expired before it was approved")
 	// ErrSignInStopped: the server stopped while it waited.
 	ErrSignInStopped = errors.New("actors: sign-in stopped with the server")
+	// ErrSignInNotOnboarded: the signed-in credential's onboarding job
+	// could not be stored.
+	ErrSignInNotOnboarded = errors.New("actors: the signed-in credential could not be onboarded")
 )
 
 // signInKeep is how long an ended sign-in stays queryable.
@@ -205,6 +208,9 @@ func (o *onboardingActor) signInJobEnded(ctx actor.Context, jobID string, j *job
 		}
 		if j != nil {
 			s.job = copyStatus(j)
+		}
+		if err != nil {
+			err = fmt.Errorf("%w: %w", ErrSignInNotOnboarded, err)
 		}
 		o.endSignIn(ctx, s, err)
 	}

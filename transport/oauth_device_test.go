@@ -40,13 +40,17 @@ func newDeviceHarness(t *testing.T) *harness {
 	})
 	t.Cleanup(func() {
 		h.srv.signin.StopDevices()
-		h.srv.signin.WaitDevices()
+		h.waitDevices()
 	})
 	return h
 }
 
 // waitDevices waits until every device sign-in has finished.
-func (h *harness) waitDevices() { h.srv.signin.WaitDevices() }
+func (h *harness) waitDevices() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h.srv.signin.WaitDevices(ctx)
+}
 
 var refreshRE = regexp.MustCompile(`<meta http-equiv="refresh" content="\d+;url=` + deviceStatusPath + `/([A-Z0-9]+)">`)
 

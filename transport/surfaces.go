@@ -64,6 +64,12 @@ func (s *Server) signinDeps() signin.Deps {
 			return nil
 		},
 	}
+	d.Devices = func() signin.DevicePoller {
+		if p, ok := s.codexPool.(signin.DevicePoller); ok && s.codexPool != nil {
+			return p
+		}
+		return nil
+	}
 	// A nil client stays a nil interface: the provider is not configured.
 	if s.gemini != nil {
 		d.Gemini = s.gemini

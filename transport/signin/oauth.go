@@ -496,14 +496,20 @@ func onboardSignedIn(ctx context.Context, log *zap.Logger, prov oauthProvider, c
 	wctx, cancel := context.WithTimeout(ctx, oauthOnboardWait)
 	defer cancel()
 	job, err := prov.pool.Job(wctx, started.JobID, true)
+	return jobOutcome(log, prov, started.JobID, job, err)
+}
+
+// jobOutcome judges the onboarding job of a signed-in credential: its one
+// verdict once finished.
+func jobOutcome(log *zap.Logger, prov oauthProvider, jobID string, job *actors.JobStatus, err error) signInOutcome {
 	if err != nil || !job.Finished || len(job.Verdicts) == 0 {
-		log.Warn("oauth: onboarding not finished", zap.String("job", started.JobID), zap.Error(err))
+		log.Warn("oauth: onboarding not finished", zap.String("job", jobID), zap.Error(err))
 		return problemOutcome(http.StatusGatewayTimeout, "Still checking the account",
-			"The sign-in worked, but Pollux has not finished checking the account (job "+started.JobID+"). It joins the pool once the check succeeds.")
+			"The sign-in worked, but Pollux has not finished checking the account (job "+jobID+"). It joins the pool once the check succeeds.")
 	}
 	v := job.Verdicts[0]
 	log.Info("oauth sign-in finished",
-		zap.String("job", started.JobID),
+		zap.String("job", jobID),
 		zap.String("result", string(v.Result)),
 		zap.Int64("credential_id", v.CredentialID),
 		zap.String("reason", v.Reason))

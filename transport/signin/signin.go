@@ -28,6 +28,9 @@ type Deps struct {
 	// Pool returns the pool that onboards a signed-in credential of
 	// provider, nil when it is not configured. It is called per sign-in.
 	Pool func(provider string) Ingester
+	// Devices returns the Codex pool, which polls the device-code
+	// sign-ins, nil when it is not configured. It is called per sign-in.
+	Devices func() DevicePoller
 	// RequestID returns a request's id for the log lines; nil logs none.
 	RequestID func(echo.Context) string
 }
@@ -45,7 +48,7 @@ type CodexAuth interface {
 	AuthCodeURL(state, verifier, redirectURI string) string
 	Exchange(ctx context.Context, code, verifier, redirectURI string) (providers.Credential, error)
 	StartDevice(ctx context.Context) (codex.Device, error)
-	PollDevice(ctx context.Context, d codex.Device) (providers.Credential, error)
+	PollDeviceOnce(ctx context.Context, d codex.Device) (providers.Credential, error)
 }
 
 var (
@@ -60,6 +63,16 @@ type Ingester interface {
 	Ingest(ctx context.Context, seeds []providers.Credential) (*actors.IngestStarted, error)
 	Job(ctx context.Context, id string, wait bool) (*actors.JobStatus, error)
 }
+
+// DevicePoller runs device-code sign-ins in the pool's onboarding actor;
+// *actors.Pool implements it.
+type DevicePoller interface {
+	PollSignIn(ctx context.Context, id string, step actors.SignInStep, interval time.Duration, expires time.Time) error
+	SignIn(ctx context.Context, id string, wait bool) (*actors.SignInStatus, error)
+	CancelSignIns()
+}
+
+var _ DevicePoller = (*actors.Pool)(nil)
 
 // SettingsStore persists small server settings (the OAuth cookie signing
 // key); *actors.System implements it.
@@ -103,6 +116,9 @@ func New(deps Deps) *API {
 	if deps.Pool == nil {
 		deps.Pool = func(string) Ingester { return nil }
 	}
+	if deps.Devices == nil {
+		deps.Devices = func() DevicePoller { return nil }
+	}
 	if deps.RequestID == nil {
 		deps.RequestID = func(echo.Context) string { return "" }
 	}
@@ -112,19 +128,29 @@ func New(deps Deps) *API {
 // Add mounts one route (full path) in the access group it was made for.
 type Add func(method, path string, h echo.HandlerFunc)
 
-// StopDevices cancels every device sign-in still polling and refuses new
-// ones; it does not wait (WaitDevices does). The server calls it when it
-// shuts down.
+// StopDevices ends every device sign-in still waiting for approval and
+// refuses new ones; it does not wait (WaitDevices does). The server calls
+// it when it shuts down.
 func (a *API) StopDevices() {
-	if f := a.flows; f != nil {
-		f.device.stop()
+	f := a.flows
+	if f == nil {
+		return
+	}
+	f.device.stop()
+	if p := a.d.Devices(); p != nil {
+		p.CancelSignIns()
 	}
 }
 
-// WaitDevices waits until every device sign-in's poller has ended.
-func (a *API) WaitDevices() {
-	if f := a.flows; f != nil {
-		f.device.wg.Wait()
+// WaitDevices waits until every device sign-in has ended (or ctx ends) and
+// settles what each page shows.
+func (a *API) WaitDevices(ctx context.Context) {
+	f := a.flows
+	if f == nil {
+		return
+	}
+	for _, id := range f.device.waiting() {
+		a.deviceLookup(ctx, f, id, true)
 	}
 }
 
