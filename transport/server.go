@@ -275,9 +275,10 @@ func (s *Server) routes() {
 		monitor = open
 	}
 
-	// The root's own routes.
-	withHead(open)(http.MethodGet, "/healthz", s.healthz)
-	withHead(open)(http.MethodGet, "/readyz", s.readyz)
+	// The root's own routes; uptime checkers may use HEAD.
+	openWithHead := withHead(open)
+	openWithHead(http.MethodGet, "/healthz", s.healthz)
+	openWithHead(http.MethodGet, "/readyz", s.readyz)
 	monitor(http.MethodGet, "/metrics", s.serveMetrics)
 
 	// The client surfaces, one line each.
@@ -293,7 +294,7 @@ func (s *Server) routes() {
 	ops := operations.New(s.operationsDeps())
 	ops.MountOperator(operator)
 	ops.MountClient(client)
-	ops.MountOpen(withHead(open))
+	ops.MountOpen(openWithHead)
 }
 
 // addRoute mounts one route (full path) in the access group it was made

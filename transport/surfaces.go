@@ -26,9 +26,7 @@ func (s *Server) operationsDeps() operations.Deps {
 		ReadBody:   readBody,
 		RequestID:  requestID,
 		Caller:     s.caller,
-	}
-	if s.keys != nil {
-		d.Keys = s.keys
+		Keys:       s.keys, // nil without member keys
 	}
 	return d
 }
