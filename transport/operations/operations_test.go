@@ -186,10 +186,19 @@ func newOpsEnv(t *testing.T, mutate func(*Deps)) *opsEnv {
 
 func (env *opsEnv) do(method, path, body string) (int, string) {
 	env.t.Helper()
-	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	rec := serve(env, newRequest(method, path, body))
+	return rec.Code, rec.Body.String()
+}
+
+func newRequest(method, path, body string) *http.Request {
+	return httptest.NewRequest(method, path, strings.NewReader(body))
+}
+
+// serve answers req with the env's routes.
+func serve(env *opsEnv, req *http.Request) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	env.e.ServeHTTP(rec, req)
-	return rec.Code, rec.Body.String()
+	return rec
 }
 
 // TestMountGroups checks each route goes to the group its mount call names.
