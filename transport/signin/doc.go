@@ -10,7 +10,10 @@
 // MountOperator (the starts) and MountOpen (the callbacks, guarded by the
 // signed flow cookie) the function that mounts a route in the right key
 // group. What the flows need of the rest of the gateway comes through Deps:
-// the providers' OAuth clients (GeminiAuth, CodexAuth) and the pools'
-// Ingester. Enable, called before serving, loads the cookie signing key
+// the providers' OAuth clients (GeminiAuth, CodexAuth), the pools'
+// Ingester, and the Codex pool as the DevicePoller: its onboarding actor
+// polls each device-code sign-in on the pool's clock and onboards the
+// credential, while this package starts the sign-in, shows its code and
+// reads how it ended. Enable, called before serving, loads the cookie signing key
 // from a SettingsStore; until then every route answers 503.
 package signin
