@@ -172,7 +172,9 @@ func (o *onboardingActor) Receive(ctx actor.Context) {
 		o.onCancelSignIns(ctx)
 	case *actor.Started:
 		o.loadJobs(ctx)
-	case *actor.Stopping, *actor.Stopped, *actor.Restarting:
+	case *actor.Stopping, *actor.Restarting:
+		o.dropSignIns(ctx)
+	case *actor.Stopped:
 	default:
 		o.log.Warn("onboarding: unknown message", zap.String("type", typeName(msg)))
 	}

@@ -216,6 +216,16 @@ func (o *onboardingActor) signInJobEnded(ctx actor.Context, jobID string, j *job
 	}
 }
 
+// dropSignIns ends every sign-in (its waiters hear ErrSignInStopped) and
+// forgets them when the actor stops or restarts: a restarted actor starts
+// without them, and the HTTP layer reads a forgotten sign-in as stopped.
+func (o *onboardingActor) dropSignIns(ctx actor.Context) {
+	for id, s := range o.signIns {
+		o.endSignIn(ctx, s, ErrSignInStopped)
+		delete(o.signIns, id)
+	}
+}
+
 // pruneSignIns forgets the sign-ins that ended more than signInKeep ago.
 func (o *onboardingActor) pruneSignIns() {
 	now := o.d.clock.Now()
