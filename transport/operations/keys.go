@@ -413,9 +413,9 @@ func validKeyName(name string) error {
 func keyStoreError(err error) error {
 	switch {
 	case errors.Is(err, actors.ErrKeyNotFound):
-		return failure(http.StatusNotFound, "no such member key").SetInternal(err)
+		return failure(http.StatusNotFound, "no such member key")
 	case errors.Is(err, actors.ErrKeyNameTaken):
-		return failure(http.StatusConflict, "name: another key has this name").SetInternal(err)
+		return failure(http.StatusConflict, "name: another key has this name")
 	}
 	return err
 }

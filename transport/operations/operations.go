@@ -168,9 +168,11 @@ func failure(status int, msg string) *echo.HTTPError {
 	return echo.NewHTTPError(status, msg)
 }
 
-// internalError is a 500 whose cause is only logged.
+// internalError is a 500 whose cause is only logged. The cause is kept as
+// text: the server maps some errors in a chain (a deadline, a body over the
+// limit) to their own statuses, and a pool's failure must stay a 500.
 func internalError(cause error) error {
-	return echo.NewHTTPError(http.StatusInternalServerError, "internal error").SetInternal(cause)
+	return echo.NewHTTPError(http.StatusInternalServerError, "internal error").SetInternal(errors.New(cause.Error()))
 }
 
 // poolError maps a failed pool call to the client's answer.
@@ -179,7 +181,7 @@ func poolError(ctx context.Context, err error) error {
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case errors.Is(err, actors.ErrStopped):
-		return failure(http.StatusServiceUnavailable, "the gateway is shutting down").SetInternal(err)
+		return failure(http.StatusServiceUnavailable, "the gateway is shutting down").SetInternal(errors.New(err.Error()))
 	}
 	return internalError(err)
 }
@@ -197,13 +199,17 @@ func writeJSON(c echo.Context, status int, v any) error {
 func readWhole(c echo.Context) ([]byte, error) {
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(c.Request().Body); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, failure(http.StatusBadRequest, "the request body arrived too slowly").SetInternal(err)
+			return nil, failure(http.StatusBadRequest, "the request body arrived too slowly")
 		}
 		if ctxErr := c.Request().Context().Err(); ctxErr != nil {
 			return nil, ctxErr
 		}
-		return nil, failure(http.StatusBadRequest, "could not read the request body").SetInternal(err)
+		return nil, failure(http.StatusBadRequest, "could not read the request body")
 	}
 	return buf.Bytes(), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -201,6 +202,20 @@ func serve(env *opsEnv, req *http.Request) *httptest.ResponseRecorder {
 	return rec
 }
 
+// rootLikeErrors renders errors in the order the root's problemOf reads
+// them: a deadline anywhere in the chain before an *echo.HTTPError.
+func rootLikeErrors(err error, c echo.Context) {
+	var he *echo.HTTPError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		_ = c.JSON(http.StatusGatewayTimeout, map[string]any{"message": "timeout"})
+	case errors.As(err, &he):
+		_ = c.JSON(he.Code, map[string]any{"message": he.Message})
+	default:
+		_ = c.JSON(http.StatusInternalServerError, map[string]any{"message": "bare 500"})
+	}
+}
+
 // TestMountGroups checks each route goes to the group its mount call names.
 func TestMountGroups(t *testing.T) {
 	env := newOpsEnv(t, nil)
@@ -330,8 +345,12 @@ func TestPoolErrors(t *testing.T) {
 	}{
 		{"stopping", actors.ErrStopped, http.StatusServiceUnavailable},
 		{"other", errors.New("mailbox full"), http.StatusInternalServerError},
+		// An actor's own timeout is the pool's failure, not the client's
+		// deadline.
+		{"ask timeout", fmt.Errorf("actors: ask: %w", context.DeadlineExceeded), http.StatusInternalServerError},
 	} {
 		env := newOpsEnv(t, nil)
+		env.e.HTTPErrorHandler = rootLikeErrors
 		env.gemini.err = tc.err
 		for _, path := range []string{"/admin/v1/credentials", "/admin/v1/pool", "/admin/v1/pool/usage", "/admin/v1/jobs/x"} {
 			code, body := env.do(http.MethodGet, path, "")
