@@ -6,7 +6,7 @@
 //	├── persistence            the only SQLite writer; batches; replies once durable
 //	└── <provider>             pool supervisor (one-for-one, 5 restarts a minute)
 //	    ├── scheduler          read model of the pool; Acquire → Lease | Unavailable
-//	    ├── onboarding         ingestion jobs, paced by the provider's oauth_tps
+//	    ├── onboarding         ingestion jobs, paced by the provider's oauth_tps; device-code sign-ins polled on the clock
 //	    └── credential-<id>    one per credential: tokens, status, cooldowns, refresh
 //
 // Message flow of one request:

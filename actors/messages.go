@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 
@@ -272,3 +273,57 @@ type Persisted struct {
 	Inserted bool
 	Err      error
 }
+
+// ---- Device-code sign-ins (issue 13) ----
+//
+// A device-code sign-in waits for a person to approve a code at the
+// provider. The onboarding actor polls it on the pool's clock and onboards
+// the credential it yields like an ingestion job; the HTTP layer only
+// starts it, asks how it ended, and cancels it when the server stops.
+
+// PollSignIn starts waiting for a device-code sign-in: Step runs at once,
+// then every Interval until it yields a credential or fails, or Expires
+// passes. Sender: Pool.PollSignIn (transport/signin). Receiver: onboarding
+// actor. Reply: *SignInStarted.
+type PollSignIn struct {
+	ID       string
+	Step     SignInStep
+	Interval time.Duration
+	Expires  time.Time
+}
+
+// SignInStep asks the authorization server once whether a sign-in was
+// approved: the credential once it was, ErrSignInPending while it is not
+// (or the server had a transient failure), any other error to end it. It
+// runs on a goroutine, never on the actor's.
+type SignInStep func(ctx context.Context) (providers.Credential, error)
+
+// SignInStarted is the reply to PollSignIn; Err says it was refused
+// (ErrSignInStopped, a duplicate id).
+type SignInStarted struct{ Err error }
+
+// SignInQuery asks how a device-code sign-in is doing; with Wait the reply
+// comes once it has ended. Sender: Pool.SignIn. Receiver: onboarding actor.
+// Reply: *SignInStatus.
+type SignInQuery struct {
+	ID   string
+	Wait bool
+}
+
+// SignInStatus is a device-code sign-in's state. Found is false for an
+// unknown id. Once Done, either Err says why no credential came
+// (ErrSignInExpired, ErrSignInStopped, or the step's error), or Job is the
+// finished onboarding job of the credential (its one verdict); a Job that
+// could not be stored leaves Err set and Job nil.
+type SignInStatus struct {
+	ID    string
+	Found bool
+	Done  bool
+	Err   error
+	Job   *JobStatus
+}
+
+// CancelSignIns ends every device-code sign-in still waiting for approval
+// (with ErrSignInStopped) and refuses new ones: the server is stopping.
+// Sender: Pool.CancelSignIns. Receiver: onboarding actor. No reply.
+type CancelSignIns struct{}

@@ -133,6 +133,10 @@ type onboardingActor struct {
 	// loaded is set once the stored jobs are back; queries wait for it.
 	loaded  bool
 	waiting []queuedQuery
+	// signIns are the device-code sign-ins (signin.go); signInsStopped
+	// refuses new ones once the server stops.
+	signIns        map[string]*signIn
+	signInsStopped bool
 }
 
 type queuedQuery struct {
@@ -141,7 +145,7 @@ type queuedQuery struct {
 }
 
 func newOnboarding(d *poolDeps) actor.Actor {
-	return &onboardingActor{d: d, log: d.log.Named("onboarding"), jobs: make(map[string]*job)}
+	return &onboardingActor{d: d, log: d.log.Named("onboarding"), jobs: make(map[string]*job), signIns: make(map[string]*signIn)}
 }
 
 func (o *onboardingActor) Receive(ctx actor.Context) {
@@ -156,22 +160,40 @@ func (o *onboardingActor) Receive(ctx actor.Context) {
 		o.onJobSaved(ctx, msg)
 	case *jobsLoaded:
 		o.onJobsLoaded(ctx, msg)
+	case *PollSignIn:
+		o.onPollSignIn(ctx, msg)
+	case *signInStepped:
+		o.onSignInStepped(ctx, msg)
+	case *signInDue:
+		o.onSignInDue(ctx, msg)
+	case *SignInQuery:
+		o.onSignInQuery(ctx, msg)
+	case *CancelSignIns:
+		o.onCancelSignIns(ctx)
 	case *actor.Started:
 		o.loadJobs(ctx)
-	case *actor.Stopping, *actor.Stopped, *actor.Restarting:
+	case *actor.Stopping, *actor.Restarting:
+		o.dropSignIns(ctx)
+	case *actor.Stopped:
 	default:
 		o.log.Warn("onboarding: unknown message", zap.String("type", typeName(msg)))
 	}
 }
 
 func (o *onboardingActor) onIngest(ctx actor.Context, m *Ingest) {
+	o.startJob(ctx, m.Seeds, ctx.Sender())
+}
+
+// startJob registers a job for seeds and returns its id; submitter, when
+// set, gets the *IngestStarted once the job is stored.
+func (o *onboardingActor) startJob(ctx actor.Context, seeds []providers.Credential, submitter *actor.PID) string {
 	id := newJobID()
-	seen := make(map[string]bool, len(m.Seeds))
+	seen := make(map[string]bool, len(seeds))
 	var work []indexedSeed
-	j := &job{status: JobStatus{ID: id, Provider: o.d.provider, Total: len(m.Seeds),
-		StartedAt: o.d.clock.Now(), Verdicts: make([]Verdict, len(m.Seeds))}}
+	j := &job{status: JobStatus{ID: id, Provider: o.d.provider, Total: len(seeds),
+		StartedAt: o.d.clock.Now(), Verdicts: make([]Verdict, len(seeds))}}
 	dups := 0
-	for i, s := range m.Seeds {
+	for i, s := range seeds {
 		j.status.Verdicts[i] = Verdict{Index: i, Result: VerdictPending}
 		if s.RefreshToken.IsZero() {
 			// An empty entry in the batch; the others proceed.
@@ -192,11 +214,11 @@ func (o *onboardingActor) onIngest(ctx actor.Context, m *Ingest) {
 	o.jobs[id] = j
 	o.order = append(o.order, id)
 	o.prune()
-	o.log.Info("onboarding: job started", zap.String("job", id), zap.Int("tokens", len(m.Seeds)), zap.Int("duplicates", dups))
+	o.log.Info("onboarding: job started", zap.String("job", id), zap.Int("tokens", len(seeds)), zap.Int("duplicates", dups))
 	// The job and its tokens are stored before the submitter hears of it:
 	// a 202 means nothing is lost to a crash.
 	stored := storage.IngestJob{ID: id, Provider: o.d.provider, Total: j.status.Total, Started: j.status.StartedAt}
-	for i, s := range m.Seeds {
+	for i, s := range seeds {
 		it := storage.IngestItem{Index: i}
 		if v := j.status.Verdicts[i]; v.Result == VerdictPending {
 			it.RefreshToken, it.AccessToken, it.Account = s.RefreshToken, s.AccessToken, s.Account
@@ -205,7 +227,7 @@ func (o *onboardingActor) onIngest(ctx actor.Context, m *Ingest) {
 		}
 		stored.Items = append(stored.Items, it)
 	}
-	saved := &jobSaved{jobID: id, submitter: ctx.Sender(), work: work,
+	saved := &jobSaved{jobID: id, submitter: submitter, work: work,
 		reply: &IngestStarted{JobID: id, Accepted: len(work), Duplicates: dups}}
 	self, d := ctx.Self(), o.d
 	go func() {
@@ -216,6 +238,7 @@ func (o *onboardingActor) onIngest(ctx actor.Context, m *Ingest) {
 		saved.err = err
 		d.send(self, saved)
 	}()
+	return id
 }
 
 // onJobSaved answers the submitter once its job is durable, and starts it.
@@ -224,10 +247,16 @@ func (o *onboardingActor) onJobSaved(ctx actor.Context, m *jobSaved) {
 	if m.err != nil {
 		o.log.Error("onboarding: job not stored; refused", zap.String("job", m.jobID), zap.Error(m.err))
 		delete(o.jobs, m.jobID)
-		ctx.Send(m.submitter, &IngestStarted{Err: fmt.Errorf("actors: the tokens could not be stored: %w", m.err)})
+		err := fmt.Errorf("actors: the tokens could not be stored: %w", m.err)
+		if m.submitter != nil {
+			ctx.Send(m.submitter, &IngestStarted{Err: err})
+		}
+		o.signInJobEnded(ctx, m.jobID, nil, err)
 		return
 	}
-	ctx.Send(m.submitter, m.reply)
+	if m.submitter != nil {
+		ctx.Send(m.submitter, m.reply)
+	}
 	if j == nil {
 		return
 	}
@@ -335,6 +364,7 @@ func (o *onboardingActor) finishIfDone(ctx actor.Context, j *job) {
 		ctx.Send(w, copyStatus(j))
 	}
 	j.waiters = nil
+	o.signInJobEnded(ctx, j.status.ID, j, nil)
 }
 
 func (o *onboardingActor) onQuery(ctx actor.Context, sender *actor.PID, m *JobQuery) {

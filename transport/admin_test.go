@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,211 +14,15 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/pollux-gateway/pollux/actors"
-	"github.com/pollux-gateway/pollux/config"
-	"github.com/pollux-gateway/pollux/providers"
-	"github.com/pollux-gateway/pollux/providers/codex"
 	codexfake "github.com/pollux-gateway/pollux/providers/codex/fakeupstream"
-	"github.com/pollux-gateway/pollux/providers/geminicli"
 	geminifake "github.com/pollux-gateway/pollux/providers/geminicli/fakeupstream"
 	"github.com/pollux-gateway/pollux/storage"
 )
 
-// adminTestKey is the admin key of environments that set one.
-const adminTestKey = "admin-key-for-operators-9876543210"
-
-// adminEnv is a whole gateway like the harness's, plus what the admin tests
-// need: a database file that outlives a restart, a log level the admin API
-// controls, an optional admin key.
-type adminEnv struct {
-	t      *testing.T
-	cfg    config.Config
-	gfake  *geminifake.Server
-	cfake  *codexfake.Server
-	gemini *geminicli.Client
-	codex  *codex.Client
-	log    *zap.Logger
-	logs   *observer.ObservedLogs
-	level  zap.AtomicLevel
-	dbPath string
-
-	// Replaced by restart.
-	db  *storage.DB
-	sys *actors.System
-	ts  *httptest.Server
-}
-
-type adminEnvOptions struct {
-	adminKey      string
-	metricsPublic bool
-	// level is the starting log level (default debug).
-	level zapcore.Level
-}
-
-func newAdminEnv(t *testing.T, o adminEnvOptions) *adminEnv {
-	t.Helper()
-	e := &adminEnv{t: t, gfake: geminifake.New(), cfake: codexfake.New(), level: zap.NewAtomicLevelAt(o.level)}
-	gup, cup := httptest.NewServer(e.gfake), httptest.NewServer(e.cfake)
-	t.Cleanup(gup.Close)
-	t.Cleanup(cup.Close)
-
-	cfg := fakeUpstreamConfig(gup.URL, cup.URL)
-	cfg.Basic.AdminKey = config.Secret(o.adminKey)
-	cfg.Basic.MetricsPublic = o.metricsPublic
-	e.cfg = cfg
-
-	core, logs := observer.New(e.level)
-	e.log, e.logs = zap.New(core), logs
-	e.gemini = geminicli.New(cfg.Providers.GeminiCLI, gup.Client(), e.log, geminicli.WithPollInterval(time.Millisecond))
-	e.codex = codex.New(cfg.Providers.Codex, cup.Client(), e.log)
-	e.dbPath = filepath.Join(t.TempDir(), "pollux.db")
-	e.boot()
-	t.Cleanup(func() {
-		e.shutdown()
-		e.assertNoSecretsLogged()
-	})
-	return e
-}
-
-// boot opens the database file and starts the actors and the server.
-func (e *adminEnv) boot() {
-	e.t.Helper()
-	ctx := context.Background()
-	db, err := storage.Open(ctx, e.dbPath, e.log)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	sys, err := actors.Start(ctx, actors.Deps{DB: db, Logger: e.log, Pools: []actors.PoolSpec{
-		{Name: providers.GeminiCLI, Authority: e.gemini, Config: e.cfg.Providers.GeminiCLI},
-		{Name: providers.Codex, Authority: e.codex, Config: e.cfg.Providers.Codex},
-	}})
-	if err != nil {
-		_ = db.Close()
-		e.t.Fatal(err)
-	}
-	srv := New(Deps{
-		Config: e.cfg, Logger: e.log, LogLevel: e.level,
-		GeminiPool: sys.Pool(providers.GeminiCLI), Gemini: e.gemini,
-		CodexPool: sys.Pool(providers.Codex), Codex: e.codex,
-	})
-	e.db, e.sys, e.ts = db, sys, httptest.NewServer(srv.Handler())
-}
-
-// shutdown stops the server, the actors and the database, in that order.
-func (e *adminEnv) shutdown() {
-	e.t.Helper()
-	e.ts.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := e.sys.Stop(ctx); err != nil {
-		e.t.Errorf("stop actors: %v", err)
-	}
-	if err := e.db.Close(); err != nil {
-		e.t.Errorf("close database: %v", err)
-	}
-}
-
-// restart is a process restart over the same database file.
-func (e *adminEnv) restart() {
-	e.t.Helper()
-	e.shutdown()
-	e.boot()
-}
-
-// addGemini registers accounts in the fake, onboards them and returns their
-// credential ids in order.
-func (e *adminEnv) addGemini(tokens ...string) []int64 {
-	e.t.Helper()
-	seeds := make([]providers.Credential, len(tokens))
-	for i, tok := range tokens {
-		e.gfake.AddAccount(tok, geminifake.Account{Email: tok + "@example.com", Sub: "sub-" + tok,
-			Tier: "standard-tier", Project: "proj-" + tok})
-		seeds[i] = providers.Credential{RefreshToken: config.Secret(tok)}
-	}
-	return e.add(providers.GeminiCLI, seeds)
-}
-
-// addCodex registers ChatGPT accounts in the fake and onboards them.
-func (e *adminEnv) addCodex(tokens ...string) []int64 {
-	e.t.Helper()
-	seeds := make([]providers.Credential, len(tokens))
-	for i, tok := range tokens {
-		e.cfake.AddAccount(tok, codexfake.Account{ID: "acct-" + tok, Sub: "sub-" + tok, Email: tok + "@example.com", PlanType: "pro"})
-		seeds[i] = providers.Credential{RefreshToken: config.Secret(tok)}
-	}
-	return e.add(providers.Codex, seeds)
-}
-
-func (e *adminEnv) add(provider string, seeds []providers.Credential) []int64 {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	verdicts, err := e.sys.Pool(provider).Add(ctx, seeds...)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	ids := make([]int64, len(verdicts))
-	for i, v := range verdicts {
-		if v.Result != actors.VerdictAdded {
-			e.t.Fatalf("onboarding %s: %+v", provider, v)
-		}
-		ids[i] = v.CredentialID
-	}
-	return ids
-}
-
-// do sends a request with key as Bearer ("" sends none) and returns the
-// status and body.
-func (e *adminEnv) do(method, path, body, key string) (int, string) {
-	e.t.Helper()
-	var hdr map[string]string
-	if key != "" {
-		hdr = map[string]string{"Authorization": "Bearer " + key}
-	}
-	resp := sendRequest(e.t, e.ts.Client(), method, e.ts.URL+path, body, hdr)
-	return resp.StatusCode, readAll(e.t, resp)
-}
-
-// mustDo is do that fails the test unless the status is want.
-func (e *adminEnv) mustDo(method, path, body, key string, want int) string {
-	e.t.Helper()
-	status, got := e.do(method, path, body, key)
-	if status != want {
-		e.t.Fatalf("%s %s: status = %d, want %d; body %s", method, path, status, want, got)
-	}
-	return got
-}
-
-// credentials lists GET /admin/v1/credentials with the query.
-func (e *adminEnv) credentials(query string) []actors.CredentialView {
-	e.t.Helper()
-	body := e.mustDo(http.MethodGet, "/admin/v1/credentials"+query, "", harnessKey, http.StatusOK)
-	var out struct {
-		Credentials []actors.CredentialView `json:"credentials"`
-	}
-	if err := json.Unmarshal([]byte(body), &out); err != nil {
-		e.t.Fatalf("decode %s: %v", body, err)
-	}
-	return out.Credentials
-}
-
-// credential returns one credential's view from GET credentials.
-func (e *adminEnv) credential(id int64) actors.CredentialView {
-	e.t.Helper()
-	for _, v := range e.credentials("") {
-		if v.ID == id {
-			return v
-		}
-	}
-	e.t.Fatalf("credential %d not listed", id)
-	return actors.CredentialView{}
-}
-
-func (e *adminEnv) assertNoSecretsLogged() {
+func (e *gatewayEnv) assertNoSecretsLogged() {
 	e.t.Helper()
 	for _, entry := range e.logs.All() {
 		line := fmt.Sprint(entry.Message, " ", entry.ContextMap())

@@ -1,18 +1,41 @@
-// Package transport is Pollux's HTTP server, built on Echo: it assembles
-// the middleware chain, the client surfaces, the health endpoints and the
-// mapping of errors to client-facing envelopes.
+// Package transport is Pollux's HTTP server, built on Echo. It assembles the
+// gateway's parts and owns what they share: the middleware chain, the route
+// groups and the key each one demands, the mapping of errors to
+// client-facing envelopes, /metrics and the health endpoints.
 //
 // # Layout
 //
-//	transport            Echo, middleware, route groups and their keys, metrics, health;
-//	                     surfaces.go builds each surface's Deps and mounts its routes
-//	transport/relay      the kernel: attempt loop with one retry decision, SSE pump,
-//	                     held-back stream head, error-kind map, request Record, relay.Pool
-//	transport/gemini     the Gemini v1beta surface: handler, stream codec, envelope, models
-//	transport/responses  the OpenAI Responses surface: handler, stream codec, envelope, models
+// Each part of the HTTP surface is a package with its own small Deps struct
+// (narrow interfaces, no back-pointer to the server), built in surfaces.go
+// and mounted by one line in Server.routes:
 //
-// A surface imports the relay and no other surface; the relay imports no
-// surface (relay.TestSurfaceImportRules).
+//	transport/relay        the kernel: attempt loop with one retry decision, SSE pump,
+//	                       held-back stream head, error-kind map, request Record, relay.Pool
+//	transport/gemini       the Gemini v1beta surface: handler, stream codec, envelope, models
+//	transport/responses    the OpenAI Responses surface: handler, stream codec, envelope, models
+//	transport/signin       browser OAuth, the paste page, the Codex device-code sign-in
+//	transport/operations   admin API, member keys and usage, pool usage, resource:add, status page
+//
+// The import rules (cmd/pollux/layout_test.go, relay.TestSurfaceImportRules)
+// keep this shape: only the root imports a surface package, no surface
+// imports another or the root, a surface may import the relay kernel, the
+// relay imports no surface, and nothing under transport imports storage
+// (the records it shows are named in actors).
+//
+// # Routes and keys
+//
+// Who may call a route is decided where it is mounted and nowhere else:
+// Server.routes hands each part the function that mounts a route in one
+// access group (Server.group), and the middleware looks the matched route
+// up in that table. The groups:
+//
+//	open      no key: /healthz, /readyz, the status page, the sign-in callbacks and paste page
+//	client    the Pollux key or a member key: the model APIs, /v1/me, the Codex CLI's usage routes
+//	operator  the admin key when one is set, else the Pollux key: /admin/v1, resource:add, the sign-in starts
+//	monitor   the Pollux key or the admin key (none with metrics_public): /metrics
+//
+// A path under /geminicli or /codex that matches no route is treated as
+// client, so a wrong path without a key answers 401, not 404.
 //
 // # One request's path
 //
@@ -32,8 +55,7 @@
 //
 // # Surfaces
 //
-// The first path segment picks the surface, which decides the error
-// envelope:
+// The first path segment picks the error envelope:
 //
 //	/geminicli/...   Gemini (package gemini):     {"error":{"code":401,"message":"...","status":"UNAUTHENTICATED"}}
 //	/codex/...       OpenAI (package responses):  {"error":{"message":"...","type":"authentication_error","code":"invalid_api_key","param":null}}
@@ -61,8 +83,8 @@
 //  4. body limit: 50 MiB. A larger Content-Length is refused before
 //     reading; the body stream is capped as well, so chunked bodies are too.
 //     Both answer 413.
-//  5. key auth: the key the route's group demands (see Server.routes:
-//     open, client, operator, monitor), as "Authorization: Bearer <key>",
+//  5. key auth: the key the route's group demands (see Routes and keys),
+//     as "Authorization: Bearer <key>",
 //     "x-goog-api-key: <key>" or "?key=<key>", compared in constant time.
 //     Missing or wrong keys get 401. Every form the client used is then
 //     deleted from the request, so handlers never see, forward or log the

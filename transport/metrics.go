@@ -18,7 +18,7 @@ import (
 	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/config"
 	"github.com/pollux-gateway/pollux/providers"
-	"github.com/pollux-gateway/pollux/storage"
+	"github.com/pollux-gateway/pollux/transport/operations"
 )
 
 // Metrics served at GET /metrics (all prefixed pollux_):
@@ -461,21 +461,21 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	now := time.Now()
 	for _, p := range c.s.poolList() {
-		if p.admin == nil {
+		if p.Admin == nil {
 			continue
 		}
-		snap, err := p.admin.Snapshot(ctx)
+		snap, err := p.Admin.Snapshot(ctx)
 		if err != nil {
-			c.s.log.Warn("metrics: pool snapshot failed", zap.String("provider", p.name), zap.Error(err))
+			c.s.log.Warn("metrics: pool snapshot failed", zap.String("provider", p.Name), zap.Error(err))
 			continue
 		}
-		sum := summarizePool(p.name, snap, p.models, now)
-		for _, st := range poolStatuses() {
-			ch <- prometheus.MustNewConstMetric(c.credentials, prometheus.GaugeValue, float64(sum.ByStatus.get(st)), p.name, string(st))
+		sum := operations.SummarizePool(p.Name, snap, p.Models, now)
+		for _, st := range operations.Statuses() {
+			ch <- prometheus.MustNewConstMetric(c.credentials, prometheus.GaugeValue, float64(sum.ByStatus.Get(st)), p.Name, string(st))
 		}
-		ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(snap.Waiting), p.name)
-		counts := make(map[string]int, len(p.models)+2)
-		for _, m := range p.models {
+		ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(snap.Waiting), p.Name)
+		counts := make(map[string]int, len(p.Models)+2)
+		for _, m := range p.Models {
 			counts[m] = 0
 		}
 		counts[allModelsLabel] = 0
@@ -492,13 +492,19 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 		for model, n := range counts {
-			ch <- prometheus.MustNewConstMetric(c.cooldowns, prometheus.GaugeValue, float64(n), p.name, model)
+			ch <- prometheus.MustNewConstMetric(c.cooldowns, prometheus.GaugeValue, float64(n), p.Name, model)
 		}
 	}
 }
 
+// serveMetrics answers GET /metrics in the Prometheus text format.
+func (s *Server) serveMetrics(c echo.Context) error {
+	s.metrics.handler.ServeHTTP(c.Response(), c.Request())
+	return nil
+}
+
 // allModelsLabel is the model label of credential-wide cooldowns.
-const allModelsLabel = storage.AllModels
+const allModelsLabel = actors.AllModels
 
 // modelListsOf maps each provider to its model_list, without the
 // "models/" prefix Gemini model names may carry.

@@ -32,21 +32,25 @@ func newDeviceHarness(t *testing.T) *harness {
 	h := newHarness(t, harnessOptions{
 		mutateCfg: func(c *config.Config) { c.Basic.AdminKey = deviceAdminKey },
 		serverSetup: func(s *Server) {
-			if err := s.EnableOAuth(context.Background(), newOAuthMemStore(), OAuthOptions{InsecureCookie: true}); err != nil {
+			opts := OAuthOptions{InsecureCookie: true, devicePollInterval: 2 * time.Millisecond}
+			if err := s.EnableOAuth(context.Background(), newOAuthMemStore(), opts); err != nil {
 				t.Fatal(err)
 			}
-			s.oauth.device.interval = 2 * time.Millisecond
 		},
 	})
 	t.Cleanup(func() {
-		h.srv.oauth.device.stop()
-		h.srv.oauth.device.wg.Wait()
+		h.srv.signin.StopDevices()
+		h.waitDevices()
 	})
 	return h
 }
 
 // waitDevices waits until every device sign-in has finished.
-func (h *harness) waitDevices() { h.srv.oauth.device.wg.Wait() }
+func (h *harness) waitDevices() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h.srv.signin.WaitDevices(ctx)
+}
 
 var refreshRE = regexp.MustCompile(`<meta http-equiv="refresh" content="\d+;url=` + deviceStatusPath + `/([A-Z0-9]+)">`)
 
@@ -369,7 +373,7 @@ func TestOAuthCodexDeviceStartFailures(t *testing.T) {
 	}{
 		{"disabled upstream, page", func(h *harness) { h.cfake.SetDeviceScript(codexfake.DeviceScript{Disabled: true}) }, "", http.StatusBadGateway, "does not offer device code sign-in"},
 		{"disabled upstream, json", func(h *harness) { h.cfake.SetDeviceScript(codexfake.DeviceScript{Disabled: true}) }, "json", http.StatusBadGateway, `"error"`},
-		{"stopping", func(h *harness) { h.srv.oauth.device.stop() }, "json", http.StatusServiceUnavailable, "stopping"},
+		{"stopping", func(h *harness) { h.srv.signin.StopDevices() }, "json", http.StatusServiceUnavailable, "stopping"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

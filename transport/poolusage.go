@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"context"
+	"errors"
 	"math"
 	"net/http"
 	"sort"
@@ -10,120 +12,15 @@ import (
 
 	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/providers"
-	"github.com/pollux-gateway/pollux/storage"
+	"github.com/pollux-gateway/pollux/transport/operations"
 )
 
 // Pool usage, from the quotas the upstreams report (issue 9):
 //
-//	GET /admin/v1/pool/usage                 → per provider and model: the sum of
-//	                                           remaining quota, per-credential
-//	                                           remaining and resets, the next reset
+//	GET /admin/v1/pool/usage                 → (package operations)
 //	GET /codex/backend-api/wham/usage        → the Codex pool's aggregate usage
 //	GET /codex/api/codex/usage                 windows in the backend's own shape,
 //	                                           for the Codex CLI's /status
-
-// poolUsage is the answer of GET /admin/v1/pool/usage.
-type poolUsage struct {
-	Providers []providerUsage `json:"providers"`
-}
-
-type providerUsage struct {
-	Provider string       `json:"provider"`
-	Models   []modelUsage `json:"models"`
-}
-
-// modelUsage sums one model's quota over the pool. Remaining is in units of
-// one credential's whole quota: 37.5 means what 37.5 fresh credentials hold.
-type modelUsage struct {
-	Model string `json:"model"`
-	// Credentials serve the model; Reported of them have a quota report.
-	Credentials int `json:"credentials"`
-	Reported    int `json:"reported"`
-	// Remaining is the quota left over the reporting credentials, and
-	// RemainingFraction the same over their whole quota: the share of the
-	// pool's capacity that can be spent before NextReset.
-	Remaining         float64 `json:"remaining"`
-	RemainingFraction float64 `json:"remaining_fraction"`
-	// NextReset is the earliest time a spent or partly spent quota refills.
-	NextReset time.Time         `json:"next_reset,omitzero"`
-	PerCred   []credentialUsage `json:"per_credential"`
-}
-
-type credentialUsage struct {
-	ID        int64   `json:"id"`
-	Remaining float64 `json:"remaining"`
-	// Known is false when the upstream reported nothing for this model.
-	Known   bool      `json:"known"`
-	ResetAt time.Time `json:"reset_at,omitzero"`
-	// CoolingUntil is set while the credential is kept off the model.
-	CoolingUntil time.Time `json:"cooling_until,omitzero"`
-}
-
-// summarizePoolUsage sums a snapshot's quota reports for each model. A quota
-// whose reset has passed counts as refilled; a credential cooling on the
-// model has nothing left until its cooldown ends.
-func summarizePoolUsage(name string, snap *actors.Snapshot, models []string, now time.Time) providerUsage {
-	out := providerUsage{Provider: name, Models: make([]modelUsage, len(models))}
-	for i, m := range models {
-		mu := modelUsage{Model: m, PerCred: []credentialUsage{}}
-		for j := range snap.Credentials {
-			v := &snap.Credentials[j]
-			if v.Status != storage.StatusActive && v.Status != storage.StatusCooling {
-				continue
-			}
-			mu.Credentials++
-			cu := credentialUsage{ID: v.ID}
-			for _, b := range v.Quota {
-				if b.Model != m && b.Model != storage.AllModels {
-					continue
-				}
-				left, reset := b.Remaining, b.ResetAt
-				if !reset.IsZero() && !reset.After(now) {
-					left, reset = 1, time.Time{}
-				}
-				if !cu.Known || left < cu.Remaining {
-					cu.Remaining, cu.ResetAt, cu.Known = left, reset, true
-				}
-			}
-			for _, cd := range v.Cooldowns {
-				if (cd.Model == m || cd.Model == storage.AllModels) && cd.Until.After(now) && cd.Until.After(cu.CoolingUntil) {
-					cu.CoolingUntil = cd.Until
-				}
-			}
-			if !cu.CoolingUntil.IsZero() {
-				cu.Remaining = 0
-			}
-			if cu.Known {
-				mu.Reported++
-				mu.Remaining += cu.Remaining
-				if !cu.ResetAt.IsZero() && cu.Remaining < 1 && (mu.NextReset.IsZero() || cu.ResetAt.Before(mu.NextReset)) {
-					mu.NextReset = cu.ResetAt
-				}
-			}
-			if !cu.CoolingUntil.IsZero() && (mu.NextReset.IsZero() || cu.CoolingUntil.Before(mu.NextReset)) {
-				mu.NextReset = cu.CoolingUntil
-			}
-			mu.PerCred = append(mu.PerCred, cu)
-		}
-		if mu.Reported > 0 {
-			mu.RemainingFraction = mu.Remaining / float64(mu.Reported)
-		}
-		out.Models[i] = mu
-	}
-	return out
-}
-
-func (a *adminAPI) poolUsage(c echo.Context) error {
-	now := time.Now()
-	out := poolUsage{Providers: []providerUsage{}}
-	err := a.s.eachPoolSnapshot(c.Request().Context(), func(p poolRef, snap *actors.Snapshot) {
-		out.Providers = append(out.Providers, summarizePoolUsage(p.name, snap, p.models, now))
-	})
-	if err != nil {
-		return err
-	}
-	return ingestWriteJSON(c, http.StatusOK, out)
-}
 
 // codexUsagePayload is the ChatGPT backend's usage answer (GET
 // /backend-api/wham/usage), the shape the Codex CLI decodes: integer
@@ -163,7 +60,7 @@ func aggregateCodexUsage(snap *actors.Snapshot, now time.Time) codexUsagePayload
 	allowed, plan := false, ""
 	for i := range snap.Credentials {
 		v := &snap.Credentials[i]
-		if v.Status != storage.StatusActive && v.Status != storage.StatusCooling {
+		if v.Status != actors.StatusActive && v.Status != actors.StatusCooling {
 			continue
 		}
 		if plan == "" && v.Tier != "" {
@@ -171,7 +68,7 @@ func aggregateCodexUsage(snap *actors.Snapshot, now time.Time) codexUsagePayload
 		}
 		cooling := false
 		for _, cd := range v.Cooldowns {
-			if cd.Model == storage.AllModels && cd.Until.After(now) {
+			if cd.Model == actors.AllModels && cd.Until.After(now) {
 				cooling = true
 			}
 		}
@@ -230,12 +127,23 @@ func aggregateCodexUsage(snap *actors.Snapshot, now time.Time) codexUsagePayload
 	return out
 }
 
+// poolError maps a failed pool call to the client's answer.
+func poolError(ctx context.Context, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, actors.ErrStopped):
+		return &Error{Kind: KindUnavailable, Message: "the gateway is shutting down", Err: err}
+	}
+	return &Error{Kind: KindInternal, Err: err}
+}
+
 // codexUsage answers the Codex CLI's usage request with the pool's windows.
 func (s *Server) codexUsage(c echo.Context) error {
-	var ap adminPool
+	var ap operations.AdminPool
 	for _, p := range s.poolList() {
-		if p.name == providers.Codex {
-			ap = p.admin
+		if p.Name == providers.Codex {
+			ap = p.Admin
 		}
 	}
 	if ap == nil {
@@ -244,19 +152,10 @@ func (s *Server) codexUsage(c echo.Context) error {
 	ctx := c.Request().Context()
 	snap, err := ap.Snapshot(ctx)
 	if err != nil {
-		return ingestPoolError(ctx, err)
+		return poolError(ctx, err)
 	}
 	sort.Slice(snap.Credentials, func(i, j int) bool { return snap.Credentials[i].ID < snap.Credentials[j].ID })
 	return c.JSON(http.StatusOK, aggregateCodexUsage(snap, time.Now()))
-}
-
-// poolUsageRoutes returns the admin view of the pool's usage (full paths);
-// it is an operator route.
-func (s *Server) poolUsageRoutes() []route {
-	a := &adminAPI{s: s}
-	return []route{
-		{http.MethodGet, adminRoot + "/pool/usage", a.poolUsage},
-	}
 }
 
 // codexUsageRoutes answer the Codex CLI's usage request, in both of the

@@ -14,34 +14,6 @@ import (
 	"github.com/pollux-gateway/pollux/storage"
 )
 
-func TestSummarizeUsage(t *testing.T) {
-	now := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
-	at := func(d time.Duration) time.Time { return now.Add(d) }
-	snap := &actors.Snapshot{Credentials: []actors.CredentialView{
-		{ID: 1, Status: storage.StatusActive, Quota: []providers.QuotaBucket{
-			{Model: "m", Remaining: 0.25, ResetAt: at(time.Hour)}, {Model: "n", Remaining: 1, ResetAt: at(2 * time.Hour)}}},
-		{ID: 2, Status: storage.StatusActive, Quota: []providers.QuotaBucket{
-			{Model: "m", Remaining: 0.1, ResetAt: at(-time.Minute)}}}, // reset since: refilled
-		{ID: 3, Status: storage.StatusCooling, Quota: []providers.QuotaBucket{{Model: "*", Remaining: 0.5, ResetAt: at(time.Hour)}},
-			Cooldowns: []storage.Cooldown{{Model: storage.AllModels, Until: at(10 * time.Minute)}}},
-		{ID: 4, Status: storage.StatusActive}, // no report
-		{ID: 5, Status: storage.StatusBanned, Quota: []providers.QuotaBucket{{Model: "m", Remaining: 1}}}, // not serving
-	}}
-	got := summarizePoolUsage("geminicli", snap, []string{"m"}, now)
-	want := providerUsage{Provider: "geminicli", Models: []modelUsage{{
-		Model: "m", Credentials: 4, Reported: 3, Remaining: 1.25, RemainingFraction: 1.25 / 3, NextReset: at(10 * time.Minute),
-		PerCred: []credentialUsage{
-			{ID: 1, Remaining: 0.25, Known: true, ResetAt: at(time.Hour)},
-			{ID: 2, Remaining: 1, Known: true},
-			{ID: 3, Remaining: 0, Known: true, ResetAt: at(time.Hour), CoolingUntil: at(10 * time.Minute)},
-			{ID: 4},
-		},
-	}}}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("usage (-want +got):\n%s", diff)
-	}
-}
-
 func TestAggregateCodexUsage(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	win := func(name string, used float64, minutes int, in time.Duration) providers.QuotaWindow {

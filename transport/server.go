@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -21,6 +20,8 @@ import (
 	"github.com/pollux-gateway/pollux/config"
 	"github.com/pollux-gateway/pollux/providers/codex"
 	"github.com/pollux-gateway/pollux/providers/geminicli"
+	"github.com/pollux-gateway/pollux/transport/operations"
+	"github.com/pollux-gateway/pollux/transport/signin"
 )
 
 // Limits of the HTTP server. There is deliberately no write timeout: a
@@ -107,7 +108,8 @@ type Server struct {
 	// relative to their prefixes.
 	geminiAPI, codexAPI []route
 
-	oauth *oauthFlows
+	// signin serves the sign-in routes; EnableOAuth turns them on.
+	signin *signin.API
 
 	// access maps each mounted route to its group; filled by routes,
 	// read-only after New.
@@ -119,7 +121,6 @@ type Server struct {
 	// modelLists maps each provider to its model_list (bare ids).
 	modelLists map[string][]string
 	logLevel   zap.AtomicLevel
-	levelSet   bool
 
 	// Member keys (teamkeys.go); nil without Deps.Keys.
 	keys           KeyStore
@@ -153,7 +154,7 @@ func New(deps Deps) *Server {
 		ending:       make(chan struct{}),
 	}
 	s.adminKey, s.metricsPublic = deps.Config.Basic.AdminKey, deps.Config.Basic.MetricsPublic
-	s.logLevel, s.levelSet = deps.LogLevel, deps.LogLevel != (zap.AtomicLevel{})
+	s.logLevel = deps.LogLevel
 	s.modelLists = modelListsOf(providers)
 	s.initKeys(deps.Keys)
 	reg := deps.Metrics
@@ -198,6 +199,8 @@ func New(deps Deps) *Server {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          errLog,
 	}
+	// Shutdown cancels the device sign-ins still polling.
+	s.http.RegisterOnShutdown(s.signin.StopDevices)
 	return s
 }
 
@@ -209,13 +212,14 @@ type route struct {
 }
 
 // routes mounts every route in its access group: who may call a route is
-// decided here, where it is mounted, and nowhere else. A route added to one
-// of the tables below joins that table's group.
+// decided here, where it is mounted, and nowhere else. Each part of the
+// gateway mounts its routes through the group function it is handed; a
+// route joins the group of the line that mounts it.
 //
 //   - open: no key. Health, the status page's shell, and the sign-in
 //     callbacks, which a browser reaches from the provider's redirect (the
 //     signed flow cookie guards them).
-//   - client: the Pollux key. The model APIs.
+//   - client: the Pollux key or a member key. The model APIs and /v1/me.
 //   - operator: the admin key when one is set (the Pollux key is then
 //     refused), else the Pollux key. Everything that changes or reveals the
 //     pool: adding credentials, the sign-ins, the admin API.
@@ -225,42 +229,82 @@ type route struct {
 // A path under /geminicli or /codex that matches no route is treated as
 // client (requireKey), so a wrong path without a key answers 401, not 404.
 func (s *Server) routes() {
-	s.mount(accessOpen, slices.Concat([]route{
-		{http.MethodGet, "/healthz", s.healthz},
-		{http.MethodGet, "/readyz", s.readyz},
-	}, s.oauthCompletionRoutes(), s.statusRoutes()))
-	s.mount(accessOpen, headRoutes(slices.Concat([]route{
-		{http.MethodGet, "/healthz", s.healthz},
-		{http.MethodGet, "/readyz", s.readyz},
-	}, s.statusRoutes())))
-	for _, prefix := range []string{geminiV1Beta, geminiV1} {
-		for _, rt := range s.geminiRoutes() {
-			s.mount(accessClient, []route{{rt.method, prefix + rt.path, rt.handler}})
-		}
-	}
-	for _, rt := range s.codexRoutes() {
-		s.mount(accessClient, []route{{rt.method, codexV1 + rt.path, rt.handler}})
-	}
-	s.mount(accessOperator, slices.Concat(s.ingestRoutes(), s.oauthStartRoutes(), s.adminRoutes(), s.keyAdminRoutes(), s.poolUsageRoutes()))
-	s.mount(accessClient, slices.Concat(s.meRoutes(), s.codexUsageRoutes()))
-	metrics := accessMonitor
+	open, client, operator := s.group(accessOpen), s.group(accessClient), s.group(accessOperator)
+	monitor := s.group(accessMonitor)
 	if s.metricsPublic {
-		metrics = accessOpen
+		monitor = open
 	}
-	s.mount(metrics, s.metricsRoutes())
+
+	// The root's own routes; uptime checkers may use HEAD.
+	openWithHead := withHead(open)
+	openWithHead(http.MethodGet, "/healthz", s.healthz)
+	openWithHead(http.MethodGet, "/readyz", s.readyz)
+	monitor(http.MethodGet, "/metrics", s.serveMetrics)
+
+	// The client surfaces, one line each.
+	s.mountGemini(client) // Gemini v1beta (transport/gemini)
+	s.mountCodex(client)  // OpenAI Responses (transport/responses)
+
+	// Sign-in: the starts are the operator's, the callbacks open.
+	s.signin = signin.New(s.signinDeps())
+	s.signin.MountOperator(operator)
+	s.signin.MountOpen(open)
+
+	// Operations: admin API, member keys, resource:add, status page.
+	ops := operations.New(s.operationsDeps())
+	ops.MountOperator(operator)
+	ops.MountClient(client)
+	ops.MountOpen(openWithHead)
 }
 
-// headRoutes returns a HEAD route for each GET route: uptime checkers use
-// HEAD, which net/http answers with the GET's status and headers and no
-// body.
-func headRoutes(get []route) []route {
-	out := make([]route, 0, len(get))
-	for _, rt := range get {
-		if rt.method == http.MethodGet {
-			out = append(out, route{http.MethodHead, rt.path, rt.handler})
+// addRoute mounts one route (full path) in the access group it was made
+// for (Server.group).
+type addRoute = func(method, path string, h echo.HandlerFunc)
+
+// group returns the function that mounts routes in access group a.
+func (s *Server) group(a access) addRoute {
+	return func(method, path string, h echo.HandlerFunc) {
+		r := s.echo.Add(method, path, h)
+		s.access[routeID{r.Method, r.Path}] = a
+	}
+}
+
+// mountRoutes mounts a route table (full paths) with add.
+func (s *Server) mountRoutes(add addRoute, routes []route) {
+	for _, rt := range routes {
+		add(rt.method, rt.path, rt.handler)
+	}
+}
+
+// mountGemini mounts the Gemini surface under both of its version
+// prefixes.
+func (s *Server) mountGemini(add addRoute) {
+	for _, prefix := range []string{geminiV1Beta, geminiV1} {
+		for _, rt := range s.geminiRoutes() {
+			add(rt.method, prefix+rt.path, rt.handler)
 		}
 	}
-	return out
+}
+
+// mountCodex mounts the OpenAI Responses surface and the Codex CLI's usage
+// routes.
+func (s *Server) mountCodex(add addRoute) {
+	for _, rt := range s.codexRoutes() {
+		add(rt.method, codexV1+rt.path, rt.handler)
+	}
+	s.mountRoutes(add, s.codexUsageRoutes())
+}
+
+// withHead makes add mount a HEAD route beside each GET route: uptime
+// checkers use HEAD, which net/http answers with the GET's status and
+// headers and no body.
+func withHead(add addRoute) addRoute {
+	return func(method, path string, h echo.HandlerFunc) {
+		add(method, path, h)
+		if method == http.MethodGet {
+			add(http.MethodHead, path, h)
+		}
+	}
 }
 
 // access is a route group: the keys its routes accept.
@@ -284,14 +328,6 @@ func (a access) keys() (set keySet, guarded bool) {
 		return keysOperator, true
 	}
 	return 0, false
-}
-
-// mount registers routes (full paths) in group a.
-func (s *Server) mount(a access, routes []route) {
-	for _, rt := range routes {
-		r := s.echo.Add(rt.method, rt.path, rt.handler)
-		s.access[routeID{r.Method, r.Path}] = a
-	}
 }
 
 // routeID identifies a route by method and path template, as Echo reports

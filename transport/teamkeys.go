@@ -14,7 +14,6 @@ import (
 	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/actors/keyring"
 	"github.com/pollux-gateway/pollux/providers"
-	"github.com/pollux-gateway/pollux/storage"
 )
 
 // Member keys on the request path. The operator key (pollux_key) works as
@@ -36,12 +35,12 @@ import (
 // implements it.
 type KeyStore interface {
 	Ring() *keyring.Ring
-	Create(ctx context.Context, row storage.MemberKey) (*keyring.Key, string, error)
-	Update(ctx context.Context, id int64, change func(*storage.MemberKey) error) (*keyring.Key, error)
+	Create(ctx context.Context, row actors.MemberKey) (*keyring.Key, string, error)
+	Update(ctx context.Context, id int64, change func(*actors.MemberKey) error) (*keyring.Key, error)
 	Rotate(ctx context.Context, id int64) (*keyring.Key, string, error)
 	Delete(ctx context.Context, id int64) error
-	Record(keyID int64, keyName, provider, model string, at time.Time, u storage.KeyUsage)
-	Usage(ctx context.Context, from, to string) ([]storage.KeyUsageRow, error)
+	Record(keyID int64, keyName, provider, model string, at time.Time, u actors.KeyUsage)
+	Usage(ctx context.Context, from, to string) ([]actors.KeyUsageRow, error)
 }
 
 var _ KeyStore = (*actors.Keys)(nil)
@@ -73,7 +72,7 @@ type teamInfo struct {
 	// noUsage: the method reports no token usage (countTokens).
 	noUsage    bool
 	usageKnown bool
-	usage      storage.KeyUsage
+	usage      actors.KeyUsage
 }
 
 // noteUsage records the token usage the upstream reported for the request.
@@ -162,6 +161,23 @@ func (s *Server) identify(r *http.Request) (identity, error) {
 	return identity{name: member.Name, key: member}, nil
 }
 
+// caller identifies the key of a client request for GET /v1/me: the one
+// requireKey found, else (no access log recorded it) the one it presents.
+func (s *Server) caller(c echo.Context) (string, *keyring.Key, error) {
+	info := requestInfoOf(c)
+	if name := info.keyName(); name != "" {
+		return name, info.team.key, nil
+	}
+	id, err := s.identify(c.Request())
+	if err != nil {
+		return "", nil, err
+	}
+	if info != nil {
+		info.team.name, info.team.key = id.name, id.key
+	}
+	return id.name, id.key, nil
+}
+
 // authorizeClient is requireKey for the client routes of the surfaces: it
 // identifies the key and checks the key may use the path's surface.
 func (s *Server) authorizeClient(c echo.Context) error {
@@ -237,7 +253,7 @@ func (s *Server) settleKey(info *requestInfo, sf surface, status int) {
 	}
 	tm := &info.team
 	now := s.ring.Now()
-	u := storage.KeyUsage{Requests: 1}
+	u := actors.KeyUsage{Requests: 1}
 	if status >= http.StatusBadRequest || (info.attempts > 0 && info.outcome != providers.KindOK) {
 		u.Errors = 1
 	}

@@ -155,28 +155,17 @@ func (c *Client) StartDevice(ctx context.Context) (Device, error) {
 // the sign-in (the CLI stops there; a server that polls in the background
 // should outlast a blip). It returns ErrDeviceExpired once d.Expires has
 // passed or the server says the code expired, ErrDeviceDenied for any other
-// refusal, and ctx's error when ctx ends.
+// refusal, and ctx's error when ctx ends. A caller with its own clock asks
+// PollDeviceOnce instead.
 func (c *Client) PollDevice(ctx context.Context, d Device) (providers.Credential, error) {
-	issuer, err := c.issuer()
-	if err != nil {
-		return providers.Credential{}, fmt.Errorf("codex: device poll: %w", err)
-	}
-	body, _ := json.Marshal(struct {
-		AuthID   string `json:"device_auth_id"`
-		UserCode string `json:"user_code"`
-	}{d.AuthID.Reveal(), d.UserCode})
 	interval := d.Interval
 	if interval <= 0 {
 		interval = defaultDeviceInterval
 	}
 	for {
-		code, verifier, err := c.pollDeviceOnce(ctx, issuer, body)
-		switch {
-		case err == nil:
-			return c.Exchange(ctx, code, verifier, issuer+pathDeviceRedirect)
-		case errors.Is(err, errDevicePending):
-		default:
-			return providers.Credential{}, err
+		cred, err := c.PollDeviceOnce(ctx, d)
+		if !errors.Is(err, ErrDevicePending) {
+			return cred, err
 		}
 		left := d.Expires.Sub(c.now())
 		if left <= 0 {
@@ -192,11 +181,32 @@ func (c *Client) PollDevice(ctx context.Context, d Device) (providers.Credential
 	}
 }
 
-// errDevicePending means: not approved yet, or a transient failure.
-var errDevicePending = errors.New("codex: device sign-in pending")
+// ErrDevicePending is PollDeviceOnce's answer while the sign-in is not
+// approved yet (or the server had a transient failure): ask again after
+// d.Interval.
+var ErrDevicePending = errors.New("codex: device sign-in pending")
+
+// PollDeviceOnce asks the authorization server once whether d was
+// approved: the credential once it was (the code exchanged as Exchange
+// does), ErrDevicePending while not, or PollDevice's final errors.
+func (c *Client) PollDeviceOnce(ctx context.Context, d Device) (providers.Credential, error) {
+	issuer, err := c.issuer()
+	if err != nil {
+		return providers.Credential{}, fmt.Errorf("codex: device poll: %w", err)
+	}
+	body, _ := json.Marshal(struct {
+		AuthID   string `json:"device_auth_id"`
+		UserCode string `json:"user_code"`
+	}{d.AuthID.Reveal(), d.UserCode})
+	code, verifier, err := c.pollDeviceOnce(ctx, issuer, body)
+	if err != nil {
+		return providers.Credential{}, err
+	}
+	return c.Exchange(ctx, code, verifier, issuer+pathDeviceRedirect)
+}
 
 // pollDeviceOnce asks the token endpoint once. It returns the code and
-// verifier, errDevicePending, or the final error.
+// verifier, ErrDevicePending, or the final error.
 func (c *Client) pollDeviceOnce(ctx context.Context, issuer string, body []byte) (code, verifier string, err error) {
 	status, raw, err := c.postJSON(ctx, issuer+pathDeviceToken, body)
 	if err != nil {
@@ -204,7 +214,7 @@ func (c *Client) pollDeviceOnce(ctx context.Context, issuer string, body []byte)
 			return "", "", fmt.Errorf("codex: device poll: %w", ctx.Err())
 		}
 		c.log.Debug("codex device poll failed, retrying", zap.Error(err))
-		return "", "", errDevicePending
+		return "", "", ErrDevicePending
 	}
 	switch {
 	case status >= 200 && status <= 299:
@@ -217,10 +227,10 @@ func (c *Client) pollDeviceOnce(ctx context.Context, issuer string, body []byte)
 		}
 		return ans.Code, ans.Verifier, nil
 	case status == http.StatusForbidden, status == http.StatusNotFound:
-		return "", "", errDevicePending
+		return "", "", ErrDevicePending
 	case status == http.StatusTooManyRequests, status >= 500:
 		c.log.Debug("codex device poll answered, retrying", zap.Int("upstream_status", status))
-		return "", "", errDevicePending
+		return "", "", ErrDevicePending
 	}
 	reason := firstNonEmpty(parseAPIError(raw).reason(""), fmt.Sprintf("status %d", status))
 	if status == http.StatusGone || strings.Contains(reason, "expired") {

@@ -1,4 +1,4 @@
-package transport
+package signin
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/providers/codex"
-	"github.com/pollux-gateway/pollux/transport/oauthpages"
+	"github.com/pollux-gateway/pollux/transport/signin/oauthpages"
 )
 
 // The device-code sign-in adds a Codex account without any redirect: Pollux
@@ -41,9 +41,11 @@ import (
 // sign-in's id under the flows' key, scoped to that page's path; the id
 // alone (it is in access logs) opens nothing without the key or the cookie.
 //
-// Each sign-in polls in its own goroutine, bounded by the code's lifetime
-// (15 minutes) and by the server's: the HTTP server's shutdown cancels every
-// poller (http.Server.RegisterOnShutdown). At most maxDeviceLogins wait at
+// The Codex pool's onboarding actor polls each sign-in (actors.PollSignIn),
+// on the pool's clock, until the code's lifetime (15 minutes) ends, and
+// onboards the credential; this package asks it how a sign-in ended when a
+// page or the JSON status is loaded. The HTTP server's shutdown ends every
+// sign-in still waiting (StopDevices). At most maxDeviceLogins wait at
 // once. A finished sign-in's result stays readable for deviceKeep.
 
 // Device sign-in paths and limits.
@@ -61,22 +63,22 @@ const (
 
 // Device sign-in states, as the JSON status reports them.
 const (
-	devicePending = "pending"
-	deviceAdded   = "added"
-	deviceFailed  = "failed"
+	DevicePending = "pending"
+	DeviceAdded   = "added"
+	DeviceFailed  = "failed"
 )
+
+// defaultDeviceInterval paces the polls when OpenAI names no interval.
+const defaultDeviceInterval = 5 * time.Second
 
 // errDeviceStopping refuses new device sign-ins once the server is stopping.
 var errDeviceStopping = errors.New("device sign-in: server is stopping")
 
-// deviceFlows runs the device sign-ins of one server.
+// deviceFlows keeps what the pages show of the device sign-ins of one
+// server; the pool's onboarding actor runs them.
 type deviceFlows struct {
-	// ctx ends when the HTTP server shuts down; every poller derives from it.
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
 	// interval, when > 0, replaces the authorization server's polling
-	// interval; tests set it before serving.
+	// interval (tests).
 	interval time.Duration
 
 	mu sync.Mutex
@@ -92,30 +94,26 @@ type deviceLogin struct {
 	verificationURL string
 	expires         time.Time
 
-	// Guarded by deviceFlows.mu; set once when the sign-in ends.
+	// Guarded by deviceFlows.mu; set once when the sign-in's end is known.
 	done      bool
 	outcome   signInOutcome
 	keepUntil time.Time
 }
 
-// newDeviceFlows makes the device sign-in state and ties it to the HTTP
-// server's shutdown.
-func (s *Server) newDeviceFlows() *deviceFlows {
-	ctx, cancel := context.WithCancel(context.Background())
-	dv := &deviceFlows{ctx: ctx, cancel: cancel, logins: make(map[string]*deviceLogin)}
-	s.http.RegisterOnShutdown(dv.stop)
-	return dv
+// newDeviceFlows makes the device sign-in state.
+func (a *API) newDeviceFlows(interval time.Duration) *deviceFlows {
+	return &deviceFlows{logins: make(map[string]*deviceLogin), interval: interval}
 }
 
-// stop cancels every poller and refuses new sign-ins; it does not wait.
+// stop refuses new sign-ins.
 func (dv *deviceFlows) stop() {
 	dv.mu.Lock()
 	defer dv.mu.Unlock()
 	dv.stopped = true
-	dv.cancel()
 }
 
-// add registers l, dropping expired results first.
+// add registers l, dropping results no longer kept first. A sign-in whose
+// code expired no longer counts as waiting.
 func (dv *deviceFlows) add(l *deviceLogin, now time.Time) error {
 	dv.mu.Lock()
 	defer dv.mu.Unlock()
@@ -125,9 +123,9 @@ func (dv *deviceFlows) add(l *deviceLogin, now time.Time) error {
 	waiting := 0
 	for id, o := range dv.logins {
 		switch {
-		case o.done && !now.Before(o.keepUntil):
+		case o.done && !now.Before(o.keepUntil), !o.done && !now.Before(o.expires.Add(deviceKeep)):
 			delete(dv.logins, id)
-		case !o.done:
+		case !o.done && now.Before(o.expires):
 			waiting++
 		}
 	}
@@ -135,9 +133,14 @@ func (dv *deviceFlows) add(l *deviceLogin, now time.Time) error {
 		return fmt.Errorf("device sign-in: %d already waiting", waiting)
 	}
 	dv.logins[l.id] = l
-	// Counted under mu, so stop cannot slip between the check and the Add.
-	dv.wg.Add(1)
 	return nil
+}
+
+// remove forgets a sign-in that never started.
+func (dv *deviceFlows) remove(id string) {
+	dv.mu.Lock()
+	defer dv.mu.Unlock()
+	delete(dv.logins, id)
 }
 
 // lookup returns a copy of the sign-in with id, if it is still kept.
@@ -151,45 +154,87 @@ func (dv *deviceFlows) lookup(id string, now time.Time) (deviceLogin, bool) {
 	return *l, true
 }
 
-// finish records how l ended.
-func (dv *deviceFlows) finish(l *deviceLogin, out signInOutcome, now time.Time) {
+// finish records how the sign-in id ended (the first answer wins) and
+// returns it as kept.
+func (dv *deviceFlows) finish(id string, out signInOutcome, now time.Time) (deviceLogin, bool) {
 	dv.mu.Lock()
 	defer dv.mu.Unlock()
-	l.done, l.outcome, l.keepUntil = true, out, now.Add(deviceKeep)
+	l, ok := dv.logins[id]
+	if !ok {
+		return deviceLogin{}, false
+	}
+	if !l.done {
+		l.done, l.outcome, l.keepUntil = true, out, now.Add(deviceKeep)
+	}
+	return *l, true
+}
+
+// waiting returns the ids of the sign-ins whose end is not known yet.
+func (dv *deviceFlows) waiting() []string {
+	dv.mu.Lock()
+	defer dv.mu.Unlock()
+	var ids []string
+	for id, l := range dv.logins {
+		if !l.done {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // ---- handlers ----
 
 // startCodexDevice starts a device sign-in and shows its code.
-func (s *Server) startCodexDevice(c echo.Context, f *oauthFlows) error {
+func (a *API) startCodexDevice(c echo.Context, f *oauthFlows) error {
 	asJSON := c.QueryParam("format") == "json"
-	if s.codex == nil || s.codexPool == nil {
-		return s.deviceStartFailed(c, f, asJSON, http.StatusServiceUnavailable, "The Codex provider is not configured on this server.")
+	poller := a.d.Devices()
+	if a.d.Codex == nil || poller == nil {
+		return a.deviceStartFailed(c, f, asJSON, http.StatusServiceUnavailable, "The Codex provider is not configured on this server.")
 	}
-	log := s.log.With(zap.String(keyRequestID, requestID(c)), zap.String("provider", providers.Codex))
-	d, err := s.codex.StartDevice(c.Request().Context())
+	log := a.log.With(zap.String(keyRequestID, a.d.RequestID(c)), zap.String("provider", providers.Codex))
+	d, err := a.d.Codex.StartDevice(c.Request().Context())
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
-			return &Error{Kind: KindCanceled, Err: err}
+			return err
 		}
 		log.Warn("oauth device: start failed", zap.Error(err))
 		msg := "Pollux could not get a device code from OpenAI. Try again in a moment, or use the browser sign-in at " + codexAuthPath + "."
 		if errors.Is(err, codex.ErrDeviceDisabled) {
 			msg = "OpenAI's authorization server does not offer device code sign-in here. Use the browser sign-in at " + codexAuthPath + "."
 		}
-		return s.deviceStartFailed(c, f, asJSON, http.StatusBadGateway, msg)
+		return a.deviceStartFailed(c, f, asJSON, http.StatusBadGateway, msg)
 	}
 	dv := f.device
 	l := &deviceLogin{id: rand.Text(), userCode: d.UserCode, verificationURL: d.VerificationURL, expires: d.Expires}
 	if err := dv.add(l, f.now()); err != nil {
 		log.Warn("oauth device: not started", zap.Error(err))
-		return s.deviceStartFailed(c, f, asJSON, http.StatusServiceUnavailable,
+		return a.deviceStartFailed(c, f, asJSON, http.StatusServiceUnavailable,
 			"Too many device sign-ins are waiting, or the server is stopping. Finish or let the others expire, then try again.")
 	}
+	interval := d.Interval
 	if dv.interval > 0 {
-		d.Interval = dv.interval
+		interval = dv.interval
 	}
-	go s.pollDevice(f, l, d)
+	if interval <= 0 {
+		interval = defaultDeviceInterval
+	}
+	codexAuth := a.d.Codex
+	step := func(ctx context.Context) (providers.Credential, error) {
+		cred, err := codexAuth.PollDeviceOnce(ctx, d)
+		if errors.Is(err, codex.ErrDevicePending) {
+			err = actors.ErrSignInPending
+		}
+		return cred, err
+	}
+	if err := poller.PollSignIn(c.Request().Context(), l.id, step, interval, l.expires); err != nil {
+		dv.remove(l.id)
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
+		log.Warn("oauth device: not started", zap.Error(err))
+		return a.deviceStartFailed(c, f, asJSON, http.StatusServiceUnavailable,
+			"Too many device sign-ins are waiting, or the server is stopping. Finish or let the others expire, then try again.")
+	}
 	log.Info("oauth device sign-in started", zap.String("device_login", l.id), zap.Time("expires", l.expires))
 
 	w := c.Response()
@@ -209,13 +254,12 @@ func (s *Server) startCodexDevice(c echo.Context, f *oauthFlows) error {
 	return f.pages.Render(w, http.StatusOK, devicePage(*l, statusURL))
 }
 
-func (s *Server) deviceStartFailed(c echo.Context, f *oauthFlows, asJSON bool, status int, msg string) error {
+func (a *API) deviceStartFailed(c echo.Context, f *oauthFlows, asJSON bool, status int, msg string) error {
 	if asJSON {
-		kind := KindUnavailable
-		if status == http.StatusBadGateway {
-			kind = KindUpstream
+		if status != http.StatusBadGateway {
+			status = http.StatusServiceUnavailable
 		}
-		return &Error{Kind: kind, Message: msg}
+		return failure(status, msg)
 	}
 	return f.pages.Render(c.Response(), status, oauthpages.Problem{Title: "Cannot start the sign-in", Message: msg})
 }
@@ -233,17 +277,17 @@ func devicePage(l deviceLogin, statusURL string) oauthpages.Device {
 }
 
 // codexDeviceStatus answers the JSON status of a device sign-in.
-func (s *Server) codexDeviceStatus(c echo.Context, f *oauthFlows) error {
+func (a *API) codexDeviceStatus(c echo.Context, f *oauthFlows) error {
 	f.pages.SetHeaders(c.Response().Header())
-	l, ok := f.device.lookup(c.Param("id"), f.now())
+	l, ok := a.deviceLookup(c.Request().Context(), f, c.Param("id"), false)
 	if !ok {
-		return &Error{Kind: KindNotFound, Message: "no such device sign-in (a finished one is kept for 10 minutes)"}
+		return failure(http.StatusNotFound, "no such device sign-in (a finished one is kept for 10 minutes)")
 	}
 	return c.JSON(http.StatusOK, deviceStatusOf(l))
 }
 
-// deviceStatus is the JSON status of a device sign-in.
-type deviceStatus struct {
+// DeviceStatus is the JSON status of a device sign-in.
+type DeviceStatus struct {
 	ID     string `json:"id"`
 	Status string `json:"status"`
 	// While pending.
@@ -256,17 +300,17 @@ type deviceStatus struct {
 	Verdict *actors.Verdict `json:"verdict,omitempty"`
 }
 
-func deviceStatusOf(l deviceLogin) deviceStatus {
-	st := deviceStatus{ID: l.id, Status: devicePending, ExpiresAt: l.expires.UTC()}
+func deviceStatusOf(l deviceLogin) DeviceStatus {
+	st := DeviceStatus{ID: l.id, Status: DevicePending, ExpiresAt: l.expires.UTC()}
 	if !l.done {
 		st.UserCode, st.VerificationURL = l.userCode, l.verificationURL
 		return st
 	}
-	st.Status, st.Verdict = deviceFailed, l.outcome.verdict
+	st.Status, st.Verdict = DeviceFailed, l.outcome.verdict
 	switch p := l.outcome.page.(type) {
 	case oauthpages.Result:
 		if p.OK {
-			st.Status = deviceAdded
+			st.Status = DeviceAdded
 		}
 		st.Title, st.Message = p.Title, p.Summary
 	case oauthpages.Problem:
@@ -277,9 +321,9 @@ func deviceStatusOf(l deviceLogin) deviceStatus {
 
 // devicePage serves the browser's view of a device sign-in: the waiting
 // page, then the result.
-func (s *Server) devicePage(c echo.Context, f *oauthFlows) error {
+func (a *API) devicePage(c echo.Context, f *oauthFlows) error {
 	id := c.Param("id")
-	l, ok := f.device.lookup(id, f.now())
+	l, ok := a.deviceLookup(c.Request().Context(), f, id, false)
 	ck, err := c.Request().Cookie(deviceCookieName)
 	if !ok || err != nil || !f.deviceCookieValid(id, ck.Value) {
 		return f.pages.Render(c.Response(), http.StatusNotFound, oauthpages.Problem{
@@ -319,41 +363,58 @@ func (f *oauthFlows) deviceCookie(id string, expires time.Time, secure bool) *ht
 	}
 }
 
-// ---- background ----
+// ---- the pool's answer ----
 
-// pollDevice waits for the sign-in's approval and onboards the credential.
-// It runs in its own goroutine, bounded by the code's expiry and the
-// server's lifetime.
-func (s *Server) pollDevice(f *oauthFlows, l *deviceLogin, d codex.Device) {
+// deviceLookup returns the sign-in with id, its end settled from the
+// pool's onboarding actor when it has ended (with wait, once it has).
+func (a *API) deviceLookup(ctx context.Context, f *oauthFlows, id string, wait bool) (deviceLogin, bool) {
 	dv := f.device
-	defer dv.wg.Done()
-	log := s.log.With(zap.String("provider", providers.Codex), zap.String("device_login", l.id))
-	out := problemOutcome(http.StatusInternalServerError, "Could not add the account", "Pollux failed while waiting for the sign-in.")
-	defer func() {
-		if v := recover(); v != nil {
-			log.Error("oauth device: panic", zap.String("panic", fmt.Sprint(v)), zap.Stack("stack"))
-		}
-		dv.finish(l, out, f.now())
-	}()
-	prov := s.oauthProvider(providers.Codex)
-	pctx, cancel := context.WithDeadline(dv.ctx, l.expires)
-	cred, err := s.codex.PollDevice(pctx, d)
-	cancel()
-	if err != nil {
-		out = deviceOutcome(log, prov, dv.ctx, err)
-		return
+	l, ok := dv.lookup(id, f.now())
+	if !ok || l.done {
+		return l, ok
 	}
-	out = onboardSignedIn(dv.ctx, log, prov, cred)
+	poller := a.d.Devices()
+	if poller == nil {
+		return l, true
+	}
+	log := a.log.With(zap.String("provider", providers.Codex), zap.String("device_login", id))
+	st, err := poller.SignIn(ctx, id, wait)
+	switch {
+	case err != nil:
+		log.Warn("oauth device: status not read", zap.Error(err))
+		return l, true
+	case !st.Found:
+		// The pool forgot it (it ended long ago, or the pool restarted).
+		return dv.finish(id, problemOutcome(http.StatusServiceUnavailable, "Sign-in stopped",
+			"Pollux stopped before the sign-in was approved. No account was added."), f.now())
+	case !st.Done:
+		return l, true
+	}
+	return dv.finish(id, a.signInOutcomeOf(log, st), f.now())
+}
+
+// signInOutcomeOf judges how the pool says a device sign-in ended.
+func (a *API) signInOutcomeOf(log *zap.Logger, st *actors.SignInStatus) signInOutcome {
+	prov := a.oauthProvider(providers.Codex)
+	switch {
+	case st.Job != nil:
+		return jobOutcome(log, prov, st.Job.ID, st.Job, nil)
+	case errors.Is(st.Err, actors.ErrSignInNotOnboarded):
+		log.Warn("oauth: ingest failed", zap.Error(st.Err))
+		return problemOutcome(http.StatusServiceUnavailable, "Could not add the account",
+			"Pollux could not start checking the account. Try again in a moment.")
+	}
+	return deviceOutcome(log, prov, st.Err)
 }
 
 // deviceOutcome judges a device sign-in that ended without a credential.
-func deviceOutcome(log *zap.Logger, prov oauthProvider, server context.Context, err error) signInOutcome {
+func deviceOutcome(log *zap.Logger, prov oauthProvider, err error) signInOutcome {
 	switch {
-	case server.Err() != nil:
+	case errors.Is(err, actors.ErrSignInStopped):
 		log.Info("oauth device: stopped with the server")
 		return problemOutcome(http.StatusServiceUnavailable, "Sign-in stopped",
 			"Pollux stopped before the sign-in was approved. No account was added.")
-	case errors.Is(err, codex.ErrDeviceExpired), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, codex.ErrDeviceExpired), errors.Is(err, actors.ErrSignInExpired):
 		log.Info("oauth device: expired", zap.Error(err))
 		return problemOutcome(http.StatusBadRequest, "Code expired",
 			"Nobody approved this sign-in before its code expired. No account was added.")

@@ -1,4 +1,4 @@
-package transport
+package operations
 
 import (
 	"bytes"
@@ -43,8 +43,8 @@ import (
 // "email","project"|"account","tier","reason","url"}]}. Refresh tokens are
 // never echoed back, in verdicts or in error messages.
 
-// maxIngestBatch bounds the items of one resource:add body.
-const maxIngestBatch = 1000
+// MaxIngestBatch bounds the items of one resource:add body.
+const MaxIngestBatch = 1000
 
 // maxRefreshTokenLen bounds one refresh token; real ones are a few hundred
 // bytes.
@@ -60,55 +60,52 @@ const codexRotationWarning = "Codex refresh tokens rotate: once Pollux refreshes
 
 // ingestAPI serves one provider's ingestion routes.
 type ingestAPI struct {
-	s        *Server
+	*API
 	provider string
 }
 
-// ingestRoutes returns the resource:add routes (full paths). Echo reads a
-// colon as the start of a parameter, hence the escapes.
-func (s *Server) ingestRoutes() []route {
-	g := &ingestAPI{s: s, provider: providers.GeminiCLI}
-	c := &ingestAPI{s: s, provider: providers.Codex}
-	return []route{
-		{http.MethodPost, geminiRoot + `/resource\:add`, g.add},
-		{http.MethodGet, geminiRoot + `/resource\:jobs/:job`, g.job},
-		{http.MethodPost, openAIRoot + `/resource\:add`, c.add},
-		{http.MethodGet, openAIRoot + `/resource\:jobs/:job`, c.job},
-	}
+// mountIngest mounts the resource:add routes. Echo reads a colon as the
+// start of a parameter, hence the escapes.
+func (a *API) mountIngest(add Add) {
+	g := &ingestAPI{API: a, provider: providers.GeminiCLI}
+	c := &ingestAPI{API: a, provider: providers.Codex}
+	add(http.MethodPost, geminiRoot+`/resource\:add`, g.add)
+	add(http.MethodGet, geminiRoot+`/resource\:jobs/:job`, g.job)
+	add(http.MethodPost, codexRoot+`/resource\:add`, c.add)
+	add(http.MethodGet, codexRoot+`/resource\:jobs/:job`, c.job)
 }
 
-// pool returns the provider's pool, nil when it is not configured. It is
-// read per request so a Server's pools may be set after New.
-func (a *ingestAPI) pool() Pool {
-	if a.provider == providers.Codex {
-		return a.s.codexPool
+// ingester returns the provider's pool, nil when it is not configured.
+func (a *ingestAPI) ingester() Ingester {
+	if p, ok := a.poolOf(a.provider); ok {
+		return p.Ingest
 	}
-	return a.s.geminiPool
+	return nil
 }
 
-// ingestAccepted is the 202 answer of resource:add.
-type ingestAccepted struct {
+// Accepted is the 202 answer of resource:add.
+type Accepted struct {
 	Accepted   int    `json:"accepted"`
 	Duplicates int    `json:"duplicates"`
 	Job        string `json:"job,omitempty"`
 	Note       string `json:"note,omitempty"`
 }
 
-// ingestJob is a job's status as clients see it.
-type ingestJob struct {
-	Job        string          `json:"job"`
-	Provider   string          `json:"provider"`
-	Total      int             `json:"total"`
-	Done       int             `json:"done"`
-	Finished   bool            `json:"finished"`
-	StartedAt  time.Time       `json:"started_at"`
-	FinishedAt time.Time       `json:"finished_at,omitzero"`
-	Verdicts   []ingestVerdict `json:"verdicts"`
+// Job is a job's status as clients see it.
+type Job struct {
+	Job        string    `json:"job"`
+	Provider   string    `json:"provider"`
+	Total      int       `json:"total"`
+	Done       int       `json:"done"`
+	Finished   bool      `json:"finished"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	Verdicts   []Verdict `json:"verdicts"`
 }
 
-// ingestVerdict is one item's outcome. Account is called "project" for
+// Verdict is one item's outcome. Account is called "project" for
 // geminicli and "account" for codex, as operators know them.
-type ingestVerdict struct {
+type Verdict struct {
 	Index        int    `json:"index"`
 	Result       string `json:"result"`
 	CredentialID int64  `json:"credential_id,omitempty"`
@@ -126,12 +123,12 @@ func (a *ingestAPI) add(c echo.Context) error {
 	if v := c.QueryParam("wait"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return &Error{Kind: KindInvalidArgument, Message: "wait must be true or false"}
+			return failure(http.StatusBadRequest, "wait must be true or false")
 		}
 		wait = b
 	}
 	ctx := c.Request().Context()
-	body, err := readBody(c)
+	body, err := a.d.ReadBody(c)
 	if err != nil {
 		return err
 	}
@@ -141,19 +138,19 @@ func (a *ingestAPI) add(c echo.Context) error {
 	}
 	if len(seeds) == 0 {
 		// "[]", which the original Pollux accepted: nothing to do.
-		return ingestWriteJSON(c, http.StatusAccepted, ingestAccepted{Note: "no credentials in the body; nothing to do"})
+		return writeJSON(c, http.StatusAccepted, Accepted{Note: "no credentials in the body; nothing to do"})
 	}
-	pool := a.pool()
+	pool := a.ingester()
 	if pool == nil {
-		return &Error{Kind: KindUnavailable, Message: "the " + a.provider + " pool is not configured"}
+		return failure(http.StatusServiceUnavailable, "the "+a.provider+" pool is not configured")
 	}
 	started, err := pool.Ingest(ctx, seeds)
 	if err != nil {
-		return ingestPoolError(ctx, err)
+		return poolError(ctx, err)
 	}
-	accepted := ingestAccepted{Accepted: started.Accepted, Duplicates: started.Duplicates, Job: started.JobID}
+	accepted := Accepted{Accepted: started.Accepted, Duplicates: started.Duplicates, Job: started.JobID}
 	if !wait {
-		return ingestWriteJSON(c, http.StatusAccepted, accepted)
+		return writeJSON(c, http.StatusAccepted, accepted)
 	}
 	wctx, cancel := context.WithTimeout(ctx, ingestWaitMax)
 	defer cancel()
@@ -161,37 +158,38 @@ func (a *ingestAPI) add(c echo.Context) error {
 	switch {
 	case err != nil && ctx.Err() == nil && wctx.Err() != nil:
 		// Still running: the client polls the job instead.
-		return ingestWriteJSON(c, http.StatusAccepted, accepted)
+		return writeJSON(c, http.StatusAccepted, accepted)
 	case err != nil:
-		return ingestPoolError(ctx, err)
+		return poolError(ctx, err)
 	}
-	return ingestWriteJSON(c, http.StatusOK, a.view(st))
+	return writeJSON(c, http.StatusOK, jobView(a.provider, st))
 }
 
 func (a *ingestAPI) job(c echo.Context) error {
-	pool := a.pool()
+	pool := a.ingester()
 	if pool == nil {
-		return &Error{Kind: KindUnavailable, Message: "the " + a.provider + " pool is not configured"}
+		return failure(http.StatusServiceUnavailable, "the "+a.provider+" pool is not configured")
 	}
 	ctx := c.Request().Context()
 	st, err := pool.Job(ctx, c.Param("job"), false)
 	if err != nil {
-		return ingestPoolError(ctx, err)
+		return poolError(ctx, err)
 	}
 	if !st.Found {
-		return &Error{Kind: KindNotFound, Message: "no such ingestion job (finished jobs are kept for a while, not forever)"}
+		return failure(http.StatusNotFound, "no such ingestion job (finished jobs are kept for a while, not forever)")
 	}
-	return ingestWriteJSON(c, http.StatusOK, a.view(st))
+	return writeJSON(c, http.StatusOK, jobView(a.provider, st))
 }
 
-// view turns a job status into its client form.
-func (a *ingestAPI) view(st *actors.JobStatus) ingestJob {
-	out := ingestJob{Job: st.ID, Provider: a.provider, Total: st.Total, Done: st.Done, Finished: st.Finished,
-		StartedAt: st.StartedAt, FinishedAt: st.FinishedAt, Verdicts: make([]ingestVerdict, len(st.Verdicts))}
+// jobView turns a job status of provider's pool into its client form; the
+// admin API's job lookup shares it.
+func jobView(provider string, st *actors.JobStatus) Job {
+	out := Job{Job: st.ID, Provider: provider, Total: st.Total, Done: st.Done, Finished: st.Finished,
+		StartedAt: st.StartedAt, FinishedAt: st.FinishedAt, Verdicts: make([]Verdict, len(st.Verdicts))}
 	for i, v := range st.Verdicts {
-		iv := ingestVerdict{Index: v.Index, Result: string(v.Result), CredentialID: v.CredentialID,
+		iv := Verdict{Index: v.Index, Result: string(v.Result), CredentialID: v.CredentialID,
 			Email: v.Email, Tier: v.Tier, Reason: v.Reason, URL: v.URL}
-		if a.provider == providers.Codex {
+		if provider == providers.Codex {
 			iv.Account = v.Account
 			if v.Result == actors.VerdictAdded || v.Result == actors.VerdictUpdated {
 				iv.Warning = codexRotationWarning
@@ -202,26 +200,6 @@ func (a *ingestAPI) view(st *actors.JobStatus) ingestJob {
 		out.Verdicts[i] = iv
 	}
 	return out
-}
-
-// ingestPoolError maps a failed pool call to the client's answer.
-func ingestPoolError(ctx context.Context, err error) error {
-	switch {
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case errors.Is(err, actors.ErrStopped):
-		return &Error{Kind: KindUnavailable, Message: "the gateway is shutting down", Err: err}
-	}
-	return &Error{Kind: KindInternal, Err: err}
-}
-
-// ingestWriteJSON encodes v and writes it with status.
-func ingestWriteJSON(c echo.Context, status int, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("transport: encode reply: %w", err)
-	}
-	return c.Blob(status, contentTypeJSON, b)
 }
 
 // ingestObject is every object shape resource:add understands; members of
@@ -257,7 +235,7 @@ func ingestExample(provider string) string {
 func parseIngest(provider string, body []byte) ([]providers.Credential, error) {
 	example := ingestExample(provider)
 	bad := func(format string, args ...any) error {
-		return &Error{Kind: KindInvalidArgument, Message: fmt.Sprintf(format, args...) + "; " + example}
+		return failure(http.StatusBadRequest, fmt.Sprintf(format, args...)+"; "+example)
 	}
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
@@ -285,8 +263,8 @@ func parseIngest(provider string, body []byte) ([]providers.Credential, error) {
 	switch {
 	case len(items) == 0:
 		return nil, nil
-	case len(items) > maxIngestBatch:
-		return nil, bad("%d credentials in one body; the limit is %d, split the batch", len(items), maxIngestBatch)
+	case len(items) > MaxIngestBatch:
+		return nil, bad("%d credentials in one body; the limit is %d, split the batch", len(items), MaxIngestBatch)
 	}
 	seeds := make([]providers.Credential, len(items))
 	for i, raw := range items {
