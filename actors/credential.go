@@ -35,10 +35,6 @@ type (
 	// crash makes the actor panic: a fault-injection hook for supervision
 	// tests (unexported, so nothing outside the package can send it).
 	crash struct{}
-	// ping is answered with pong once everything before it was handled
-	// (used to know a new credential is schedulable).
-	ping struct{}
-	pong struct{}
 )
 
 // credentialActor owns the truth about one credential: tokens, status,

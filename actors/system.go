@@ -167,13 +167,9 @@ func (s *System) Setting(ctx context.Context, key string) ([]byte, bool, error) 
 // PutSetting stores a setting through the persistence actor and returns once
 // it is committed.
 func (s *System) PutSetting(ctx context.Context, key string, value []byte) error {
-	res, err := ask(ctx, s.sys, s.persistence, &PutSetting{Key: key, Value: value}, writeTimeout+askGrace, nil)
+	p, err := persist(ctx, s.sys, s.persistence, &PutSetting{Key: key, Value: value})
 	if err != nil {
 		return err
-	}
-	p, ok := res.(*Persisted)
-	if !ok {
-		return fmt.Errorf("actors: unexpected reply %T", res)
 	}
 	return p.Err
 }
@@ -191,12 +187,8 @@ func startCredentials(ctx context.Context, asys *actor.ActorSystem, pool *actor.
 	defer cancel()
 	for start := 0; start == 0 || start < len(ids); start += startBatch {
 		end := min(start+startBatch, len(ids))
-		reply, err := ask(ctx, asys, pool, &spawnCredentials{ids: ids[start:end], total: end}, startTimeout, nil)
-		if err != nil {
+		if _, err := askAs[*loaded](ctx, asys, pool, &spawnCredentials{ids: ids[start:end], total: end}, startTimeout); err != nil {
 			return err
-		}
-		if _, ok := reply.(*loaded); !ok {
-			return fmt.Errorf("unexpected reply %T", reply)
 		}
 	}
 	return nil
