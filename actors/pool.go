@@ -317,7 +317,6 @@ type Pool struct {
 	pid          *actor.PID
 	queueTimeout time.Duration
 	retryMax     int
-	models       []string
 }
 
 // Name returns the provider name.
@@ -491,9 +490,6 @@ const (
 	schedulerName  = "scheduler"
 	onboardingName = "onboarding"
 )
-
-// Models returns the models this pool serves.
-func (p *Pool) Models() []string { return append([]string(nil), p.models...) }
 
 // newLimiter paces one provider's calls to its token endpoint.
 func newLimiter(c config.Provider) *rate.Limiter {

@@ -149,7 +149,7 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 		}
 		s.poolPIDs = append(s.poolPIDs, pid)
 		s.pools[spec.Name] = &Pool{d: pd, pid: pid, queueTimeout: spec.Config.QueueTimeout(),
-			retryMax: spec.Config.RetryMaxTimes, models: append([]string(nil), spec.Config.ModelList...)}
+			retryMax: spec.Config.RetryMaxTimes}
 		if err := startCredentials(ctx, asys, pid, ids); err != nil {
 			s.abort()
 			return nil, fmt.Errorf("actors: load %s pool: %w", spec.Name, err)
