@@ -56,6 +56,8 @@ type poolDeps struct {
 	quota     providers.QuotaReader
 	quotaPoll time.Duration
 	observer  observerSlot
+	// tap is Deps.tap (tests only).
+	tap func(who string, msg any)
 	// started is set by the pool actor's first start; a second start is a
 	// supervisor restart.
 	started atomic.Bool
@@ -145,13 +147,13 @@ func (p *poolActor) Receive(ctx actor.Context) {
 func (p *poolActor) onStarted(ctx actor.Context) {
 	// The scheduler's PID is fixed by its name and known to everyone
 	// before it exists; a respawned scheduler keeps it.
-	if _, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newScheduler(p.d) }), schedulerName); err != nil {
+	if _, err := ctx.SpawnNamed(tapped(actor.PropsFromProducer(func() actor.Actor { return newScheduler(p.d) }), p.d.tap), schedulerName); err != nil {
 		panic(fmt.Sprintf("pool %s: spawn scheduler: %v", p.d.provider, err))
 	}
-	if _, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newOnboarding(p.d) }), onboardingName); err != nil {
+	if _, err := ctx.SpawnNamed(tapped(actor.PropsFromProducer(func() actor.Actor { return newOnboarding(p.d) }), p.d.tap), onboardingName); err != nil {
 		panic(fmt.Sprintf("pool %s: spawn onboarding: %v", p.d.provider, err))
 	}
-	p.credProps = credentialProps(p.d)
+	p.credProps = tapped(credentialProps(p.d), p.d.tap)
 	if p.d.started.Swap(true) {
 		// A restart of the pool actor: its children stopped with the old
 		// incarnation; bring every credential back from storage.
@@ -258,7 +260,7 @@ func (p *poolActor) onTerminated(ctx actor.Context, m *actor.Terminated) {
 	}
 	if m.Who.Id == p.d.scheduler.Id {
 		p.log.Error("pool: scheduler stopped after repeated crashes; starting a fresh one")
-		if _, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newScheduler(p.d) }), schedulerName); err != nil {
+		if _, err := ctx.SpawnNamed(tapped(actor.PropsFromProducer(func() actor.Actor { return newScheduler(p.d) }), p.d.tap), schedulerName); err != nil {
 			p.log.Error("pool: respawn scheduler", zap.Error(err))
 		}
 		return
