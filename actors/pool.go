@@ -245,7 +245,9 @@ func (p *poolActor) onRemove(ctx actor.Context, m *Remove) {
 	sender := ctx.Sender()
 	f := ctx.RequestFuture(p.d.persistence, &DeleteCredential{ID: m.ID}, writeTimeout+askGrace)
 	ctx.ReenterAfter(f, func(res any, err error) {
-		if pr, rerr := replyAs[*Persisted](res, err); rerr == nil {
+		if pr, rerr := replyAs[*Persisted](res, err); rerr != nil {
+			err = rerr
+		} else {
 			err = pr.Err
 		}
 		if sender != nil {
@@ -281,6 +283,11 @@ func (p *poolActor) onTerminated(ctx actor.Context, m *actor.Terminated) {
 	f := ctx.RequestFuture(p.d.persistence, &SaveState{ID: id, Status: storage.StatusDisabled,
 		Reason: "crashed repeatedly; see logs", Since: p.d.clock.Now()}, writeTimeout+askGrace)
 	ctx.ReenterAfter(f, func(res any, err error) {
+		if pr, rerr := replyAs[*Persisted](res, err); rerr != nil {
+			err = rerr
+		} else {
+			err = pr.Err // a failed commit is not durable either
+		}
 		ctx.Send(ctx.Self(), &disabledAfterCrash{id: id, err: err})
 	})
 }
