@@ -65,13 +65,6 @@ type poolDeps struct {
 
 func (d *poolDeps) send(pid *actor.PID, msg any) { d.root.Send(pid, msg) }
 
-// request sends msg and waits for its reply (from a goroutine, never from
-// inside an actor).
-func (d *poolDeps) request(ctx context.Context, pid *actor.PID, msg any) (any, error) {
-	timeout := writeTimeout + askGrace
-	return ask(ctx, d.sys, pid, msg, timeout, nil)
-}
-
 // saveTokensDurably persists refreshed tokens and returns once committed.
 func (d *poolDeps) saveTokensDurably(ctx context.Context, c providers.Credential) error {
 	var err error
