@@ -376,6 +376,9 @@ func TestRestartRestoresTokensStatesAndCooldowns(t *testing.T) {
 	e.pool.Report(leases[ids[0]], providers.Outcome{Kind: providers.KindRateLimited, RetryAt: t0.Add(time.Hour)})
 	e.pool.Report(leases[ids[1]], providers.Outcome{Kind: providers.KindBanned, Reason: "TOS_VIOLATION"})
 	e.pool.Report(leases[ids[2]], providers.Outcome{Kind: providers.KindAuthExpired})
+	// Credential 2's refreshed expiry equals its seeded one, so the check
+	// below cannot tell its refresh from no refresh yet: wait for it first.
+	e.untilRefreshed(ids[2], "credential 2 refreshed", func() bool { return e.auth.refreshes.Load() == 1 })
 	untilScheduled[*CredentialChanged](e, "all three settled", func() bool {
 		s := e.snapshot()
 		return len(s[ids[0]].Cooldowns) == 1 && s[ids[1]].Status == storage.StatusBanned &&
