@@ -3,6 +3,8 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
 	"sync/atomic"
 	"time"
 
@@ -12,6 +14,10 @@ import (
 // ErrStopped means the actor that should answer is not running (the system
 // is shutting down, or the actor died); transport answers 503.
 var ErrStopped = errors.New("actors: not running")
+
+// errUnexpectedReply means an actor answered a request with a message the
+// request does not take: a programming error between sender and receiver.
+var errUnexpectedReply = errors.New("actors: unexpected reply")
 
 // replyProcess is a one-shot mailbox registered in the process registry. It
 // replaces actor.Future because a Future cannot be waited on together with a
@@ -84,4 +90,37 @@ func ask(ctx context.Context, sys *actor.ActorSystem, target *actor.PID, msg any
 	// then let it go.
 	time.AfterFunc(timeout+askGrace, func() { sys.ProcessRegistry.Remove(pid) })
 	return nil, err
+}
+
+// askAs is ask for the usual request: one reply of type Reply, nothing to
+// do with a reply that comes after the caller gave up. Any other reply is
+// an error wrapping errUnexpectedReply.
+func askAs[Reply any](ctx context.Context, sys *actor.ActorSystem, target *actor.PID, msg any, timeout time.Duration) (Reply, error) {
+	return replyAs[Reply](ask(ctx, sys, target, msg, timeout, nil))
+}
+
+// replyAs takes ask's result as a Reply: the error when there is one, the
+// reply when it has that type, ErrStopped when the target was not there to
+// take the request (protoactor answers a dead letter), errUnexpectedReply
+// otherwise.
+func replyAs[Reply any](res any, err error) (Reply, error) {
+	var zero Reply
+	if err != nil {
+		return zero, err
+	}
+	r, ok := res.(Reply)
+	if _, dead := res.(*actor.DeadLetterResponse); dead && !ok {
+		// The target is not registered: it stopped, or never ran.
+		return zero, ErrStopped
+	}
+	if !ok {
+		return zero, fmt.Errorf("%w %T, want %v", errUnexpectedReply, res, reflect.TypeFor[Reply]())
+	}
+	return r, nil
+}
+
+// persist sends a write to the persistence actor and waits until it is
+// committed or failed (the reply's Err says which).
+func persist(ctx context.Context, sys *actor.ActorSystem, persistence *actor.PID, msg persistenceMsg) (*Persisted, error) {
+	return askAs[*Persisted](ctx, sys, persistence, msg, writeTimeout+askGrace)
 }

@@ -35,10 +35,6 @@ type (
 	// crash makes the actor panic: a fault-injection hook for supervision
 	// tests (unexported, so nothing outside the package can send it).
 	crash struct{}
-	// ping is answered with pong once everything before it was handled
-	// (used to know a new credential is schedulable).
-	ping struct{}
-	pong struct{}
 )
 
 // credentialActor owns the truth about one credential: tokens, status,
@@ -422,7 +418,11 @@ func (a *credentialActor) launchRefresh(ctx actor.Context) {
 		defer cancel()
 		// A mark first: a crash between the upstream's (rotating) answer
 		// and the save below leaves a record an operator can act on.
-		if _, err := d.request(rctx, d.persistence, &MarkRefresh{ID: cred.ID, At: d.clock.Now()}); err != nil {
+		p, err := persist(rctx, d.sys, d.persistence, &MarkRefresh{ID: cred.ID, At: d.clock.Now()})
+		if err == nil {
+			err = p.Err
+		}
+		if err != nil {
 			d.log.Warn("credential: refresh mark not stored", zap.Int64(fieldCredentialID, cred.ID), zap.Error(err))
 		}
 		fresh, err := d.authority.Refresh(rctx, cred)

@@ -42,6 +42,13 @@
 // Acquire guarantees every granted Lease is closed by exactly one Outcome,
 // even when the caller gave up before the Lease arrived.
 //
+// Messages (messages.go) are grouped by the actor that receives them, each
+// naming its sender and its reply. Code outside the actors asks through
+// askAs (ask.go): one reply of the expected type, bounded by a context; a
+// reply that comes after the caller gave up goes to a late handler, so a
+// late Lease is still closed. Tests wait on the messages actors handled (a
+// receiver-middleware tap feeding actorstest.Expector), not by polling.
+//
 // Member keys (keys.go, package keyring): System.Keys holds the key set the
 // request path authorizes against, in memory; admin changes are written
 // through persistence (SaveMemberKey, DeleteMemberKey) and published to the

@@ -88,6 +88,8 @@ type env struct {
 	sys   *System
 	pool  *Pool
 	logs  *observer.ObservedLogs
+	// tap sees every message each actor has handled (nil in benchmarks).
+	tap *actorstest.Expector
 }
 
 func newEnv(t testing.TB) *env {
@@ -95,6 +97,9 @@ func newEnv(t testing.TB) *env {
 	clock := actorstest.NewFakeClock(t0)
 	e := &env{t: t, path: t.TempDir() + "/pollux.db", clock: clock, auth: &fakeAuthority{now: clock.Now},
 		cfg: config.Provider{ModelList: []string{testModel}, OAuthTPS: 1000, RetryMaxTimes: 3, QueueTimeoutSecs: 10}}
+	if _, bench := t.(*testing.B); !bench {
+		e.tap = actorstest.NewExpector(10 * time.Second)
+	}
 	e.openDB()
 	return e
 }
@@ -141,10 +146,14 @@ func (e *env) start() {
 	e.t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	e.logs = logs
-	sys, err := Start(context.Background(), Deps{
+	d := Deps{
 		DB: e.db, Logger: zap.New(core), Clock: e.clock, Jitter: func() time.Duration { return 0 },
 		Pools: []PoolSpec{{Name: providers.GeminiCLI, Authority: e.auth, Config: e.cfg}},
-	})
+	}
+	if e.tap != nil {
+		d.tap = e.tap.Observe
+	}
+	sys, err := Start(context.Background(), d)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -233,17 +242,49 @@ func (e *env) snapshot() map[int64]CredentialView {
 	return out
 }
 
-// eventually polls cond (actors are asynchronous) for up to 5 s of real
-// time; it is a wait for a message to be processed, not a timing test.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+// The actors' names (PID ids), for waits on the messages they handle.
+const persistenceName = "persistence"
+
+var schedulerID = providers.GeminiCLI + "/" + schedulerName
+
+func credentialActorID(id int64) string { return providers.GeminiCLI + "/" + credentialName(id) }
+
+// untilCommitted returns once cond holds, checking it after each commit of
+// the persistence actor (a flush of its batch, of usage, or of retries).
+func (e *env) untilCommitted(what string, cond func() bool) {
+	e.t.Helper()
+	e.tap.Until(e.t, persistenceName, what, func(msg any) bool {
+		switch msg.(type) {
+		case *flushNow, *usageDue, *retryDue:
+			return true
 		}
-		time.Sleep(2 * time.Millisecond)
-	}
+		return false
+	}, cond)
+}
+
+// untilPublished returns once cond holds, checking it each time the
+// scheduler has taken in a CredentialChanged from credential id (what a
+// snapshot shows of it).
+func (e *env) untilPublished(id int64, what string, cond func() bool) {
+	e.t.Helper()
+	e.tap.Until(e.t, schedulerID, what, func(msg any) bool {
+		cc, ok := msg.(*CredentialChanged)
+		return ok && cc.ID == id
+	}, cond)
+}
+
+// untilScheduled returns once cond holds, checking it each time the
+// scheduler has handled a message of type T.
+func untilScheduled[T any](e *env, what string, cond func() bool) {
+	e.t.Helper()
+	e.tap.Until(e.t, schedulerID, what, actorstest.Is[T], cond)
+}
+
+// untilRefreshed returns once cond holds, checking it each time credential
+// id has taken in the result of a refresh.
+func (e *env) untilRefreshed(id int64, what string, cond func() bool) {
+	e.t.Helper()
+	e.tap.Until(e.t, credentialActorID(id), what, actorstest.Is[*refreshResult], cond)
 }
 
 // asyncAcquire runs Acquire on a goroutine and delivers its result.
@@ -272,10 +313,11 @@ func unavailable(t *testing.T, err error) *UnavailableError {
 	return ue
 }
 
-// waitersParked waits until the scheduler holds n parked requests.
+// waitersParked waits until the scheduler holds n parked requests: the
+// count is checked after each Acquire it handled.
 func (e *env) waitersParked(n int) {
 	e.t.Helper()
-	eventually(e.t, fmt.Sprintf("%d parked requests", n), func() bool {
+	untilScheduled[*Acquire](e, fmt.Sprintf("%d parked requests", n), func() bool {
 		s, err := e.pool.Snapshot(context.Background())
 		return err == nil && s.Waiting == n
 	})

@@ -16,24 +16,6 @@ import (
 	"github.com/pollux-gateway/pollux/storage"
 )
 
-// Messages of the member keys. They live here rather than in messages.go
-// only to keep this feature's changes to shared files small; they follow
-// the same conventions.
-
-// SaveMemberKey inserts (ID 0) or replaces a member key. Sender: Keys.
-// Receiver: persistence. Reply: *Persisted with the key's id.
-type SaveMemberKey struct{ Key storage.MemberKey }
-
-// DeleteMemberKey deletes a member key (its usage stays). Sender: Keys.
-// Receiver: persistence. Reply: *Persisted.
-type DeleteMemberKey struct{ ID int64 }
-
-// SaveKeyUsage adds the key usage gathered since the last one (Keys sums
-// the counters of each request in memory and sends them every usageEvery,
-// at shutdown, and before a usage report). Sender: Keys. Receiver:
-// persistence. Reply: *Persisted when sent as a request.
-type SaveKeyUsage struct{ Deltas []storage.KeyUsageDelta }
-
 // OperatorKeyName is the key name under which the operator key (pollux_key)
 // is counted; it is reserved.
 const OperatorKeyName = "operator"
@@ -294,14 +276,10 @@ func (k *Keys) nameTaken(name string, id int64) bool {
 }
 
 // save sends a write to persistence and waits for its commit.
-func (k *Keys) save(ctx context.Context, msg any) (int64, error) {
-	res, err := ask(ctx, k.sys, k.persistence, msg, writeTimeout+askGrace, nil)
+func (k *Keys) save(ctx context.Context, msg persistenceMsg) (int64, error) {
+	p, err := persist(ctx, k.sys, k.persistence, msg)
 	if err != nil {
 		return 0, err
-	}
-	p, ok := res.(*Persisted)
-	if !ok {
-		return 0, fmt.Errorf("actors: unexpected reply %T", res)
 	}
 	switch {
 	case errors.Is(p.Err, storage.ErrNotFound):

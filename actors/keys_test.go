@@ -42,7 +42,7 @@ func TestKeysCountsReachTheDatabaseOnTheirTimer(t *testing.T) {
 		t.Fatalf("written before the timer: %+v", r)
 	}
 	e.clock.Advance(usageEvery)
-	eventually(t, "usage written", func() bool { return len(rows()) == 2 })
+	e.untilCommitted("usage written", func() bool { return len(rows()) == 2 })
 	got := rows()
 	day := storage.UsageDay(t0)
 	want := []storage.KeyUsageRow{

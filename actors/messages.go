@@ -12,6 +12,18 @@ import (
 	"github.com/pollux-gateway/pollux/storage"
 )
 
+// This file holds every message that crosses between actors or comes from
+// outside the tree, grouped by the actor that receives it. Each names its
+// sender, its receiver and its reply ("No reply" for a one-way message).
+// Messages an actor sends only to itself (its timers, the results of its
+// own goroutines) stay private beside that actor.
+//
+// Where one actor takes many messages from many senders, a sealed marker
+// interface lists them, so the compiler refuses a message sent to the wrong
+// actor through the typed helpers (persist, Pool.command).
+
+// ---- Scheduler (<pool>/scheduler) ----
+
 // Acquire asks for a ready credential for Model.
 // Sender: Pool.Acquire (transport). Receiver: scheduler.
 // Reply: *Lease, or *Unavailable once Deadline passes with nothing ready (or
@@ -72,6 +84,18 @@ func (r UnavailableReason) String() string {
 type Unavailable struct {
 	Reason  UnavailableReason
 	RetryAt time.Time
+}
+
+// acquireReply is the reply to Acquire: a *Lease or an *Unavailable.
+type acquireReply interface {
+	// granted is the reply as Pool.Acquire returns it.
+	granted() (*Lease, error)
+}
+
+func (l *Lease) granted() (*Lease, error) { return l, nil }
+
+func (u *Unavailable) granted() (*Lease, error) {
+	return nil, &UnavailableError{Reason: u.Reason, RetryAt: u.RetryAt}
 }
 
 // Outcome closes a Lease with the upstream's verdict.
@@ -135,6 +159,94 @@ type CredentialView struct {
 	LastUsed time.Time               `json:"last_used,omitzero"`
 }
 
+// SnapshotRequest asks for every credential's view.
+// Sender: Pool.Snapshot. Receiver: scheduler. Reply: *Snapshot.
+type SnapshotRequest struct{}
+
+// Snapshot is the reply to SnapshotRequest.
+// Sender: scheduler. Receiver: Pool.Snapshot.
+type Snapshot struct {
+	Credentials []CredentialView
+	Waiting     int
+}
+
+// SyncCooldowns asks that credential CredentialID's cooldowns be durable:
+// the reply comes after a commit that holds every Outcome reported for it
+// before. Sender: Pool.SyncCooldowns. Receiver: scheduler, which forwards it
+// to the credential (after the Outcomes it forwarded), which has persistence
+// reply. Reply: *Persisted.
+type SyncCooldowns struct{ CredentialID int64 }
+
+// awaitLoaded asks the scheduler to reply *loaded once it knows n
+// credentials (startup: traffic waits for the whole pool).
+// Sender: pool actor, on behalf of System.Start (spawnCredentials).
+// Receiver: scheduler. Reply: *loaded.
+type awaitLoaded struct{ n int }
+
+// loaded is the reply to awaitLoaded (and so to spawnCredentials).
+// Sender: scheduler. Receiver: the spawnCredentials sender.
+type loaded struct{}
+
+// ---- Pool supervisor (<pool>) ----
+
+// poolCommand is an operator command the pool actor takes through
+// Pool.command; each is answered with *Done.
+type poolCommand interface{ poolCommand() }
+
+func (*SetDisabled) poolCommand()    {}
+func (*Remove) poolCommand()         {}
+func (*refreshRequest) poolCommand() {}
+
+// SetDisabled disables or re-enables a credential.
+// Sender: Pool (admin). Receiver: pool supervisor → credential actor.
+// Reply: *Done.
+type SetDisabled struct {
+	ID       int64
+	Disabled bool
+	Reason   string
+}
+
+// Remove deletes a credential: its actor stops at once (no refresh ever
+// again) and its row is deleted.
+// Sender: Pool (admin). Receiver: pool supervisor. Reply: *Done.
+type Remove struct{ ID int64 }
+
+// Done is the generic reply to an operator command (a poolCommand).
+// Sender: pool actor or the credential actor it forwarded to. Receiver:
+// Pool.command.
+type Done struct{ Err error }
+
+// refreshRequest asks one credential to refresh now (operator action).
+// Sender: Pool.Refresh. Receiver: pool actor → credential actor (as
+// RefreshNeeded). Reply: *Done.
+type refreshRequest struct{ id int64 }
+
+// spawnCredentials starts a batch of credential actors at start-up.
+// Sender: System.Start. Receiver: pool actor. Reply: *loaded once the
+// scheduler knows every credential started so far.
+type spawnCredentials struct {
+	ids   []int64
+	total int
+}
+
+// credentialAdded tells the pool a row was inserted or updated.
+// Sender: an onboarding worker. Receiver: pool actor, which starts or
+// reloads the credential and has it answer. Reply: *pong once the
+// credential is schedulable.
+type credentialAdded struct {
+	id       int64
+	inserted bool
+}
+
+// schedulerStarted tells the pool a (re)started scheduler needs every
+// credential to publish again.
+// Sender: scheduler. Receiver: pool actor (its parent). No reply.
+type schedulerStarted struct{}
+
+// ---- Credential (<pool>/credential-<id>) ----
+// It also takes SetDisabled (forwarded by the pool), Outcome and
+// SyncCooldowns (forwarded by the scheduler).
+
 // RefreshNeeded asks a credential to refresh now (its token is about to
 // expire while requests wait for it, or an operator asked). Operator asks
 // also a credential in needs_reauth: a refresh that works revives it.
@@ -154,32 +266,76 @@ type Resync struct{}
 // Sender: pool supervisor. Receiver: credential actor. No reply.
 type Reload struct{}
 
-// SetDisabled disables or re-enables a credential.
-// Sender: Pool (admin). Receiver: pool supervisor → credential actor.
-// Reply: *Done.
-type SetDisabled struct {
-	ID       int64
-	Disabled bool
-	Reason   string
+// ping is answered with pong once everything before it was handled (used
+// to know a new credential is schedulable).
+// Sender: pool actor, on behalf of credentialAdded's sender. Receiver:
+// credential actor. Reply: *pong.
+type (
+	ping struct{}
+	pong struct{}
+)
+
+// ---- Onboarding (<pool>/onboarding) ----
+
+// Ingest starts onboarding a batch of new credentials (each needs at least a
+// RefreshToken; Account pins a project where the provider supports it).
+// Sender: Pool.Ingest. Receiver: onboarding actor. Reply: *IngestStarted.
+type Ingest struct{ Seeds []providers.Credential }
+
+// IngestStarted is the reply to Ingest, sent once the job and its tokens
+// are durable (Err says they could not be stored: nothing was accepted).
+// Sender: onboarding actor. Receiver: Pool.Ingest.
+type IngestStarted struct {
+	JobID string
+	Err   error
+	// Accepted is how many distinct tokens will be onboarded; Duplicates
+	// how many repeated an earlier token of the same batch.
+	Accepted, Duplicates int
 }
 
-// Remove deletes a credential: its actor stops at once (no refresh ever
-// again) and its row is deleted.
-// Sender: Pool (admin). Receiver: pool supervisor. Reply: *Done.
-type Remove struct{ ID int64 }
-
-// Done is the generic reply to an operator command.
-type Done struct{ Err error }
-
-// SnapshotRequest asks for every credential's view.
-// Sender: Pool.Snapshot. Receiver: scheduler. Reply: *Snapshot.
-type SnapshotRequest struct{}
-
-// Snapshot is the reply to SnapshotRequest.
-type Snapshot struct {
-	Credentials []CredentialView
-	Waiting     int
+// JobQuery asks for a job's progress; with Wait the reply comes once the job
+// has finished.
+// Sender: Pool. Receiver: onboarding actor. Reply: *JobStatus.
+type JobQuery struct {
+	JobID string
+	Wait  bool
 }
+
+// JobStatus is a snapshot of one ingestion job: the reply to JobQuery.
+// Sender: onboarding actor. Receiver: Pool.Job.
+type JobStatus struct {
+	ID         string    `json:"id"`
+	Provider   string    `json:"provider"`
+	Found      bool      `json:"-"`
+	Total      int       `json:"total"`
+	Done       int       `json:"done"`
+	Finished   bool      `json:"finished"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at,omitempty"`
+	Verdicts   []Verdict `json:"verdicts"`
+}
+
+// ---- Persistence (the single writer) ----
+
+// persistenceMsg is a write the persistence actor takes; persist sends one
+// as a request and waits for its commit.
+type persistenceMsg interface{ persistenceMsg() }
+
+func (*SaveState) persistenceMsg()         {}
+func (*SaveCooldowns) persistenceMsg()     {}
+func (*SaveTokens) persistenceMsg()        {}
+func (*MarkRefresh) persistenceMsg()       {}
+func (*SaveIngestJob) persistenceMsg()     {}
+func (*SaveIngestVerdict) persistenceMsg() {}
+func (*FinishIngestJob) persistenceMsg()   {}
+func (*DeleteIngestJob) persistenceMsg()   {}
+func (*UpsertCredential) persistenceMsg()  {}
+func (*DeleteCredential) persistenceMsg()  {}
+func (*PutSetting) persistenceMsg()        {}
+func (*RecordUsage) persistenceMsg()       {}
+func (*SaveMemberKey) persistenceMsg()     {}
+func (*DeleteMemberKey) persistenceMsg()   {}
+func (*SaveKeyUsage) persistenceMsg()      {}
 
 // SaveState persists a status transition. Sender: credential actor.
 // Receiver: persistence. No reply.
@@ -207,13 +363,6 @@ type SaveTokens struct {
 	RefreshToken config.Secret
 	Expiry       time.Time
 }
-
-// SyncCooldowns asks that credential CredentialID's cooldowns be durable:
-// the reply comes after a commit that holds every Outcome reported for it
-// before. Sender: Pool.SyncCooldowns. Receiver: scheduler, which forwards it
-// to the credential (after the Outcomes it forwarded), which has persistence
-// reply. Reply: *Persisted.
-type SyncCooldowns struct{ CredentialID int64 }
 
 // MarkRefresh records, before the token endpoint is called, that a refresh
 // of credential ID is under way; SaveTokens clears it with the new tokens.
@@ -266,8 +415,24 @@ type PutSetting struct {
 // (transport, once per served reply). Receiver: persistence. No reply.
 type RecordUsage struct{ Delta storage.UsageDelta }
 
+// SaveMemberKey inserts (ID 0) or replaces a member key. Sender: Keys.
+// Receiver: persistence. Reply: *Persisted with the key's id.
+type SaveMemberKey struct{ Key storage.MemberKey }
+
+// DeleteMemberKey deletes a member key (its usage stays). Sender: Keys.
+// Receiver: persistence. Reply: *Persisted.
+type DeleteMemberKey struct{ ID int64 }
+
+// SaveKeyUsage adds the key usage gathered since the last one (Keys sums
+// the counters of each request in memory and sends them every usageEvery,
+// at shutdown, and before a usage report). Sender: Keys. Receiver:
+// persistence. Reply: *Persisted when sent as a request.
+type SaveKeyUsage struct{ Deltas []storage.KeyUsageDelta }
+
 // Persisted is the reply to a write that was sent as a request: it arrives
 // once the write is committed (Err nil) or failed.
+// Sender: persistence (or the scheduler/credential relaying SyncCooldowns).
+// Receiver: the write's sender.
 type Persisted struct {
 	ID       int64
 	Inserted bool

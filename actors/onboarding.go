@@ -17,29 +17,6 @@ import (
 	"github.com/pollux-gateway/pollux/storage"
 )
 
-// Ingest starts onboarding a batch of new credentials (each needs at least a
-// RefreshToken; Account pins a project where the provider supports it).
-// Sender: Pool.Ingest. Receiver: onboarding actor. Reply: *IngestStarted.
-type Ingest struct{ Seeds []providers.Credential }
-
-// IngestStarted is the reply to Ingest, sent once the job and its tokens
-// are durable (Err says they could not be stored: nothing was accepted).
-type IngestStarted struct {
-	JobID string
-	Err   error
-	// Accepted is how many distinct tokens will be onboarded; Duplicates
-	// how many repeated an earlier token of the same batch.
-	Accepted, Duplicates int
-}
-
-// JobQuery asks for a job's progress; with Wait the reply comes once the job
-// has finished.
-// Sender: Pool. Receiver: onboarding actor. Reply: *JobStatus.
-type JobQuery struct {
-	JobID string
-	Wait  bool
-}
-
 // VerdictKind is the result of onboarding one token.
 type VerdictKind string
 
@@ -68,19 +45,6 @@ type Verdict struct {
 	URL          string      `json:"url,omitempty"`
 }
 
-// JobStatus is a snapshot of one ingestion job.
-type JobStatus struct {
-	ID         string    `json:"id"`
-	Provider   string    `json:"provider"`
-	Found      bool      `json:"-"`
-	Total      int       `json:"total"`
-	Done       int       `json:"done"`
-	Finished   bool      `json:"finished"`
-	StartedAt  time.Time `json:"started_at"`
-	FinishedAt time.Time `json:"finished_at,omitempty"`
-	Verdicts   []Verdict `json:"verdicts"`
-}
-
 // Onboarding-internal messages.
 type (
 	jobProgress struct {
@@ -99,11 +63,6 @@ type (
 	jobsLoaded struct {
 		jobs []storage.IngestJob
 		err  error
-	}
-	// credentialAdded tells the pool a row was inserted or updated.
-	credentialAdded struct {
-		id       int64
-		inserted bool
 	}
 )
 
@@ -231,8 +190,8 @@ func (o *onboardingActor) startJob(ctx actor.Context, seeds []providers.Credenti
 		reply: &IngestStarted{JobID: id, Accepted: len(work), Duplicates: dups}}
 	self, d := ctx.Self(), o.d
 	go func() {
-		res, err := d.request(d.lifetime, d.persistence, &SaveIngestJob{Job: stored})
-		if p, ok := res.(*Persisted); err == nil && ok && p.Err != nil {
+		p, err := persist(d.lifetime, d.sys, d.persistence, &SaveIngestJob{Job: stored})
+		if err == nil {
 			err = p.Err
 		}
 		saved.err = err
@@ -503,24 +462,23 @@ func (d *poolDeps) onboardOne(pool *actor.PID, w indexedSeed) (v Verdict) {
 		AccessToken: cred.AccessToken, RefreshToken: cred.RefreshToken, Expiry: cred.Expiry,
 		Extra: cred.Extra, Status: storage.StatusActive,
 	}
-	res, err := d.request(ctx, d.persistence, &UpsertCredential{Credential: row})
+	p, err := persist(ctx, d.sys, d.persistence, &UpsertCredential{Credential: row})
 	if err == nil {
-		if p, ok := res.(*Persisted); ok && p.Err != nil {
-			err = p.Err
-		} else if ok {
-			if _, err := d.request(ctx, pool, &credentialAdded{id: p.ID, inserted: p.Inserted}); err != nil {
-				v.Result, v.Reason = VerdictFailed, "saved, but the pool did not confirm: "+err.Error()
-				return v
-			}
-			v.CredentialID, v.Email, v.Account, v.Tier = p.ID, cred.Email, cred.Account, cred.Tier
-			v.Result = VerdictAdded
-			if !p.Inserted {
-				v.Result = VerdictUpdated
-			}
-			return v
-		}
+		err = p.Err
 	}
-	v.Result, v.Reason = VerdictFailed, "saving the credential failed: "+errString(err)
+	if err != nil {
+		v.Result, v.Reason = VerdictFailed, "saving the credential failed: "+err.Error()
+		return v
+	}
+	if _, err := askAs[*pong](ctx, d.sys, pool, &credentialAdded{id: p.ID, inserted: p.Inserted}, writeTimeout+askGrace); err != nil {
+		v.Result, v.Reason = VerdictFailed, "saved, but the pool did not confirm: "+err.Error()
+		return v
+	}
+	v.CredentialID, v.Email, v.Account, v.Tier = p.ID, cred.Email, cred.Account, cred.Tier
+	v.Result = VerdictAdded
+	if !p.Inserted {
+		v.Result = VerdictUpdated
+	}
 	return v
 }
 
@@ -529,13 +487,6 @@ func (d *poolDeps) onboardOne(pool *actor.PID, w indexedSeed) (v Verdict) {
 func benched(ctx context.Context, db *storage.DB, id int64) bool {
 	c, err := db.Credential(ctx, id)
 	return err == nil && c.Status == storage.StatusNeedsReauth
-}
-
-func errString(err error) string {
-	if err == nil {
-		return "unexpected reply"
-	}
-	return err.Error()
 }
 
 func newJobID() string {

@@ -47,7 +47,7 @@ func TestUsageIsSummedAndWrittenTogether(t *testing.T) {
 		{CredentialID: ids[0], Provider: "geminicli", Model: testModel, Day: day, Requests: 3, InputTokens: 30, OutputTokens: 60},
 		{CredentialID: ids[1], Provider: "geminicli", Model: testModel, Day: day, Requests: 1, InputTokens: 1, OutputTokens: 2},
 	}
-	eventually(t, "usage written", func() bool { return len(usage()) == 2 })
+	e.untilCommitted("usage written", func() bool { return len(usage()) == 2 })
 	if diff := cmp.Diff(want, usage()); diff != "" {
 		t.Fatalf("usage rows (-want +got):\n%s", diff)
 	}

@@ -56,6 +56,8 @@ type poolDeps struct {
 	quota     providers.QuotaReader
 	quotaPoll time.Duration
 	observer  observerSlot
+	// tap is Deps.tap (tests only).
+	tap func(who string, msg any)
 	// started is set by the pool actor's first start; a second start is a
 	// supervisor restart.
 	started atomic.Bool
@@ -63,27 +65,15 @@ type poolDeps struct {
 
 func (d *poolDeps) send(pid *actor.PID, msg any) { d.root.Send(pid, msg) }
 
-// request sends msg and waits for its reply (from a goroutine, never from
-// inside an actor).
-func (d *poolDeps) request(ctx context.Context, pid *actor.PID, msg any) (any, error) {
-	timeout := writeTimeout + askGrace
-	return ask(ctx, d.sys, pid, msg, timeout, nil)
-}
-
 // saveTokensDurably persists refreshed tokens and returns once committed.
 func (d *poolDeps) saveTokensDurably(ctx context.Context, c providers.Credential) error {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		var res any
-		res, err = d.request(ctx, d.persistence, &SaveTokens{ID: c.ID, AccessToken: c.AccessToken,
+		var p *Persisted
+		p, err = persist(ctx, d.sys, d.persistence, &SaveTokens{ID: c.ID, AccessToken: c.AccessToken,
 			RefreshToken: c.RefreshToken, Expiry: c.Expiry})
 		if err == nil {
-			p, ok := res.(*Persisted)
-			if !ok {
-				err = fmt.Errorf("unexpected reply %T", res)
-			} else {
-				err = p.Err
-			}
+			err = p.Err
 		}
 		if err == nil || errors.Is(err, storage.ErrNotFound) || ctx.Err() != nil {
 			return err
@@ -150,13 +140,13 @@ func (p *poolActor) Receive(ctx actor.Context) {
 func (p *poolActor) onStarted(ctx actor.Context) {
 	// The scheduler's PID is fixed by its name and known to everyone
 	// before it exists; a respawned scheduler keeps it.
-	if _, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newScheduler(p.d) }), schedulerName); err != nil {
+	if _, err := ctx.SpawnNamed(tapped(actor.PropsFromProducer(func() actor.Actor { return newScheduler(p.d) }), p.d.tap), schedulerName); err != nil {
 		panic(fmt.Sprintf("pool %s: spawn scheduler: %v", p.d.provider, err))
 	}
-	if _, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newOnboarding(p.d) }), onboardingName); err != nil {
+	if _, err := ctx.SpawnNamed(tapped(actor.PropsFromProducer(func() actor.Actor { return newOnboarding(p.d) }), p.d.tap), onboardingName); err != nil {
 		panic(fmt.Sprintf("pool %s: spawn onboarding: %v", p.d.provider, err))
 	}
-	p.credProps = credentialProps(p.d)
+	p.credProps = tapped(credentialProps(p.d), p.d.tap)
 	if p.d.started.Swap(true) {
 		// A restart of the pool actor: its children stopped with the old
 		// incarnation; bring every credential back from storage.
@@ -170,21 +160,14 @@ func (p *poolActor) onStarted(ctx actor.Context) {
 			}
 			for start := 0; start < len(ids); start += startBatch {
 				end := min(start+startBatch, len(ids))
-				if _, err := d.request(d.lifetime, self, &spawnCredentials{ids: ids[start:end], total: end}); err != nil {
+				if _, err := askAs[*loaded](d.lifetime, d.sys, self, &spawnCredentials{ids: ids[start:end], total: end},
+					writeTimeout+askGrace); err != nil {
 					d.log.Error("pool: restart credentials", zap.Error(err))
 					return
 				}
 			}
 		}()
 	}
-}
-
-// spawnCredentials starts a batch of credential actors at start-up.
-// Sender: System.Start. Receiver: pool actor. Reply: *loaded once the
-// scheduler knows every credential started so far.
-type spawnCredentials struct {
-	ids   []int64
-	total int
 }
 
 func (p *poolActor) onSpawnCredentials(ctx actor.Context, m *spawnCredentials) {
@@ -232,9 +215,6 @@ func (p *poolActor) onSetDisabled(ctx actor.Context, m *SetDisabled) {
 	ctx.RequestWithCustomSender(pid, m, ctx.Sender())
 }
 
-// refreshRequest asks one credential to refresh now (operator action).
-type refreshRequest struct{ id int64 }
-
 func (p *poolActor) onRefreshRequest(ctx actor.Context, m *refreshRequest) {
 	pid, ok := p.children[m.id]
 	if !ok {
@@ -258,10 +238,10 @@ func (p *poolActor) onRemove(ctx actor.Context, m *Remove) {
 	sender := ctx.Sender()
 	f := ctx.RequestFuture(p.d.persistence, &DeleteCredential{ID: m.ID}, writeTimeout+askGrace)
 	ctx.ReenterAfter(f, func(res any, err error) {
-		if err == nil {
-			if pr, ok := res.(*Persisted); ok {
-				err = pr.Err
-			}
+		if pr, rerr := replyAs[*Persisted](res, err); rerr != nil {
+			err = rerr
+		} else {
+			err = pr.Err
 		}
 		if sender != nil {
 			ctx.Send(sender, &Done{Err: err})
@@ -275,7 +255,7 @@ func (p *poolActor) onTerminated(ctx actor.Context, m *actor.Terminated) {
 	}
 	if m.Who.Id == p.d.scheduler.Id {
 		p.log.Error("pool: scheduler stopped after repeated crashes; starting a fresh one")
-		if _, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newScheduler(p.d) }), schedulerName); err != nil {
+		if _, err := ctx.SpawnNamed(tapped(actor.PropsFromProducer(func() actor.Actor { return newScheduler(p.d) }), p.d.tap), schedulerName); err != nil {
 			p.log.Error("pool: respawn scheduler", zap.Error(err))
 		}
 		return
@@ -296,6 +276,11 @@ func (p *poolActor) onTerminated(ctx actor.Context, m *actor.Terminated) {
 	f := ctx.RequestFuture(p.d.persistence, &SaveState{ID: id, Status: storage.StatusDisabled,
 		Reason: "crashed repeatedly; see logs", Since: p.d.clock.Now()}, writeTimeout+askGrace)
 	ctx.ReenterAfter(f, func(res any, err error) {
+		if pr, rerr := replyAs[*Persisted](res, err); rerr != nil {
+			err = rerr
+		} else {
+			err = pr.Err // a failed commit is not durable either
+		}
 		ctx.Send(ctx.Self(), &disabledAfterCrash{id: id, err: err})
 	})
 }
@@ -334,7 +319,6 @@ type Pool struct {
 	pid          *actor.PID
 	queueTimeout time.Duration
 	retryMax     int
-	models       []string
 }
 
 // Name returns the provider name.
@@ -388,21 +372,15 @@ func (p *Pool) Acquire(ctx context.Context, model string, o AcquireOptions) (*Le
 	}
 	msg := &Acquire{Model: model, Exclude: o.Exclude, Affinity: affinity, Prefer: o.Prefer,
 		Deadline: p.d.clock.Now().Add(wait), RequestID: o.RequestID}
-	reply, err := ask(ctx, p.d.sys, p.d.scheduler, msg, wait+askGrace, func(late any) {
+	reply, err := replyAs[acquireReply](ask(ctx, p.d.sys, p.d.scheduler, msg, wait+askGrace, func(late any) {
 		if l, ok := late.(*Lease); ok {
 			p.Report(l, providers.Outcome{Kind: providers.KindAbandoned})
 		}
-	})
+	}))
 	if err != nil {
 		return nil, err
 	}
-	switch r := reply.(type) {
-	case *Lease:
-		return r, nil
-	case *Unavailable:
-		return nil, &UnavailableError{Reason: r.Reason, RetryAt: r.RetryAt}
-	}
-	return nil, fmt.Errorf("actors: unexpected reply %T", reply)
+	return reply.granted()
 }
 
 // Report closes a lease with the upstream's verdict.
@@ -417,11 +395,9 @@ func (p *Pool) Report(l *Lease, o providers.Outcome) {
 func (p *Pool) SyncCooldowns(ctx context.Context, ids []int64) error {
 	var errs []error
 	for _, id := range ids {
-		res, err := ask(ctx, p.d.sys, p.d.scheduler, &SyncCooldowns{CredentialID: id}, writeTimeout+askGrace, nil)
-		if err == nil {
-			if r, ok := res.(*Persisted); ok && r.Err != nil && !benign(r.Err) {
-				err = r.Err
-			}
+		r, err := askAs[*Persisted](ctx, p.d.sys, p.d.scheduler, &SyncCooldowns{CredentialID: id}, writeTimeout+askGrace)
+		if err == nil && r.Err != nil && !benign(r.Err) {
+			err = r.Err
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("actors: cooldowns of credential %d: %w", id, err))
@@ -444,27 +420,15 @@ func (p *Pool) RecordUsage(credentialID int64, model string, input, output int64
 
 // Snapshot returns every credential's view (never tokens).
 func (p *Pool) Snapshot(ctx context.Context) (*Snapshot, error) {
-	res, err := ask(ctx, p.d.sys, p.d.scheduler, &SnapshotRequest{}, 10*time.Second, nil)
-	if err != nil {
-		return nil, err
-	}
-	s, ok := res.(*Snapshot)
-	if !ok {
-		return nil, fmt.Errorf("actors: unexpected reply %T", res)
-	}
-	return s, nil
+	return askAs[*Snapshot](ctx, p.d.sys, p.d.scheduler, &SnapshotRequest{}, 10*time.Second)
 }
 
 // Ingest starts onboarding seeds (each with at least a refresh token) and
 // returns the job's id at once.
 func (p *Pool) Ingest(ctx context.Context, seeds []providers.Credential) (*IngestStarted, error) {
-	res, err := ask(ctx, p.d.sys, p.onboardingPID(), &Ingest{Seeds: seeds}, 10*time.Second, nil)
+	s, err := askAs[*IngestStarted](ctx, p.d.sys, p.onboardingPID(), &Ingest{Seeds: seeds}, 10*time.Second)
 	if err != nil {
 		return nil, err
-	}
-	s, ok := res.(*IngestStarted)
-	if !ok {
-		return nil, fmt.Errorf("actors: unexpected reply %T", res)
 	}
 	if s.Err != nil {
 		return nil, s.Err
@@ -482,15 +446,7 @@ func (p *Pool) Job(ctx context.Context, id string, wait bool) (*JobStatus, error
 			timeout = time.Until(dl) + askGrace
 		}
 	}
-	res, err := ask(ctx, p.d.sys, p.onboardingPID(), &JobQuery{JobID: id, Wait: wait}, timeout, nil)
-	if err != nil {
-		return nil, err
-	}
-	s, ok := res.(*JobStatus)
-	if !ok {
-		return nil, fmt.Errorf("actors: unexpected reply %T", res)
-	}
-	return s, nil
+	return askAs[*JobStatus](ctx, p.d.sys, p.onboardingPID(), &JobQuery{JobID: id, Wait: wait}, timeout)
 }
 
 // Add onboards seeds and waits for every verdict.
@@ -521,14 +477,10 @@ func (p *Pool) Refresh(ctx context.Context, id int64) error {
 	return p.command(ctx, &refreshRequest{id: id})
 }
 
-func (p *Pool) command(ctx context.Context, msg any) error {
-	res, err := ask(ctx, p.d.sys, p.pid, msg, writeTimeout+askGrace, nil)
+func (p *Pool) command(ctx context.Context, msg poolCommand) error {
+	d, err := askAs[*Done](ctx, p.d.sys, p.pid, msg, writeTimeout+askGrace)
 	if err != nil {
 		return err
-	}
-	d, ok := res.(*Done)
-	if !ok {
-		return fmt.Errorf("actors: unexpected reply %T", res)
 	}
 	return d.Err
 }
@@ -540,9 +492,6 @@ const (
 	schedulerName  = "scheduler"
 	onboardingName = "onboarding"
 )
-
-// Models returns the models this pool serves.
-func (p *Pool) Models() []string { return append([]string(nil), p.models...) }
 
 // newLimiter paces one provider's calls to its token endpoint.
 func newLimiter(c config.Provider) *rate.Limiter {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/pollux-gateway/pollux/actors/actorstest"
 	"github.com/pollux-gateway/pollux/config"
 	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/storage"
@@ -38,7 +40,7 @@ func TestLeaseCarriesTheCredential(t *testing.T) {
 		t.Fatalf("lease = %+v", l)
 	}
 	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
-	eventually(t, "lease released", func() bool { return e.snapshot()[ids[0]].InFlight == 0 })
+	untilScheduled[*Outcome](e, "lease released", func() bool { return e.snapshot()[ids[0]].InFlight == 0 })
 	if v := e.snapshot()[ids[0]]; v.Served != 1 {
 		t.Fatalf("served = %d, want 1", v.Served)
 	}
@@ -77,7 +79,7 @@ func TestRateLimitRotatesAndPersistsCooldown(t *testing.T) {
 		}
 		e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
 	}
-	eventually(t, "cooldown persisted", func() bool {
+	e.untilCommitted("cooldown persisted", func() bool {
 		cds := e.row(first.Grant.CredentialID).Cooldowns
 		return len(cds) == 1 && cds[0].Model == testModel && cds[0].Until.Equal(t0.Add(time.Minute+resetGrace))
 	})
@@ -100,15 +102,15 @@ func TestCredentialWideCooldownBlocksEveryModel(t *testing.T) {
 	e.start()
 	l := e.mustAcquire(AcquireOptions{})
 	e.pool.Report(l, providers.Outcome{Kind: providers.KindQuotaExhausted, Scope: providers.ScopeCredential, RetryAt: t0.Add(2 * time.Hour)})
-	eventually(t, "status cooling", func() bool { return e.snapshot()[ids[0]].Status == storage.StatusCooling })
+	e.untilPublished(ids[0], "status cooling", func() bool { return e.snapshot()[ids[0]].Status == storage.StatusCooling })
 	ctx := context.Background()
 	_, err := e.pool.Acquire(ctx, "another-model", AcquireOptions{})
 	if ue := unavailable(t, err); ue.Reason != AllCooling || !ue.RetryAt.Equal(t0.Add(2*time.Hour)) {
 		t.Fatalf("got %+v, want all_cooling until +2h", ue)
 	}
-	eventually(t, "cooling persisted", func() bool { return e.row(ids[0]).Status == storage.StatusCooling })
+	e.untilCommitted("cooling persisted", func() bool { return e.row(ids[0]).Status == storage.StatusCooling })
 	e.clock.Advance(2*time.Hour + resetGrace)
-	eventually(t, "back to active", func() bool { return e.row(ids[0]).Status == storage.StatusActive })
+	e.untilCommitted("back to active", func() bool { return e.row(ids[0]).Status == storage.StatusActive })
 }
 
 func TestDeadlineAnswers(t *testing.T) {
@@ -278,7 +280,7 @@ func TestRotatedRefreshTokenIsDurableBeforeUse(t *testing.T) {
 	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
 	// The next refresh presents the rotated token, not the dead one.
 	e.clock.Advance(time.Hour)
-	eventually(t, "second refresh", func() bool { return e.auth.refreshes.Load() == 2 })
+	e.untilRefreshed(ids[0], "second refresh", func() bool { return e.auth.refreshes.Load() == 2 })
 	e.auth.mu.Lock()
 	defer e.auth.mu.Unlock()
 	if e.auth.seen[1] != want {
@@ -306,10 +308,12 @@ func TestPermanentRefreshFailureNeedsReauth(t *testing.T) {
 	}
 	ids := e.seed(1, func(i int, c *storage.Credential) { c.Expiry = t0.Add(-time.Minute) })
 	e.start()
-	eventually(t, "needs_reauth persisted", func() bool {
+	e.untilCommitted("needs_reauth persisted", func() bool {
 		r := e.row(ids[0])
 		return r.Status == storage.StatusNeedsReauth && r.StatusReason == "invalid_grant: Token has been expired or revoked."
 	})
+	// The credential saves its state before it tells the scheduler.
+	e.untilPublished(ids[0], "needs_reauth in the pool", func() bool { return e.snapshot()[ids[0]].Status == storage.StatusNeedsReauth })
 	_, err := e.acquire(AcquireOptions{})
 	if ue := unavailable(t, err); ue.Reason != NoCredentials {
 		t.Fatalf("reason = %v, want no_credentials", ue.Reason)
@@ -334,7 +338,7 @@ func TestTransientRefreshFailureBacksOff(t *testing.T) {
 	}
 	ids := e.seed(1, func(i int, c *storage.Credential) { c.Expiry = t0.Add(-time.Minute) })
 	e.start()
-	eventually(t, "first failure", func() bool { return e.snapshot()[ids[0]].LastError != "" })
+	e.untilPublished(ids[0], "first failure", func() bool { return e.snapshot()[ids[0]].LastError != "" })
 	if !e.clock.WaitFor(5*time.Second, func(ds []time.Time) bool {
 		for _, d := range ds {
 			if d.Equal(t0.Add(refreshRetryBase)) {
@@ -372,7 +376,10 @@ func TestRestartRestoresTokensStatesAndCooldowns(t *testing.T) {
 	e.pool.Report(leases[ids[0]], providers.Outcome{Kind: providers.KindRateLimited, RetryAt: t0.Add(time.Hour)})
 	e.pool.Report(leases[ids[1]], providers.Outcome{Kind: providers.KindBanned, Reason: "TOS_VIOLATION"})
 	e.pool.Report(leases[ids[2]], providers.Outcome{Kind: providers.KindAuthExpired})
-	eventually(t, "all three settled", func() bool {
+	// Credential 2's refreshed expiry equals its seeded one, so the check
+	// below cannot tell its refresh from no refresh yet: wait for it first.
+	e.untilRefreshed(ids[2], "credential 2 refreshed", func() bool { return e.auth.refreshes.Load() == 1 })
+	untilScheduled[*CredentialChanged](e, "all three settled", func() bool {
 		s := e.snapshot()
 		return len(s[ids[0]].Cooldowns) == 1 && s[ids[1]].Status == storage.StatusBanned &&
 			s[ids[2]].Expiry.Equal(t0.Add(time.Hour)) && !s[ids[2]].Refreshing
@@ -404,7 +411,7 @@ func TestCrashedCredentialRestartsAndOthersServe(t *testing.T) {
 		e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
 	}
 	// The restarted actor reloaded from storage and serves again.
-	eventually(t, "restarted credential serves", func() bool {
+	e.untilPublished(ids[0], "restarted credential serves", func() bool {
 		l, err := e.acquire(AcquireOptions{Prefer: ids[0]})
 		if err != nil {
 			return false
@@ -418,12 +425,16 @@ func TestCredentialCrashingTooOftenIsDisabled(t *testing.T) {
 	e := newEnv(t)
 	ids := e.seed(2, nil)
 	e.start()
+	who := credentialActorID(ids[0])
+	e.tap.Next(t, who, "the credential's first start", actorstest.Is[*actor.Started])
 	for i := 0; i <= maxRestarts; i++ {
 		e.sys.sys.Root.Send(e.credentialPID(ids[0]), &crash{})
-		time.Sleep(5 * time.Millisecond) // let each restart finish before the next crash
+		// Let each restart finish before the next crash (the last crash
+		// stops it; the pool then brings it back disabled).
+		e.tap.Next(t, who, fmt.Sprintf("the start after crash %d", i+1), actorstest.Is[*actor.Started])
 	}
-	eventually(t, "disabled in storage", func() bool { return e.row(ids[0]).Status == storage.StatusDisabled })
-	eventually(t, "disabled in the pool", func() bool { return e.snapshot()[ids[0]].Status == storage.StatusDisabled })
+	e.untilCommitted("disabled in storage", func() bool { return e.row(ids[0]).Status == storage.StatusDisabled })
+	e.untilPublished(ids[0], "disabled in the pool", func() bool { return e.snapshot()[ids[0]].Status == storage.StatusDisabled })
 	l := e.mustAcquire(AcquireOptions{})
 	if l.Grant.CredentialID != ids[1] {
 		t.Fatalf("got credential %d, want the healthy %d", l.Grant.CredentialID, ids[1])
@@ -442,7 +453,7 @@ func TestRemoveStopsRefreshing(t *testing.T) {
 		t.Fatal("row still there after Remove")
 	}
 	e.clock.Advance(2 * time.Hour) // past both refresh times
-	eventually(t, "survivor refreshed", func() bool { return e.auth.refreshes.Load() >= 1 })
+	e.untilRefreshed(ids[1], "survivor refreshed", func() bool { return e.auth.refreshes.Load() >= 1 })
 	e.auth.mu.Lock()
 	defer e.auth.mu.Unlock()
 	for _, rt := range e.auth.seen {
@@ -460,7 +471,7 @@ func TestDisableAndEnable(t *testing.T) {
 	if err := e.pool.SetDisabled(ctx, ids[0], true, "maintenance"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "disabled persisted", func() bool { return e.row(ids[0]).Status == storage.StatusDisabled })
+	e.untilCommitted("disabled persisted", func() bool { return e.row(ids[0]).Status == storage.StatusDisabled })
 	if _, err := e.acquire(AcquireOptions{}); unavailable(t, err).Reason != NoCredentials {
 		t.Fatal("a disabled credential is still schedulable")
 	}
@@ -544,7 +555,7 @@ func TestAbandonedAcquireReleasesItsLateLease(t *testing.T) {
 	// The scheduler still grants the parked request once the cooldown
 	// ends; the lease must come back on its own.
 	e.clock.Advance(5 * time.Second)
-	eventually(t, "late lease released", func() bool {
+	untilScheduled[*Outcome](e, "late lease released", func() bool {
 		v := e.snapshot()[ids[0]]
 		return v.Served == 1 && v.InFlight == 0
 	})
@@ -569,24 +580,29 @@ func TestWakeUpProbesBeforeReleasingTheHerd(t *testing.T) {
 		e.waitersParked(i + 1)
 	}
 	e.clock.Advance(5 * time.Second)
-	var probe *Lease
-	var rest []<-chan acquireResult
-	eventually(t, "a probe granted after the cooldown", func() bool {
-		rest = rest[:0]
-		for _, ch := range results {
-			select {
-			case r := <-ch:
-				if r.err != nil || probe != nil {
-					t.Fatalf("a second request was granted before the probe's verdict (err %v)", r.err)
-				}
-				probe = r.lease
-			default:
-				rest = append(rest, ch)
-			}
+	// Wait for the first answer (the probe), then make sure no other came.
+	cases := make([]reflect.SelectCase, 0, len(results)+1)
+	for _, ch := range results {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+	}
+	cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(time.After(10 * time.Second))})
+	first, got, _ := reflect.Select(cases)
+	if first == len(results) {
+		t.Fatal("timed out waiting for a probe granted after the cooldown")
+	}
+	r := got.Interface().(acquireResult)
+	if r.err != nil {
+		t.Fatalf("a second request was granted before the probe's verdict (err %v)", r.err)
+	}
+	probe := r.lease
+	rest := append(results[:first:first], results[first+1:]...)
+	for _, ch := range rest {
+		select {
+		case r := <-ch:
+			t.Fatalf("a second request was granted before the probe's verdict (err %v)", r.err)
+		default:
 		}
-		results = rest
-		return probe != nil
-	})
+	}
 	// The others are still parked: granting one would have left fewer.
 	if s, err := e.pool.Snapshot(context.Background()); err != nil || s.Waiting != n-1 {
 		t.Fatalf("parked after the probe grant: %d (err %v), want %d", s.Waiting, err, n-1)
@@ -652,15 +668,22 @@ func TestQuotaReadKeepsSpentModelOff(t *testing.T) {
 	ids := e.seed(2, nil)
 	e.start()
 	// The first reads (due at start: no jitter) find headroom everywhere.
-	eventually(t, "the first quota reads", func() bool {
-		e.clock.Advance(0)
-		return e.auth.quotaReads.Load() >= 2
-	})
+	// Each credential arms its first read when it starts.
+	for _, id := range ids {
+		e.tap.Next(t, credentialActorID(id), "the credential's start", actorstest.Is[*actor.Started])
+	}
+	e.clock.Advance(0)
+	for _, id := range ids {
+		e.tap.Next(t, credentialActorID(id), "the first quota read", actorstest.Is[*quotaResult])
+	}
+	if got := e.auth.quotaReads.Load(); got < 2 {
+		t.Fatalf("%d quota reads after the first read of each credential, want 2", got)
+	}
 	l := e.mustAcquire(AcquireOptions{})
 	hit := l.Grant.CredentialID
 	spent.Store(hit)
 	e.pool.Report(l, providers.Outcome{Kind: providers.KindRateLimited, Status: 429, RetryAt: t0.Add(time.Second)})
-	eventually(t, "quota read after the 429 cools the spent model until its reset", func() bool {
+	e.untilPublished(hit, "quota read after the 429 cools the spent model until its reset", func() bool {
 		cds := e.snapshot()[hit].Cooldowns
 		return len(cds) == 1 && cds[0].Until.Equal(reset.Add(resetGrace)) && cds[0].Reason == "quota_spent"
 	})
@@ -685,7 +708,7 @@ func TestQuotaReadKeepsSpentModelOff(t *testing.T) {
 	failing.Store(true)
 	before := e.auth.quotaReads.Load()
 	e.clock.Advance(time.Minute)
-	eventually(t, "periodic reads", func() bool { return e.auth.quotaReads.Load() > before })
+	e.tap.Until(t, credentialActorID(ids[0]), "periodic reads", actorstest.Is[*quotaResult], func() bool { return e.auth.quotaReads.Load() > before })
 	l = e.mustAcquire(AcquireOptions{})
 	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
 }

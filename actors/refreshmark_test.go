@@ -26,7 +26,7 @@ func TestRefreshMarkedBeforeUpstreamAndClearedWithTokens(t *testing.T) {
 	if !<-marked {
 		t.Fatal("the token endpoint was called before the refresh mark was stored")
 	}
-	eventually(t, "mark cleared with the new tokens", func() bool {
+	e.untilCommitted("mark cleared with the new tokens", func() bool {
 		_, ok, _ := e.db.RefreshMark(context.Background(), ids[0])
 		return !ok && e.row(ids[0]).RefreshToken.Reveal() == "refresh-new"
 	})
@@ -56,7 +56,7 @@ func TestRefreshCutShortByCrashSaysSignInAgain(t *testing.T) {
 				}
 			}
 			e.start()
-			eventually(t, "the interrupted credential settles", func() bool {
+			e.untilCommitted("the interrupted credential settles", func() bool {
 				r := e.row(ids[0])
 				if dead {
 					return r.Status == storage.StatusNeedsReauth
@@ -111,7 +111,7 @@ func TestAuth401Then429Then401StaysActive(t *testing.T) {
 	e.start()
 	l := e.mustAcquire(AcquireOptions{})
 	e.pool.Report(l, providers.Outcome{Kind: providers.KindAuthExpired, Status: 401})
-	eventually(t, "first refresh", func() bool { return e.auth.refreshes.Load() == 1 })
+	e.untilRefreshed(ids[0], "first refresh", func() bool { return e.auth.refreshes.Load() == 1 })
 	l = e.mustAcquire(AcquireOptions{Prefer: ids[0]})
 	e.pool.Report(l, providers.Outcome{Kind: providers.KindRateLimited, Status: 429, RetryAt: e.clock.Now().Add(time.Second)})
 	if err := e.pool.SyncCooldowns(context.Background(), ids); err != nil { // the 429 is folded in
@@ -120,7 +120,7 @@ func TestAuth401Then429Then401StaysActive(t *testing.T) {
 	e.clock.Advance(2 * time.Second)
 	l = e.mustAcquire(AcquireOptions{Prefer: ids[0]})
 	e.pool.Report(l, providers.Outcome{Kind: providers.KindAuthExpired, Status: 401})
-	eventually(t, "second refresh", func() bool { return e.auth.refreshes.Load() == 2 })
+	e.untilRefreshed(ids[0], "second refresh", func() bool { return e.auth.refreshes.Load() == 2 })
 	if r := e.row(ids[0]); r.Status == storage.StatusNeedsReauth {
 		t.Fatalf("benched after 401/429/401: %s", r.StatusReason)
 	}
@@ -139,7 +139,9 @@ func TestOperatorRefreshRevivesNeedsReauth(t *testing.T) {
 	if err := e.pool.Refresh(context.Background(), ids[0]); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "revived", func() bool { return e.row(ids[0]).Status == storage.StatusActive })
+	e.untilCommitted("revived", func() bool { return e.row(ids[0]).Status == storage.StatusActive })
+	// The credential saves its state before it tells the scheduler.
+	e.untilPublished(ids[0], "revived in the pool", func() bool { return e.snapshot()[ids[0]].Status == storage.StatusActive })
 	l := e.mustAcquire(AcquireOptions{})
 	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
 }
@@ -170,5 +172,5 @@ func TestReaddingBenchedTokenRevalidates(t *testing.T) {
 	if verdicts[1].Result != VerdictDuplicate {
 		t.Errorf("active credential's token: %+v, want duplicate", verdicts[1])
 	}
-	eventually(t, "revived", func() bool { return e.row(ids[0]).Status == storage.StatusActive })
+	e.untilCommitted("revived", func() bool { return e.row(ids[0]).Status == storage.StatusActive })
 }

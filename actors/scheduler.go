@@ -12,19 +12,12 @@ import (
 	"github.com/pollux-gateway/pollux/providers"
 )
 
-// Scheduler-internal messages.
+// Scheduler-internal messages (its own timers).
 type (
 	// waiterExpired fires when a parked Acquire's deadline passes.
 	waiterExpired struct{ id uint64 }
 	// wakeDue fires when the earliest cooldown ends; gen drops stale timers.
 	wakeDue struct{ gen uint64 }
-	// awaitLoaded asks the scheduler to reply *loaded once it knows n
-	// credentials (startup: traffic waits for the whole pool).
-	awaitLoaded struct{ n int }
-	loaded      struct{}
-	// schedulerStarted tells the pool a (re)started scheduler needs every
-	// credential to publish again.
-	schedulerStarted struct{}
 )
 
 type waiter struct {

@@ -42,6 +42,9 @@ type Deps struct {
 	// KeyClock is the member keys' clock (limits, usage days); defaults to
 	// Clock.
 	KeyClock Clock
+	// tap, set only by this package's tests, is told of every message each
+	// actor has handled (see tapped).
+	tap func(who string, msg any)
 }
 
 // System is the running actor tree: one persistence actor and one
@@ -100,9 +103,9 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 			}
 		}
 	})
-	persistence, err := asys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
+	persistence, err := asys.Root.SpawnNamed(tapped(actor.PropsFromProducer(func() actor.Actor {
 		return newPersistence(d.DB, log, d.Clock, s.health)
-	}), "persistence")
+	}), d.tap), "persistence")
 	if err != nil {
 		s.abort()
 		return nil, fmt.Errorf("actors: spawn persistence: %w", err)
@@ -136,12 +139,13 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 			lifetime:   lifetime, jitter: d.Jitter, maxInflight: spec.Config.MaxConcurrentPerCredential,
 			refreshTimeout: d.RefreshTimeout,
 			routing:        routingOf(spec.Config.Routing),
+			tap:            d.tap,
 		}
 		if qr, ok := spec.Authority.(providers.QuotaReader); ok && spec.Config.QuotaPollSecs > 0 {
 			pd.quota, pd.quotaPoll = qr, time.Duration(spec.Config.QuotaPollSecs)*time.Second
 		}
-		props := actor.PropsFromProducer(func() actor.Actor { return newPoolActor(pd) },
-			actor.WithSupervisor(supervisorStrategy(pd.log)))
+		props := tapped(actor.PropsFromProducer(func() actor.Actor { return newPoolActor(pd) },
+			actor.WithSupervisor(supervisorStrategy(pd.log))), d.tap)
 		pid, err := asys.Root.SpawnNamed(props, spec.Name)
 		if err != nil {
 			s.abort()
@@ -149,7 +153,7 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 		}
 		s.poolPIDs = append(s.poolPIDs, pid)
 		s.pools[spec.Name] = &Pool{d: pd, pid: pid, queueTimeout: spec.Config.QueueTimeout(),
-			retryMax: spec.Config.RetryMaxTimes, models: append([]string(nil), spec.Config.ModelList...)}
+			retryMax: spec.Config.RetryMaxTimes}
 		if err := startCredentials(ctx, asys, pid, ids); err != nil {
 			s.abort()
 			return nil, fmt.Errorf("actors: load %s pool: %w", spec.Name, err)
@@ -167,13 +171,9 @@ func (s *System) Setting(ctx context.Context, key string) ([]byte, bool, error) 
 // PutSetting stores a setting through the persistence actor and returns once
 // it is committed.
 func (s *System) PutSetting(ctx context.Context, key string, value []byte) error {
-	res, err := ask(ctx, s.sys, s.persistence, &PutSetting{Key: key, Value: value}, writeTimeout+askGrace, nil)
+	p, err := persist(ctx, s.sys, s.persistence, &PutSetting{Key: key, Value: value})
 	if err != nil {
 		return err
-	}
-	p, ok := res.(*Persisted)
-	if !ok {
-		return fmt.Errorf("actors: unexpected reply %T", res)
 	}
 	return p.Err
 }
@@ -191,12 +191,8 @@ func startCredentials(ctx context.Context, asys *actor.ActorSystem, pool *actor.
 	defer cancel()
 	for start := 0; start == 0 || start < len(ids); start += startBatch {
 		end := min(start+startBatch, len(ids))
-		reply, err := ask(ctx, asys, pool, &spawnCredentials{ids: ids[start:end], total: end}, startTimeout, nil)
-		if err != nil {
+		if _, err := askAs[*loaded](ctx, asys, pool, &spawnCredentials{ids: ids[start:end], total: end}, startTimeout); err != nil {
 			return err
-		}
-		if _, ok := reply.(*loaded); !ok {
-			return fmt.Errorf("unexpected reply %T", reply)
 		}
 	}
 	return nil
@@ -288,4 +284,20 @@ func routingOf(name string) routing {
 		return routeLRU
 	}
 	return routeQuota
+}
+
+// tapped returns props that, after the actor has handled each message, tell
+// tap which actor (its PID id) handled what: protoactor's observer style,
+// which lets tests wait on messages (actorstest.Expector) instead of polling
+// state. Without a tap, outside tests, props are returned untouched.
+func tapped(props *actor.Props, tap func(who string, msg any)) *actor.Props {
+	if tap == nil {
+		return props
+	}
+	return props.Configure(actor.WithReceiverMiddleware(func(next actor.ReceiverFunc) actor.ReceiverFunc {
+		return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
+			next(c, env)
+			tap(c.Self().Id, env.Message)
+		}
+	}))
 }

@@ -104,7 +104,6 @@ type Upstream interface {
 type Provider interface {
 	Authority
 	Upstream
-	Name() string
 	Models() []string
 }
 

@@ -108,9 +108,6 @@ func orDefault(v, def string) string {
 	return v
 }
 
-// Name returns providers.Codex.
-func (c *Client) Name() string { return providers.Codex }
-
 // Models returns a copy of the configured model list.
 func (c *Client) Models() []string { return append([]string(nil), c.models...) }
 

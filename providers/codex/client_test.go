@@ -14,11 +14,8 @@ import (
 	"github.com/pollux-gateway/pollux/providers/sse"
 )
 
-func TestNameAndModels(t *testing.T) {
+func TestModels(t *testing.T) {
 	h := newHarness(t, "gpt-5-codex", "gpt-5")
-	if got := h.client.Name(); got != providers.Codex {
-		t.Errorf("Name = %q, want %q", got, providers.Codex)
-	}
 	m := h.client.Models()
 	m[0] = "changed"
 	if diff := cmp.Diff([]string{"gpt-5-codex", "gpt-5"}, h.client.Models()); diff != "" {

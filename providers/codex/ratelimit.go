@@ -62,21 +62,3 @@ func (r RateLimits) Windows() []providers.QuotaWindow {
 		{Name: "secondary", UsedPercent: r.Secondary.UsedPercent, WindowMinutes: r.Secondary.WindowMinutes, ResetAt: r.Secondary.ResetAt},
 	}
 }
-
-// Exhausted reports whether any window is spent (used ≥ 100 %) and, if so,
-// until when: the latest reset among the spent windows (zero when none of
-// them said).
-func (r RateLimits) Exhausted() (bool, time.Time) {
-	exhausted := false
-	var until time.Time
-	for _, w := range [...]Window{r.Primary, r.Secondary} {
-		if w.UsedPercent < 100 {
-			continue
-		}
-		exhausted = true
-		if w.ResetAt.After(until) {
-			until = w.ResetAt
-		}
-	}
-	return exhausted, until
-}

@@ -86,26 +86,3 @@ func TestParseRateLimits(t *testing.T) {
 		})
 	}
 }
-
-func TestExhausted(t *testing.T) {
-	soon, later := testNow.Add(time.Hour), testNow.Add(48*time.Hour)
-	tests := []struct {
-		name      string
-		in        RateLimits
-		want      bool
-		wantUntil time.Time
-	}{
-		{"headroom", RateLimits{Primary: Window{UsedPercent: 99.9, ResetAt: soon}}, false, time.Time{}},
-		{"primary spent", RateLimits{Primary: Window{UsedPercent: 100, ResetAt: soon}, Secondary: Window{UsedPercent: 40, ResetAt: later}}, true, soon},
-		{"both spent: the later reset", RateLimits{Primary: Window{UsedPercent: 100, ResetAt: soon}, Secondary: Window{UsedPercent: 101, ResetAt: later}}, true, later},
-		{"spent, reset unknown", RateLimits{Secondary: Window{UsedPercent: 100}}, true, time.Time{}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, until := tt.in.Exhausted()
-			if got != tt.want || !until.Equal(tt.wantUntil) {
-				t.Errorf("Exhausted = %v, %v; want %v, %v", got, until, tt.want, tt.wantUntil)
-			}
-		})
-	}
-}

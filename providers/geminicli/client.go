@@ -142,9 +142,6 @@ func orDefault(v, def string) string {
 	return v
 }
 
-// Name returns providers.GeminiCLI.
-func (c *Client) Name() string { return providers.GeminiCLI }
-
 // Models returns a copy of the configured model list.
 func (c *Client) Models() []string { return slices.Clone(c.models) }
 

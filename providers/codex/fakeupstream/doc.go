@@ -35,4 +35,10 @@
 // reset before it. Every request is recorded; refreshes and backend calls
 // are counted per account, and SetAccountQuota caps the calls an account may
 // make before it gets a scripted limit answer.
+//
+// One file per endpoint group: auth.go (authorize, token and its grants),
+// device.go (device sign-in), responses.go (responses, compact and their
+// default streams), usage.go (wham/usage); server.go holds the Server, its
+// routes, scripting, recording, per-account counting and the shared reply
+// writer.
 package fakeupstream

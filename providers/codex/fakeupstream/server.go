@@ -1,27 +1,17 @@
 package fakeupstream
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/pollux-gateway/pollux/providers/sse"
 )
-
-// ClientID is the public client the token endpoint accepts (the Codex CLI's).
-const ClientID = "app_EMoamEEZ73f0CkXaXp7hrann"
-
-// DefaultText is the assistant text of the default stream.
-const DefaultText = "Hello, world"
 
 // Endpoint names one scripted route.
 type Endpoint string
@@ -62,40 +52,12 @@ type Reply struct {
 	Reset bool
 }
 
-// Stream scripts an SSE answer.
-type Stream struct {
-	// Events are sent in order; nil means the default answer for the
-	// requested model.
-	Events []Event
-	// CutAfter > 0 ends the body cleanly after that many events, so the
-	// stream lacks its terminal event.
-	CutAfter int
-	// Overloaded sends response.created, then at once response.failed with
-	// server_is_overloaded.
-	Overloaded bool
-}
-
-// Event is one scripted SSE event.
-type Event struct {
-	Name string
-	Data string
-	// Gate, when set, holds the event back until it receives or is closed
-	// (or the client goes away).
-	Gate <-chan struct{}
-}
-
 // Request is one recorded request.
 type Request struct {
 	Method string
 	Path   string
 	Header http.Header
 	Body   []byte
-}
-
-type pendingCode struct {
-	account     string
-	challenge   string
-	redirectURI string
 }
 
 // Server is the fake. Create it with New; it is safe for concurrent use.
@@ -165,22 +127,6 @@ func (s *Server) AddAccount(refreshToken string, a Account) {
 	s.live[refreshToken] = a.ID
 }
 
-// AddCode makes code an authorization code for a (no PKCE check).
-func (s *Server) AddCode(code string, a Account) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.accounts[a.ID] = a
-	s.codes[code] = pendingCode{account: a.ID}
-}
-
-// SetLoginAccount chooses the account GET /oauth/authorize signs in.
-func (s *Server) SetLoginAccount(a Account) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.accounts[a.ID] = a
-	s.login = &a
-}
-
 // Push queues scripted replies for an endpoint; each request to it takes
 // the next one, and the default behaviour resumes when the queue is empty.
 // Backend endpoints check the access token first; the token endpoint serves
@@ -189,30 +135,6 @@ func (s *Server) Push(ep Endpoint, replies ...Reply) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.queues[ep] = append(s.queues[ep], replies...)
-}
-
-// InvalidateAccess kills every access token issued for the account, as a
-// revoked or expired session would.
-func (s *Server) InvalidateAccess(accountID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for tok, id := range s.access {
-		if id == accountID {
-			delete(s.access, tok)
-		}
-	}
-}
-
-// RefreshToken returns the account's live refresh token, or "".
-func (s *Server) RefreshToken(accountID string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for tok, id := range s.live {
-		if id == accountID {
-			return tok
-		}
-	}
-	return ""
 }
 
 // Requests returns a copy of every request recorded so far, in order.
@@ -235,13 +157,6 @@ func (s *Server) RequestsTo(ep Endpoint) []Request {
 		}
 	}
 	return out
-}
-
-// Refreshes returns how many successful refreshes the account has had.
-func (s *Server) Refreshes(accountID string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.refreshes[accountID]
 }
 
 // Calls returns how many authorized calls to the responses and compact
@@ -333,149 +248,6 @@ func jsonString(s string) string {
 	return string(b)
 }
 
-// ---- auth.openai.com ----
-
-func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
-	s.record(r, Authorize)
-	q := r.URL.Query()
-	if q.Get("client_id") != ClientID || q.Get("response_type") != "code" ||
-		q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" || q.Get("redirect_uri") == "" {
-		http.Error(w, "bad authorize request", http.StatusBadRequest)
-		return
-	}
-	redirect, err := url.Parse(q.Get("redirect_uri"))
-	if err != nil {
-		http.Error(w, "bad redirect_uri", http.StatusBadRequest)
-		return
-	}
-	s.mu.Lock()
-	login := s.login
-	code := "code_" + rand.Text()
-	if login != nil {
-		s.codes[code] = pendingCode{account: login.ID, challenge: q.Get("code_challenge"), redirectURI: q.Get("redirect_uri")}
-	}
-	s.mu.Unlock()
-	if login == nil {
-		http.Error(w, "no login account scripted", http.StatusBadRequest)
-		return
-	}
-	v := redirect.Query()
-	v.Set("code", code)
-	v.Set("state", q.Get("state"))
-	redirect.RawQuery = v.Encode()
-	http.Redirect(w, r, redirect.String(), http.StatusFound)
-}
-
-func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	body, reply := s.record(r, Token)
-	if reply != nil {
-		s.serveReply(w, r, reply, "")
-		return
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, `{"error":"invalid_request","error_description":"body is not a form"}`)
-		return
-	}
-	if form.Get("client_id") != ClientID {
-		writeJSON(w, http.StatusUnauthorized, `{"error":"invalid_client","error_description":"unknown client"}`)
-		return
-	}
-	switch form.Get("grant_type") {
-	case "authorization_code":
-		s.grantCode(w, form)
-	case "refresh_token":
-		s.grantRefresh(w, form)
-	default:
-		writeJSON(w, http.StatusBadRequest, `{"error":"unsupported_grant_type"}`)
-	}
-}
-
-func (s *Server) grantCode(w http.ResponseWriter, form url.Values) {
-	s.mu.Lock()
-	pc, ok := s.codes[form.Get("code")]
-	delete(s.codes, form.Get("code"))
-	s.mu.Unlock()
-	switch {
-	case !ok:
-		writeJSON(w, http.StatusBadRequest, `{"error":"invalid_grant","error_description":"unknown or used code"}`)
-		return
-	case pc.challenge != "" && s256(form.Get("code_verifier")) != pc.challenge:
-		writeJSON(w, http.StatusBadRequest, `{"error":"invalid_grant","error_description":"PKCE verification failed"}`)
-		return
-	case pc.redirectURI != "" && form.Get("redirect_uri") != pc.redirectURI:
-		writeJSON(w, http.StatusBadRequest, `{"error":"invalid_grant","error_description":"redirect_uri mismatch"}`)
-		return
-	}
-	s.issue(w, pc.account)
-}
-
-func (s *Server) grantRefresh(w http.ResponseWriter, form url.Values) {
-	rt := form.Get("refresh_token")
-	s.mu.Lock()
-	_, reused := s.dead[rt]
-	id, live := s.live[rt]
-	if live {
-		delete(s.live, rt)
-		s.dead[rt] = id
-		s.refreshes[id]++
-	}
-	s.mu.Unlock()
-	switch {
-	case reused:
-		writeJSON(w, http.StatusUnauthorized, `{"error":{"message":"Your refresh token has already been used to generate a new access token. Please try signing in again.","type":"invalid_request_error","param":null,"code":"refresh_token_reused"}}`)
-	case !live:
-		writeJSON(w, http.StatusBadRequest, `{"error":"invalid_grant","error_description":"unknown refresh token"}`)
-	default:
-		s.issue(w, id)
-	}
-}
-
-// issue answers a token request with fresh tokens for the account.
-func (s *Server) issue(w http.ResponseWriter, accountID string) {
-	access := "at_" + rand.Text()
-	refresh := "rt_" + rand.Text()
-	s.mu.Lock()
-	a := s.accounts[accountID]
-	s.access[access] = accountID
-	s.live[refresh] = accountID
-	s.mu.Unlock()
-	body, _ := json.Marshal(map[string]any{
-		"access_token":  access,
-		"refresh_token": refresh,
-		"id_token":      idToken(a),
-		"token_type":    "Bearer",
-		"expires_in":    3600,
-		"scope":         "openid profile email offline_access",
-	})
-	writeJSON(w, http.StatusOK, string(body))
-}
-
-// idToken builds a JWT whose signature is a placeholder: clients that take
-// the token straight from the token endpoint do not check it.
-func idToken(a Account) string {
-	auth := map[string]any{"chatgpt_plan_type": a.PlanType, "chatgpt_user_id": "user-" + a.Sub}
-	if a.ID != "" {
-		auth["chatgpt_account_id"] = a.ID
-	}
-	payload, _ := json.Marshal(map[string]any{
-		"iss":                         "https://auth.openai.com",
-		"aud":                         []string{ClientID},
-		"sub":                         a.Sub,
-		"email":                       a.Email,
-		"https://api.openai.com/auth": auth,
-	})
-	enc := base64.RawURLEncoding
-	return enc.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + enc.EncodeToString(payload) + "." + enc.EncodeToString([]byte("fake-signature"))
-}
-
-func s256(verifier string) string {
-	sum := sha256.Sum256([]byte(verifier))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-// ---- chatgpt.com backend ----
-
 const unauthorizedBody = `{"error":{"message":"Provided authentication token is expired or invalid.","type":"invalid_request_error","code":"token_invalidated","param":null}}`
 
 // rateLimitHeaders are the usage-window headers of every backend answer.
@@ -486,60 +258,6 @@ func rateLimitHeaders(h http.Header) {
 	h.Set("x-codex-secondary-used-percent", "3")
 	h.Set("x-codex-secondary-window-minutes", "10080")
 	h.Set("x-codex-secondary-reset-after-seconds", "86400")
-}
-
-func (s *Server) handleResponses(w http.ResponseWriter, r *http.Request) {
-	body, reply := s.record(r, Responses)
-	a, ok := s.authorized(r)
-	if !ok {
-		writeJSON(w, http.StatusUnauthorized, unauthorizedBody)
-		return
-	}
-	over, limited := s.count(a.ID, Responses)
-	var req struct {
-		Model string `json:"model"`
-	}
-	if err := json.Unmarshal(body, &req); err != nil || req.Model == "" {
-		writeJSON(w, http.StatusBadRequest, `{"detail":"Invalid request body"}`)
-		return
-	}
-	if limited {
-		s.unpop(Responses, reply)
-		reply = &over
-	}
-	if reply == nil {
-		reply = &Reply{Stream: &Stream{}}
-	}
-	s.serveReply(w, r, reply, req.Model)
-}
-
-func (s *Server) handleCompact(w http.ResponseWriter, r *http.Request) {
-	_, reply := s.record(r, Compact)
-	a, ok := s.authorized(r)
-	if !ok {
-		writeJSON(w, http.StatusUnauthorized, unauthorizedBody)
-		return
-	}
-	s.count(a.ID, Compact)
-	if reply == nil {
-		reply = &Reply{Body: `{"output":[{"type":"compaction","encrypted_content":"fake-compacted-history"}]}`}
-	}
-	s.serveReply(w, r, reply, "")
-}
-
-func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request) {
-	_, reply := s.record(r, Usage)
-	a, ok := s.authorized(r)
-	if !ok {
-		writeJSON(w, http.StatusUnauthorized, unauthorizedBody)
-		return
-	}
-	if reply == nil {
-		reply = &Reply{Body: `{"plan_type":` + jsonString(a.PlanType) + `,"rate_limit":{"allowed":true,"limit_reached":false,` +
-			`"primary_window":{"used_percent":12,"limit_window_seconds":18000,"reset_after_seconds":3600},` +
-			`"secondary_window":{"used_percent":3,"limit_window_seconds":604800,"reset_after_seconds":86400}}}`}
-	}
-	s.serveReply(w, r, reply, "")
 }
 
 // serveReply writes a scripted or default reply.
@@ -605,45 +323,5 @@ func (s *Server) serveReply(w http.ResponseWriter, r *http.Request, reply *Reply
 		if rc.Flush() != nil {
 			return
 		}
-	}
-}
-
-// defaultEvents is a complete one-message answer, in the backend's order.
-func defaultEvents(respID, model string) []Event {
-	m := jsonString(model)
-	id := jsonString(respID)
-	const item = `"msg_fake0001"`
-	text := jsonString(DefaultText)
-	resp := func(status, extra string) string {
-		return `{"id":` + id + `,"object":"response","created_at":1700000000,"status":"` + status + `","model":` + m + `,"output":[]` + extra + `}`
-	}
-	part := `{"type":"output_text","text":` + text + `,"annotations":[]}`
-	usage := `,"usage":{"input_tokens":12,"input_tokens_details":{"cached_tokens":4},"output_tokens":5,"output_tokens_details":{"reasoning_tokens":2},"total_tokens":17}`
-	evs := []struct{ name, rest string }{
-		{"response.created", `"response":` + resp("in_progress", "")},
-		{"response.in_progress", `"response":` + resp("in_progress", "")},
-		{"response.output_item.added", `"output_index":0,"item":{"id":` + item + `,"type":"message","status":"in_progress","role":"assistant","content":[]}`},
-		{"response.content_part.added", `"item_id":` + item + `,"output_index":0,"content_index":0,"part":{"type":"output_text","text":"","annotations":[]}`},
-		{"response.output_text.delta", `"item_id":` + item + `,"output_index":0,"content_index":0,"delta":` + jsonString(DefaultText[:5])},
-		{"response.output_text.delta", `"item_id":` + item + `,"output_index":0,"content_index":0,"delta":` + jsonString(DefaultText[5:])},
-		{"response.output_text.done", `"item_id":` + item + `,"output_index":0,"content_index":0,"text":` + text},
-		{"response.content_part.done", `"item_id":` + item + `,"output_index":0,"content_index":0,"part":` + part},
-		{"response.output_item.done", `"output_index":0,"item":{"id":` + item + `,"type":"message","status":"completed","role":"assistant","content":[` + part + `]}`},
-		{"response.completed", `"response":` + resp("completed", usage)},
-	}
-	out := make([]Event, len(evs))
-	for i, e := range evs {
-		out[i] = Event{Name: e.name, Data: fmt.Sprintf(`{"type":%q,"sequence_number":%d,%s}`, e.name, i, e.rest)}
-	}
-	return out
-}
-
-// overloadedEvents is response.created followed at once by a failure.
-func overloadedEvents(respID, model string) []Event {
-	id, m := jsonString(respID), jsonString(model)
-	return []Event{
-		{Name: "response.created", Data: `{"type":"response.created","sequence_number":0,"response":{"id":` + id + `,"object":"response","created_at":1700000000,"status":"in_progress","model":` + m + `,"output":[]}}`},
-		{Name: "response.failed", Data: `{"type":"response.failed","sequence_number":1,"response":{"id":` + id + `,"object":"response","created_at":1700000000,"status":"failed","model":` + m + `,"output":[],` +
-			`"error":{"code":"server_is_overloaded","message":"Our servers are currently overloaded. Please try again later."}}}`},
 	}
 }

@@ -16,4 +16,9 @@
 // Like Google, it only accepts access tokens it issued (401 UNAUTHENTICATED
 // otherwise) and rejects a generate envelope without model, project and a
 // request object (400 INVALID_ARGUMENT).
+//
+// One file per endpoint group: oauth.go (/token, /userinfo), codeassist.go
+// (loadCodeAssist, onboardUser, operations, retrieveUserQuota), generate.go
+// (generateContent, streamGenerateContent, countTokens); server.go holds the
+// Server, its routes, request recording and the shared reply writers.
 package fakeupstream
