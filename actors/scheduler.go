@@ -34,6 +34,26 @@ type waiter struct {
 	parked time.Time
 	stop   func() bool
 	el     *list.Element
+	// held: the deadline passed with a reset imminent, and the request was
+	// kept for it (once).
+	held bool
+}
+
+// resetSlack is how much earlier than a cooldown's end the upstream's quota
+// may in truth reset: resets stated in whole seconds (Codex's
+// resets_in_seconds and reset-after-seconds) are rounded up, by up to a
+// second, and the cooldown adds resetGrace. A request whose queue deadline
+// falls within it, before the cooldown ends, is not refused while the
+// quota may already be back: it is held to the cooldown's end and served
+// there (issue 9: client 429s while an account had quota, right after its
+// reset). The queue timeout is overrun by at most this much.
+const resetSlack = time.Second + resetGrace
+
+// resetBeyond reports whether a reset (a cooldown's end) is too late for a
+// request with deadline: even the earliest the quota may truly come back is
+// after it.
+func resetBeyond(earliest, deadline time.Time) bool {
+	return earliest.After(deadline.Add(resetSlack))
 }
 
 type leaseRecord struct {
@@ -144,7 +164,7 @@ func (s *schedulerActor) onAcquire(ctx actor.Context, a *Acquire) {
 		s.d.observer.queueWait(s.d.provider, 0)
 		ctx.Respond(&Unavailable{Reason: NoCredentials})
 		return
-	case !av.soon && (a.Deadline.IsZero() || av.earliest.After(a.Deadline)):
+	case !av.soon && (a.Deadline.IsZero() || resetBeyond(av.earliest, a.Deadline)):
 		// Waiting cannot help: answer now with the earliest reset.
 		s.d.observer.queueWait(s.d.provider, 0)
 		ctx.Respond(&Unavailable{Reason: AllCooling, RetryAt: clientRetryAt(av.earliest, now)})
@@ -301,7 +321,7 @@ func (s *schedulerActor) answerHopeless(ctx actor.Context, now time.Time) {
 			s.dropWaiter(w)
 			s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
 			ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
-		case !av.soon && av.earliest.After(w.acq.Deadline):
+		case !av.soon && resetBeyond(av.earliest, w.acq.Deadline):
 			s.dropWaiter(w)
 			s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
 			ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: clientRetryAt(av.earliest, now)})
@@ -322,7 +342,7 @@ func (s *schedulerActor) answerIfHopeless(ctx actor.Context, w *waiter, now time
 		s.dropWaiter(w)
 		s.d.observer.queueWait(s.d.provider, 0)
 		ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
-	case !av.soon && av.earliest.After(w.acq.Deadline):
+	case !av.soon && resetBeyond(av.earliest, w.acq.Deadline):
 		s.dropWaiter(w)
 		s.d.observer.queueWait(s.d.provider, 0)
 		ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: clientRetryAt(av.earliest, now)})
@@ -345,12 +365,22 @@ func (s *schedulerActor) onWaiterExpired(ctx actor.Context, m *waiterExpired) {
 	if !ok {
 		return
 	}
-	s.dropWaiter(w)
 	now := s.d.clock.Now()
-	s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
 	var refresh []*schedEntry
 	av := s.policy.unavailable(w.acq, now, &refresh)
 	s.askRefresh(ctx, refresh)
+	if !w.held && av.candidates && !av.earliest.IsZero() && !av.earliest.After(now.Add(resetSlack)) {
+		// A quota may be back already, and surely is at av.earliest: hold
+		// the request to then (the wake-up serves it, first in line)
+		// rather than refuse it while quota may exist.
+		w.held = true
+		self, root, id := ctx.Self(), ctx.ActorSystem().Root, w.id
+		w.stop = s.d.clock.AfterFunc(av.earliest.Sub(now)+heldSlack,
+			func() { root.Send(self, &waiterExpired{id: id}) })
+		return
+	}
+	s.dropWaiter(w)
+	s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
 	if !av.candidates {
 		ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
 		return
@@ -365,6 +395,10 @@ func (s *schedulerActor) onWaiterExpired(ctx actor.Context, m *waiterExpired) {
 	}
 	ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: retryAt})
 }
+
+// heldSlack is how long after the cooldown's end a held request waits for
+// the wake-up to serve it before it is refused.
+const heldSlack = 100 * time.Millisecond
 
 // clientRetryAt turns the earliest cooldown end into the time a client is
 // told to come back: the upstream's reset, without the grace the cooldown
