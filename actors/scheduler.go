@@ -397,8 +397,11 @@ func (s *schedulerActor) onWaiterExpired(ctx actor.Context, m *waiterExpired) {
 }
 
 // heldSlack is how long after the cooldown's end a held request waits for
-// the wake-up to serve it before it is refused.
-const heldSlack = 100 * time.Millisecond
+// the wake-up to serve it before it is refused. The credential that wakes
+// takes one probe first and then ramps up, one round trip at a time, and
+// held requests are first in line: at 100 ms, on a loaded machine, some were
+// refused while the ramp was still under way and the quota was there.
+const heldSlack = 500 * time.Millisecond
 
 // clientRetryAt turns the earliest cooldown end into the time a client is
 // told to come back: the upstream's reset, without the grace the cooldown
