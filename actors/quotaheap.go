@@ -173,11 +173,11 @@ type spendTrack struct {
 // costWeight is the weight of a new cost sample in the running estimate.
 const costWeight = 0.5
 
-// observeQuota folds a new quota report into e's spend tracks. A cost
-// sample divides what the report says was spent by the requests counted
-// since the previous report plus those still in flight (some may not have
-// reached the upstream yet): the estimate errs towards too cheap, so a
-// credential is never kept out while it has quota.
+// observeQuota folds a new quota report, published after outcome seq, into
+// e's spend tracks. A cost sample divides what the report says was spent
+// by the successes since the previous report that it covers (outcomes up to
+// seq); later reports correct a sample that covered more or fewer requests
+// than that (late answers, see below).
 func (e *schedEntry) observeQuota(next []providers.QuotaBucket, seq uint64) {
 	for _, b := range next {
 		if e.spend == nil {
