@@ -34,9 +34,6 @@ type waiter struct {
 	parked time.Time
 	stop   func() bool
 	el     *list.Element
-	// held: the deadline passed with a reset imminent, and the request was
-	// kept for it (once).
-	held bool
 }
 
 // resetSlack is how much earlier than a cooldown's end the upstream's quota
@@ -369,14 +366,14 @@ func (s *schedulerActor) onWaiterExpired(ctx actor.Context, m *waiterExpired) {
 	var refresh []*schedEntry
 	av := s.policy.unavailable(w.acq, now, &refresh)
 	s.askRefresh(ctx, refresh)
-	if !w.held && av.candidates && !av.earliest.IsZero() && !av.earliest.After(now.Add(resetSlack)) {
+	if held := av.earliest.Add(heldSlack); av.candidates && !av.earliest.IsZero() &&
+		!resetBeyond(av.earliest, w.acq.Deadline) && held.After(now) {
 		// A quota may be back already, and surely is at av.earliest: hold
 		// the request to then (the wake-up serves it, first in line)
-		// rather than refuse it while quota may exist.
-		w.held = true
+		// rather than refuse it while quota may exist. Held again when that
+		// credential went to others and another's reset is as near.
 		self, root, id := ctx.Self(), ctx.ActorSystem().Root, w.id
-		w.stop = s.d.clock.AfterFunc(av.earliest.Sub(now)+heldSlack,
-			func() { root.Send(self, &waiterExpired{id: id}) })
+		w.stop = s.d.clock.AfterFunc(held.Sub(now), func() { root.Send(self, &waiterExpired{id: id}) })
 		return
 	}
 	s.dropWaiter(w)
