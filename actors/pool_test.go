@@ -768,3 +768,37 @@ func TestHeldRequestRefusedAfterTheReset(t *testing.T) {
 		t.Fatalf("second held request: %+v, want all_cooling until the other credential's reset", r2.err)
 	}
 }
+
+// TestHeldAgainForTheNextReset: requests held at their deadline for one
+// credential's reset, which went to the first of them, are held again for
+// another credential whose reset is as near, instead of being refused
+// between the two (issue 9: Codex client 429s while an account's window had
+// just reset).
+func TestHeldAgainForTheNextReset(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seed(2, func(i int, c *storage.Credential) {
+		c.Cooldowns = []storage.Cooldown{{Model: testModel, Until: t0.Add(time.Duration(5300+i*600) * time.Millisecond)}}
+	})
+	e.start()
+	first := e.asyncAcquire(AcquireOptions{Wait: 5 * time.Second})
+	e.waitersParked(1)
+	second := e.asyncAcquire(AcquireOptions{Wait: 5 * time.Second})
+	e.waitersParked(2)
+	e.clock.Advance(5 * time.Second) // both deadlines: held to 5.3 s + heldSlack
+	e.waitersParked(2)
+	e.clock.Set(t0.Add(5300 * time.Millisecond)) // the first wakes: its probe
+	r := <-first
+	if r.err != nil || r.lease.Grant.CredentialID != ids[0] {
+		t.Fatalf("first: %+v, %v; want a lease on %d", r.lease, r.err, ids[0])
+	}
+	e.waitersParked(1) // the wake-up has armed the next one
+	e.clock.Set(t0.Add(5300*time.Millisecond + heldSlack)) // the first hold ends, the probe still out
+	e.waitersParked(1)
+	e.clock.Set(t0.Add(5900 * time.Millisecond)) // the second credential wakes
+	r2 := <-second
+	if r2.err != nil || r2.lease.Grant.CredentialID != ids[1] {
+		t.Fatalf("second: %+v, %v; want a lease on %d", r2.lease, r2.err, ids[1])
+	}
+	e.pool.Report(r.lease, providers.Outcome{Kind: providers.KindOK})
+	e.pool.Report(r2.lease, providers.Outcome{Kind: providers.KindOK})
+}
