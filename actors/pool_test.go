@@ -791,7 +791,7 @@ func TestHeldAgainForTheNextReset(t *testing.T) {
 	if r.err != nil || r.lease.Grant.CredentialID != ids[0] {
 		t.Fatalf("first: %+v, %v; want a lease on %d", r.lease, r.err, ids[0])
 	}
-	e.waitersParked(1) // the wake-up has armed the next one
+	e.waitersParked(1)                                     // the wake-up has armed the next one
 	e.clock.Set(t0.Add(5300*time.Millisecond + heldSlack)) // the first hold ends, the probe still out
 	e.waitersParked(1)
 	e.clock.Set(t0.Add(5900 * time.Millisecond)) // the second credential wakes
