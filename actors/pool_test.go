@@ -712,3 +712,116 @@ func TestQuotaReadKeepsSpentModelOff(t *testing.T) {
 	l = e.mustAcquire(AcquireOptions{})
 	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
 }
+
+// TestDeadlineHeldForImminentReset: a parked request whose queue deadline
+// comes less than a whole-second rounding before the only cooldown ends is
+// not refused while the quota may already be back: it is held to the
+// cooldown's end and served there; one whose deadline is further from the
+// reset is answered at once with it (issue 9: Codex client 429s while an
+// account had quota).
+func TestDeadlineHeldForImminentReset(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		coolFor   time.Duration // the cooldown's end, from t0
+		wantLease bool
+	}{
+		{"reset 0.5 s after the deadline: held and served", 5500 * time.Millisecond, true},
+		{"reset at the slack's edge: held and served", 5*time.Second + resetSlack, true},
+		{"reset 2 s after the deadline: refused at once", 7 * time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.seed(1, func(i int, c *storage.Credential) {
+				c.Cooldowns = []storage.Cooldown{{Model: testModel, Until: t0.Add(tc.coolFor)}}
+			})
+			e.start()
+			res := e.asyncAcquire(AcquireOptions{Wait: 5 * time.Second})
+			if !tc.wantLease {
+				r := <-res
+				if ue := unavailable(t, r.err); ue.Reason != AllCooling || !ue.RetryAt.Equal(t0.Add(tc.coolFor-resetGrace)) {
+					t.Fatalf("got %+v, want all_cooling until the reset", ue)
+				}
+				return
+			}
+			e.waitersParked(1)
+			e.clock.Advance(5 * time.Second) // the deadline
+			e.waitersParked(1)               // processed after the expiry: still held
+			select {
+			case r := <-res:
+				t.Fatalf("answered at the deadline with %+v, %v; want it held to the reset", r.lease, r.err)
+			default:
+			}
+			e.clock.Set(t0.Add(tc.coolFor))
+			r := <-res
+			if r.err != nil {
+				t.Fatalf("acquire at the reset: %v", r.err)
+			}
+			e.pool.Report(r.lease, providers.Outcome{Kind: providers.KindOK})
+		})
+	}
+}
+
+// TestHeldRequestRefusedAfterTheReset: two requests held past their
+// deadline for one credential's imminent reset; the first is served there
+// (the probe), and when the probe finds a new limit the second is refused at
+// once with the earliest reset left, not held any longer.
+func TestHeldRequestRefusedAfterTheReset(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seed(2, func(i int, c *storage.Credential) {
+		c.Cooldowns = []storage.Cooldown{{Model: testModel, Until: t0.Add(time.Duration(5500+i*10000) * time.Millisecond)}}
+	})
+	e.start()
+	res := e.asyncAcquire(AcquireOptions{Wait: 5 * time.Second})
+	e.waitersParked(1)
+	res2 := e.asyncAcquire(AcquireOptions{Wait: 5 * time.Second})
+	e.waitersParked(2)
+	e.clock.Advance(5 * time.Second)
+	e.waitersParked(2)
+	e.clock.Set(t0.Add(5500 * time.Millisecond))
+	r := <-res
+	if r.err != nil || r.lease.Grant.CredentialID != ids[0] {
+		t.Fatalf("first held request: %+v, %v; want a lease on %d", r.lease, r.err, ids[0])
+	}
+	// The probe is out: the second waits for its verdict, which is a new
+	// limit.
+	next := t0.Add(time.Hour)
+	e.pool.Report(r.lease, providers.Outcome{Kind: providers.KindRateLimited, RetryAt: next})
+	r2 := <-res2
+	if ue := unavailable(t, r2.err); ue.Reason != AllCooling || !ue.RetryAt.Equal(t0.Add(15500*time.Millisecond-resetGrace)) {
+		t.Fatalf("second held request: %+v, want all_cooling until the other credential's reset", r2.err)
+	}
+}
+
+// TestHeldAgainForTheNextReset: requests held at their deadline for one
+// credential's reset, which went to the first of them, are held again for
+// another credential whose reset is as near, instead of being refused
+// between the two (issue 9: Codex client 429s while an account's window had
+// just reset).
+func TestHeldAgainForTheNextReset(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seed(2, func(i int, c *storage.Credential) {
+		c.Cooldowns = []storage.Cooldown{{Model: testModel, Until: t0.Add(time.Duration(5300+i*600) * time.Millisecond)}}
+	})
+	e.start()
+	first := e.asyncAcquire(AcquireOptions{Wait: 5 * time.Second})
+	e.waitersParked(1)
+	second := e.asyncAcquire(AcquireOptions{Wait: 5 * time.Second})
+	e.waitersParked(2)
+	e.clock.Advance(5 * time.Second) // both deadlines: held to 5.3 s + heldSlack
+	e.waitersParked(2)
+	e.clock.Set(t0.Add(5300 * time.Millisecond)) // the first wakes: its probe
+	r := <-first
+	if r.err != nil || r.lease.Grant.CredentialID != ids[0] {
+		t.Fatalf("first: %+v, %v; want a lease on %d", r.lease, r.err, ids[0])
+	}
+	e.waitersParked(1)                                     // the wake-up has armed the next one
+	e.clock.Set(t0.Add(5300*time.Millisecond + heldSlack)) // the first hold ends, the probe still out
+	e.waitersParked(1)
+	e.clock.Set(t0.Add(5900 * time.Millisecond)) // the second credential wakes
+	r2 := <-second
+	if r2.err != nil || r2.lease.Grant.CredentialID != ids[1] {
+		t.Fatalf("second: %+v, %v; want a lease on %d", r2.lease, r2.err, ids[1])
+	}
+	e.pool.Report(r.lease, providers.Outcome{Kind: providers.KindOK})
+	e.pool.Report(r2.lease, providers.Outcome{Kind: providers.KindOK})
+}

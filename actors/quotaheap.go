@@ -149,7 +149,16 @@ type spendTrack struct {
 	base  float64
 	reset time.Time
 	oks   int
-	cost  float64
+	// okSeqs are the outcome sequence numbers of the oks not yet covered by
+	// a report (ascending; at most maxOKSeqs). A report covers the
+	// successes whose outcomes the credential had processed when it
+	// published it (CredentialChanged.OutcomeSeq); those finished since are
+	// not in its divisor: counting them made a cost sample too cheap
+	// whenever answers finished close together, and a cost learned too
+	// cheap let a burst of requests through to an account whose window had
+	// run out (issue 9: the Codex wasted 429s at 150 % load).
+	okSeqs []uint64
+	cost   float64
 	// after, when set, says the reported window ended then and the track
 	// counts the next one (base 1, reset not reported yet).
 	after time.Time
@@ -164,12 +173,12 @@ type spendTrack struct {
 // costWeight is the weight of a new cost sample in the running estimate.
 const costWeight = 0.5
 
-// observeQuota folds a new quota report into e's spend tracks. A cost
-// sample divides what the report says was spent by the requests counted
-// since the previous report plus those still in flight (some may not have
-// reached the upstream yet): the estimate errs towards too cheap, so a
-// credential is never kept out while it has quota.
-func (e *schedEntry) observeQuota(next []providers.QuotaBucket) {
+// observeQuota folds a new quota report, published after outcome seq, into
+// e's spend tracks. A cost sample divides what the report says was spent
+// by the successes since the previous report that it covers (outcomes up to
+// seq); later reports correct a sample that covered more or fewer requests
+// than that (late answers, see below).
+func (e *schedEntry) observeQuota(next []providers.QuotaBucket, seq uint64) {
 	for _, b := range next {
 		if e.spend == nil {
 			e.spend = make(map[string]*spendTrack, len(next))
@@ -181,8 +190,9 @@ func (e *schedEntry) observeQuota(next []providers.QuotaBucket) {
 		}
 		same := sameWindow(t.reset, b.ResetAt) ||
 			(t.reset.IsZero() && !t.after.IsZero() && b.ResetAt.After(t.after.Add(2*time.Second)))
+		covered := t.covered(seq)
 		sampled := false
-		if n := t.oks; t.oks > 0 && same && b.Remaining < t.base {
+		if n := covered; n > 0 && same && b.Remaining < t.base {
 			sampled = true
 			t.sampleSpent, t.sampleN, t.costBefore = t.base-b.Remaining, n, t.cost
 			sample := t.sampleSpent / float64(n)
@@ -213,7 +223,7 @@ func (e *schedEntry) observeQuota(next []providers.QuotaBucket) {
 			// out of rotation while it still had quota (issue 9: the Codex
 			// client 429s at 150 % load).
 			if t.oks > 0 {
-				t.oks--
+				t.uncount(seq)
 				if t.sampleN > 0 {
 					t.sampleN++
 					t.cost = blendCost(t.costBefore, t.sampleSpent/float64(t.sampleN))
@@ -224,7 +234,40 @@ func (e *schedEntry) observeQuota(next []providers.QuotaBucket) {
 		if !sampled {
 			t.sampleN = 0
 		}
-		t.base, t.reset, t.oks, t.after = b.Remaining, b.ResetAt, 0, time.Time{}
+		// The successes the report does not cover stay counted against it.
+		t.okSeqs = t.okSeqs[:copy(t.okSeqs, t.okSeqs[covered:])]
+		t.base, t.reset, t.oks, t.after = b.Remaining, b.ResetAt, t.oks-covered, time.Time{}
+	}
+}
+
+// maxOKSeqs bounds a track's okSeqs (reports that never come, say): the
+// oldest are dropped and counted as covered by the next report.
+const maxOKSeqs = 1024
+
+// covered returns how many of t's counted successes a report published
+// after outcome seq covers.
+func (t *spendTrack) covered(seq uint64) int {
+	n := 0
+	for n < len(t.okSeqs) && t.okSeqs[n] <= seq {
+		n++
+	}
+	// Successes counted without a sequence number (dropped from a full
+	// list) count as covered.
+	return n + t.oks - len(t.okSeqs)
+}
+
+// uncount takes back the success of outcome seq, or the latest one when it
+// is not listed.
+func (t *spendTrack) uncount(seq uint64) {
+	t.oks--
+	for i := len(t.okSeqs) - 1; i >= 0; i-- {
+		if t.okSeqs[i] == seq {
+			t.okSeqs = append(t.okSeqs[:i], t.okSeqs[i+1:]...)
+			return
+		}
+	}
+	if n := len(t.okSeqs); n > t.oks {
+		t.okSeqs = t.okSeqs[:n-1]
 	}
 }
 
@@ -238,16 +281,20 @@ func blendCost(cost, sample float64) float64 {
 
 // countSpent notes one successful request on model against e's quotas; a
 // window that ended since its report starts a fresh count.
-func (e *schedEntry) countSpent(model string, now time.Time) {
+func (e *schedEntry) countSpent(model string, seq uint64, now time.Time) {
 	for _, key := range [...]string{model, storage.AllModels} {
 		t := e.spend[key]
 		if t == nil {
 			continue
 		}
 		if !t.reset.IsZero() && !now.Before(t.reset) {
-			t.after, t.reset, t.base, t.oks = t.reset, time.Time{}, 1, 0
+			t.after, t.reset, t.base, t.oks, t.okSeqs = t.reset, time.Time{}, 1, 0, t.okSeqs[:0]
 		}
 		t.oks++
+		if len(t.okSeqs) == maxOKSeqs {
+			t.okSeqs = t.okSeqs[:copy(t.okSeqs, t.okSeqs[1:])]
+		}
+		t.okSeqs = append(t.okSeqs, seq)
 	}
 }
 

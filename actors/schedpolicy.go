@@ -228,10 +228,25 @@ func (p *schedPolicy) readyFor(e *schedEntry, model string, now time.Time) bool 
 			}
 		}
 	}
-	if p.spentOut(e, model, now) {
+	if p.spentOut(e, model, now) || p.lastRequestBusy(e, model, now) {
 		return false
 	}
 	return true
+}
+
+// lastRequestBusy reports whether quota routing estimates that e has one
+// request left for model while others are still in flight on it: the last
+// request of a window is sent only once those have answered. Their reports
+// settle the estimate, so an estimate a little off (a cost learned from
+// rounded or out-of-order reports) cannot send several requests after the
+// last one (issue 9: bursts of wasted 429s on a Codex account whose window
+// had just run out).
+func (p *schedPolicy) lastRequestBusy(e *schedEntry, model string, now time.Time) bool {
+	if p.routing != routeQuota || e.inflight == 0 || len(e.quota) == 0 {
+		return false
+	}
+	left, _, reqCost, known := headroomCost(e, model, now)
+	return known && reqCost > 0 && left < 1.5*reqCost
 }
 
 // rampDone ends the ramp after a probe: from there the credential takes
@@ -335,7 +350,7 @@ func (p *schedPolicy) upsert(c *CredentialChanged, now time.Time) (*schedEntry, 
 	e.pid, e.status, e.token, e.account, e.extra = c.PID, c.Status, c.AccessToken, c.Account, c.Extra
 	e.expiry, e.refreshing, e.cooldowns, e.view = c.Expiry, c.Refreshing, c.Cooldowns, c.View
 	if p.routing == routeQuota && !sameQuota(e.quota, c.Quota) {
-		e.observeQuota(c.Quota)
+		e.observeQuota(c.Quota, c.OutcomeSeq)
 	}
 	e.quota = c.Quota
 	cleared := false
@@ -394,7 +409,7 @@ func (p *schedPolicy) release(e *schedEntry, model string, o providers.Outcome, 
 		e.inflight--
 	}
 	if o.Kind == providers.KindOK && len(e.spend) > 0 {
-		e.countSpent(model, now)
+		e.countSpent(model, seq, now)
 	}
 	if len(e.ramp) > 0 {
 		for _, key := range [...]string{model, storage.AllModels} {

@@ -743,3 +743,109 @@ func TestSpentOutRoundsToWholeRequests(t *testing.T) {
 		})
 	}
 }
+
+// TestQuotaSampleCoversReportedOutcomesOnly: a report published after
+// outcome n covers the successes up to n; one that finished after it (its
+// release reached the scheduler before the report did) is not in the
+// sample's divisor and stays counted against the new report (issue 9: a
+// cost learned at half its worth let bursts of requests through to an
+// account whose window had run out).
+func TestQuotaSampleCoversReportedOutcomesOnly(t *testing.T) {
+	ok := providers.Outcome{Kind: providers.KindOK}
+	reset := t0.Add(time.Hour)
+	for _, tc := range []struct {
+		name      string
+		reportSeq uint64 // the outcome the second report follows
+		wantCost  float64
+		wantOks   int
+	}{
+		{"report after both outcomes", 2, 0.1, 0},
+		{"report after the first, second finished meanwhile", 1, 0.1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newSchedPolicyRouting(0, routeQuota)
+			report := func(remaining float64, seq uint64) {
+				c := readyChange(1)
+				c.OutcomeSeq = seq
+				c.Quota = []providers.QuotaBucket{{Model: storage.AllModels, Remaining: remaining, ResetAt: reset}}
+				p.upsert(c, t0)
+			}
+			report(0.9, 0)
+			e := p.entries[1]
+			e.inflight = 2
+			p.release(e, "m", ok, 1, false, t0)
+			p.release(e, "m", ok, 2, false, t0)
+			want := 0.7 // both requests reported
+			if tc.reportSeq == 1 {
+				want = 0.8 // only the first
+			}
+			report(want, tc.reportSeq)
+			tr := e.spend[storage.AllModels]
+			if math.Abs(tr.cost-tc.wantCost) > 1e-9 || tr.oks != tc.wantOks {
+				t.Fatalf("cost %v oks %d, want %v and %d", tr.cost, tr.oks, tc.wantCost, tc.wantOks)
+			}
+			// The estimate counts the unreported success: 0.7 left either way.
+			if left, _, _ := headroom(e, "m", t0); math.Abs(left-0.7) > 1e-9 {
+				t.Fatalf("estimated left %v, want 0.7", left)
+			}
+			if tc.reportSeq == 1 {
+				// The second's own report then settles it.
+				report(0.7, 2)
+				if tr.oks != 0 || math.Abs(tr.cost-0.1) > 1e-9 {
+					t.Fatalf("after the second report: cost %v oks %d, want 0.1 and 0", tr.cost, tr.oks)
+				}
+			}
+		})
+	}
+}
+
+// TestLastRequestWaitsForInflight: with one request's worth of quota left,
+// it is granted only when nothing else is in flight on the credential (the
+// answers in flight settle the estimate first); with more left, requests
+// go out concurrently (issue 9: bursts of wasted 429s on the last requests
+// of a Codex window).
+func TestLastRequestWaitsForInflight(t *testing.T) {
+	ok := providers.Outcome{Kind: providers.KindOK}
+	reset := t0.Add(time.Hour)
+	for _, tc := range []struct {
+		name     string
+		left     float64 // reported, at cost 0.1 a request
+		inflight int
+		want     bool
+	}{
+		{"one left, none in flight", 0.1, 0, true},
+		{"two left, one in flight: the last would go concurrently", 0.2, 1, false},
+		{"three left, one in flight", 0.3, 1, true},
+		{"three left, two in flight", 0.3, 2, false},
+		{"five left, three in flight", 0.5, 3, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newSchedPolicyRouting(0, routeQuota)
+			report := func(remaining float64) {
+				c := readyChange(1)
+				c.Quota = []providers.QuotaBucket{{Model: "m", Remaining: remaining, ResetAt: reset}}
+				p.upsert(c, t0)
+			}
+			report(tc.left + 0.1)
+			e := p.entries[1]
+			e.inflight = 1
+			p.release(e, "m", ok, 0, false, t0)
+			report(tc.left) // cost 0.1
+			e.inflight = tc.inflight
+			p.reindex(e, t0)
+			if got := pickID(p, &Acquire{Model: "m"}, t0) == 1; got != tc.want {
+				left, _, _ := headroom(e, "m", t0)
+				t.Fatalf("granted %v, want %v (estimated left %v)", got, tc.want, left)
+			}
+		})
+	}
+	t.Run("lru routing keeps no estimate", func(t *testing.T) {
+		p := newSchedPolicy(0)
+		p.upsert(readyChange(1), t0)
+		e := p.entries[1]
+		e.inflight = 5
+		if !p.readyFor(e, "m", t0) {
+			t.Fatal("lru: not ready")
+		}
+	})
+}

@@ -29,6 +29,23 @@ type waiter struct {
 	el     *list.Element
 }
 
+// resetSlack is how much earlier than a cooldown's end the upstream's quota
+// may in truth reset: resets stated in whole seconds (Codex's
+// resets_in_seconds and reset-after-seconds) are rounded up, by up to a
+// second, and the cooldown adds resetGrace. A request whose queue deadline
+// falls within it, before the cooldown ends, is not refused while the
+// quota may already be back: it is held to the cooldown's end and served
+// there (issue 9: client 429s while an account had quota, right after its
+// reset). The queue timeout is overrun by at most this much.
+const resetSlack = time.Second + resetGrace
+
+// resetBeyond reports whether a reset (a cooldown's end) is too late for a
+// request with deadline: even the earliest the quota may truly come back is
+// after it.
+func resetBeyond(earliest, deadline time.Time) bool {
+	return earliest.After(deadline.Add(resetSlack))
+}
+
 type leaseRecord struct {
 	credID int64
 	model  string
@@ -137,7 +154,7 @@ func (s *schedulerActor) onAcquire(ctx actor.Context, a *Acquire) {
 		s.d.observer.queueWait(s.d.provider, 0)
 		ctx.Respond(&Unavailable{Reason: NoCredentials})
 		return
-	case !av.soon && (a.Deadline.IsZero() || av.earliest.After(a.Deadline)):
+	case !av.soon && (a.Deadline.IsZero() || resetBeyond(av.earliest, a.Deadline)):
 		// Waiting cannot help: answer now with the earliest reset.
 		s.d.observer.queueWait(s.d.provider, 0)
 		ctx.Respond(&Unavailable{Reason: AllCooling, RetryAt: clientRetryAt(av.earliest, now)})
@@ -294,7 +311,7 @@ func (s *schedulerActor) answerHopeless(ctx actor.Context, now time.Time) {
 			s.dropWaiter(w)
 			s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
 			ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
-		case !av.soon && av.earliest.After(w.acq.Deadline):
+		case !av.soon && resetBeyond(av.earliest, w.acq.Deadline):
 			s.dropWaiter(w)
 			s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
 			ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: clientRetryAt(av.earliest, now)})
@@ -315,7 +332,7 @@ func (s *schedulerActor) answerIfHopeless(ctx actor.Context, w *waiter, now time
 		s.dropWaiter(w)
 		s.d.observer.queueWait(s.d.provider, 0)
 		ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
-	case !av.soon && av.earliest.After(w.acq.Deadline):
+	case !av.soon && resetBeyond(av.earliest, w.acq.Deadline):
 		s.dropWaiter(w)
 		s.d.observer.queueWait(s.d.provider, 0)
 		ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: clientRetryAt(av.earliest, now)})
@@ -338,12 +355,22 @@ func (s *schedulerActor) onWaiterExpired(ctx actor.Context, m *waiterExpired) {
 	if !ok {
 		return
 	}
-	s.dropWaiter(w)
 	now := s.d.clock.Now()
-	s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
 	var refresh []*schedEntry
 	av := s.policy.unavailable(w.acq, now, &refresh)
 	s.askRefresh(ctx, refresh)
+	if held := av.earliest.Add(heldSlack); av.candidates && !av.earliest.IsZero() &&
+		!resetBeyond(av.earliest, w.acq.Deadline) && held.After(now) {
+		// A quota may be back already, and surely is at av.earliest: hold
+		// the request to then (the wake-up serves it, first in line)
+		// rather than refuse it while quota may exist. Held again when that
+		// credential went to others and another's reset is as near.
+		self, root, id := ctx.Self(), ctx.ActorSystem().Root, w.id
+		w.stop = s.d.clock.AfterFunc(held.Sub(now), func() { root.Send(self, &waiterExpired{id: id}) })
+		return
+	}
+	s.dropWaiter(w)
+	s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
 	if !av.candidates {
 		ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
 		return
@@ -358,6 +385,13 @@ func (s *schedulerActor) onWaiterExpired(ctx actor.Context, m *waiterExpired) {
 	}
 	ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: retryAt})
 }
+
+// heldSlack is how long after the cooldown's end a held request waits for
+// the wake-up to serve it before it is refused. The credential that wakes
+// takes one probe first and then ramps up, one round trip at a time, and
+// held requests are first in line: at 100 ms, on a loaded machine, some were
+// refused while the ramp was still under way and the quota was there.
+const heldSlack = 500 * time.Millisecond
 
 // clientRetryAt turns the earliest cooldown end into the time a client is
 // told to come back: the upstream's reset, without the grace the cooldown
