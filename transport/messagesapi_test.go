@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
 )
 
 // anthropicHeaders are what the Anthropic SDKs send: the key as x-api-key
@@ -78,4 +77,3 @@ func TestMessagesStreamOverBothPools(t *testing.T) {
 		})
 	}
 }
-

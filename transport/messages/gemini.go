@@ -287,7 +287,8 @@ func (t *geminiTranslator) chunk(data []byte) (bool, error) {
 	if r.ResponseID != "" {
 		id = "msg_" + r.ResponseID
 	}
-	t.b.start(id, usage{})
+	// message_start tells the prompt's tokens when the first chunk has them.
+	t.b.start(id, usage{InputTokens: t.usage.InputTokens, CacheReadInputTokens: t.usage.CacheReadInputTokens})
 	if len(r.Candidates) == 0 {
 		return false, nil
 	}
