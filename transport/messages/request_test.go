@@ -109,8 +109,8 @@ func TestTranslateRequest(t *testing.T) {
 			cDrop: []string{"max_tokens"},
 		},
 		{
-			name: "named tool choice",
-			body: `{"model":"m","max_tokens":10,"tools":[{"name":"f","input_schema":{"type":"object"}}],"tool_choice":{"type":"tool","name":"f"},"messages":[{"role":"user","content":"x"}]}`,
+			name:   "named tool choice",
+			body:   `{"model":"m","max_tokens":10,"tools":[{"name":"f","input_schema":{"type":"object"}}],"tool_choice":{"type":"tool","name":"f"},"messages":[{"role":"user","content":"x"}]}`,
 			gemini: map[string]string{"toolConfig": `{"functionCallingConfig":{"mode":"ANY","allowedFunctionNames":["f"]}}`},
 			codex:  map[string]string{"tool_choice": `{"type":"function","name":"f"}`},
 			cDrop:  []string{"max_tokens"},
@@ -125,7 +125,7 @@ func TestTranslateRequest(t *testing.T) {
 			},
 			codex: map[string]string{
 				"reasoning": `{"effort":"medium","summary":"auto"}`,
-				"input": `[{"type":"message","role":"user","content":[{"type":"input_text","text":"q"}]},{"type":"message","role":"assistant","content":[{"type":"output_text","text":"a"}]},{"type":"message","role":"user","content":[{"type":"input_text","text":"q2"}]}]`,
+				"input":     `[{"type":"message","role":"user","content":[{"type":"input_text","text":"q"}]},{"type":"message","role":"assistant","content":[{"type":"output_text","text":"a"}]},{"type":"message","role":"user","content":[{"type":"input_text","text":"q2"}]}]`,
 			},
 			gDrop: []string{"metadata"},
 			cDrop: []string{"max_tokens", "metadata", "stop_sequences", "temperature", "top_k", "top_p"},
