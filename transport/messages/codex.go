@@ -97,7 +97,14 @@ func toResponses(r *request) (body []byte, dropped []string, err error) {
 			switch b.Type {
 			case "text", "image":
 				if msg == nil {
-					msg = &rItem{Type: "message", Role: m.Role}
+					// A system message keeps its place as a developer
+					// message (the backend moves "system" ones into
+					// instructions).
+					role := m.Role
+					if role == "system" {
+						role = "developer"
+					}
+					msg = &rItem{Type: "message", Role: role}
 				}
 				msg.Content = append(msg.Content, responsesContent(m.Role, b))
 			case "tool_use":
@@ -157,6 +164,13 @@ func toResponses(r *request) (body []byte, dropped []string, err error) {
 			q.Reasoning = &rReasoning{Effort: "medium", Summary: "auto"}
 		}
 	}
+	if oc := r.OutputConfig; oc != nil && oc.Effort != "" {
+		// The effort a client states wins over one derived from a budget.
+		if q.Reasoning == nil {
+			q.Reasoning = &rReasoning{Summary: "auto"}
+		}
+		q.Reasoning.Effort = oc.Effort
+	}
 	if f := r.OutputFormat; f != nil {
 		q.Text = &rText{Format: rFormat{Type: "json_schema", Name: "output", Schema: f.Schema, Strict: true}}
 	}
@@ -168,6 +182,7 @@ func toResponses(r *request) (body []byte, dropped []string, err error) {
 		name string
 		set  bool
 	}{
+		{"context_management", len(r.ContextManagement) > 0},
 		{"metadata", len(r.Metadata) > 0},
 		{"service_tier", r.ServiceTier != "" && r.ServiceTier != "priority"},
 		{"stop_sequences", len(r.StopSequences) > 0},
@@ -194,6 +209,7 @@ func responsesContent(role string, b block) rContent {
 	if role == "assistant" {
 		return rContent{Type: "output_text", Text: b.Text}
 	}
+	// user, system (sent as developer)
 	return rContent{Type: "input_text", Text: b.Text}
 }
 

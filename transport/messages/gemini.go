@@ -93,13 +93,24 @@ type gThinking struct {
 // metadata member has no place in Gemini and is named in dropped.
 func toGemini(r *request) (body []byte, dropped []string, err error) {
 	g := gRequest{Contents: make([]gContent, 0, len(r.Messages))}
-	if sys := textOf(r.System); sys != "" {
+	// System messages inside the conversation join the system
+	// instruction: Gemini has only the one.
+	system := []block(r.System)
+	for _, m := range r.Messages {
+		if m.Role == "system" {
+			system = append(system, m.Content...)
+		}
+	}
+	if sys := textOf(system); sys != "" {
 		g.SystemInstruction = &gContent{Parts: []gPart{{Text: sys}}}
 	}
 	// names maps tool_use ids to their function names: a Gemini
 	// functionResponse names its function.
 	names := map[string]string{}
 	for i, m := range r.Messages {
+		if m.Role == "system" {
+			continue
+		}
 		c := gContent{Role: "user", Parts: make([]gPart, 0, len(m.Content))}
 		if m.Role == "assistant" {
 			c.Role = "model"
@@ -189,6 +200,14 @@ func toGemini(r *request) (body []byte, dropped []string, err error) {
 		gc.ResponseMimeType, gc.ResponseJSONSchema = "application/json", f.Schema
 	}
 	g.GenerationConfig = gc
+	if oc := r.OutputConfig; oc != nil && oc.Effort != "" && gc.ThinkingConfig == nil {
+		// An effort without a thinking budget: Gemini's own budget for it.
+		budget := geminiBudgetFor(oc.Effort)
+		gc.ThinkingConfig = &gThinking{ThinkingBudget: &budget}
+	}
+	if len(r.ContextManagement) > 0 {
+		dropped = append(dropped, "context_management")
+	}
 	if len(r.Metadata) > 0 {
 		dropped = append(dropped, "metadata")
 	}
@@ -197,6 +216,17 @@ func toGemini(r *request) (body []byte, dropped []string, err error) {
 	}
 	body, err = json.Marshal(g)
 	return body, dropped, err
+}
+
+// geminiBudgetFor maps an output effort to a Gemini thinking budget.
+func geminiBudgetFor(effort string) int64 {
+	switch effort {
+	case "low":
+		return 1024
+	case "medium":
+		return 8192
+	}
+	return 24576
 }
 
 // geminiImage is an image block as a Gemini part: inline data, or a file

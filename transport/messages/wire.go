@@ -23,7 +23,17 @@ type request struct {
 	Stream        bool            `json:"stream"`
 	Metadata      json.RawMessage `json:"metadata"`
 	OutputFormat  *outputFormat   `json:"output_format"`
+	OutputConfig  *outputConfig   `json:"output_config"`
 	ServiceTier   string          `json:"service_tier"`
+	// ContextManagement asks Anthropic's servers to edit the context
+	// (clear old tool results); no pool can, so it is dropped and named.
+	ContextManagement json.RawMessage `json:"context_management"`
+}
+
+// outputConfig is the newer home of the output's effort and format.
+type outputConfig struct {
+	Effort string        `json:"effort"` // low | medium | high
+	Format *outputFormat `json:"format"`
 }
 
 // knownMembers are the request members Pollux translates (or drops on
@@ -32,7 +42,7 @@ var knownMembers = map[string]bool{
 	"model": true, "max_tokens": true, "messages": true, "system": true, "tools": true,
 	"tool_choice": true, "thinking": true, "stop_sequences": true, "temperature": true,
 	"top_p": true, "top_k": true, "stream": true, "metadata": true, "output_format": true,
-	"service_tier": true,
+	"service_tier": true, "output_config": true, "context_management": true,
 }
 
 type message struct {
@@ -179,6 +189,22 @@ func parseRequest(body []byte, counting bool) (*request, error) {
 			return nil, bad("thinking.type", "must be enabled, disabled or adaptive")
 		}
 	}
+	if oc := r.OutputConfig; oc != nil {
+		switch oc.Effort {
+		case "", "low", "medium", "high":
+		default:
+			return nil, bad("output_config.effort", "must be low, medium or high")
+		}
+		if oc.Format != nil {
+			if r.OutputFormat != nil {
+				return nil, bad("output_config.format", "give the format once: output_format or output_config.format")
+			}
+			if oc.Format.Type != "json_schema" || len(oc.Format.Schema) == 0 {
+				return nil, bad("output_config.format", "only {\"type\":\"json_schema\",\"schema\":{...}} is supported")
+			}
+			r.OutputFormat = oc.Format
+		}
+	}
 	if f := r.OutputFormat; f != nil && (f.Type != "json_schema" || len(f.Schema) == 0) {
 		return nil, bad("output_format", "only {\"type\":\"json_schema\",\"schema\":{...}} is supported")
 	}
@@ -207,8 +233,18 @@ func parseRequest(body []byte, counting bool) (*request, error) {
 		}
 	}
 	for i, m := range r.Messages {
-		if m.Role != "user" && m.Role != "assistant" {
-			return nil, bad(fmt.Sprintf("messages[%d].role", i), "must be user or assistant")
+		switch m.Role {
+		case "user", "assistant":
+		case "system":
+			// Claude Code sends system messages in the conversation.
+			for j, b := range m.Content {
+				if b.Type != "text" {
+					return nil, bad(fmt.Sprintf("messages[%d].content[%d].type", i, j), "system messages hold only text")
+				}
+			}
+			continue
+		default:
+			return nil, bad(fmt.Sprintf("messages[%d].role", i), "must be user, assistant or system, not %q", m.Role)
 		}
 		for j, b := range m.Content {
 			if err := checkBlock(fmt.Sprintf("messages[%d].content[%d]", i, j), m.Role, b); err != nil {
