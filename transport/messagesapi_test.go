@@ -330,3 +330,58 @@ func TestMessagesCountTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestMessagesGeminiSignatureRoundTrip: an Anthropic client cannot carry
+// Gemini's thought signature on a tool call; the follow-up that sends the
+// tool_use back reaches Code Assist with the signature restored.
+func TestMessagesGeminiSignatureRoundTrip(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.addGemini("g-a")
+	h.gfake.ScriptStream(geminifake.Stream{Events: []geminifake.Event{{Data: `{"response":{"candidates":[{"content":{"role":"model","parts":[` +
+		`{"functionCall":{"name":"read_file","args":{"path":"a.go"}},"thoughtSignature":"c2lnLWZj"}]},"finishReason":"STOP"}],"responseId":"r-s"},"traceId":"t"}`}}})
+	const tools = `"tools":[{"name":"read_file","input_schema":{"type":"object","properties":{"path":{"type":"string"}}}}]`
+	resp := h.do(http.MethodPost, "/geminicli/v1/messages", `{"model":"gemini-2.5-pro","max_tokens":64,`+tools+`,"messages":[{"role":"user","content":"read a.go"}]}`, anthropicHeaders())
+	body := readAll(t, resp)
+	var first struct {
+		Content []struct {
+			Type, ID, Name string
+			Input          json.RawMessage
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &first); err != nil || len(first.Content) != 1 || first.Content[0].Type != "tool_use" {
+		t.Fatalf("first answer: %s", body)
+	}
+	call := first.Content[0]
+	follow := fmt.Sprintf(`{"model":"gemini-2.5-pro","max_tokens":64,%s,"messages":[{"role":"user","content":"read a.go"},`+
+		`{"role":"assistant","content":[{"type":"tool_use","id":%q,"name":%q,"input":%s}]},`+
+		`{"role":"user","content":[{"type":"tool_result","tool_use_id":%q,"content":"package a"}]}]}`, tools, call.ID, call.Name, call.Input, call.ID)
+	resp = h.do(http.MethodPost, "/geminicli/v1/messages", follow, anthropicHeaders())
+	if body := readAll(t, resp); resp.StatusCode != http.StatusOK {
+		t.Fatalf("follow-up: %d %s", resp.StatusCode, body)
+	}
+	reqs := h.gfake.RequestsTo("/v1internal:streamGenerateContent")
+	if len(reqs) != 2 {
+		t.Fatalf("upstream calls = %d, want 2", len(reqs))
+	}
+	if !strings.Contains(string(reqs[1].Body), `"thoughtSignature":"c2lnLWZj"`) {
+		t.Errorf("the follow-up lacks the recorded signature: %s", reqs[1].Body)
+	}
+	if !strings.Contains(string(reqs[1].Body), `"functionResponse":{"id":`+strconv.Quote(call.ID)+`,"name":"read_file"`) {
+		t.Errorf("the tool result is not a functionResponse for read_file: %s", reqs[1].Body)
+	}
+}
+
+// TestMessagesGeminiErrorMidStream: an error object after output ends the
+// stream with an Anthropic error event.
+func TestMessagesGeminiErrorMidStream(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.addGemini("g-a")
+	up1, _ := geminiChunk("one", "")
+	h.gfake.ScriptStream(geminifake.Stream{Events: []geminifake.Event{{Data: up1}, {Data: `{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}`}}})
+	resp := h.do(http.MethodPost, "/geminicli/v1/messages", fmt.Sprintf(messagesStreamBody, "gemini-2.5-pro"), anthropicHeaders())
+	body := readAll(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	assertEndsWithAnthropicError(t, body)
+}

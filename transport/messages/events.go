@@ -248,8 +248,15 @@ func (c *collector) emit(ev *event) {
 		}
 	case evBlockStop:
 		cb := &c.msg.Content[len(c.msg.Content)-1]
-		if cb.Type == "tool_use" && len(c.partial) > 0 {
+		switch {
+		case cb.Type != "tool_use" || len(c.partial) == 0:
+		case json.Valid(c.partial):
 			cb.Input = append(json.RawMessage(nil), c.partial...)
+		default:
+			// Arguments that are not JSON (a model's slip) stay readable
+			// rather than failing the whole answer.
+			raw, _ := json.Marshal(map[string]string{"_raw_arguments": string(c.partial)})
+			cb.Input = raw
 		}
 	case evMessageDelta:
 		d := ev.Delta.(messageDelta)
