@@ -125,8 +125,12 @@ func toGemini(r *request) (body []byte, dropped []string, err error) {
 			case "image":
 				c.Parts = append(c.Parts, geminiImage(b.Source))
 			case "thinking":
-				// The signature goes back where Gemini put it.
-				c.Parts = append(c.Parts, gPart{Text: b.Thinking, Thought: true, ThoughtSignature: b.Signature})
+				// A signed thought goes back where Gemini put it; an
+				// unsigned one (another model's, or a Codex summary) means
+				// nothing to Gemini and stays behind.
+				if b.Signature != "" {
+					c.Parts = append(c.Parts, gPart{Text: b.Thinking, Thought: true, ThoughtSignature: b.Signature})
+				}
 			case "redacted_thinking":
 				// Anthropic's encrypted thinking means nothing to Gemini.
 			case "tool_use":

@@ -118,7 +118,7 @@ func TestTranslateRequest(t *testing.T) {
 		{
 			name: "thinking budget and sampling",
 			body: `{"model":"m","max_tokens":20000,"thinking":{"type":"enabled","budget_tokens":8000},"temperature":0.5,"top_p":0.9,"top_k":40,"stop_sequences":["END"],"metadata":{"user_id":"u"},
-				"messages":[{"role":"user","content":"q"},{"role":"assistant","content":[{"type":"thinking","thinking":"hm","signature":"c2ln"},{"type":"text","text":"a"}]},{"role":"user","content":"q2"}]}`,
+				"messages":[{"role":"user","content":"q"},{"role":"assistant","content":[{"type":"thinking","thinking":"hm","signature":"c2ln"},{"type":"thinking","thinking":"unsigned"},{"type":"text","text":"a"}]},{"role":"user","content":"q2"}]}`,
 			gemini: map[string]string{
 				"generationConfig": `{"maxOutputTokens":20000,"temperature":0.5,"topP":0.9,"topK":40,"stopSequences":["END"],"thinkingConfig":{"includeThoughts":true,"thinkingBudget":8000}}`,
 				"contents":         `[{"role":"user","parts":[{"text":"q"}]},{"role":"model","parts":[{"text":"hm","thought":true,"thoughtSignature":"c2ln"},{"text":"a"}]},{"role":"user","parts":[{"text":"q2"}]}]`,
