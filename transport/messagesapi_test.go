@@ -127,6 +127,33 @@ func TestMessagesFaults(t *testing.T) {
 			t.Fatalf("status %d, body %s; want the second credential's answer", resp.StatusCode, body)
 		}
 	})
+	t.Run("gemini overload at the head fails over", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{})
+		h.addGemini("g-a", "g-b")
+		h.gfake.ScriptGenerate(geminifake.Response{Status: http.StatusServiceUnavailable,
+			Body: `{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}`})
+		resp := h.do(http.MethodPost, "/geminicli/v1/messages", fmt.Sprintf(messagesStreamBody, "gemini-2.5-pro"), anthropicHeaders())
+		body := readAll(t, resp)
+		if resp.StatusCode != http.StatusOK || strings.Contains(body, "event: error") || !strings.Contains(body, "event: message_stop") {
+			t.Fatalf("status %d, body %s; want a clean stream from the second credential", resp.StatusCode, body)
+		}
+		if n := len(h.gfake.RequestsTo("/v1internal:streamGenerateContent")); n != 2 {
+			t.Errorf("upstream calls = %d, want 2", n)
+		}
+	})
+	t.Run("gemini pool exhausted is a 429 with Retry-After", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{})
+		h.addGemini("g-a")
+		h.gfake.ScriptGenerate(geminifake.Response{Status: http.StatusTooManyRequests, Body: geminiRateLimitBody("45s")})
+		resp := h.do(http.MethodPost, "/geminicli/v1/messages", fmt.Sprintf(messagesStreamBody, "gemini-2.5-pro"), anthropicHeaders())
+		body := readAll(t, resp)
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("status %d Retry-After %q (%s), want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+		if typ, _ := anthropicError(t, body); typ != "rate_limit_error" {
+			t.Errorf("error type %q, want rate_limit_error", typ)
+		}
+	})
 	t.Run("codex overload at the head fails over", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{})
 		h.addCodex("c-a", "c-b")
