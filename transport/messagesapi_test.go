@@ -412,3 +412,27 @@ func TestMessagesGeminiErrorMidStream(t *testing.T) {
 	}
 	assertEndsWithAnthropicError(t, body)
 }
+
+// TestMessagesMemberKeys: a member key works as x-api-key, its model
+// allow-list answers 403 in Anthropic's envelope, and the Anthropic model
+// list shows only its models.
+func TestMessagesMemberKeys(t *testing.T) {
+	e := newKeysEnv(t)
+	_, flash := e.createKey(`{"name":"flash-only","models":["gemini-2.5-fl*"]}`)
+	hdr := map[string]string{"x-api-key": flash, "anthropic-version": "2023-06-01"}
+	r := e.send(http.MethodPost, "/geminicli/v1/messages", fmt.Sprintf(messagesStreamBody, "gemini-2.5-flash"), hdr)
+	if r.status != http.StatusOK || !strings.Contains(r.body, "event: message_stop") {
+		t.Errorf("allowed model: %d %s", r.status, r.body)
+	}
+	r = e.send(http.MethodPost, "/geminicli/v1/messages", fmt.Sprintf(messagesStreamBody, "gemini-2.5-pro"), hdr)
+	if r.status != http.StatusForbidden {
+		t.Fatalf("model outside the allow-list: %d %s, want 403", r.status, r.body)
+	}
+	if typ, _ := anthropicError(t, r.body); typ != "permission_error" {
+		t.Errorf("error type %q, want permission_error", typ)
+	}
+	r = e.send(http.MethodGet, "/geminicli/v1/models", "", hdr)
+	if r.status != http.StatusOK || !strings.Contains(r.body, `"id":"gemini-2.5-flash"`) || strings.Contains(r.body, "gemini-2.5-pro") || !strings.Contains(r.body, `"has_more":false`) {
+		t.Errorf("models: %d %s", r.status, r.body)
+	}
+}
