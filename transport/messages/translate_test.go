@@ -114,3 +114,46 @@ func TestGoldenStreams(t *testing.T) {
 		})
 	}
 }
+
+// TestTranslateAnswerEnds: each upstream ending as Anthropic's stop_reason
+// and usage.
+func TestTranslateAnswerEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name, pool string
+		events     []sse.Event
+		stop       string
+		usage      usage
+	}{
+		{"gemini STOP", PoolGemini, []sse.Event{{Data: []byte(`{"response":{"candidates":[{"content":{"parts":[{"text":"a"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":3,"cachedContentTokenCount":4}}}`)}},
+			stopEndTurn, usage{InputTokens: 6, OutputTokens: 3, CacheReadInputTokens: 4}},
+		{"gemini MAX_TOKENS", PoolGemini, []sse.Event{{Data: []byte(`{"response":{"candidates":[{"content":{"parts":[{"text":"a"}]},"finishReason":"MAX_TOKENS"}],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":7,"thoughtsTokenCount":2}}}`)}},
+			stopMaxTokens, usage{InputTokens: 5, OutputTokens: 9, reasoning: 2}},
+		{"gemini SAFETY", PoolGemini, []sse.Event{{Data: []byte(`{"response":{"candidates":[{"finishReason":"SAFETY"}]}}`)}},
+			stopRefusal, usage{}},
+		{"codex completed", PoolCodex, []sse.Event{{Name: "response.completed", Data: []byte(`{"type":"response.completed","response":{"id":"r","status":"completed","usage":{"input_tokens":9,"input_tokens_details":{"cached_tokens":2},"output_tokens":4,"output_tokens_details":{"reasoning_tokens":1}}}}`)}},
+			stopEndTurn, usage{InputTokens: 7, OutputTokens: 4, CacheReadInputTokens: 2, reasoning: 1}},
+		{"codex incomplete at max_output_tokens", PoolCodex, []sse.Event{{Name: "response.incomplete", Data: []byte(`{"type":"response.incomplete","response":{"id":"r","status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"usage":{"input_tokens":3,"output_tokens":8}}}`)}},
+			stopMaxTokens, usage{InputTokens: 3, OutputTokens: 8}},
+		{"codex incomplete by the content filter", PoolCodex, []sse.Event{{Name: "response.incomplete", Data: []byte(`{"type":"response.incomplete","response":{"id":"r","status":"incomplete","incomplete_details":{"reason":"content_filter"}}}`)}},
+			stopRefusal, usage{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var col collector
+			tr := testTranslator(tc.pool, &col)
+			for _, ev := range tc.events {
+				if _, fail, err := tr.event(ev); err != nil || fail != nil {
+					t.Fatalf("fail %v err %v", fail, err)
+				}
+			}
+			if !col.done || col.msg.StopReason == nil {
+				t.Fatal("no message_stop")
+			}
+			if *col.msg.StopReason != tc.stop {
+				t.Errorf("stop_reason %s, want %s", *col.msg.StopReason, tc.stop)
+			}
+			if col.msg.Usage != tc.usage {
+				t.Errorf("usage %+v, want %+v", col.msg.Usage, tc.usage)
+			}
+		})
+	}
+}
