@@ -40,6 +40,10 @@ type rContent struct {
 	Type     string `json:"type"`
 	Text     string `json:"text,omitempty"`
 	ImageURL string `json:"image_url,omitempty"`
+	// input_file
+	Filename string `json:"filename,omitempty"`
+	FileData string `json:"file_data,omitempty"`
+	FileURL  string `json:"file_url,omitempty"`
 }
 
 type rTool struct {
@@ -95,7 +99,7 @@ func toResponses(r *request) (body []byte, dropped []string, err error) {
 		}
 		for j, b := range m.Content {
 			switch b.Type {
-			case "text", "image":
+			case "text", "image", "document":
 				if msg == nil {
 					// A system message keeps its place as a developer
 					// message (the backend moves "system" ones into
@@ -199,6 +203,15 @@ func toResponses(r *request) (body []byte, dropped []string, err error) {
 }
 
 func responsesContent(role string, b block) rContent {
+	if b.Type == "document" {
+		switch b.Source.Type {
+		case "text":
+			return rContent{Type: "input_text", Text: b.Source.Data}
+		case "url":
+			return rContent{Type: "input_file", FileURL: b.Source.URL}
+		}
+		return rContent{Type: "input_file", Filename: "document.pdf", FileData: "data:application/pdf;base64," + b.Source.Data}
+	}
 	if b.Type == "image" {
 		url := b.Source.URL
 		if b.Source.Type == "base64" {

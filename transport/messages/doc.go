@@ -10,7 +10,7 @@
 //
 // A request is decoded and checked (parseRequest), then translated for the
 // pool: toGemini writes a generateContent body (systemInstruction,
-// contents with text, inlineData/fileData images, functionCall and
+// contents with text, inlineData/fileData images and PDFs, functionCall and
 // functionResponse parts, thought parts with their signatures; tools as
 // functionDeclarations through geminicli.CleanToolSchema; tool_choice as
 // functionCallingConfig; max_tokens, temperature, top_p, top_k and
@@ -34,7 +34,9 @@
 // the cached prompt, which is cache_read_input_tokens; output_tokens
 // includes the thinking tokens.
 //
-// What cannot be translated (server tools, document blocks, images in a
+// Documents go as PDF parts (Gemini inlineData or fileData, Codex
+// input_file) or, for text sources, as text. What cannot be translated
+// (server tools, Files API references, other block types, images in a
 // Codex tool result, unknown members) is refused with a 400 naming the
 // member. What has no place upstream is left out on purpose and named in
 // X-Pollux-Dropped-Params: on the Codex pool max_tokens, temperature,

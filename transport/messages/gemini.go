@@ -124,6 +124,8 @@ func toGemini(r *request) (body []byte, dropped []string, err error) {
 				}
 			case "image":
 				c.Parts = append(c.Parts, geminiImage(b.Source))
+			case "document":
+				c.Parts = append(c.Parts, geminiDocument(b.Source))
 			case "thinking":
 				// A signed thought goes back where Gemini put it; an
 				// unsigned one (another model's, or a Codex summary) means
@@ -238,6 +240,18 @@ func geminiBudgetFor(effort string) int64 {
 func geminiImage(src *imageSource) gPart {
 	if src.Type == "url" {
 		return gPart{FileData: &gFile{FileURI: src.URL, MimeType: mimeFromURL(src.URL)}}
+	}
+	return gPart{InlineData: &gBlob{MimeType: src.MediaType, Data: src.Data}}
+}
+
+// geminiDocument is a document block as a Gemini part: a PDF inline or by
+// URL, a text document as text.
+func geminiDocument(src *imageSource) gPart {
+	switch src.Type {
+	case "text":
+		return gPart{Text: src.Data}
+	case "url":
+		return gPart{FileData: &gFile{FileURI: src.URL, MimeType: "application/pdf"}}
 	}
 	return gPart{InlineData: &gBlob{MimeType: src.MediaType, Data: src.Data}}
 }

@@ -81,6 +81,20 @@ func TestTranslateRequest(t *testing.T) {
 			cDrop: []string{"max_tokens"},
 		},
 		{
+			name: "documents: PDF, text and URL",
+			body: `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":[
+				{"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"JVBER"}},
+				{"type":"document","source":{"type":"text","media_type":"text/plain","data":"plain notes"}},
+				{"type":"document","source":{"type":"url","url":"https://x.test/a.pdf"}},{"type":"text","text":"sum up"}]}]}`,
+			gemini: map[string]string{
+				"contents": `[{"role":"user","parts":[{"inlineData":{"mimeType":"application/pdf","data":"JVBER"}},{"text":"plain notes"},{"fileData":{"mimeType":"application/pdf","fileUri":"https://x.test/a.pdf"}},{"text":"sum up"}]}]`,
+			},
+			codex: map[string]string{
+				"input": `[{"type":"message","role":"user","content":[{"type":"input_file","filename":"document.pdf","file_data":"data:application/pdf;base64,JVBER"},{"type":"input_text","text":"plain notes"},{"type":"input_file","file_url":"https://x.test/a.pdf"},{"type":"input_text","text":"sum up"}]}]`,
+			},
+			cDrop: []string{"max_tokens"},
+		},
+		{
 			name: "tools, parallel calls and results",
 			body: `{"model":"m","max_tokens":10,
 				"tools":[{"name":"get_weather","description":"weather","input_schema":{"$schema":"http://json-schema.org/draft-07/schema#","type":"object","properties":{"city":{"type":"string"}},"required":["city"],"additionalProperties":false}}],
@@ -201,7 +215,9 @@ func TestParseRequestRefuses(t *testing.T) {
 		{`{"model":"m","max_tokens":1,"n":2,` + msgs + `}`, "n"},
 		{`{"model":"m","max_tokens":1,"mcp_servers":[],` + msgs + `}`, "mcp_servers"},
 		{`{"model":"m","max_tokens":1,"tools":[{"type":"web_search_20250305","name":"web_search"}],` + msgs + `}`, "tools[0].type"},
-		{`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document","source":{}}]}]}`, "messages[0].content[0].type"},
+		{`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"search_result","title":"t"}]}]}`, "messages[0].content[0].type"},
+		{`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","media_type":"application/msword","data":"x"}}]}]}`, "messages[0].content[0].source"},
+		{`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"file","file_id":"f"}}]}]}`, "messages[0].content[0].source.type"},
 		{`{"model":"m","max_tokens":1,"messages":[{"role":"tool","content":"x"}]}`, "messages[0].role"},
 		{`{"model":"m","max_tokens":1,"messages":[{"role":"system","content":[{"type":"image","source":{"type":"url","url":"u"}}]}]}`, "messages[0].content[0].type"},
 		{`{"model":"m","max_tokens":1,"output_config":{"effort":"max"},` + msgs + `}`, "output_config.effort"},

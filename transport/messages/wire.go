@@ -94,7 +94,7 @@ type block struct {
 }
 
 type imageSource struct {
-	Type      string `json:"type"` // base64 | url
+	Type      string `json:"type"` // base64 | url | text (documents)
 	MediaType string `json:"media_type"`
 	Data      string `json:"data"`
 	URL       string `json:"url"`
@@ -274,6 +274,29 @@ func checkBlock(at, role string, b block) error {
 			}
 		default:
 			return bad(at+".source.type", "must be base64 or url")
+		}
+	case "document":
+		if role != "user" {
+			return bad(at+".type", "document blocks belong to user messages")
+		}
+		if b.Source == nil {
+			return bad(at+".source", "required")
+		}
+		switch b.Source.Type {
+		case "base64":
+			if b.Source.MediaType != "application/pdf" || b.Source.Data == "" {
+				return bad(at+".source", "base64 documents must be application/pdf with data")
+			}
+		case "text":
+			if b.Source.Data == "" {
+				return bad(at+".source.data", "required")
+			}
+		case "url":
+			if b.Source.URL == "" {
+				return bad(at+".source.url", "required")
+			}
+		default:
+			return bad(at+".source.type", "must be base64, text or url")
 		}
 	case "tool_use":
 		if role != "assistant" {
