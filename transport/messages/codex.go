@@ -1,6 +1,8 @@
 package messages
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 
@@ -22,6 +24,7 @@ type rRequest struct {
 	Stream            bool        `json:"stream"`
 	Store             bool        `json:"store"`
 	ServiceTier       string      `json:"service_tier,omitempty"`
+	PromptCacheKey    string      `json:"prompt_cache_key,omitempty"`
 }
 
 type rItem struct {
@@ -177,6 +180,12 @@ func toResponses(r *request) (body []byte, dropped []string, err error) {
 	}
 	if f := r.OutputFormat; f != nil {
 		q.Text = &rText{Format: rFormat{Type: "json_schema", Name: "output", Schema: f.Schema, Strict: true}}
+	}
+	if id := metadataUserID(r.Metadata); id != "" {
+		// One conversation, one cache key: the backend's prompt cache
+		// follows it. Hashed, so the client's user id stays here.
+		sum := sha256.Sum256([]byte(id))
+		q.PromptCacheKey = "pollux-" + hex.EncodeToString(sum[:16])
 	}
 	if r.ServiceTier == "priority" {
 		q.ServiceTier = "priority"

@@ -19,7 +19,9 @@
 // Responses body (instructions, message, function_call and
 // function_call_output items, function tools, tool_choice,
 // parallel_tool_calls, thinking budgets as reasoning.effort: below 4096
-// low, below 16384 medium, else high; output_format as text.format).
+// low, below 16384 medium, else high; output_format as text.format; the
+// metadata's user_id, hashed, as prompt_cache_key). The user_id also keeps
+// a conversation on one credential (the relay's affinity) on both pools.
 //
 // The answer is always an upstream stream. Each pool's translator turns
 // its events into Anthropic events through one builder, which keeps the

@@ -138,8 +138,9 @@ func TestTranslateRequest(t *testing.T) {
 				"contents":         `[{"role":"user","parts":[{"text":"q"}]},{"role":"model","parts":[{"text":"hm","thought":true,"thoughtSignature":"c2ln"},{"text":"a"}]},{"role":"user","parts":[{"text":"q2"}]}]`,
 			},
 			codex: map[string]string{
-				"reasoning": `{"effort":"medium","summary":"auto"}`,
-				"input":     `[{"type":"message","role":"user","content":[{"type":"input_text","text":"q"}]},{"type":"message","role":"assistant","content":[{"type":"output_text","text":"a"}]},{"type":"message","role":"user","content":[{"type":"input_text","text":"q2"}]}]`,
+				"reasoning":        `{"effort":"medium","summary":"auto"}`,
+				"prompt_cache_key": `"pollux-0bfe935e70c321c7ca3afc75ce0d0ca2"`,
+				"input":            `[{"type":"message","role":"user","content":[{"type":"input_text","text":"q"}]},{"type":"message","role":"assistant","content":[{"type":"output_text","text":"a"}]},{"type":"message","role":"user","content":[{"type":"input_text","text":"q2"}]}]`,
 			},
 			gDrop: []string{"metadata"},
 			cDrop: []string{"max_tokens", "metadata", "stop_sequences", "temperature", "top_k", "top_p"},

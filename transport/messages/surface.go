@@ -185,13 +185,21 @@ func (h *handler) messages(c echo.Context) error {
 // affinity keeps a conversation on one credential by the metadata's
 // user_id (Claude Code puts its session there).
 func affinity(metadata json.RawMessage) string {
+	if id := metadataUserID(metadata); id != "" {
+		return actors.AffinityKey(id)
+	}
+	return ""
+}
+
+// metadataUserID is the request metadata's user_id, "" when none.
+func metadataUserID(metadata json.RawMessage) string {
 	var m struct {
 		UserID string `json:"user_id"`
 	}
-	if len(metadata) == 0 || json.Unmarshal(metadata, &m) != nil || m.UserID == "" {
+	if len(metadata) == 0 || json.Unmarshal(metadata, &m) != nil {
 		return ""
 	}
-	return actors.AffinityKey(m.UserID)
+	return m.UserID
 }
 
 // newTranslator returns the pool's translator writing to out.
