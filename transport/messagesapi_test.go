@@ -1,12 +1,15 @@
 package transport
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	codexfake "github.com/pollux-gateway/pollux/providers/codex/fakeupstream"
 	geminifake "github.com/pollux-gateway/pollux/providers/geminicli/fakeupstream"
@@ -434,5 +437,41 @@ func TestMessagesMemberKeys(t *testing.T) {
 	r = e.send(http.MethodGet, "/geminicli/v1/models", "", hdr)
 	if r.status != http.StatusOK || !strings.Contains(r.body, `"id":"gemini-2.5-flash"`) || strings.Contains(r.body, "gemini-2.5-pro") || !strings.Contains(r.body, `"has_more":false`) {
 		t.Errorf("models: %d %s", r.status, r.body)
+	}
+}
+
+// TestMessagesStreamFlushesSkippedBursts: the Codex events that carry
+// nothing for an Anthropic client (in_progress, output_item.added of a
+// message, content_part.added) must not hold back the message_start before
+// them: the client has it while the upstream is still silent.
+func TestMessagesStreamFlushesSkippedBursts(t *testing.T) {
+	h := newHarness(t, harnessOptions{keepAlive: time.Hour})
+	h.addCodex("c-a")
+	gate := make(chan struct{})
+	defer close(gate)
+	const resp = `{"id":"resp_f","object":"response","status":"in_progress","model":"gpt-5.2-codex","output":[]}`
+	h.cfake.Push(codexfake.Responses, codexfake.Reply{Stream: &codexfake.Stream{Events: []codexfake.Event{
+		{Name: "response.created", Data: `{"type":"response.created","response":` + resp + `}`},
+		{Name: "response.in_progress", Data: `{"type":"response.in_progress","response":` + resp + `}`},
+		{Name: "response.output_item.added", Data: `{"type":"response.output_item.added","output_index":0,"item":{"id":"m","type":"message","role":"assistant","content":[]}}`},
+		{Name: "response.content_part.added", Data: `{"type":"response.content_part.added","item_id":"m","output_index":0,"content_index":0,"part":{"type":"output_text","text":""}}`},
+		{Name: "response.output_text.delta", Data: `{"type":"response.output_text.delta","item_id":"m","output_index":0,"content_index":0,"delta":"late"}`, Gate: gate},
+	}}})
+	// Bounds the test should the flush be missing; it never elapses when
+	// the relay works.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.ts.URL+"/codex/v1/messages", strings.NewReader(fmt.Sprintf(messagesStreamBody, faultCodexModel)))
+	for k, v := range anthropicHeaders() {
+		req.Header.Set(k, v)
+	}
+	resp0, err := h.ts.Client().Do(req)
+	if err != nil {
+		t.Fatalf("no answer while the upstream is silent: %v", err)
+	}
+	defer resp0.Body.Close()
+	line, err := bufio.NewReader(resp0.Body).ReadString('\n')
+	if err != nil || line != "event: message_start\n" {
+		t.Fatalf("first line %q, %v; want message_start before the upstream's next event", line, err)
 	}
 }
