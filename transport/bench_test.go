@@ -27,6 +27,11 @@ func BenchmarkProxy(b *testing.B) {
 		{"gemini-generate/direct", h.gupstream.URL + "/v1internal:generateContent", direct, map[string]string{"Authorization": "Bearer " + at}},
 		{"gemini-generate/pollux", h.ts.URL + "/geminicli/v1beta/models/gemini-2.5-pro:generateContent", gemBody, map[string]string{"Authorization": "Bearer " + harnessKey}},
 		{"codex-stream/pollux", h.ts.URL + "/codex/v1/responses", `{"model":"gpt-5.2-codex","input":"hi","stream":true}`, map[string]string{"Authorization": "Bearer " + harnessKey}},
+		// The Anthropic Messages surface over each pool: compare with the
+		// native pollux case of the same pool.
+		{"gemini-messages-stream/pollux", h.ts.URL + "/geminicli/v1/messages", `{"model":"gemini-2.5-pro","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}`, anthropicBenchHeaders},
+		{"gemini-messages/pollux", h.ts.URL + "/geminicli/v1/messages", `{"model":"gemini-2.5-pro","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}`, anthropicBenchHeaders},
+		{"codex-messages-stream/pollux", h.ts.URL + "/codex/v1/messages", `{"model":"gpt-5.2-codex","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}`, anthropicBenchHeaders},
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	for _, c := range cases {
@@ -53,6 +58,9 @@ func BenchmarkProxy(b *testing.B) {
 		})
 	}
 }
+
+// anthropicBenchHeaders are an Anthropic SDK's key and version headers.
+var anthropicBenchHeaders = map[string]string{"x-api-key": harnessKey, "anthropic-version": "2023-06-01"}
 
 // benchHarness is a harness with quiet logs and no request recording.
 type benchHarness struct{ *harness }

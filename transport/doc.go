@@ -13,6 +13,7 @@
 //	                       held-back stream head, error-kind map, request Record, relay.Pool
 //	transport/gemini       the Gemini v1beta surface: handler, stream codec, envelope, models
 //	transport/responses    the OpenAI Responses surface: handler, stream codec, envelope, models
+//	transport/messages     the Anthropic Messages surface over both pools: translation, codec, envelope, models
 //	transport/signin       browser OAuth, the paste page, the Codex device-code sign-in
 //	transport/operations   admin API, member keys and usage, pool usage, resource:add, status page
 //
@@ -55,10 +56,12 @@
 //
 // # Surfaces
 //
-// The first path segment picks the error envelope:
+// The first path segment picks the error envelope (the Messages routes,
+// under either, take Anthropic's):
 //
 //	/geminicli/...   Gemini (package gemini):     {"error":{"code":401,"message":"...","status":"UNAUTHENTICATED"}}
 //	/codex/...       OpenAI (package responses):  {"error":{"message":"...","type":"authentication_error","code":"invalid_api_key","param":null}}
+//	.../v1/messages  Anthropic (package messages): {"type":"error","error":{"type":"authentication_error","message":"..."}}
 //	anything else    plain:                       {"error":{"status":404,"message":"not found"}}
 //
 // Unknown routes and wrong methods are answered in the same envelopes. The
@@ -84,8 +87,9 @@
 //     reading; the body stream is capped as well, so chunked bodies are too.
 //     Both answer 413.
 //  5. key auth: the key the route's group demands (see Routes and keys),
-//     as "Authorization: Bearer <key>",
-//     "x-goog-api-key: <key>" or "?key=<key>", compared in constant time.
+//     as "Authorization: Bearer <key>", "x-api-key: <key>" (the
+//     Anthropic SDKs), "x-goog-api-key: <key>" or "?key=<key>", compared
+//     in constant time.
 //     Missing or wrong keys get 401. Every form the client used is then
 //     deleted from the request, so handlers never see, forward or log the
 //     key. With [basic] admin_key set, the operator routes (resource:add,

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/pollux-gateway/pollux/transport/gemini"
+	"github.com/pollux-gateway/pollux/transport/messages"
 	"github.com/pollux-gateway/pollux/transport/relay"
 	"github.com/pollux-gateway/pollux/transport/responses"
 )
@@ -131,7 +132,11 @@ func writeError(c echo.Context, err error) error {
 	p := problemOf(err)
 	w := c.Response()
 	secs := retryAfterSecs(p.status, p.retryAfter)
-	switch surfaceOf(echo.GetPath(c.Request())) {
+	path := echo.GetPath(c.Request())
+	if messages.IsPath(path) {
+		return messages.WriteError(w, p.status, p.message, secs)
+	}
+	switch surfaceOf(path) {
 	case surfaceGemini:
 		return gemini.WriteError(w, p.status, p.message, secs)
 	case surfaceOpenAI:

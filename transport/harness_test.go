@@ -228,7 +228,7 @@ func (h *harness) do(method, path, body string, headers map[string]string) *http
 	for k, v := range headers {
 		hdr[http.CanonicalHeaderKey(k)] = v
 	}
-	if hdr["Authorization"] == "" && hdr["X-Goog-Api-Key"] == "" {
+	if hdr["Authorization"] == "" && hdr["X-Goog-Api-Key"] == "" && hdr["X-Api-Key"] == "" {
 		hdr["Authorization"] = "Bearer " + harnessKey
 	}
 	resp := sendRequest(h.tb, h.ts.Client(), method, h.ts.URL+path, body, hdr)

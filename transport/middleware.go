@@ -33,6 +33,9 @@ const (
 // headerGoogAPIKey is the Gemini API's key header.
 const headerGoogAPIKey = "X-Goog-Api-Key"
 
+// headerAPIKey is the key header of the Anthropic SDKs and Claude Code.
+const headerAPIKey = "X-Api-Key"
+
 // maxRequestIDLen bounds a client-chosen X-Request-Id.
 const maxRequestIDLen = 128
 
@@ -251,7 +254,7 @@ func (s *Server) authorize(r *http.Request, set keySet) error {
 	presented, ok := s.checkKey(r, set)
 	switch {
 	case !presented:
-		return &Error{Kind: KindUnauthenticated, Message: "missing API key: send it as Authorization: Bearer, x-goog-api-key or ?key="}
+		return &Error{Kind: KindUnauthenticated, Message: "missing API key: send it as Authorization: Bearer, x-api-key, x-goog-api-key or ?key="}
 	case !ok:
 		return &Error{Kind: KindUnauthenticated, Message: "invalid API key"}
 	}
@@ -297,10 +300,12 @@ func forEachPresentedKey(r *http.Request, try func(candidate string)) (presented
 		presented = true
 		r.Header.Del(echo.HeaderAuthorization)
 	}
-	if key := r.Header.Get(headerGoogAPIKey); key != "" {
-		try(key)
-		presented = true
-		r.Header.Del(headerGoogAPIKey)
+	for _, name := range [...]string{headerGoogAPIKey, headerAPIKey} {
+		if key := r.Header.Get(name); key != "" {
+			try(key)
+			presented = true
+			r.Header.Del(name)
+		}
 	}
 	if r.URL.RawQuery != "" {
 		q := r.URL.Query()

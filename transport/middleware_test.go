@@ -23,7 +23,7 @@ type surfaceCase struct {
 	wantInvalid string
 }
 
-const missingKeyMessage = "missing API key: send it as Authorization: Bearer, x-goog-api-key or ?key="
+const missingKeyMessage = "missing API key: send it as Authorization: Bearer, x-api-key, x-goog-api-key or ?key="
 
 var authSurfaces = []surfaceCase{
 	{

@@ -107,6 +107,9 @@ type Server struct {
 	// geminiAPI and codexAPI are the API surfaces' routes (surfaces.go),
 	// relative to their prefixes.
 	geminiAPI, codexAPI []route
+	// messagesAPI are the Anthropic Messages surface's routes, full paths
+	// (surfaces.go).
+	messagesAPI []route
 
 	// signin serves the sign-in routes; EnableOAuth turns them on.
 	signin *signin.API
@@ -163,6 +166,7 @@ func New(deps Deps) *Server {
 	}
 	s.metrics = newMetrics(reg, log, s.modelLists, newPoolCollector(s))
 	s.geminiAPI, s.codexAPI = s.buildSurfaces(deps, started)
+	s.messagesAPI = s.buildMessages(deps, started)
 	if deps.Gemini != nil {
 		if err := reg.Register(newSignatureCollector(deps.Gemini.SignatureStats)); err != nil {
 			log.Warn("metrics: thought-signature collector not registered", zap.Error(err))
@@ -242,8 +246,9 @@ func (s *Server) routes() {
 	monitor(http.MethodGet, "/metrics", s.serveMetrics)
 
 	// The client surfaces, one line each.
-	s.mountGemini(client) // Gemini v1beta (transport/gemini)
-	s.mountCodex(client)  // OpenAI Responses (transport/responses)
+	s.mountGemini(client)                // Gemini v1beta (transport/gemini)
+	s.mountCodex(client)                 // OpenAI Responses (transport/responses)
+	s.mountRoutes(client, s.messagesAPI) // Anthropic Messages over both pools (transport/messages)
 
 	// Sign-in: the starts are the operator's, the callbacks open.
 	s.signin = signin.New(s.signinDeps())

@@ -11,6 +11,7 @@ import (
 	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/transport/gemini"
+	"github.com/pollux-gateway/pollux/transport/messages"
 	"github.com/pollux-gateway/pollux/transport/operations"
 	"github.com/pollux-gateway/pollux/transport/relay"
 	"github.com/pollux-gateway/pollux/transport/responses"
@@ -73,6 +74,61 @@ func (s *Server) buildSurfaces(deps Deps, started time.Time) (geminiRoutes, code
 		codexRoutes = append(codexRoutes, route{rt.Method, rt.Path, rt.Handler})
 	}
 	return geminiRoutes, codexRoutes
+}
+
+// buildMessages builds the Anthropic Messages surface over each configured
+// pool (/geminicli/v1/messages, /codex/v1/messages) and makes the pools'
+// GET models answer in Anthropic's format to a caller that sends
+// anthropic-version. Call after buildSurfaces.
+func (s *Server) buildMessages(deps Deps, started time.Time) []route {
+	cfg := deps.Config.Providers
+	var out []route
+	mount := func(prefix string, md messages.Deps, listed []string, native []route) {
+		for _, rt := range messages.Routes(md) {
+			out = append(out, route{rt.Method, prefix + rt.Path, rt.Handler})
+		}
+		// The pool's own model list stays what it was for its own
+		// clients; wrapped here, it is mounted where it always was.
+		models := messages.NewModels(listed, started)
+		var list, get echo.HandlerFunc
+		for _, rt := range native {
+			switch {
+			case rt.method == http.MethodGet && rt.path == "/models":
+				list = rt.handler
+			case rt.method == http.MethodGet && rt.path == "/models/:id":
+				get = rt.handler
+			}
+		}
+		if list == nil || get == nil {
+			return
+		}
+		list, get = models.Negotiate(list, get, modelFilter)
+		for i, rt := range native {
+			switch {
+			case rt.method == http.MethodGet && rt.path == "/models":
+				native[i].handler = list
+			case rt.method == http.MethodGet && rt.path == "/models/:id":
+				native[i].handler = get
+			}
+		}
+	}
+	gm := messages.Deps{Pool: messages.PoolGemini, Admit: s.admit, Record: s.recordFor(providers.GeminiCLI), Logger: s.log}
+	if deps.Gemini != nil {
+		gm.Gemini, gm.Served = deps.Gemini, deps.Gemini.Models()
+		if deps.GeminiPool != nil {
+			gm.Relay = s.newRelay(deps, deps.GeminiPool, deps.Gemini)
+		}
+	}
+	mount(geminiV1, gm, cfg.GeminiCLI.ModelList, s.geminiAPI)
+	cm := messages.Deps{Pool: messages.PoolCodex, Admit: s.admit, Record: s.recordFor(providers.Codex), Logger: s.log}
+	if deps.Codex != nil {
+		cm.Served = deps.Codex.Models()
+		if deps.CodexPool != nil {
+			cm.Relay = s.newRelay(deps, deps.CodexPool, deps.Codex)
+		}
+	}
+	mount(codexV1, cm, cfg.Codex.ModelList, s.codexAPI)
+	return out
 }
 
 // geminiRoutes is the Gemini surface's route table, relative to each of its

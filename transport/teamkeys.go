@@ -147,7 +147,7 @@ func (s *Server) identify(r *http.Request) (identity, error) {
 	})
 	switch {
 	case !presented:
-		return identity{}, &Error{Kind: KindUnauthenticated, Message: "missing API key: send it as Authorization: Bearer, x-goog-api-key or ?key="}
+		return identity{}, &Error{Kind: KindUnauthenticated, Message: "missing API key: send it as Authorization: Bearer, x-api-key, x-goog-api-key or ?key="}
 	case operator:
 		return identity{name: actors.OperatorKeyName}, nil
 	case member == nil:

@@ -22,7 +22,8 @@ import (
 	geminifake "github.com/pollux-gateway/pollux/providers/geminicli/fakeupstream"
 )
 
-// Real-client conformance: the official npm SDKs (@google/genai, openai),
+// Real-client conformance: the official npm SDKs (@google/genai, openai,
+// @anthropic-ai/sdk),
 // pinned in testdata/conformance/package.json, run against an in-process
 // Pollux and the fake upstreams. The test installs them itself with npm ci.
 
@@ -43,6 +44,7 @@ func TestConformance(t *testing.T) {
 	t.Run("OpenAIResponses", func(t *testing.T) { testOpenAIResponses(t, node) })
 	t.Run("OpenAIToolCallRoundTrip", func(t *testing.T) { testOpenAIToolCall(t, node) })
 	t.Run("MemberKeyLimit", func(t *testing.T) { testMemberKeyLimit(t, node) })
+	t.Run("Anthropic", func(t *testing.T) { testAnthropic(t, node) })
 }
 
 // conformanceInstall finds node and npm, installs the pinned packages with

@@ -92,6 +92,8 @@ type sseWriter struct {
 	rc        *http.ResponseController
 	keepAlive time.Duration
 	started   bool
+	// unflushed: bytes were written since the last flush.
+	unflushed bool
 	buf       []byte
 }
 
@@ -118,6 +120,11 @@ func (sw *sseWriter) write(b []byte) error {
 	if err := sw.writeNoFlush(b); err != nil {
 		return err
 	}
+	return sw.flush()
+}
+
+func (sw *sseWriter) flush() error {
+	sw.unflushed = false
 	return sw.rc.Flush()
 }
 
@@ -129,6 +136,7 @@ func (sw *sseWriter) writeNoFlush(b []byte) error {
 		if _, err := sw.w.Write(b); err != nil {
 			return err
 		}
+		sw.unflushed = true
 	}
 	return nil
 }
@@ -189,7 +197,8 @@ func (sw *sseWriter) pump(ctx context.Context, ending <-chan struct{}, rd *sse.R
 				return err
 			}
 			sw.buf = out[:0]
-			if len(out) > 0 {
+			switch {
+			case len(out) > 0:
 				write := sw.write
 				if ue.more && !done {
 					write = sw.writeNoFlush
@@ -199,6 +208,13 @@ func (sw *sseWriter) pump(ctx context.Context, ending <-chan struct{}, rd *sse.R
 				}
 				if ticker != nil {
 					ticker.Reset(sw.keepAlive)
+				}
+			case sw.unflushed && !ue.more:
+				// The codec skipped the last buffered event: what the
+				// burst wrote before it goes out now, not with the next
+				// event or keep-alive.
+				if err := sw.flush(); err != nil {
+					return ErrClientGone
 				}
 			}
 			if done {

@@ -129,3 +129,40 @@ func TestStreamEnds(t *testing.T) {
 		})
 	}
 }
+
+// skipCodec relays every event but those whose data is "skip".
+type skipCodec struct{ echoCodec }
+
+func (c *skipCodec) Event(ev sse.Event, dst []byte) ([]byte, bool, error) {
+	if string(ev.Data) == "skip" {
+		return dst, false, nil
+	}
+	return c.echoCodec.Event(ev, dst)
+}
+
+// TestStreamFlushesBeforeASkippedEvent: a burst whose last event the codec
+// skips is still flushed at once, not held until the next event or
+// keep-alive (a translating codec skips events that carry nothing for its
+// client).
+func TestStreamFlushesBeforeASkippedEvent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pool := relaytest.NewPool(1)
+		r := New(Options{Pool: pool, KeepAlive: 15 * time.Second})
+		pr, pw := io.Pipe()
+		reply := streamReply(r, pool, pr)
+		rec := httptest.NewRecorder()
+		done := make(chan error)
+		go func() { done <- r.Stream(context.Background(), rec, reply, &skipCodec{}) }()
+		// One write: "one" is read with "skip" already buffered.
+		_, _ = io.WriteString(pw, "data: one\n\ndata: skip\n\n")
+		synctest.Wait()
+		if !rec.Flushed || rec.Body.String() != "data: one\n\n" {
+			t.Errorf("after the burst: flushed %v, body %q; want \"data: one\" flushed", rec.Flushed, rec.Body.String())
+		}
+		_, _ = io.WriteString(pw, "data: last\n\n")
+		if err := <-done; err != nil {
+			t.Fatalf("Stream = %v", err)
+		}
+		reply.Finish()
+	})
+}

@@ -14,8 +14,8 @@ import (
 	geminifake "github.com/pollux-gateway/pollux/providers/geminicli/fakeupstream"
 )
 
-// TestShutdownEndsOpenStreamsWithTerminalEvents: 8 streams (4 per surface)
-// whose upstreams never finish are open when Shutdown's 1 s drain runs out;
+// TestShutdownEndsOpenStreamsWithTerminalEvents: 12 streams (4 per native
+// surface, 2 per pool on the Messages surface) whose upstreams never finish are open when Shutdown's 1 s drain runs out;
 // each gets its surface's terminal error event before the connection
 // closes, and Shutdown returns by its deadline.
 func TestShutdownEndsOpenStreamsWithTerminalEvents(t *testing.T) {
@@ -29,7 +29,7 @@ func TestShutdownEndsOpenStreamsWithTerminalEvents(t *testing.T) {
 	gs.Events[1].Gate = never
 	evs := codexScripted("resp_shut", "one ", "two ")
 	evs[3].Gate = never
-	for range 4 {
+	for range 6 {
 		h.gfake.ScriptStream(gs)
 		h.cfake.Push(codexfake.Responses, codexfake.Reply{Stream: &codexfake.Stream{Events: evs}})
 	}
@@ -45,8 +45,9 @@ func TestShutdownEndsOpenStreamsWithTerminalEvents(t *testing.T) {
 		surface, body string
 		err           error
 	}
-	results := make(chan result, 8)
-	started := make(chan struct{}, 8)
+	const streams = 12
+	results := make(chan result, streams)
+	started := make(chan struct{}, streams)
 	open := func(surface, path, body string) {
 		req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+harnessKey)
@@ -68,7 +69,11 @@ func TestShutdownEndsOpenStreamsWithTerminalEvents(t *testing.T) {
 		go open("gemini", "/geminicli/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse", `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`)
 		go open("codex", "/codex/v1/responses", codexTestBody("true"))
 	}
-	for range 8 {
+	for range 2 {
+		go open("messages", "/geminicli/v1/messages", `{"model":"gemini-2.5-pro","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+		go open("messages", "/codex/v1/messages", `{"model":"gpt-5.2-codex","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	}
+	for range streams {
 		<-started
 	}
 
@@ -79,7 +84,7 @@ func TestShutdownEndsOpenStreamsWithTerminalEvents(t *testing.T) {
 	if took := time.Since(begin); took > 1500*time.Millisecond {
 		t.Errorf("Shutdown took %v with a 1 s deadline", took)
 	}
-	for range 8 {
+	for range streams {
 		r := <-results
 		if r.err != nil {
 			t.Errorf("%s stream: %v (body %q)", r.surface, r.err, r.body)
@@ -93,6 +98,10 @@ func TestShutdownEndsOpenStreamsWithTerminalEvents(t *testing.T) {
 		case "codex":
 			if !strings.Contains(r.body, "event: response.failed") || !strings.Contains(r.body, "server_shutting_down") {
 				t.Errorf("codex stream ended without response.failed: %q", r.body)
+			}
+		case "messages":
+			if !strings.Contains(r.body, "event: error\n") || !strings.Contains(r.body, `"type":"overloaded_error"`) || !strings.Contains(r.body, "shutting down") {
+				t.Errorf("messages stream ended without its error event: %q", r.body)
 			}
 		}
 	}
