@@ -112,12 +112,22 @@ const (
 // surfaceOf returns the surface of a request path (as routed: escaped).
 func surfaceOf(path string) surface {
 	switch {
+	case isGeminiOpenAI(path):
+		// The OpenAI-compatible routes beside the Gemini surface
+		// (models, chat/completions) answer in the OpenAI envelope.
+		return surfaceOpenAI
 	case hasPathPrefix(path, geminiRoot):
 		return surfaceGemini
 	case hasPathPrefix(path, openAIRoot):
 		return surfaceOpenAI
 	}
 	return surfacePlain
+}
+
+// isGeminiOpenAI reports whether path lies under a Gemini version
+// prefix's /openai.
+func isGeminiOpenAI(path string) bool {
+	return hasPathPrefix(path, geminiV1Beta+"/openai") || hasPathPrefix(path, geminiV1+"/openai")
 }
 
 // hasPathPrefix reports whether path is prefix or lies below it.
