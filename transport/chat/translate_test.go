@@ -1,0 +1,159 @@
+package chat
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// A conversation with every request feature: system, images, parallel
+// tool calls, their results, reasoning, structured output, sampling.
+const fullConversation = `{"model":"m",
+ "messages":[
+  {"role":"developer","content":"rule one"},
+  {"role":"system","content":[{"type":"text","text":"rule two"}]},
+  {"role":"user","content":[{"type":"text","text":"what is in it?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0K"}}]},
+  {"role":"assistant","content":null,"tool_calls":[
+    {"id":"c1","type":"function","function":{"name":"zoom","arguments":"{\"x\":1}"}},
+    {"id":"c2","type":"function","function":{"name":"crop","arguments":""}}]},
+  {"role":"tool","tool_call_id":"c1","content":"zoomed"},
+  {"role":"tool","tool_call_id":"c2","content":[{"type":"text","text":"cropped"}]},
+  {"role":"assistant","content":"A cat."},
+  {"role":"user","content":"thanks"}],
+ "tools":[{"type":"function","function":{"name":"zoom","parameters":{"type":"object","properties":{"x":{"type":["integer","null"]}}}}},
+          {"type":"function","function":{"name":"crop","description":"crop it","strict":true}}],
+ "tool_choice":{"type":"function","function":{"name":"zoom"}},
+ "parallel_tool_calls":true,
+ "reasoning_effort":"low",
+ "response_format":{"type":"json_schema","json_schema":{"name":"answer","strict":true,"schema":{"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":false,"required":["a"]}}},
+ "max_completion_tokens":256,"temperature":0.5,"top_p":0.8,"stop":"END","seed":7,"presence_penalty":0.1,"frequency_penalty":0.2,
+ "prompt_cache_key":"conv-1"}`
+
+func TestToGemini(t *testing.T) {
+	cases := []struct{ name, in, want string }{
+		{"full conversation", fullConversation, `{
+ "contents":[
+  {"role":"user","parts":[{"text":"what is in it?"},{"inlineData":{"mimeType":"image/png","data":"iVBORw0K"}}]},
+  {"role":"model","parts":[{"functionCall":{"id":"c1","name":"zoom","args":{"x":1}}},{"functionCall":{"id":"c2","name":"crop","args":{}}}]},
+  {"role":"user","parts":[{"functionResponse":{"id":"c1","name":"zoom","response":{"output":"zoomed"}}},{"functionResponse":{"id":"c2","name":"crop","response":{"output":"cropped"}}}]},
+  {"role":"model","parts":[{"text":"A cat."}]},
+  {"role":"user","parts":[{"text":"thanks"}]}],
+ "systemInstruction":{"role":"user","parts":[{"text":"rule one"},{"text":"rule two"}]},
+ "tools":[{"functionDeclarations":[
+   {"name":"zoom","parameters":{"properties":{"x":{"nullable":true,"type":"integer"}},"type":"object"}},
+   {"name":"crop","description":"crop it"}]}],
+ "toolConfig":{"functionCallingConfig":{"mode":"ANY","allowedFunctionNames":["zoom"]}},
+ "generationConfig":{"temperature":0.5,"topP":0.8,"maxOutputTokens":256,"stopSequences":["END"],"seed":7,
+   "presencePenalty":0.1,"frequencyPenalty":0.2,"responseMimeType":"application/json",
+   "responseSchema":{"properties":{"a":{"type":"string"}},"required":["a"],"type":"object"},
+   "thinkingConfig":{"thinkingBudget":1024,"includeThoughts":true}}}`},
+		{"plain text, no config", `{"model":"m","messages":[{"role":"user","content":"hi"}]}`,
+			`{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`},
+		{"reasoning none turns thinking off", `{"model":"m","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"none","max_tokens":9}`,
+			`{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"maxOutputTokens":9,"thinkingConfig":{"thinkingBudget":0}}}`},
+		{"json_object and tool_choice required", `{"model":"m","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_object"},"tool_choice":"required","stop":["a","b"]}`,
+			`{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"toolConfig":{"functionCallingConfig":{"mode":"ANY"}},"generationConfig":{"stopSequences":["a","b"],"responseMimeType":"application/json"}}`},
+		{"tool_choice none, url-encoded data URL", `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:text/plain,hi"}}]}],"tool_choice":"none"}`,
+			`{"contents":[{"role":"user","parts":[{"inlineData":{"mimeType":"text/plain","data":"aGk="}}]}],"toolConfig":{"functionCallingConfig":{"mode":"NONE"}}}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := parseRequest([]byte(tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := toGemini(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !jsonSame(t, string(got), tc.want) {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestToResponses(t *testing.T) {
+	cases := []struct{ name, in, want string }{
+		{"full conversation", fullConversation, `{
+ "model":"m","instructions":"rule one\n\nrule two",
+ "input":[
+  {"type":"message","role":"user","content":[{"type":"input_text","text":"what is in it?"},{"type":"input_image","image_url":"data:image/png;base64,iVBORw0K","detail":"auto"}]},
+  {"type":"function_call","call_id":"c1","name":"zoom","arguments":"{\"x\":1}"},
+  {"type":"function_call","call_id":"c2","name":"crop","arguments":""},
+  {"type":"function_call_output","call_id":"c1","output":"zoomed"},
+  {"type":"function_call_output","call_id":"c2","output":"cropped"},
+  {"type":"message","role":"assistant","content":[{"type":"output_text","text":"A cat."}]},
+  {"type":"message","role":"user","content":[{"type":"input_text","text":"thanks"}]}],
+ "tools":[{"type":"function","name":"zoom","parameters":{"type":"object","properties":{"x":{"type":["integer","null"]}}}},
+          {"type":"function","name":"crop","description":"crop it","parameters":{"type":"object","properties":{}},"strict":true}],
+ "tool_choice":{"type":"function","name":"zoom"},
+ "parallel_tool_calls":true,
+ "reasoning":{"effort":"low","summary":"auto"},
+ "text":{"format":{"type":"json_schema","name":"answer","strict":true,"schema":{"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":false,"required":["a"]}}},
+ "prompt_cache_key":"conv-1","stream":true,"store":false}`},
+		{"remote image URL passes", `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://x/y.png","detail":"high"}}]}],"tool_choice":"auto","response_format":{"type":"json_object"}}`,
+			`{"model":"m","instructions":"","input":[{"type":"message","role":"user","content":[{"type":"input_image","image_url":"https://x/y.png","detail":"high"}]}],"tool_choice":"auto","text":{"format":{"type":"json_object"}},"stream":true,"store":false}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := parseRequest([]byte(tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := toResponses(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !jsonSame(t, string(got), tc.want) {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestFinishReasons(t *testing.T) {
+	for _, tc := range []struct {
+		gemini string
+		calls  bool
+		want   string
+	}{
+		{"STOP", false, "stop"}, {"STOP", true, "tool_calls"}, {"MAX_TOKENS", true, "length"},
+		{"SAFETY", false, "content_filter"}, {"RECITATION", false, "content_filter"}, {"OTHER", false, "stop"}, {"", false, ""},
+	} {
+		if got := geminiFinish(tc.gemini, tc.calls); got != tc.want {
+			t.Errorf("gemini %s/%v = %q, want %q", tc.gemini, tc.calls, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		status, reason string
+		calls          bool
+		want           string
+	}{
+		{"completed", "", false, "stop"}, {"completed", "", true, "tool_calls"},
+		{"incomplete", "max_output_tokens", false, "length"}, {"incomplete", "content_filter", false, "content_filter"},
+	} {
+		if got := codexFinish(tc.status, tc.reason, tc.calls); got != tc.want {
+			t.Errorf("codex %s/%s = %q, want %q", tc.status, tc.reason, got, tc.want)
+		}
+	}
+}
+
+// TestGeminiReplies covers the reply direction's edge cases: a blocked
+// prompt, a length cut, no usage.
+func TestGeminiReplies(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"blocked prompt", `{"promptFeedback":{"blockReason":"SAFETY"}}`,
+			`{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"content_filter"}]}`},
+		{"length", `{"candidates":[{"content":{"parts":[{"text":"abc"}]},"finishReason":"MAX_TOKENS"}]}`,
+			`{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"abc"},"finish_reason":"length"}]}`},
+	} {
+		got, _, err := geminiCompletion([]byte(tc.in), "x", "m", 1)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%s: %s (%v)\nwant %s", tc.name, got, err, tc.want)
+		}
+	}
+	var v any
+	if json.Unmarshal([]byte(fullConversation), &v) != nil {
+		t.Fatal("fixture is not JSON")
+	}
+}
