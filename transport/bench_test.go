@@ -27,6 +27,13 @@ func BenchmarkProxy(b *testing.B) {
 		{"gemini-generate/direct", h.gupstream.URL + "/v1internal:generateContent", direct, map[string]string{"Authorization": "Bearer " + at}},
 		{"gemini-generate/pollux", h.ts.URL + "/geminicli/v1beta/models/gemini-2.5-pro:generateContent", gemBody, map[string]string{"Authorization": "Bearer " + harnessKey}},
 		{"codex-stream/pollux", h.ts.URL + "/codex/v1/responses", `{"model":"gpt-5.2-codex","input":"hi","stream":true}`, map[string]string{"Authorization": "Bearer " + harnessKey}},
+		// The Chat Completions surface over each pool, to compare with the
+		// native surface's case above (same upstream answer).
+		{"gemini-stream/chat", h.ts.URL + "/geminicli/v1beta/openai/chat/completions", chatBody("gemini-2.5-pro", true), map[string]string{"Authorization": "Bearer " + harnessKey}},
+		{"gemini-generate/chat", h.ts.URL + "/geminicli/v1beta/openai/chat/completions", chatBody("gemini-2.5-pro", false), map[string]string{"Authorization": "Bearer " + harnessKey}},
+		{"codex-stream/chat", h.ts.URL + "/codex/v1/chat/completions", chatBody("gpt-5.2-codex", true), map[string]string{"Authorization": "Bearer " + harnessKey}},
+		{"codex-unary/pollux", h.ts.URL + "/codex/v1/responses", `{"model":"gpt-5.2-codex","input":"hi"}`, map[string]string{"Authorization": "Bearer " + harnessKey}},
+		{"codex-unary/chat", h.ts.URL + "/codex/v1/chat/completions", chatBody("gpt-5.2-codex", false), map[string]string{"Authorization": "Bearer " + harnessKey}},
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	for _, c := range cases {
@@ -52,6 +59,15 @@ func BenchmarkProxy(b *testing.B) {
 			}
 		})
 	}
+}
+
+// chatBody is a one-message Chat Completions body.
+func chatBody(model string, stream bool) string {
+	s := "false"
+	if stream {
+		s = "true"
+	}
+	return `{"model":"` + model + `","stream":` + s + `,"messages":[{"role":"user","content":"hi"}]}`
 }
 
 // benchHarness is a harness with quiet logs and no request recording.
