@@ -315,10 +315,11 @@ type codexEvent struct {
 	Delta  string `json:"delta"`
 	ItemID string `json:"item_id"`
 	Item   *struct {
-		ID     string `json:"id"`
-		Type   string `json:"type"`
-		CallID string `json:"call_id"`
-		Name   string `json:"name"`
+		ID        string `json:"id"`
+		Type      string `json:"type"`
+		CallID    string `json:"call_id"`
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
 	} `json:"item"`
 	Response json.RawMessage `json:"response"`
 }
@@ -326,8 +327,14 @@ type codexEvent struct {
 // codexStream turns Responses stream events into chunks.
 type codexStream struct {
 	chunks *chunker
-	// calls maps a function call item's id to its tool call index.
-	calls map[string]int
+	// calls maps a function call item's id to its tool call index and
+	// whether any of its arguments went out.
+	calls map[string]*streamedCall
+}
+
+type streamedCall struct {
+	index int
+	args  bool
 }
 
 // event appends the chunks for one Responses event to dst. terminal is a
@@ -350,15 +357,24 @@ func (s *codexStream) event(data []byte, dst []byte) (_ []byte, finish string, u
 	case "response.output_item.added":
 		if ev.Item != nil && ev.Item.Type == "function_call" {
 			if s.calls == nil {
-				s.calls = map[string]int{}
+				s.calls = map[string]*streamedCall{}
 			}
-			n := len(s.calls)
-			s.calls[ev.Item.ID] = n
-			dst = s.chunks.toolCall(dst, n, ev.Item.CallID, ev.Item.Name, "")
+			c := &streamedCall{index: len(s.calls), args: ev.Item.Arguments != ""}
+			s.calls[ev.Item.ID] = c
+			dst = s.chunks.toolCall(dst, c.index, ev.Item.CallID, ev.Item.Name, ev.Item.Arguments)
 		}
 	case "response.function_call_arguments.delta":
-		if n, ok := s.calls[ev.ItemID]; ok && ev.Delta != "" {
-			dst = s.chunks.toolArgs(dst, n, ev.Delta)
+		if c, ok := s.calls[ev.ItemID]; ok && ev.Delta != "" {
+			c.args = true
+			dst = s.chunks.toolArgs(dst, c.index, ev.Delta)
+		}
+	case "response.output_item.done":
+		// A call whose arguments came only whole, at its end.
+		if ev.Item != nil && ev.Item.Type == "function_call" {
+			if c, ok := s.calls[ev.Item.ID]; ok && !c.args && ev.Item.Arguments != "" {
+				c.args = true
+				dst = s.chunks.toolArgs(dst, c.index, ev.Item.Arguments)
+			}
 		}
 	case "response.completed", "response.incomplete":
 		var r rResponse

@@ -2,7 +2,12 @@ package chat
 
 import (
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
+
+	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/transport/relay"
 )
 
 // A conversation with every request feature: system, images, parallel
@@ -155,5 +160,98 @@ func TestGeminiReplies(t *testing.T) {
 	var v any
 	if json.Unmarshal([]byte(fullConversation), &v) != nil {
 		t.Fatal("fixture is not JSON")
+	}
+}
+
+// TestCodexStreamArguments: arguments sent whole (on output_item.added or
+// only on output_item.done) reach the client once.
+func TestCodexStreamArguments(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		evs  []string
+		want string
+	}{
+		{"in added", []string{
+			`{"type":"response.output_item.added","item":{"id":"fc","type":"function_call","call_id":"c","name":"f","arguments":"{\"a\":1}"}}`,
+			`{"type":"response.output_item.done","item":{"id":"fc","type":"function_call","call_id":"c","name":"f","arguments":"{\"a\":1}"}}`,
+		}, `{"a":1}`},
+		{"only in done", []string{
+			`{"type":"response.output_item.added","item":{"id":"fc","type":"function_call","call_id":"c","name":"f","arguments":""}}`,
+			`{"type":"response.output_item.done","item":{"id":"fc","type":"function_call","call_id":"c","name":"f","arguments":"{\"a\":1}"}}`,
+		}, `{"a":1}`},
+		{"deltas", []string{
+			`{"type":"response.output_item.added","item":{"id":"fc","type":"function_call","call_id":"c","name":"f","arguments":""}}`,
+			`{"type":"response.function_call_arguments.delta","item_id":"fc","delta":"{\"a\""}`,
+			`{"type":"response.function_call_arguments.delta","item_id":"fc","delta":":1}"}`,
+			`{"type":"response.output_item.done","item":{"id":"fc","type":"function_call","call_id":"c","name":"f","arguments":"{\"a\":1}"}}`,
+		}, `{"a":1}`},
+	} {
+		s := codexStream{chunks: &chunker{id: "x", model: "m"}}
+		var out []byte
+		for _, ev := range tc.evs {
+			var err error
+			if out, _, _, err = s.event([]byte(ev), out); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var args string
+		for _, line := range strings.Split(string(out), "\n") {
+			d, ok := strings.CutPrefix(line, "data: ")
+			if !ok {
+				continue
+			}
+			var ch completion
+			if err := json.Unmarshal([]byte(d), &ch); err != nil {
+				t.Fatal(err)
+			}
+			for _, tcall := range ch.Choices[0].Delta.ToolCalls {
+				args += tcall.Function.Arguments
+			}
+		}
+		if args != tc.want {
+			t.Errorf("%s: arguments %q, want %q", tc.name, args, tc.want)
+		}
+	}
+}
+
+// TestCodecEndings: how each codec ends a stream that did not finish well.
+func TestCodecEndings(t *testing.T) {
+	type ender interface {
+		End(how error) relay.Ending
+	}
+	newCodecs := func() map[string]ender {
+		return map[string]ender{
+			"gemini": &geminiCodec{chunks: &chunker{id: "x", model: "m"}, status: 200},
+			"codex":  &codexCodec{chunks: &chunker{id: "x", model: "m"}, status: 200},
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		how      error
+		kind     providers.Kind
+		tailCode string // "" for no tail
+	}{
+		{"client gone", relay.ErrClientGone, providers.KindAbandoned, ""},
+		{"shutting down", relay.ErrShuttingDown, providers.KindAbandoned, "service_unavailable"},
+		{"cut", errors.New("connection reset"), providers.KindTransient, "upstream_error"},
+		{"bad event", errBadEvent, providers.KindTransient, "upstream_error"},
+		{"ended without finishing", nil, providers.KindTransient, "upstream_error"},
+	} {
+		for pool, c := range newCodecs() {
+			end := c.End(tc.how)
+			if end.Outcome.Kind != tc.kind {
+				t.Errorf("%s/%s: outcome %v, want %v", pool, tc.name, end.Outcome.Kind, tc.kind)
+			}
+			tail := string(end.Tail)
+			if tc.tailCode == "" {
+				if tail != "" {
+					t.Errorf("%s/%s: tail %q, want none", pool, tc.name, tail)
+				}
+				continue
+			}
+			if !strings.Contains(tail, `"code":"`+tc.tailCode+`"`) || !strings.HasSuffix(tail, "data: [DONE]\n\n") {
+				t.Errorf("%s/%s: tail %q, want an error chunk with code %s and [DONE]", pool, tc.name, tail, tc.tailCode)
+			}
+		}
 	}
 }
