@@ -223,8 +223,9 @@ type rResponse struct {
 		Name    string `json:"name"`
 		Args    string `json:"arguments"`
 		Content []struct {
-			Type string `json:"type"`
-			Text string `json:"text"`
+			Type    string `json:"type"`
+			Text    string `json:"text"`
+			Refusal string `json:"refusal"`
 		} `json:"content"`
 		Summary []struct {
 			Text string `json:"text"`
@@ -280,8 +281,11 @@ func codexCompletion(resp []byte, id, model string, created int64) ([]byte, *usa
 		switch item.Type {
 		case "message":
 			for _, c := range item.Content {
-				if c.Type == "output_text" {
+				switch c.Type {
+				case "output_text":
 					text.WriteString(c.Text)
+				case "refusal":
+					msg.Refusal += c.Refusal
 				}
 			}
 		case "reasoning":
@@ -349,6 +353,10 @@ func (s *codexStream) event(data []byte, dst []byte) (_ []byte, finish string, u
 	case "response.output_text.delta":
 		if ev.Delta != "" {
 			dst = s.chunks.content(dst, ev.Delta)
+		}
+	case "response.refusal.delta":
+		if ev.Delta != "" {
+			dst = s.chunks.delta(dst, replyMessage{Refusal: ev.Delta})
 		}
 	case "response.reasoning_summary_text.delta", "response.reasoning_text.delta":
 		if ev.Delta != "" {

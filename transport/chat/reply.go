@@ -27,6 +27,7 @@ type choice struct {
 type replyMessage struct {
 	Role             string          `json:"role,omitempty"`
 	Content          *string         `json:"content,omitempty"`
+	Refusal          string          `json:"refusal,omitempty"`
 	ReasoningContent string          `json:"reasoning_content,omitempty"`
 	ToolCalls        []replyToolCall `json:"tool_calls,omitempty"`
 }

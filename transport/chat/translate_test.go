@@ -255,3 +255,17 @@ func TestCodecEndings(t *testing.T) {
 		}
 	}
 }
+
+func TestCodexRefusal(t *testing.T) {
+	resp := `{"id":"r","status":"completed","output":[{"type":"message","content":[{"type":"refusal","refusal":"I can't help with that."}]}]}`
+	got, _, err := codexCompletion([]byte(resp), "x", "m", 1)
+	want := `{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"","refusal":"I can't help with that."},"finish_reason":"stop"}]}`
+	if err != nil || string(got) != want {
+		t.Errorf("unary: %s (%v)\nwant %s", got, err, want)
+	}
+	s := codexStream{chunks: &chunker{id: "x", model: "m"}}
+	out, _, _, err := s.event([]byte(`{"type":"response.refusal.delta","delta":"no"}`), nil)
+	if err != nil || !strings.Contains(string(out), `"delta":{"role":"assistant","refusal":"no"}`) {
+		t.Errorf("stream: %s (%v)", out, err)
+	}
+}
