@@ -112,16 +112,24 @@ const (
 // surfaceOf returns the surface of a request path (as routed: escaped).
 func surfaceOf(path string) surface {
 	switch {
-	case isGeminiOpenAI(path):
-		// The OpenAI-compatible routes beside the Gemini surface
-		// (models, chat/completions) answer in the OpenAI envelope.
-		return surfaceOpenAI
 	case hasPathPrefix(path, geminiRoot):
 		return surfaceGemini
 	case hasPathPrefix(path, openAIRoot):
 		return surfaceOpenAI
 	}
 	return surfacePlain
+}
+
+// envelopeOf returns the surface whose error envelope a path answers in:
+// its own, except that the OpenAI-compatible routes beside the Gemini
+// surface (models, chat/completions) answer in the OpenAI envelope their
+// clients read. (They still belong to the Gemini CLI provider for keys,
+// metrics and usage.)
+func envelopeOf(path string) surface {
+	if isGeminiOpenAI(path) {
+		return surfaceOpenAI
+	}
+	return surfaceOf(path)
 }
 
 // isGeminiOpenAI reports whether path lies under a Gemini version
@@ -141,7 +149,7 @@ func writeError(c echo.Context, err error) error {
 	p := problemOf(err)
 	w := c.Response()
 	secs := retryAfterSecs(p.status, p.retryAfter)
-	switch surfaceOf(echo.GetPath(c.Request())) {
+	switch envelopeOf(echo.GetPath(c.Request())) {
 	case surfaceGemini:
 		return gemini.WriteError(w, p.status, p.message, secs)
 	case surfaceOpenAI:
