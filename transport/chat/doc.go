@@ -18,7 +18,7 @@
 //	tool message                      user functionResponse{id,name}           function_call_output
 //	tools[].function                  functionDeclarations (CleanToolSchema)   function tools
 //	tool_choice                       functionCallingConfig                    tool_choice
-//	reasoning_effort                  thinkingConfig.thinkingBudget            reasoning.effort (+summary auto)
+//	reasoning_effort                  thinkingBudget (Gemini 3: thinkingLevel) reasoning.effort (+summary auto)
 //	response_format                   responseMimeType + responseSchema        text.format
 //	max_(completion_)tokens           maxOutputTokens                          dropped (named)
 //	temperature, top_p, stop          temperature, topP, stopSequences         dropped (named)

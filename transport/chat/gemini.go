@@ -81,7 +81,24 @@ type gGenConfig struct {
 
 type gThinking struct {
 	ThinkingBudget  *int64 `json:"thinkingBudget,omitempty"`
+	ThinkingLevel   string `json:"thinkingLevel,omitempty"`
 	IncludeThoughts bool   `json:"includeThoughts,omitempty"`
+}
+
+// thinkingLevels map reasoning_effort to Gemini 3's thinking levels; those
+// models always think, so none is their lowest level.
+var thinkingLevels = map[string]string{
+	"none": "low", "minimal": "low", "low": "low", "medium": "high", "high": "high", "xhigh": "high",
+}
+
+// thinking is the thinkingConfig for a reasoning effort: a level for
+// Gemini 3 models, a token budget for the others.
+func thinking(model, effort string) *gThinking {
+	if strings.HasPrefix(strings.TrimPrefix(model, "models/"), "gemini-3") {
+		return &gThinking{ThinkingLevel: thinkingLevels[effort], IncludeThoughts: effort != "none"}
+	}
+	b := thinkingBudgets[effort]
+	return &gThinking{ThinkingBudget: &b, IncludeThoughts: effort != "none"}
 }
 
 // thinkingBudgets map reasoning_effort to Gemini thinking budgets (tokens).
@@ -207,8 +224,7 @@ func toGemini(r *request) ([]byte, error) {
 		}
 	}
 	if e := r.ReasoningEffort; e != "" {
-		b := thinkingBudgets[e]
-		gc.ThinkingConfig = &gThinking{ThinkingBudget: &b, IncludeThoughts: e != "none"}
+		gc.ThinkingConfig = thinking(r.Model, e)
 	}
 	if gc.Temperature != nil || gc.TopP != nil || gc.MaxOutputTokens != nil || gc.StopSequences != nil ||
 		gc.Seed != nil || gc.PresencePenalty != nil || gc.FrequencyPenalty != nil ||

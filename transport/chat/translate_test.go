@@ -55,6 +55,8 @@ func TestToGemini(t *testing.T) {
 			`{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`},
 		{"reasoning none turns thinking off", `{"model":"m","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"none","max_tokens":9}`,
 			`{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"maxOutputTokens":9,"thinkingConfig":{"thinkingBudget":0}}}`},
+		{"gemini 3 takes a thinking level", `{"model":"gemini-3-pro-preview","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"medium"}`,
+			`{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"thinkingConfig":{"thinkingLevel":"high","includeThoughts":true}}}`},
 		{"json_object and tool_choice required", `{"model":"m","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_object"},"tool_choice":"required","stop":["a","b"]}`,
 			`{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"toolConfig":{"functionCallingConfig":{"mode":"ANY"}},"generationConfig":{"stopSequences":["a","b"],"responseMimeType":"application/json"}}`},
 		{"tool_choice none, url-encoded data URL", `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:text/plain,hi"}}]}],"tool_choice":"none"}`,
