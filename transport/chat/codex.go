@@ -62,7 +62,8 @@ type rReasoning struct {
 }
 
 type rText struct {
-	Format rFormat `json:"format"`
+	Format    *rFormat `json:"format,omitempty"`
+	Verbosity string   `json:"verbosity,omitempty"`
 }
 
 type rFormat struct {
@@ -198,7 +199,13 @@ func toResponses(r *request) ([]byte, error) {
 				f.Name = "response"
 			}
 		}
-		out.Text = &rText{Format: f}
+		out.Text = &rText{Format: &f}
+	}
+	if r.Verbosity != "" {
+		if out.Text == nil {
+			out.Text = &rText{}
+		}
+		out.Text.Verbosity = r.Verbosity
 	}
 	if out.Input == nil {
 		return nil, badField("messages", "hold no user or assistant content")

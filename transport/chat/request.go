@@ -38,6 +38,7 @@ type request struct {
 	Audio          json.RawMessage `json:"audio"`
 	Logprobs       bool            `json:"logprobs"`
 	PromptCacheKey string          `json:"prompt_cache_key"`
+	Verbosity      string          `json:"verbosity"`
 	User           string          `json:"user"`
 
 	// dropped are members read but not sent to the pool (named in the
@@ -100,7 +101,16 @@ var known = map[string]bool{
 	"response_format": true, "reasoning_effort": true, "max_tokens": true, "max_completion_tokens": true,
 	"temperature": true, "top_p": true, "stop": true, "n": true, "seed": true, "presence_penalty": true,
 	"frequency_penalty": true, "stream": true, "stream_options": true, "modalities": true, "audio": true,
-	"logprobs": true, "prompt_cache_key": true, "user": true,
+	"logprobs": true, "prompt_cache_key": true, "user": true, "verbosity": true,
+}
+
+// refused are request members that change what the model may do and that
+// neither pool can honour: a 400, not a silent drop.
+var refused = map[string]string{
+	"functions":          "the deprecated functions are not supported; use tools",
+	"function_call":      "the deprecated function_call is not supported; use tool_choice",
+	"web_search_options": "web search is not supported on this surface",
+	"prediction":         "predicted outputs are not supported",
 }
 
 // parseRequest reads and checks a Chat Completions body. What cannot be
@@ -118,7 +128,10 @@ func parseRequest(body []byte) (*request, error) {
 		}
 		return nil, badField("body", "%v", err)
 	}
-	for k := range members {
+	for k, v := range members {
+		if msg, ok := refused[k]; ok && string(v) != "null" {
+			return nil, badField(k, "%s", msg)
+		}
 		if !known[k] {
 			r.dropped = append(r.dropped, k)
 		}
@@ -154,6 +167,11 @@ func parseRequest(body []byte) (*request, error) {
 		default:
 			return nil, badField("response_format.type", "must be text, json_object or json_schema")
 		}
+	}
+	switch r.Verbosity {
+	case "", "low", "medium", "high":
+	default:
+		return nil, badField("verbosity", "must be low, medium or high")
 	}
 	switch r.ReasoningEffort {
 	case "", "none", "minimal", "low", "medium", "high", "xhigh":

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -136,7 +137,7 @@ func (h *handler) serve(c echo.Context) error {
 			return err
 		}
 	}
-	dropped := r.dropped
+	dropped := slices.Clone(r.dropped)
 	var upBody []byte
 	var pc providers.Call
 	if h.provider == providers.Codex {
@@ -144,6 +145,9 @@ func (h *handler) serve(c echo.Context) error {
 		upBody, err = toResponses(r)
 		pc = providers.Call{Model: model, Method: codex.MethodResponses, Stream: true, Header: http.Header{}}
 	} else {
+		if r.Verbosity != "" {
+			dropped = append(dropped, "verbosity")
+		}
 		upBody, err = toGemini(r)
 		pc = providers.Call{Model: model, Method: geminicli.MethodGenerate, Stream: r.Stream}
 		if r.Stream {

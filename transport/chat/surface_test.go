@@ -288,6 +288,9 @@ func TestBadRequests(t *testing.T) {
 		{"gemini", `{"model":"gemini-2.5-pro","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":[1]}}]}`, "tools[0].function.parameters"},
 		{"codex", `{"model":"gpt-5.2-codex","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema"}}`, "response_format.json_schema.schema"},
 		{"codex", `{"model":"gpt-5.2-codex","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"max"}`, "reasoning_effort"},
+		{"codex", `{"model":"gpt-5.2-codex","messages":[{"role":"user","content":"hi"}],"functions":[{"name":"f"}]}`, "functions"},
+		{"gemini", `{"model":"gemini-2.5-pro","messages":[{"role":"user","content":"hi"}],"web_search_options":{}}`, "web_search_options"},
+		{"codex", `{"model":"gpt-5.2-codex","messages":[{"role":"user","content":"hi"}],"verbosity":"loud"}`, "verbosity"},
 	} {
 		status, _, got := e.post(t, tc.pool, tc.body)
 		var env errorEnvelope

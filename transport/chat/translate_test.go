@@ -98,6 +98,8 @@ func TestToResponses(t *testing.T) {
  "reasoning":{"effort":"low","summary":"auto"},
  "text":{"format":{"type":"json_schema","name":"answer","strict":true,"schema":{"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":false,"required":["a"]}}},
  "prompt_cache_key":"conv-1","stream":true,"store":false}`},
+		{"verbosity", `{"model":"m","messages":[{"role":"user","content":"hi"}],"verbosity":"low"}`,
+			`{"model":"m","instructions":"","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}],"text":{"verbosity":"low"},"stream":true,"store":false}`},
 		{"remote image URL passes", `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://x/y.png","detail":"high"}}]}],"tool_choice":"auto","response_format":{"type":"json_object"}}`,
 			`{"model":"m","instructions":"","input":[{"type":"message","role":"user","content":[{"type":"input_image","image_url":"https://x/y.png","detail":"high"}]}],"tool_choice":"auto","text":{"format":{"type":"json_object"}},"stream":true,"store":false}`},
 	}
