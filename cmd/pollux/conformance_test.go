@@ -559,6 +559,12 @@ type chatSummary struct {
 		Finish  string `json:"finish"`
 		Content string `json:"content"`
 	} `json:"second"`
+	StreamTools struct {
+		Finish string `json:"finish"`
+		Call   *struct {
+			ID, Name, Arguments string
+		} `json:"call"`
+	} `json:"streamTools"`
 	Unary struct {
 		Object, Model, Content, Finish string
 		TotalTokens                    int `json:"totalTokens"`
@@ -589,11 +595,16 @@ func testOpenAIChat(t *testing.T, node, pool string) {
 	if pool == "codex" {
 		model, prefix = "gpt-5.2-codex", "/codex/v1"
 		wantText, wantStream = codexfake.DefaultText, codexfake.DefaultText
-		u.codex.Push(codexfake.Responses, codexfake.Reply{Stream: &codexfake.Stream{Events: functionCallEvents(model)}})
+		u.codex.Push(codexfake.Responses,
+			codexfake.Reply{Stream: &codexfake.Stream{Events: functionCallEvents(model)}},
+			codexfake.Reply{Stream: &codexfake.Stream{}},
+			codexfake.Reply{Stream: &codexfake.Stream{Events: functionCallEvents(model)}})
 	} else {
-		u.gemini.ScriptGenerate(geminifake.Response{Status: http.StatusOK, Body: `{"response":{"candidates":[{"content":{"role":"model","parts":[` +
+		call := `{"response":{"candidates":[{"content":{"role":"model","parts":[` +
 			`{"functionCall":{"id":"` + toolCallID + `","name":"get_weather","args":{"city":"Paris"}},"thoughtSignature":"c2ln"}]},"finishReason":"STOP"}],` +
-			`"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":4,"totalTokenCount":13}}}`})
+			`"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":4,"totalTokenCount":13}}}`
+		u.gemini.ScriptGenerate(geminifake.Response{Status: http.StatusOK, Body: call})
+		u.gemini.ScriptStream(geminifake.Stream{Events: []geminifake.Event{{Data: call}}})
 	}
 	var got chatSummary
 	runScript(t, node, in, "chat.mjs", map[string]string{"POLLUX_POOL": pool, "POLLUX_MODEL": model}, &got)
@@ -603,6 +614,9 @@ func testOpenAIChat(t *testing.T, node, pool string) {
 	}
 	if got.Second.Finish != "stop" || got.Second.Content != wantText {
 		t.Errorf("%s: second turn = %+v, want stop %q", prefix, got.Second, wantText)
+	}
+	if c := got.StreamTools.Call; got.StreamTools.Finish != "tool_calls" || c == nil || c.ID != toolCallID || c.Name != "get_weather" || c.Arguments != toolCallArgs {
+		t.Errorf("%s: streamed tool call = %+v (call %+v), want tool_calls get_weather(%s) id %s", prefix, got.StreamTools, got.StreamTools.Call, toolCallArgs, toolCallID)
 	}
 	if got.Unary.Object != "chat.completion" || got.Unary.Model != model || got.Unary.Content != wantText || got.Unary.Finish != "stop" || got.Unary.TotalTokens == 0 {
 		t.Errorf("%s: unary = %+v", prefix, got.Unary)
@@ -631,8 +645,8 @@ func testOpenAIChat(t *testing.T, node, pool string) {
 			}
 		}
 	}
-	if len(bodies) != 5 {
-		t.Fatalf("%s: %d upstream generate calls, want 5", prefix, len(bodies))
+	if len(bodies) != 6 {
+		t.Fatalf("%s: %d upstream generate calls, want 6", prefix, len(bodies))
 	}
 	wants := map[string][]string{
 		"gemini": {`"functionResponse":{"id":"` + toolCallID + `","name":"get_weather","response":{"output":"{\"sky\":\"sunny\"}"}}`,
@@ -642,7 +656,7 @@ func testOpenAIChat(t *testing.T, node, pool string) {
 	for i, w := range wants {
 		b := bodies[1]
 		if i == len(wants)-1 {
-			b = bodies[4]
+			b = bodies[5]
 		}
 		if !strings.Contains(b, w) {
 			t.Errorf("%s: upstream body lacks %s:\n%s", prefix, w, b)

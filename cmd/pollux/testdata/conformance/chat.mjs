@@ -5,7 +5,8 @@
 // Environment: POLLUX_URL (http://host:port), POLLUX_KEY, POLLUX_POOL
 // ("gemini": base URL <pollux>/geminicli/v1beta/openai; "codex":
 // <pollux>/codex/v1) and POLLUX_MODEL. In order: a tool round trip (the
-// first answer is scripted to call get_weather), a unary completion, a
+// first answer is scripted to call get_weather), a streamed tool call
+// through the SDK's stream helper, a unary completion, a
 // stream with include_usage, a response_format json_schema request and an
 // unknown model.
 import OpenAI from "openai";
@@ -62,6 +63,16 @@ if (call) {
   });
   summary.second = { finish: second.choices[0].finish_reason, content: second.choices[0].message.content };
 }
+
+// The SDK's stream helper assembles streamed tool-call deltas (ids,
+// names, argument fragments by index) into a final completion.
+const runner = client.chat.completions.stream({ model, messages: [question], tools });
+const streamed = await runner.finalChatCompletion();
+const streamedCall = streamed.choices[0].message.tool_calls?.[0];
+summary.streamTools = {
+  finish: streamed.choices[0].finish_reason,
+  call: streamedCall ? { id: streamedCall.id, name: streamedCall.function.name, arguments: streamedCall.function.arguments } : null,
+};
 
 const unary = await client.chat.completions.create({
   model,
