@@ -105,6 +105,12 @@ func codexDropped(r *request) []string {
 	if r.User != "" {
 		d = append(d, "user")
 	}
+	if r.Google != nil {
+		d = append(d, "google")
+	}
+	if r.ExtraBody != nil {
+		d = append(d, "extra_body")
+	}
 	return d
 }
 

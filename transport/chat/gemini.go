@@ -226,6 +226,11 @@ func toGemini(r *request) ([]byte, error) {
 	if e := r.ReasoningEffort; e != "" {
 		gc.ThinkingConfig = thinking(r.Model, e)
 	}
+	if g := r.google(); g != nil && g.ThinkingConfig != nil {
+		// Google's own thinking options win over reasoning_effort.
+		tc := g.ThinkingConfig
+		gc.ThinkingConfig = &gThinking{ThinkingBudget: tc.ThinkingBudget, ThinkingLevel: tc.ThinkingLevel, IncludeThoughts: tc.IncludeThoughts}
+	}
 	if gc.Temperature != nil || gc.TopP != nil || gc.MaxOutputTokens != nil || gc.StopSequences != nil ||
 		gc.Seed != nil || gc.PresencePenalty != nil || gc.FrequencyPenalty != nil ||
 		gc.ResponseMimeType != "" || gc.ThinkingConfig != nil {

@@ -39,7 +39,14 @@ type request struct {
 	Logprobs       bool            `json:"logprobs"`
 	PromptCacheKey string          `json:"prompt_cache_key"`
 	Verbosity      string          `json:"verbosity"`
-	User           string          `json:"user"`
+	// Google and ExtraBody carry the Gemini-specific options Google's own
+	// OpenAI compatibility takes (extra_body={"google": {...}} reaches the
+	// server either merged into the body or as a literal extra_body).
+	Google    *googleOptions `json:"google"`
+	ExtraBody *struct {
+		Google *googleOptions `json:"google"`
+	} `json:"extra_body"`
+	User string `json:"user"`
 
 	// dropped are members read but not sent to the pool (named in the
 	// dropped-params header); stops are the stop sequences.
@@ -84,6 +91,27 @@ type responseFormat struct {
 	} `json:"json_schema"`
 }
 
+// googleOptions are the Gemini options of Google's OpenAI compatibility
+// that Pollux honours: the thinking config.
+type googleOptions struct {
+	ThinkingConfig *struct {
+		ThinkingBudget  *int64 `json:"thinking_budget"`
+		ThinkingLevel   string `json:"thinking_level"`
+		IncludeThoughts bool   `json:"include_thoughts"`
+	} `json:"thinking_config"`
+}
+
+// google returns the Gemini options, from either place.
+func (r *request) google() *googleOptions {
+	if r.Google != nil {
+		return r.Google
+	}
+	if r.ExtraBody != nil {
+		return r.ExtraBody.Google
+	}
+	return nil
+}
+
 // part is one content part of a message.
 type part struct {
 	Type     string `json:"type"`
@@ -102,6 +130,7 @@ var known = map[string]bool{
 	"temperature": true, "top_p": true, "stop": true, "n": true, "seed": true, "presence_penalty": true,
 	"frequency_penalty": true, "stream": true, "stream_options": true, "modalities": true, "audio": true,
 	"logprobs": true, "prompt_cache_key": true, "user": true, "verbosity": true,
+	"google": true, "extra_body": true,
 }
 
 // refused are request members that change what the model may do and that
