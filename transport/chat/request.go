@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -304,8 +305,12 @@ func dataURL(u string) (mime, data string, ok bool) {
 	}
 	mime, b64 := strings.CutSuffix(meta, ";base64")
 	if !b64 {
-		// Percent-encoded data: re-encode as base64.
-		data = base64.StdEncoding.EncodeToString([]byte(data))
+		// Percent-encoded data: decode, re-encode as base64.
+		raw, err := url.PathUnescape(data)
+		if err != nil {
+			return "", "", false
+		}
+		data = base64.StdEncoding.EncodeToString([]byte(raw))
 	}
 	if mime == "" {
 		mime = "text/plain"

@@ -63,8 +63,8 @@ func TestToGemini(t *testing.T) {
 			`{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"thinkingConfig":{"thinkingLevel":"low"}}}`},
 		{"json_object and tool_choice required", `{"model":"m","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_object"},"tool_choice":"required","stop":["a","b"]}`,
 			`{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"toolConfig":{"functionCallingConfig":{"mode":"ANY"}},"generationConfig":{"stopSequences":["a","b"],"responseMimeType":"application/json"}}`},
-		{"tool_choice none, url-encoded data URL", `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:text/plain,hi"}}]}],"tool_choice":"none"}`,
-			`{"contents":[{"role":"user","parts":[{"inlineData":{"mimeType":"text/plain","data":"aGk="}}]}],"toolConfig":{"functionCallingConfig":{"mode":"NONE"}}}`},
+		{"tool_choice none, url-encoded data URL", `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:text/plain,hi%20there"}}]}],"tool_choice":"none"}`,
+			`{"contents":[{"role":"user","parts":[{"inlineData":{"mimeType":"text/plain","data":"aGkgdGhlcmU="}}]}],"toolConfig":{"functionCallingConfig":{"mode":"NONE"}}}`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
