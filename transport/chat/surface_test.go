@@ -329,3 +329,32 @@ func TestDroppedParamsHeader(t *testing.T) {
 }
 
 var _ = http.StatusOK
+
+// TestUpstreamClientErrors: a request the upstream refuses as the client's
+// fault is a 400 in the OpenAI envelope with the upstream's own message,
+// not retried on other credentials.
+func TestUpstreamClientErrors(t *testing.T) {
+	g := map[string]answer{"token-1": {status: 400, body: `{"error":{"code":400,"message":"Invalid JSON payload received. Unknown name \"foo\"","status":"INVALID_ARGUMENT"}}`}}
+	c := map[string]answer{"token-1": {status: 400, body: `{"error":{"message":"Invalid value for 'tools[0].name'","type":"invalid_request_error","param":"tools[0].name","code":"invalid_value"}}`}}
+	for _, tc := range []struct{ pool, model, msg, param string }{
+		{"gemini", geminiModel, `Invalid JSON payload received. Unknown name "foo"`, ""},
+		{"codex", codexModel, "Invalid value for 'tools[0].name'", "tools[0].name"},
+	} {
+		e := newEnv(t, g, c, 1, 2)
+		status, _, got := e.post(t, tc.pool, `{"model":"`+tc.model+`","messages":[{"role":"user","content":"hi"}]}`)
+		var env errorEnvelope
+		if err := json.Unmarshal([]byte(got), &env); err != nil || status != 400 || env.Error.Message != tc.msg || env.Error.Type != "invalid_request_error" {
+			t.Errorf("%s: %d %s", tc.pool, status, got)
+		}
+		if tc.param != "" && (env.Error.Param == nil || *env.Error.Param != tc.param) {
+			t.Errorf("%s: param %v, want %s", tc.pool, env.Error.Param, tc.param)
+		}
+		up := e.geminiUp
+		if tc.pool == "codex" {
+			up = e.codexUp
+		}
+		if calls := up.Calls(); len(calls) != 1 {
+			t.Errorf("%s: upstream calls %v, want one (a client error is not retried)", tc.pool, calls)
+		}
+	}
+}
