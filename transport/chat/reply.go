@@ -2,6 +2,7 @@ package chat
 
 import (
 	"encoding/json"
+	"strconv"
 
 	"github.com/pollux-gateway/pollux/providers/sse"
 )
@@ -69,6 +70,40 @@ type chunker struct {
 	id, model string
 	created   int64
 	started   bool
+	// prefix is the start of every text chunk, up to the delta's members
+	// (text deltas, the most common chunks, are appended by hand).
+	prefix []byte
+}
+
+// textDelta appends a chunk whose delta is one text member (content or
+// reasoning_content), byte for byte what append would write for it.
+func (c *chunker) textDelta(dst []byte, member, text string) []byte {
+	if c.prefix == nil {
+		c.prefix = append(c.prefix, `data: {"id":`...)
+		c.prefix = appendJSON(c.prefix, c.id)
+		c.prefix = append(c.prefix, `,"object":"chat.completion.chunk","created":`...)
+		c.prefix = strconv.AppendInt(c.prefix, c.created, 10)
+		c.prefix = append(c.prefix, `,"model":`...)
+		c.prefix = appendJSON(c.prefix, c.model)
+		c.prefix = append(c.prefix, `,"choices":[{"index":0,"delta":{`...)
+	}
+	dst = append(dst, c.prefix...)
+	if !c.started {
+		c.started = true
+		dst = append(dst, `"role":"assistant",`...)
+	}
+	dst = append(dst, member...)
+	dst = appendJSON(dst, text)
+	return append(dst, "},\"finish_reason\":null}]}\n\n"...)
+}
+
+// appendJSON appends s as a JSON string, escaped as encoding/json does.
+func appendJSON(dst []byte, s string) []byte {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic("chat: encode string: " + err.Error()) // strings always encode
+	}
+	return append(dst, b...)
 }
 
 func (c *chunker) append(dst []byte, ch completion) []byte {
@@ -90,11 +125,14 @@ func (c *chunker) delta(dst []byte, d replyMessage) []byte {
 }
 
 func (c *chunker) content(dst []byte, text string) []byte {
-	return c.delta(dst, replyMessage{Content: &text})
+	return c.textDelta(dst, `"content":`, text)
 }
 
 func (c *chunker) reasoning(dst []byte, text string) []byte {
-	return c.delta(dst, replyMessage{ReasoningContent: text})
+	if text == "" {
+		return c.delta(dst, replyMessage{})
+	}
+	return c.textDelta(dst, `"reasoning_content":`, text)
 }
 
 // toolCall starts call index (id, name) with its first arguments.
