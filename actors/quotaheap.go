@@ -235,7 +235,10 @@ func (e *schedEntry) observeQuota(next []providers.QuotaBucket, seq uint64) {
 			t.sampleN = 0
 		}
 		// The successes the report does not cover stay counted against it.
-		t.okSeqs = t.okSeqs[:copy(t.okSeqs, t.okSeqs[covered:])]
+		// covered includes the successes dropped from a full list; only
+		// the rest are listed.
+		listed := covered - (t.oks - len(t.okSeqs))
+		t.okSeqs = t.okSeqs[:copy(t.okSeqs, t.okSeqs[listed:])]
 		t.base, t.reset, t.oks, t.after = b.Remaining, b.ResetAt, t.oks-covered, time.Time{}
 	}
 }

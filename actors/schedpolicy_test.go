@@ -530,6 +530,33 @@ func TestQuotaSpendEstimate(t *testing.T) {
 	}
 }
 
+// TestQuotaReportAfterAFullSuccessList: more successes than the list keeps
+// (maxOKSeqs), then a report covering them: the dropped ones count as
+// covered and the list is trimmed without running past its end (this
+// crashed the scheduler under sustained load on one credential).
+func TestQuotaReportAfterAFullSuccessList(t *testing.T) {
+	p := newSchedPolicyRouting(0, routeQuota)
+	reset := t0.Add(time.Hour)
+	report := func(remaining float64, seq uint64) {
+		c := readyChange(1)
+		c.Quota = []providers.QuotaBucket{{Model: "m", Remaining: remaining, ResetAt: reset}}
+		c.OutcomeSeq = seq
+		p.upsert(c, t0)
+	}
+	report(1, 0)
+	e := p.entries[1]
+	const n = maxOKSeqs + 900
+	for i := range n {
+		e.inflight++
+		p.release(e, "m", providers.Outcome{Kind: providers.KindOK}, uint64(i+1), false, t0)
+	}
+	report(0.9, n-10) // covers all but the last ten
+	tr := e.spend["m"]
+	if tr.oks != 10 || len(tr.okSeqs) != 10 || tr.okSeqs[0] != n-9 {
+		t.Fatalf("after the report: oks %d, listed %d (first %v), want the 10 uncovered", tr.oks, len(tr.okSeqs), tr.okSeqs)
+	}
+}
+
 // TestRampAfterProbe: after a successful probe a credential takes two
 // requests at once, then one more for each success, so the herd of waiters
 // released to it is no larger than what it has proven to serve (issue 9).

@@ -32,11 +32,19 @@ func BenchmarkProxy(b *testing.B) {
 		{"gemini-messages-stream/pollux", h.ts.URL + "/geminicli/v1/messages", `{"model":"gemini-2.5-pro","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}`, anthropicBenchHeaders},
 		{"gemini-messages/pollux", h.ts.URL + "/geminicli/v1/messages", `{"model":"gemini-2.5-pro","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}`, anthropicBenchHeaders},
 		{"codex-messages-stream/pollux", h.ts.URL + "/codex/v1/messages", `{"model":"gpt-5.2-codex","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}`, anthropicBenchHeaders},
+		// The Chat Completions surface over each pool, to compare with the
+		// native surface's case above (same upstream answer).
+		{"gemini-stream/chat", h.ts.URL + "/geminicli/v1beta/openai/chat/completions", chatBody("gemini-2.5-pro", true), map[string]string{"Authorization": "Bearer " + harnessKey}},
+		{"gemini-generate/chat", h.ts.URL + "/geminicli/v1beta/openai/chat/completions", chatBody("gemini-2.5-pro", false), map[string]string{"Authorization": "Bearer " + harnessKey}},
+		{"codex-stream/chat", h.ts.URL + "/codex/v1/chat/completions", chatBody("gpt-5.2-codex", true), map[string]string{"Authorization": "Bearer " + harnessKey}},
+		{"codex-unary/pollux", h.ts.URL + "/codex/v1/responses", `{"model":"gpt-5.2-codex","input":"hi"}`, map[string]string{"Authorization": "Bearer " + harnessKey}},
+		{"codex-unary/chat", h.ts.URL + "/codex/v1/chat/completions", chatBody("gpt-5.2-codex", false), map[string]string{"Authorization": "Bearer " + harnessKey}},
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
+			cpu0 := processCPU(b)
 			for i := 0; i < b.N; i++ {
 				req, _ := http.NewRequest(http.MethodPost, c.url, strings.NewReader(c.body))
 				req.Header.Set("Content-Type", "application/json")
@@ -47,20 +55,34 @@ func BenchmarkProxy(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				if resp.StatusCode != http.StatusOK {
+					body, _ := io.ReadAll(resp.Body)
+					b.Fatalf("status %d: %s", resp.StatusCode, body)
+				}
 				if _, err := io.Copy(io.Discard, resp.Body); err != nil {
 					b.Fatal(err)
 				}
 				_ = resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					b.Fatalf("status %d", resp.StatusCode)
-				}
 			}
+			// CPU of the whole process (client, Pollux and fake upstream)
+			// per request: what a surface's translation adds shows as the
+			// difference between two cases in one run.
+			b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
 
 // anthropicBenchHeaders are an Anthropic SDK's key and version headers.
 var anthropicBenchHeaders = map[string]string{"x-api-key": harnessKey, "anthropic-version": "2023-06-01"}
+
+// chatBody is a one-message Chat Completions body.
+func chatBody(model string, stream bool) string {
+	s := "false"
+	if stream {
+		s = "true"
+	}
+	return `{"model":"` + model + `","stream":` + s + `,"messages":[{"role":"user","content":"hi"}]}`
+}
 
 // benchHarness is a harness with quiet logs and no request recording.
 type benchHarness struct{ *harness }

@@ -13,6 +13,7 @@
 //	                       held-back stream head, error-kind map, request Record, relay.Pool
 //	transport/gemini       the Gemini v1beta surface: handler, stream codec, envelope, models
 //	transport/responses    the OpenAI Responses surface: handler, stream codec, envelope, models
+//	transport/chat         OpenAI Chat Completions over both pools: translation, stream codecs, envelope
 //	transport/messages     the Anthropic Messages surface over both pools: translation, codec, envelope, models
 //	transport/signin       browser OAuth, the paste page, the Codex device-code sign-in
 //	transport/operations   admin API, member keys and usage, pool usage, resource:add, status page
@@ -62,6 +63,7 @@
 //	/geminicli/...   Gemini (package gemini):     {"error":{"code":401,"message":"...","status":"UNAUTHENTICATED"}}
 //	/codex/...       OpenAI (package responses):  {"error":{"message":"...","type":"authentication_error","code":"invalid_api_key","param":null}}
 //	.../v1/messages  Anthropic (package messages): {"type":"error","error":{"type":"authentication_error","message":"..."}}
+//	/geminicli/v1beta/openai/... and /geminicli/v1/openai/...: OpenAI, for the OpenAI-compatible routes there
 //	anything else    plain:                       {"error":{"status":404,"message":"not found"}}
 //
 // Unknown routes and wrong methods are answered in the same envelopes. The

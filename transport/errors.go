@@ -121,6 +121,24 @@ func surfaceOf(path string) surface {
 	return surfacePlain
 }
 
+// envelopeOf returns the surface whose error envelope a path answers in:
+// its own, except that the OpenAI-compatible routes beside the Gemini
+// surface (models, chat/completions) answer in the OpenAI envelope their
+// clients read. (They still belong to the Gemini CLI provider for keys,
+// metrics and usage.)
+func envelopeOf(path string) surface {
+	if isGeminiOpenAI(path) {
+		return surfaceOpenAI
+	}
+	return surfaceOf(path)
+}
+
+// isGeminiOpenAI reports whether path lies under a Gemini version
+// prefix's /openai.
+func isGeminiOpenAI(path string) bool {
+	return hasPathPrefix(path, geminiV1Beta+"/openai") || hasPathPrefix(path, geminiV1+"/openai")
+}
+
 // hasPathPrefix reports whether path is prefix or lies below it.
 func hasPathPrefix(path, prefix string) bool {
 	return path == prefix || strings.HasPrefix(path, prefix+"/")
@@ -136,7 +154,7 @@ func writeError(c echo.Context, err error) error {
 	if messages.IsPath(path) {
 		return messages.WriteError(w, p.status, p.message, secs)
 	}
-	switch surfaceOf(path) {
+	switch envelopeOf(path) {
 	case surfaceGemini:
 		return gemini.WriteError(w, p.status, p.message, secs)
 	case surfaceOpenAI:

@@ -39,6 +39,14 @@ var authSurfaces = []surfaceCase{
 		wantInvalid: `{"error":{"code":401,"message":"invalid API key","status":"UNAUTHENTICATED"}}`,
 	},
 	{
+		// The OpenAI-compatible routes beside the Gemini surface answer in
+		// the OpenAI envelope, as their clients expect.
+		name:        "gemini openai",
+		path:        "/geminicli/v1beta/openai/models",
+		wantMissing: `{"error":{"message":"` + missingKeyMessage + `","type":"authentication_error","code":"invalid_api_key","param":null}}`,
+		wantInvalid: `{"error":{"message":"invalid API key","type":"authentication_error","code":"invalid_api_key","param":null}}`,
+	},
+	{
 		name:        "openai",
 		path:        "/codex/v1/models",
 		wantMissing: `{"error":{"message":"` + missingKeyMessage + `","type":"authentication_error","code":"invalid_api_key","param":null}}`,

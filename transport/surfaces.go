@@ -10,6 +10,7 @@ import (
 
 	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/transport/chat"
 	"github.com/pollux-gateway/pollux/transport/gemini"
 	"github.com/pollux-gateway/pollux/transport/messages"
 	"github.com/pollux-gateway/pollux/transport/operations"
@@ -71,6 +72,22 @@ func (s *Server) buildSurfaces(deps Deps, started time.Time) (geminiRoutes, code
 		}
 	}
 	for _, rt := range responses.Routes(rd) {
+		codexRoutes = append(codexRoutes, route{rt.Method, rt.Path, rt.Handler})
+	}
+
+	// OpenAI Chat Completions over both pools (transport/chat): beside the
+	// Gemini surface's OpenAI-style model list, and under /codex/v1.
+	chatGemini, chatCodex := chat.Routes(chat.Deps{
+		Gemini:   chat.Pool{Relay: gd.Relay, Served: gd.Served, Record: gd.Record},
+		Upstream: gd.Upstream,
+		Codex:    chat.Pool{Relay: rd.Relay, Served: rd.Served, Record: rd.Record},
+		Admit:    s.admit,
+		Logger:   s.log,
+	})
+	for _, rt := range chatGemini {
+		geminiRoutes = append(geminiRoutes, route{rt.Method, rt.Path, rt.Handler})
+	}
+	for _, rt := range chatCodex {
 		codexRoutes = append(codexRoutes, route{rt.Method, rt.Path, rt.Handler})
 	}
 	return geminiRoutes, codexRoutes

@@ -45,6 +45,8 @@ func TestConformance(t *testing.T) {
 	t.Run("OpenAIToolCallRoundTrip", func(t *testing.T) { testOpenAIToolCall(t, node) })
 	t.Run("MemberKeyLimit", func(t *testing.T) { testMemberKeyLimit(t, node) })
 	t.Run("Anthropic", func(t *testing.T) { testAnthropic(t, node) })
+	t.Run("OpenAIChatGemini", func(t *testing.T) { testOpenAIChat(t, node, "gemini") })
+	t.Run("OpenAIChatCodex", func(t *testing.T) { testOpenAIChat(t, node, "codex") })
 }
 
 // conformanceInstall finds node and npm, installs the pinned packages with
@@ -544,5 +546,125 @@ func testMemberKeyLimit(t *testing.T, node string) {
 	}
 	if err := in.stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// chatSummary is what chat.mjs prints.
+type chatSummary struct {
+	First struct {
+		Finish string `json:"finish"`
+		Call   *struct {
+			ID, Name, Arguments string
+		} `json:"call"`
+	} `json:"first"`
+	Second struct {
+		Finish  string `json:"finish"`
+		Content string `json:"content"`
+	} `json:"second"`
+	StreamTools struct {
+		Finish string `json:"finish"`
+		Call   *struct {
+			ID, Name, Arguments string
+		} `json:"call"`
+	} `json:"streamTools"`
+	Unary struct {
+		Object, Model, Content, Finish string
+		TotalTokens                    int `json:"totalTokens"`
+	} `json:"unary"`
+	Stream struct {
+		Chunks      int    `json:"chunks"`
+		Text        string `json:"text"`
+		Finish      string `json:"finish"`
+		TotalTokens int    `json:"totalTokens"`
+	} `json:"stream"`
+	Structured struct {
+		Content, Finish string
+	} `json:"structured"`
+	UnknownModel struct {
+		Thrown bool   `json:"thrown"`
+		Status int    `json:"status"`
+		Code   string `json:"code"`
+	} `json:"unknownModel"`
+}
+
+// testOpenAIChat runs the openai SDK's chat.completions (tool round trip,
+// unary, stream with usage, response_format, unknown model) against the
+// Chat Completions surface over one pool.
+func testOpenAIChat(t *testing.T, node, pool string) {
+	u, in := conformancePollux(t)
+	model, prefix := "gemini-2.5-pro", "/geminicli/v1beta/openai"
+	wantText, wantStream := "echo: gemini-2.5-pro", "Hello"
+	if pool == "codex" {
+		model, prefix = "gpt-5.2-codex", "/codex/v1"
+		wantText, wantStream = codexfake.DefaultText, codexfake.DefaultText
+		u.codex.Push(codexfake.Responses,
+			codexfake.Reply{Stream: &codexfake.Stream{Events: functionCallEvents(model)}},
+			codexfake.Reply{Stream: &codexfake.Stream{}},
+			codexfake.Reply{Stream: &codexfake.Stream{Events: functionCallEvents(model)}})
+	} else {
+		call := `{"response":{"candidates":[{"content":{"role":"model","parts":[` +
+			`{"functionCall":{"id":"` + toolCallID + `","name":"get_weather","args":{"city":"Paris"}},"thoughtSignature":"c2ln"}]},"finishReason":"STOP"}],` +
+			`"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":4,"totalTokenCount":13}}}`
+		u.gemini.ScriptGenerate(geminifake.Response{Status: http.StatusOK, Body: call})
+		u.gemini.ScriptStream(geminifake.Stream{Events: []geminifake.Event{{Data: call}}})
+	}
+	var got chatSummary
+	runScript(t, node, in, "chat.mjs", map[string]string{"POLLUX_POOL": pool, "POLLUX_MODEL": model}, &got)
+
+	if c := got.First.Call; got.First.Finish != "tool_calls" || c == nil || c.ID != toolCallID || c.Name != "get_weather" || c.Arguments != toolCallArgs {
+		t.Errorf("%s: first turn = %+v (call %+v), want tool_calls get_weather(%s) id %s", prefix, got.First, got.First.Call, toolCallArgs, toolCallID)
+	}
+	if got.Second.Finish != "stop" || got.Second.Content != wantText {
+		t.Errorf("%s: second turn = %+v, want stop %q", prefix, got.Second, wantText)
+	}
+	if c := got.StreamTools.Call; got.StreamTools.Finish != "tool_calls" || c == nil || c.ID != toolCallID || c.Name != "get_weather" || c.Arguments != toolCallArgs {
+		t.Errorf("%s: streamed tool call = %+v (call %+v), want tool_calls get_weather(%s) id %s", prefix, got.StreamTools, got.StreamTools.Call, toolCallArgs, toolCallID)
+	}
+	if got.Unary.Object != "chat.completion" || got.Unary.Model != model || got.Unary.Content != wantText || got.Unary.Finish != "stop" || got.Unary.TotalTokens == 0 {
+		t.Errorf("%s: unary = %+v", prefix, got.Unary)
+	}
+	if got.Stream.Text != wantStream || got.Stream.Finish != "stop" || got.Stream.TotalTokens == 0 || got.Stream.Chunks < 3 {
+		t.Errorf("%s: stream = %+v, want %q with usage", prefix, got.Stream, wantStream)
+	}
+	if got.Structured.Finish != "stop" || got.Structured.Content != wantText {
+		t.Errorf("%s: structured = %+v", prefix, got.Structured)
+	}
+	if !got.UnknownModel.Thrown || got.UnknownModel.Status != http.StatusNotFound || got.UnknownModel.Code != "model_not_found" {
+		t.Errorf("%s: unknown model = %+v, want a thrown 404 model_not_found", prefix, got.UnknownModel)
+	}
+
+	// What reached the pool: the tool result answers the call by id, the
+	// schemas reached Gemini cleaned, the structured output asked for.
+	var bodies []string
+	if pool == "codex" {
+		for _, r := range u.codex.RequestsTo(codexfake.Responses) {
+			bodies = append(bodies, string(r.Body))
+		}
+	} else {
+		for _, r := range u.gemini.Requests() {
+			if strings.Contains(r.Path, ":generateContent") || strings.Contains(r.Path, ":streamGenerateContent") {
+				bodies = append(bodies, string(r.Body))
+			}
+		}
+	}
+	if len(bodies) != 6 {
+		t.Fatalf("%s: %d upstream generate calls, want 6", prefix, len(bodies))
+	}
+	wants := map[string][]string{
+		"gemini": {`"functionResponse":{"id":"` + toolCallID + `","name":"get_weather","response":{"output":"{\"sky\":\"sunny\"}"}}`,
+			`"thoughtSignature":"c2ln"`, `"responseSchema":{"properties":{"text":{"type":"string"}},"required":["text"],"type":"object"}`},
+		"codex": {`"type":"function_call_output","call_id":"` + toolCallID + `"`, `"format":{"type":"json_schema","name":"greeting"`},
+	}[pool]
+	for i, w := range wants {
+		b := bodies[1]
+		if i == len(wants)-1 {
+			b = bodies[5]
+		}
+		if !strings.Contains(b, w) {
+			t.Errorf("%s: upstream body lacks %s:\n%s", prefix, w, b)
+		}
+	}
+	if pool == "gemini" && strings.Contains(bodies[0], "additionalProperties") {
+		t.Errorf("gemini: tool schema not cleaned: %s", bodies[0])
 	}
 }

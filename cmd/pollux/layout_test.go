@@ -56,7 +56,7 @@ func TestImportRules(t *testing.T) {
 
 // transportSurfaces are the packages under transport that each serve one
 // client surface; sub-packages belong to their surface.
-var transportSurfaces = []string{"gemini", "responses", "messages", "signin", "operations"}
+var transportSurfaces = []string{"gemini", "responses", "chat", "messages", "signin", "operations"}
 
 // transportShared are the packages under transport any surface may import:
 // the relay kernel. The rule holds whether or not the package exists yet.
