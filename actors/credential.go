@@ -188,7 +188,7 @@ func (a *credentialActor) onStarted(ctx actor.Context) {
 	row, err := a.d.db.Credential(a.d.lifetime, a.id)
 	if err != nil {
 		a.logger().Error("credential: load failed; stopping", zap.Error(err))
-		ctx.Send(a.d.scheduler, &CredentialChanged{ID: a.id, Removed: true})
+		tellScheduler(ctx, a.d.scheduler, &CredentialChanged{ID: a.id, Removed: true})
 		ctx.Stop(ctx.Self())
 		return
 	}
@@ -528,7 +528,7 @@ func (a *credentialActor) publish(ctx actor.Context) {
 	if a.tokenRejected {
 		token = ""
 	}
-	ctx.Send(a.d.scheduler, &CredentialChanged{
+	tellScheduler(ctx, a.d.scheduler, &CredentialChanged{
 		ID: a.id, PID: ctx.Self(), Status: a.st.status, AccessToken: token,
 		Account: a.cred.Account, Extra: a.cred.Extra, Expiry: a.cred.Expiry,
 		Refreshing: a.st.refreshing, Cooldowns: a.st.untilMap(now), OutcomeSeq: a.outcomeSeq, Quota: a.quota,

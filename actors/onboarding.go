@@ -460,7 +460,7 @@ func (d *poolDeps) onboardOne(pool *actor.PID, w indexedSeed) (v Verdict) {
 		v.Result, v.Reason = VerdictFailed, "saving the credential failed: "+err.Error()
 		return v
 	}
-	if _, err := askAs[*pong](ctx, d.sys, pool, &credentialAdded{id: p.ID, inserted: p.Inserted}, writeTimeout+askGrace); err != nil {
+	if _, err := askPool[*pong](ctx, d.sys, pool, &credentialAdded{id: p.ID, inserted: p.Inserted}, writeTimeout+askGrace); err != nil {
 		v.Result, v.Reason = VerdictFailed, "saved, but the pool did not confirm: "+err.Error()
 		return v
 	}

@@ -191,7 +191,7 @@ func startCredentials(ctx context.Context, asys *actor.ActorSystem, pool *actor.
 	defer cancel()
 	for start := 0; start == 0 || start < len(ids); start += startBatch {
 		end := min(start+startBatch, len(ids))
-		if _, err := askAs[*loaded](ctx, asys, pool, &spawnCredentials{ids: ids[start:end], total: end}, startTimeout); err != nil {
+		if _, err := askPool[*loaded](ctx, asys, pool, &spawnCredentials{ids: ids[start:end], total: end}, startTimeout); err != nil {
 			return err
 		}
 	}
