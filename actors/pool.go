@@ -56,7 +56,7 @@ type poolDeps struct {
 	quota     providers.QuotaReader
 	quotaPoll time.Duration
 	observer  observerSlot
-	// tap is Deps.tap (tests only).
+	// tap is Deps.Tap (tests only).
 	tap func(who string, msg any)
 	// started is set by the pool actor's first start; a second start is a
 	// supervisor restart.
@@ -206,8 +206,15 @@ func (p *poolActor) onAdded(ctx actor.Context, m *credentialAdded) {
 	forwardToCredential[*pong](ctx, pid, &ping{})
 }
 
+// child is the actor of credential id, unless it is being removed: between
+// a Remove and its actor's Terminated the credential is gone for operators.
+func (p *poolActor) child(id int64) (*actor.PID, bool) {
+	pid, ok := p.children[id]
+	return pid, ok && !p.removing[id]
+}
+
 func (p *poolActor) onSetDisabled(ctx actor.Context, m *SetDisabled) {
-	pid, ok := p.children[m.ID]
+	pid, ok := p.child(m.ID)
 	if !ok {
 		ctx.Respond(&Done{Err: storage.ErrNotFound})
 		return
@@ -216,7 +223,7 @@ func (p *poolActor) onSetDisabled(ctx actor.Context, m *SetDisabled) {
 }
 
 func (p *poolActor) onRefreshRequest(ctx actor.Context, m *refreshRequest) {
-	pid, ok := p.children[m.id]
+	pid, ok := p.child(m.id)
 	if !ok {
 		ctx.Respond(&Done{Err: storage.ErrNotFound})
 		return
@@ -226,7 +233,7 @@ func (p *poolActor) onRefreshRequest(ctx actor.Context, m *refreshRequest) {
 }
 
 func (p *poolActor) onRemove(ctx actor.Context, m *Remove) {
-	pid, ok := p.children[m.ID]
+	pid, ok := p.child(m.ID)
 	if !ok {
 		ctx.Respond(&Done{Err: storage.ErrNotFound})
 		return
