@@ -22,7 +22,7 @@ func TestCodexCLIUsageEndpoints(t *testing.T) {
 	}
 	// Quota routing keeps both requests on the account whose headroom the
 	// first answer reported; the other has no report yet.
-	eventually(t, "windows reported", func() bool {
+	untilPool(t, h.tap, providers.Codex, "windows reported", func() bool {
 		s, err := h.sys.Pool(providers.Codex).Snapshot(context.Background())
 		return err == nil && len(s.Credentials) == 2 && len(s.Credentials[0].Windows)+len(s.Credentials[1].Windows) > 0
 	})
