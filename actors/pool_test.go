@@ -83,6 +83,12 @@ func TestRateLimitRotatesAndPersistsCooldown(t *testing.T) {
 		cds := e.row(first.Grant.CredentialID).Cooldowns
 		return len(cds) == 1 && cds[0].Model == testModel && cds[0].Until.Equal(t0.Add(time.Minute+resetGrace))
 	})
+	// The scheduler arms its wake for the cooldown's end when it takes the
+	// cooldown in; the clock must not pass that end before (a timer armed
+	// in the fake clock's past never fires).
+	e.untilPublished(first.Grant.CredentialID, "the cooldown in the scheduler", func() bool {
+		return len(e.snapshot()[first.Grant.CredentialID].Cooldowns) == 1
+	})
 	// After the cooldown both serve again.
 	e.clock.Advance(time.Minute + resetGrace)
 	seen := map[int64]bool{}
