@@ -16,16 +16,18 @@ import (
 func TestCodexCLIUsageEndpoints(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	h.addCodex("u-a", "u-b")
+	reported := func() bool {
+		s, err := h.sys.Pool(providers.Codex).Snapshot(context.Background())
+		return err == nil && len(s.Credentials) == 2 && len(s.Credentials[0].Windows)+len(s.Credentials[1].Windows) > 0
+	}
 	for range 2 {
 		resp := h.do(http.MethodPost, codexPath, codexTestBody("true"), nil)
 		readAll(t, resp)
+		// Quota routing keeps both requests on the account whose headroom
+		// the first answer reported (once the scheduler has the report);
+		// the other has no report yet.
+		untilPool(t, h.tap, providers.Codex, "windows reported", reported)
 	}
-	// Quota routing keeps both requests on the account whose headroom the
-	// first answer reported; the other has no report yet.
-	untilPool(t, h.tap, providers.Codex, "windows reported", func() bool {
-		s, err := h.sys.Pool(providers.Codex).Snapshot(context.Background())
-		return err == nil && len(s.Credentials) == 2 && len(s.Credentials[0].Windows)+len(s.Credentials[1].Windows) > 0
-	})
 	for _, path := range []string{"/codex/backend-api/wham/usage", "/codex/api/codex/usage"} {
 		resp := h.do(http.MethodGet, path, "", nil)
 		body := readAll(t, resp)
