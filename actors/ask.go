@@ -124,3 +124,50 @@ func replyAs[Reply any](res any, err error) (Reply, error) {
 func persist(ctx context.Context, sys *actor.ActorSystem, persistence *actor.PID, msg persistenceMsg) (*Persisted, error) {
 	return askAs[*Persisted](ctx, sys, persistence, msg, writeTimeout+askGrace)
 }
+
+// The typed helpers below send each actor only its own messages (the
+// sealed interfaces in messages.go) and, for a request, expect the reply
+// type the message names.
+
+// askScheduler asks the pool's scheduler; late takes a reply that comes
+// after the caller gave up (nil: dropped).
+func askScheduler[R any](ctx context.Context, d *poolDeps, msg schedulerRequest[R], timeout time.Duration, late func(any)) (R, error) {
+	return replyAs[R](ask(ctx, d.sys, d.scheduler, msg, timeout, late))
+}
+
+// forwardToScheduler hands a request to the scheduler, which answers the
+// current message's sender.
+func forwardToScheduler[R any](ctx actor.Context, scheduler *actor.PID, msg schedulerRequest[R]) {
+	ctx.RequestWithCustomSender(scheduler, msg, ctx.Sender())
+}
+
+// sender is what sends a one-way message: an actor's context, or the
+// system's root context from outside the actors.
+type sender interface {
+	Send(pid *actor.PID, msg any)
+}
+
+// tellScheduler sends the scheduler a one-way message.
+func tellScheduler(from sender, scheduler *actor.PID, msg schedulerNotice) { from.Send(scheduler, msg) }
+
+// askPool asks a pool actor.
+func askPool[R any](ctx context.Context, sys *actor.ActorSystem, pool *actor.PID, msg poolRequest[R], timeout time.Duration) (R, error) {
+	return askAs[R](ctx, sys, pool, msg, timeout)
+}
+
+// askOnboarding asks the pool's onboarding actor.
+func askOnboarding[R any](ctx context.Context, d *poolDeps, msg onboardingRequest[R], timeout time.Duration) (R, error) {
+	return askAs[R](ctx, d.sys, d.onboarding, msg, timeout)
+}
+
+// tellOnboarding sends the pool's onboarding actor a one-way message.
+func tellOnboarding(d *poolDeps, msg onboardingNotice) { d.send(d.onboarding, msg) }
+
+// tellCredential sends a credential actor a one-way message from an actor.
+func tellCredential(ctx actor.Context, pid *actor.PID, msg credentialNotice) { ctx.Send(pid, msg) }
+
+// forwardToCredential hands a request to a credential actor, which answers
+// the current message's sender.
+func forwardToCredential[R any](ctx actor.Context, pid *actor.PID, msg credentialRequest[R]) {
+	ctx.RequestWithCustomSender(pid, msg, ctx.Sender())
+}

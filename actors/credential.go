@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -129,11 +128,10 @@ func (a *credentialActor) Receive(ctx actor.Context) {
 			a.startRefresh(ctx, "token expires soon")
 		}
 	case *RefreshNeeded:
-		if msg.Operator && a.st.status == storage.StatusNeedsReauth && !a.st.refreshing {
+		if msg.Operator && a.st.beginOperatorRefresh() {
 			// Try the grant again: refreshSucceeded revives the credential,
 			// a permanent failure keeps it benched with the new reason.
 			a.stopRefreshTimer()
-			a.st.refreshing = true
 			a.refreshGen++
 			a.launchRefresh(ctx)
 			return
@@ -190,17 +188,14 @@ func (a *credentialActor) onStarted(ctx actor.Context) {
 	row, err := a.d.db.Credential(a.d.lifetime, a.id)
 	if err != nil {
 		a.logger().Error("credential: load failed; stopping", zap.Error(err))
-		ctx.Send(a.d.scheduler, &CredentialChanged{ID: a.id, Removed: true})
+		tellScheduler(ctx, a.d.scheduler, &CredentialChanged{ID: a.id, Removed: true})
 		ctx.Stop(ctx.Self())
 		return
 	}
-	a.load(&row)
 	if at, ok, err := a.d.db.RefreshMark(a.d.lifetime, a.id); err == nil && ok {
 		a.interruptedRefresh = at
 	}
-	a.publish(ctx)
-	a.armRefresh(ctx, 0)
-	a.armCooling(ctx)
+	a.apply(ctx, a.load(&row))
 	// The first read comes early (the scheduler learns every credential's
 	// headroom and what a request costs), spread over the interval so a
 	// pool loaded together does not read together.
@@ -213,8 +208,9 @@ func (a *credentialActor) onStarted(ctx actor.Context) {
 	}
 }
 
-func (a *credentialActor) load(row *storage.Credential) {
-	now := a.d.clock.Now()
+// load takes the credential from its stored row; the effects are the
+// state's.
+func (a *credentialActor) load(row *storage.Credential) effects {
 	a.cred = providers.Credential{
 		ID: row.ID, Provider: row.Provider, Sub: row.Sub, Email: row.Email, Account: row.Account,
 		Tier: row.Tier, AccessToken: row.AccessToken, RefreshToken: row.RefreshToken,
@@ -222,15 +218,7 @@ func (a *credentialActor) load(row *storage.Credential) {
 	}
 	a.createdAt = row.CreatedAt
 	a.tokenRejected = false
-	a.st = credState{status: row.Status, reason: row.StatusReason, since: row.StatusSince,
-		cooldowns: make(map[string]cooldown, len(row.Cooldowns))}
-	for _, cd := range row.Cooldowns {
-		a.st.cooldowns[cd.Model] = cooldown{until: cd.Until, backoff: cd.Backoff, reason: cd.Reason}
-	}
-	a.st.expireCooldowns(now)
-	if a.st.syncCoolingStatus(now) {
-		a.saveState()
-	}
+	return a.st.load(row, a.d.clock.Now())
 }
 
 func (a *credentialActor) onReload(ctx actor.Context) {
@@ -240,13 +228,8 @@ func (a *credentialActor) onReload(ctx actor.Context) {
 		return
 	}
 	a.stopTimers()
-	refreshing := a.st.refreshing
-	a.load(&row)
-	// A refresh already in flight will report; keep the one-at-a-time rule.
-	a.st.refreshing = refreshing
-	a.publish(ctx)
-	a.armRefresh(ctx, 0)
-	a.armCooling(ctx)
+	// A refresh already in flight will report: credState.load keeps it.
+	a.apply(ctx, a.load(&row))
 	a.armQuota(ctx, a.d.quotaPoll)
 }
 
@@ -255,40 +238,27 @@ func (a *credentialActor) onOutcome(ctx actor.Context, o *Outcome) {
 		a.outcomeSeq = o.Seq
 	}
 	now := a.d.clock.Now()
-	wasServing := a.st.serving()
+	windowsChanged := false
 	if o.Result.Windows != nil {
 		o.Result.Windows = tightenResets(a.windows, o.Result.Windows)
 		o.Result.RetryAt = tightenRetryAt(o.Result.RetryAt, o.Result.Windows)
-	}
-	fx := a.st.applyOutcome(o.Model, o.Result, now)
-	windowsChanged := false
-	if o.Result.Windows != nil {
 		windowsChanged = !sameWindows(a.windows, o.Result.Windows)
 		a.windows = o.Result.Windows
 		if b, ok := providers.WindowsQuota(o.Result.Windows); ok && windowsChanged {
 			a.setQuotaBucket(b, now)
 		}
-		fx.saveCooldowns = a.st.applyWindows(o.Result.Windows, now) || fx.saveCooldowns
-		if fx.saveCooldowns {
-			fx.saveState = a.st.syncCoolingStatus(now) || fx.saveState
-		}
 	}
-	a.apply(fx)
+	fx := a.st.outcome(o.Model, o.Result, now)
+	// The scheduler holds what this outcome put on hold until it hears.
+	fx.publish = fx.publish || windowsChanged || pendingKey(o.Model, o.Result) != ""
 	if fx.refresh {
 		a.tokenRejected = true
-		a.startRefresh(ctx, "upstream rejected the access token")
 	}
-	if wasServing && !a.st.serving() {
+	if fx.stopRefresh {
 		a.logger().Warn("credential: taken out of service",
 			zap.String(fieldStatus, string(a.st.status)), zap.String("reason", a.st.reason))
-		a.stopRefreshTimer()
 	}
-	if fx.saveCooldowns {
-		a.armCooling(ctx)
-	}
-	if fx.saveState || fx.saveCooldowns || fx.refresh || windowsChanged || pendingKey(o.Model, o.Result) != "" {
-		a.publish(ctx)
-	}
+	a.apply(ctx, fx)
 	if (o.Result.Kind == providers.KindRateLimited || o.Result.Kind == providers.KindQuotaExhausted) &&
 		now.Sub(a.quotaOnLimit) >= quotaReadGap {
 		// Learn what else is spent before more requests find out.
@@ -358,36 +328,43 @@ func (a *credentialActor) onQuotaResult(ctx actor.Context, r *quotaResult) {
 	}
 	now := a.d.clock.Now()
 	a.quota, a.quotaAt = r.buckets, now
-	if a.st.applyQuota(r.buckets, now) {
-		fx := effects{saveCooldowns: true, saveState: a.st.syncCoolingStatus(now)}
-		a.apply(fx)
-		a.armCooling(ctx)
-	}
-	a.publish(ctx)
+	a.apply(ctx, a.st.quotaRead(r.buckets, now))
 }
 
-func (a *credentialActor) apply(fx effects) {
+// apply does what a credState transition requires, in the order effects
+// lists.
+func (a *credentialActor) apply(ctx actor.Context, fx effects) {
 	if fx.saveState {
-		a.saveState()
+		a.d.send(a.d.persistence, &SaveState{ID: a.id, Status: a.st.status, Reason: a.st.reason, Since: a.st.since})
 	}
 	if fx.saveCooldowns {
 		a.d.send(a.d.persistence, &SaveCooldowns{ID: a.id, Cooldowns: a.st.storageCooldowns()})
 	}
-}
-
-func (a *credentialActor) saveState() {
-	a.d.send(a.d.persistence, &SaveState{ID: a.id, Status: a.st.status, Reason: a.st.reason, Since: a.st.since})
+	if fx.stopRefresh {
+		a.stopRefreshTimer()
+	}
+	if fx.refresh {
+		a.startRefresh(ctx, "upstream rejected the access token")
+	}
+	if fx.saveCooldowns || fx.armCooling {
+		a.armCooling(ctx)
+	}
+	if fx.publish {
+		a.publish(ctx)
+	}
+	if fx.armRefresh {
+		a.armRefresh(ctx, fx.retryIn)
+	}
 }
 
 // startRefresh begins a refresh unless one is in flight. The refresh waits
 // for its slot in the provider's token-endpoint rate (a timer, not a blocked
 // goroutine, so 10,000 due credentials cost no stacks).
 func (a *credentialActor) startRefresh(ctx actor.Context, why string) {
-	if a.st.refreshing || !a.st.serving() {
+	if !a.st.beginRefresh() {
 		return
 	}
 	a.stopRefreshTimer()
-	a.st.refreshing = true
 	a.refreshGen++
 	now := a.d.clock.Now()
 	delay := a.d.limiter.ReserveN(now, 1).DelayFrom(now)
@@ -457,14 +434,11 @@ func (a *credentialActor) onRefreshResult(ctx actor.Context, r *refreshResult) {
 			a.d.send(a.d.persistence, &SaveTokens{ID: a.id, AccessToken: r.cred.AccessToken,
 				RefreshToken: r.cred.RefreshToken, Expiry: r.cred.Expiry})
 		}
-		a.apply(a.st.refreshSucceeded(now, a.refreshLaunched))
 		a.debug("credential: refreshed", zap.Time("expiry", a.cred.Expiry))
-		a.publish(ctx)
-		a.armRefresh(ctx, 0)
+		a.apply(ctx, a.st.refreshSucceeded(now, a.refreshLaunched))
 		return
 	}
-	var verdict *providers.VerdictError
-	permanent := errors.As(r.err, &verdict)
+	verdict, status, _, permanent := verdictOf(r.err)
 	reason := r.err.Error()
 	if permanent {
 		reason = verdict.Reason
@@ -476,23 +450,13 @@ func (a *credentialActor) onRefreshResult(ctx actor.Context, r *refreshResult) {
 		reason = fmt.Sprintf("sign in again: a refresh started at %s was cut short by a restart, and the new token the upstream issued was never stored (%s)",
 			a.interruptedRefresh.UTC().Format(time.RFC3339), reason)
 	}
-	fx, retry := a.st.refreshFailed(permanent, reason, now)
+	fx := a.st.refreshEnded(status, reason, now)
 	if permanent {
-		switch {
-		case errors.Is(r.err, providers.ErrBanned):
-			fx.saveState = a.st.setStatus(storage.StatusBanned, reason, now) || fx.saveState
-		case errors.Is(r.err, providers.ErrIneligible):
-			fx.saveState = a.st.setStatus(storage.StatusIneligible, reason, now) || fx.saveState
-		}
 		a.logger().Warn("credential: refresh failed for good", zap.String(fieldStatus, string(a.st.status)), zap.String("reason", reason))
 	} else {
-		a.logger().Warn("credential: refresh failed; will retry", zap.Error(r.err), zap.Duration("retry_in", retry))
+		a.logger().Warn("credential: refresh failed; will retry", zap.Error(r.err), zap.Duration("retry_in", fx.retryIn))
 	}
-	a.apply(fx)
-	a.publish(ctx)
-	if !permanent {
-		a.armRefresh(ctx, retry)
-	}
+	a.apply(ctx, fx)
 }
 
 func (a *credentialActor) adoptTokens(fresh providers.Credential) {
@@ -537,45 +501,23 @@ func (a *credentialActor) armCooling(ctx actor.Context) {
 		a.coolStop()
 		a.coolStop = nil
 	}
-	cd, ok := a.st.cooldowns[storage.AllModels]
+	now := a.d.clock.Now()
+	end, ok := a.st.coolingEnd(now)
 	if !ok {
 		return
 	}
-	now := a.d.clock.Now()
 	a.coolGen++
 	self, root, gen := ctx.Self(), ctx.ActorSystem().Root, a.coolGen
-	a.coolStop = a.d.clock.AfterFunc(cd.until.Sub(now), func() { root.Send(self, &coolingOver{gen: gen}) })
+	a.coolStop = a.d.clock.AfterFunc(end.Sub(now), func() { root.Send(self, &coolingOver{gen: gen}) })
 }
 
 func (a *credentialActor) onCoolingOver(ctx actor.Context) {
 	a.coolStop = nil
-	now := a.d.clock.Now()
-	changed, _ := a.st.expireCooldowns(now)
-	if a.st.syncCoolingStatus(now) {
-		a.saveState()
-		changed = true
-	}
-	if changed {
-		a.d.send(a.d.persistence, &SaveCooldowns{ID: a.id, Cooldowns: a.st.storageCooldowns()})
-		a.publish(ctx)
-	}
-	a.armCooling(ctx)
+	a.apply(ctx, a.st.coolingOver(a.d.clock.Now()))
 }
 
 func (a *credentialActor) onSetDisabled(ctx actor.Context, m *SetDisabled) {
-	now := a.d.clock.Now()
-	if m.Disabled {
-		if a.st.setStatus(storage.StatusDisabled, reasonOr(m.Reason, "disabled by an operator"), now) {
-			a.saveState()
-		}
-		a.stopRefreshTimer()
-	} else if a.st.status == storage.StatusDisabled {
-		a.st.setStatus(storage.StatusActive, "", now)
-		a.st.syncCoolingStatus(now)
-		a.saveState()
-		a.armRefresh(ctx, 0)
-	}
-	a.publish(ctx)
+	a.apply(ctx, a.st.setDisabled(m.Disabled, m.Reason, a.d.clock.Now()))
 	ctx.Respond(&Done{})
 }
 
@@ -586,7 +528,7 @@ func (a *credentialActor) publish(ctx actor.Context) {
 	if a.tokenRejected {
 		token = ""
 	}
-	ctx.Send(a.d.scheduler, &CredentialChanged{
+	tellScheduler(ctx, a.d.scheduler, &CredentialChanged{
 		ID: a.id, PID: ctx.Self(), Status: a.st.status, AccessToken: token,
 		Account: a.cred.Account, Extra: a.cred.Extra, Expiry: a.cred.Expiry,
 		Refreshing: a.st.refreshing, Cooldowns: a.st.untilMap(now), OutcomeSeq: a.outcomeSeq, Quota: a.quota,

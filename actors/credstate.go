@@ -77,11 +77,131 @@ type credState struct {
 	lastError        string
 }
 
-// effects says what a transition requires of the actor shell.
+// effects says what a transition requires of the actor shell, which does it
+// in this order (credentialActor.apply): persist, stop or start a refresh,
+// re-arm the cooling timer, notify the scheduler, schedule the next refresh.
+// credState is the only writer of its fields: the shell reads them and
+// applies effects, never assigns them.
 type effects struct {
-	saveState     bool
+	// saveState: persist status, reason and since (SaveState).
+	saveState bool
+	// saveCooldowns: persist the cooldowns (SaveCooldowns); the cooling
+	// timer is re-armed as well.
 	saveCooldowns bool
-	refresh       bool
+	// stopRefresh: the credential stopped serving (or was disabled): stop
+	// the refresh timer.
+	stopRefresh bool
+	// refresh: the upstream rejected the access token: refresh now.
+	refresh bool
+	// armCooling: re-arm the cooling timer (also implied by saveCooldowns).
+	armCooling bool
+	// publish: send the scheduler the credential's lease data.
+	publish bool
+	// armRefresh: schedule the next refresh, after retryIn when it is set,
+	// else a little before the token expires.
+	armRefresh bool
+	retryIn    time.Duration
+}
+
+// load replaces the state with a stored row's, as the actor (re)starts or
+// reloads, dropping cooldowns that ended meanwhile. A refresh in flight is
+// kept: it will report, and one refresh runs at a time.
+func (s *credState) load(row *storage.Credential, now time.Time) effects {
+	*s = credState{status: row.Status, reason: row.StatusReason, since: row.StatusSince,
+		cooldowns: make(map[string]cooldown, len(row.Cooldowns)), refreshing: s.refreshing}
+	for _, cd := range row.Cooldowns {
+		s.cooldowns[cd.Model] = cooldown{until: cd.Until, backoff: cd.Backoff, reason: cd.Reason}
+	}
+	s.expireCooldowns(now)
+	return effects{saveState: s.syncCoolingStatus(now), armCooling: true, publish: true, armRefresh: true}
+}
+
+// outcome folds one request's outcome for model into the state: the
+// upstream's verdict (applyOutcome) and, when the answer reported them, its
+// usage windows (o.Windows, already tightened by the shell).
+func (s *credState) outcome(model string, o providers.Outcome, now time.Time) effects {
+	wasServing := s.serving()
+	fx := s.applyOutcome(model, o, now)
+	if o.Windows != nil {
+		fx.saveCooldowns = s.applyWindows(o.Windows, now) || fx.saveCooldowns
+		if fx.saveCooldowns {
+			fx.saveState = s.syncCoolingStatus(now) || fx.saveState
+		}
+	}
+	fx.stopRefresh = wasServing && !s.serving()
+	fx.publish = fx.saveState || fx.saveCooldowns || fx.refresh
+	return fx
+}
+
+// quotaRead folds a quota report into the state (applyQuota).
+func (s *credState) quotaRead(buckets []providers.QuotaBucket, now time.Time) effects {
+	fx := effects{publish: true}
+	if s.applyQuota(buckets, now) {
+		fx.saveCooldowns = true
+		fx.saveState = s.syncCoolingStatus(now)
+	}
+	return fx
+}
+
+// coolingOver ends the cooldowns that are over when the cooling timer
+// fires, and the cooling status with the credential-wide one.
+func (s *credState) coolingOver(now time.Time) effects {
+	changed, _ := s.expireCooldowns(now)
+	fx := effects{armCooling: true}
+	if s.syncCoolingStatus(now) {
+		fx.saveState = true
+		changed = true
+	}
+	fx.saveCooldowns, fx.publish = changed, changed
+	return fx
+}
+
+// setDisabled takes the credential out of service (disabled) or puts a
+// disabled one back, as an operator asked.
+func (s *credState) setDisabled(disabled bool, reason string, now time.Time) effects {
+	fx := effects{publish: true}
+	if disabled {
+		fx.saveState = s.setStatus(storage.StatusDisabled, reasonOr(reason, "disabled by an operator"), now)
+		fx.stopRefresh = true
+	} else if s.status == storage.StatusDisabled {
+		s.setStatus(storage.StatusActive, "", now)
+		s.syncCoolingStatus(now)
+		fx.saveState, fx.armRefresh = true, true
+	}
+	return fx
+}
+
+// beginRefresh marks a refresh as started and reports whether one may start:
+// not while another runs, nor for a credential out of service.
+func (s *credState) beginRefresh() bool {
+	if s.refreshing || !s.serving() {
+		return false
+	}
+	s.refreshing = true
+	return true
+}
+
+// beginOperatorRefresh starts a refresh an operator asked for on a benched
+// (needs_reauth) credential, reporting whether it did: the grant gets
+// another try; refreshSucceeded revives the credential.
+func (s *credState) beginOperatorRefresh() bool {
+	if s.status != storage.StatusNeedsReauth || s.refreshing {
+		return false
+	}
+	s.refreshing = true
+	return true
+}
+
+// coolingEnd is when the credential-wide cooldown ends, if one is still to
+// end: the moment the cooling timer must fire. A cooldown already over but
+// kept for its backoff needs no timer (its status was synced when it ended;
+// a timer at a past instant would fire again at once, forever).
+func (s *credState) coolingEnd(now time.Time) (time.Time, bool) {
+	cd, ok := s.cooldowns[storage.AllModels]
+	if !ok || !cd.until.After(now) {
+		return time.Time{}, false
+	}
+	return cd.until, true
 }
 
 // serving reports whether the status lets the credential take requests at
@@ -296,7 +416,7 @@ func (s *credState) refreshSucceeded(now, requestedAt time.Time) effects {
 	s.refreshing = false
 	s.refreshFailures = 0
 	s.tokenRequestedAt = requestedAt
-	var fx effects
+	fx := effects{publish: true, armRefresh: true}
 	if s.status == storage.StatusNeedsReauth {
 		// A successful refresh proves the grant is alive again.
 		fx.saveState = s.setStatus(storage.StatusActive, "", now)
@@ -304,16 +424,29 @@ func (s *credState) refreshSucceeded(now, requestedAt time.Time) effects {
 	return fx
 }
 
-// refreshFailed records a failed refresh and returns when to try again (zero
-// for a permanent failure).
-func (s *credState) refreshFailed(permanent bool, reason string, now time.Time) (effects, time.Duration) {
+// refreshEnded records a failed refresh. verdict is the status a permanent
+// failure puts the credential in (statusOfVerdict), "" for a transient one,
+// which is retried after a growing backoff (effects.retryIn).
+func (s *credState) refreshEnded(verdict storage.Status, reason string, now time.Time) effects {
 	s.refreshing = false
 	s.lastError = "refresh: " + reason
-	if permanent {
-		return effects{saveState: s.setStatus(storage.StatusNeedsReauth, reason, now)}, 0
+	if verdict != "" {
+		return effects{saveState: s.setStatus(verdict, reason, now), publish: true}
 	}
 	s.refreshFailures++
-	return effects{}, backoff(refreshRetryBase, refreshRetryMax, s.refreshFailures)
+	return effects{publish: true, armRefresh: true, retryIn: backoff(refreshRetryBase, refreshRetryMax, s.refreshFailures)}
+}
+
+// refreshFailed is refreshEnded for a failure that is permanent (the grant
+// is dead: needs_reauth) or not, returning when to try again (zero for a
+// permanent failure).
+func (s *credState) refreshFailed(permanent bool, reason string, now time.Time) (effects, time.Duration) {
+	var verdict storage.Status
+	if permanent {
+		verdict = storage.StatusNeedsReauth
+	}
+	fx := s.refreshEnded(verdict, reason, now)
+	return fx, fx.retryIn
 }
 
 // storageCooldowns converts the cooldown map for persistence.

@@ -43,8 +43,11 @@
 // even when the caller gave up before the Lease arrived.
 //
 // Messages (messages.go) are grouped by the actor that receives them, each
-// naming its sender and its reply. Code outside the actors asks through
-// askAs (ask.go): one reply of the expected type, bounded by a context; a
+// naming its sender and its reply; a sealed marker interface per actor lists
+// its entry points, and the typed helpers of ask.go (askScheduler,
+// askOnboarding, askPool, tellCredential, persist, ...) take only those, a
+// request's marker naming its reply type. Code outside the actors asks
+// through them (askAs): one reply of the expected type, bounded by a context; a
 // reply that comes after the caller gave up goes to a late handler, so a
 // late Lease is still closed. Tests wait on the messages actors handled (a
 // receiver-middleware tap feeding actorstest.Expector), not by polling.

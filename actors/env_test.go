@@ -151,7 +151,7 @@ func (e *env) start() {
 		Pools: []PoolSpec{{Name: providers.GeminiCLI, Authority: e.auth, Config: e.cfg}},
 	}
 	if e.tap != nil {
-		d.tap = e.tap.Observe
+		d.Tap = e.tap.Observe
 	}
 	sys, err := Start(context.Background(), d)
 	if err != nil {

@@ -18,11 +18,28 @@ import (
 // Messages an actor sends only to itself (its timers, the results of its
 // own goroutines) stay private beside that actor.
 //
-// Where one actor takes many messages from many senders, a sealed marker
-// interface lists them, so the compiler refuses a message sent to the wrong
-// actor through the typed helpers (persist, Pool.command).
+// Each actor's entry points are listed by a sealed marker interface (its
+// methods are unexported, so only this package's messages have them), and
+// messages are sent through typed helpers that take only that interface
+// (askScheduler, tellScheduler, askPool, tellCredential, askOnboarding,
+// persist, ...): the compiler refuses a message sent to the wrong actor. A
+// request's marker method also names its reply type (schedulerRequest[R]
+// and the like), so asking for the wrong reply does not compile either.
 
 // ---- Scheduler (<pool>/scheduler) ----
+
+// schedulerRequest is a request the scheduler answers with R (askScheduler).
+type schedulerRequest[R any] interface{ schedulerReply() R }
+
+// schedulerNotice is a one-way message to the scheduler (tellScheduler).
+type schedulerNotice interface{ schedulerNotice() }
+
+func (*Acquire) schedulerReply() acquireReply      { return nil }
+func (*SnapshotRequest) schedulerReply() *Snapshot { return nil }
+func (*SyncCooldowns) schedulerReply() *Persisted  { return nil }
+func (*awaitLoaded) schedulerReply() *loaded       { return nil }
+func (*Outcome) schedulerNotice()                  {}
+func (*CredentialChanged) schedulerNotice()        {}
 
 // Acquire asks for a ready credential for Model.
 // Sender: Pool.Acquire (transport). Receiver: scheduler.
@@ -189,13 +206,15 @@ type loaded struct{}
 
 // ---- Pool supervisor (<pool>) ----
 
-// poolCommand is an operator command the pool actor takes through
-// Pool.command; each is answered with *Done.
-type poolCommand interface{ poolCommand() }
+// poolRequest is a request the pool actor answers with R (askPool); the
+// operator commands (Pool.command) are those answered with *Done.
+type poolRequest[R any] interface{ poolReply() R }
 
-func (*SetDisabled) poolCommand()    {}
-func (*Remove) poolCommand()         {}
-func (*refreshRequest) poolCommand() {}
+func (*SetDisabled) poolReply() *Done        { return nil }
+func (*Remove) poolReply() *Done             { return nil }
+func (*refreshRequest) poolReply() *Done     { return nil }
+func (*spawnCredentials) poolReply() *loaded { return nil }
+func (*credentialAdded) poolReply() *pong    { return nil }
 
 // SetDisabled disables or re-enables a credential.
 // Sender: Pool (admin). Receiver: pool supervisor → credential actor.
@@ -247,6 +266,20 @@ type schedulerStarted struct{}
 // It also takes SetDisabled (forwarded by the pool), Outcome and
 // SyncCooldowns (forwarded by the scheduler).
 
+// credentialRequest is a request a credential actor answers with R, which
+// the pool forwards with its asker as the sender (forwardToCredential).
+type credentialRequest[R any] interface{ credentialReply() R }
+
+// credentialNotice is a one-way message to a credential actor
+// (tellCredential).
+type credentialNotice interface{ credentialNotice() }
+
+func (*SetDisabled) credentialReply() *Done { return nil }
+func (*ping) credentialReply() *pong        { return nil }
+func (*RefreshNeeded) credentialNotice()    {}
+func (*Resync) credentialNotice()           {}
+func (*Reload) credentialNotice()           {}
+
 // RefreshNeeded asks a credential to refresh now (its token is about to
 // expire while requests wait for it, or an operator asked). Operator asks
 // also a credential in needs_reauth: a refresh that works revives it.
@@ -276,6 +309,20 @@ type (
 )
 
 // ---- Onboarding (<pool>/onboarding) ----
+
+// onboardingRequest is a request the onboarding actor answers with R
+// (askOnboarding).
+type onboardingRequest[R any] interface{ onboardingReply() R }
+
+// onboardingNotice is a one-way message to the onboarding actor
+// (tellOnboarding).
+type onboardingNotice interface{ onboardingNotice() }
+
+func (*Ingest) onboardingReply() *IngestStarted     { return nil }
+func (*JobQuery) onboardingReply() *JobStatus       { return nil }
+func (*PollSignIn) onboardingReply() *SignInStarted { return nil }
+func (*SignInQuery) onboardingReply() *SignInStatus { return nil }
+func (*CancelSignIns) onboardingNotice()            {}
 
 // Ingest starts onboarding a batch of new credentials (each needs at least a
 // RefreshToken; Account pins a project where the provider supports it).

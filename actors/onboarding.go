@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -441,17 +440,8 @@ func (d *poolDeps) onboardOne(pool *actor.PID, w indexedSeed) (v Verdict) {
 	seed.Provider = d.provider
 	cred, err := d.authority.Onboard(ctx, seed)
 	if err != nil {
-		var verdict *providers.VerdictError
-		if errors.As(err, &verdict) {
-			v.Reason, v.URL = verdict.Reason, verdict.URL
-			switch {
-			case errors.Is(err, providers.ErrIneligible):
-				v.Result = VerdictIneligible
-			case errors.Is(err, providers.ErrBanned):
-				v.Result = VerdictBanned
-			default:
-				v.Result = VerdictInvalid
-			}
+		if verdict, ok := VerdictOf(err); ok {
+			v.Result, v.Reason, v.URL = verdict.Result, verdict.Reason, verdict.URL
 			return v
 		}
 		v.Result, v.Reason = VerdictFailed, err.Error()
@@ -470,7 +460,7 @@ func (d *poolDeps) onboardOne(pool *actor.PID, w indexedSeed) (v Verdict) {
 		v.Result, v.Reason = VerdictFailed, "saving the credential failed: "+err.Error()
 		return v
 	}
-	if _, err := askAs[*pong](ctx, d.sys, pool, &credentialAdded{id: p.ID, inserted: p.Inserted}, writeTimeout+askGrace); err != nil {
+	if _, err := askPool[*pong](ctx, d.sys, pool, &credentialAdded{id: p.ID, inserted: p.Inserted}, writeTimeout+askGrace); err != nil {
 		v.Result, v.Reason = VerdictFailed, "saved, but the pool did not confirm: "+err.Error()
 		return v
 	}

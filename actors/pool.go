@@ -56,7 +56,7 @@ type poolDeps struct {
 	quota     providers.QuotaReader
 	quotaPoll time.Duration
 	observer  observerSlot
-	// tap is Deps.tap (tests only).
+	// tap is Deps.Tap (tests only).
 	tap func(who string, msg any)
 	// started is set by the pool actor's first start; a second start is a
 	// supervisor restart.
@@ -120,7 +120,7 @@ func (p *poolActor) Receive(ctx actor.Context) {
 	case *spawnCredentials:
 		p.onSpawnCredentials(ctx, msg)
 	case *awaitLoaded:
-		ctx.RequestWithCustomSender(p.d.scheduler, msg, ctx.Sender())
+		forwardToScheduler[*loaded](ctx, p.d.scheduler, msg)
 	case *schedulerStarted:
 		p.onSchedulerStarted(ctx)
 	case *disabledAfterCrash:
@@ -160,7 +160,7 @@ func (p *poolActor) onStarted(ctx actor.Context) {
 			}
 			for start := 0; start < len(ids); start += startBatch {
 				end := min(start+startBatch, len(ids))
-				if _, err := askAs[*loaded](d.lifetime, d.sys, self, &spawnCredentials{ids: ids[start:end], total: end},
+				if _, err := askPool[*loaded](d.lifetime, d.sys, self, &spawnCredentials{ids: ids[start:end], total: end},
 					writeTimeout+askGrace); err != nil {
 					d.log.Error("pool: restart credentials", zap.Error(err))
 					return
@@ -176,7 +176,7 @@ func (p *poolActor) onSpawnCredentials(ctx actor.Context, m *spawnCredentials) {
 			p.spawnCredential(ctx, id)
 		}
 	}
-	ctx.RequestWithCustomSender(p.d.scheduler, &awaitLoaded{n: m.total}, ctx.Sender())
+	forwardToScheduler[*loaded](ctx, p.d.scheduler, &awaitLoaded{n: m.total})
 }
 
 func (p *poolActor) spawnCredential(ctx actor.Context, id int64) {
@@ -195,7 +195,7 @@ func (p *poolActor) spawnCredential(ctx actor.Context, id int64) {
 func (p *poolActor) onAdded(ctx actor.Context, m *credentialAdded) {
 	pid, ok := p.children[m.id]
 	if ok {
-		ctx.Send(pid, &Reload{})
+		tellCredential(ctx, pid, &Reload{})
 	} else {
 		p.spawnCredential(ctx, m.id)
 		if pid, ok = p.children[m.id]; !ok {
@@ -203,30 +203,37 @@ func (p *poolActor) onAdded(ctx actor.Context, m *credentialAdded) {
 			return
 		}
 	}
-	ctx.RequestWithCustomSender(pid, &ping{}, ctx.Sender())
+	forwardToCredential[*pong](ctx, pid, &ping{})
+}
+
+// child is the actor of credential id, unless it is being removed: between
+// a Remove and its actor's Terminated the credential is gone for operators.
+func (p *poolActor) child(id int64) (*actor.PID, bool) {
+	pid, ok := p.children[id]
+	return pid, ok && !p.removing[id]
 }
 
 func (p *poolActor) onSetDisabled(ctx actor.Context, m *SetDisabled) {
-	pid, ok := p.children[m.ID]
+	pid, ok := p.child(m.ID)
 	if !ok {
 		ctx.Respond(&Done{Err: storage.ErrNotFound})
 		return
 	}
-	ctx.RequestWithCustomSender(pid, m, ctx.Sender())
+	forwardToCredential[*Done](ctx, pid, m)
 }
 
 func (p *poolActor) onRefreshRequest(ctx actor.Context, m *refreshRequest) {
-	pid, ok := p.children[m.id]
+	pid, ok := p.child(m.id)
 	if !ok {
 		ctx.Respond(&Done{Err: storage.ErrNotFound})
 		return
 	}
-	ctx.Send(pid, &RefreshNeeded{Reason: "operator asked", Operator: true})
+	tellCredential(ctx, pid, &RefreshNeeded{Reason: "operator asked", Operator: true})
 	ctx.Respond(&Done{})
 }
 
 func (p *poolActor) onRemove(ctx actor.Context, m *Remove) {
-	pid, ok := p.children[m.ID]
+	pid, ok := p.child(m.ID)
 	if !ok {
 		ctx.Respond(&Done{Err: storage.ErrNotFound})
 		return
@@ -234,7 +241,7 @@ func (p *poolActor) onRemove(ctx actor.Context, m *Remove) {
 	// Stop first: its timers die with it, so it never refreshes again.
 	p.removing[m.ID] = true
 	ctx.Stop(pid)
-	ctx.Send(p.d.scheduler, &CredentialChanged{ID: m.ID, Removed: true})
+	tellScheduler(ctx, p.d.scheduler, &CredentialChanged{ID: m.ID, Removed: true})
 	sender := ctx.Sender()
 	f := ctx.RequestFuture(p.d.persistence, &DeleteCredential{ID: m.ID}, writeTimeout+askGrace)
 	ctx.ReenterAfter(f, func(res any, err error) {
@@ -301,7 +308,7 @@ func (p *poolActor) onSchedulerStarted(ctx actor.Context) {
 	}
 	p.log.Warn("pool: scheduler restarted; credentials resync")
 	for _, pid := range p.children {
-		ctx.Send(pid, &Resync{})
+		tellCredential(ctx, pid, &Resync{})
 	}
 }
 
@@ -372,11 +379,11 @@ func (p *Pool) Acquire(ctx context.Context, model string, o AcquireOptions) (*Le
 	}
 	msg := &Acquire{Model: model, Exclude: o.Exclude, Affinity: affinity, Prefer: o.Prefer,
 		Deadline: p.d.clock.Now().Add(wait), RequestID: o.RequestID}
-	reply, err := replyAs[acquireReply](ask(ctx, p.d.sys, p.d.scheduler, msg, wait+askGrace, func(late any) {
+	reply, err := askScheduler[acquireReply](ctx, p.d, msg, wait+askGrace, func(late any) {
 		if l, ok := late.(*Lease); ok {
 			p.Report(l, providers.Outcome{Kind: providers.KindAbandoned})
 		}
-	}))
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -385,7 +392,7 @@ func (p *Pool) Acquire(ctx context.Context, model string, o AcquireOptions) (*Le
 
 // Report closes a lease with the upstream's verdict.
 func (p *Pool) Report(l *Lease, o providers.Outcome) {
-	p.d.send(p.d.scheduler, &Outcome{LeaseID: l.ID, CredentialID: l.Grant.CredentialID, Model: l.Model, Result: o})
+	tellScheduler(p.d.root, p.d.scheduler, &Outcome{LeaseID: l.ID, CredentialID: l.Grant.CredentialID, Model: l.Model, Result: o})
 }
 
 // SyncCooldowns returns once the cooldowns of the given credentials, as set
@@ -395,7 +402,7 @@ func (p *Pool) Report(l *Lease, o providers.Outcome) {
 func (p *Pool) SyncCooldowns(ctx context.Context, ids []int64) error {
 	var errs []error
 	for _, id := range ids {
-		r, err := askAs[*Persisted](ctx, p.d.sys, p.d.scheduler, &SyncCooldowns{CredentialID: id}, writeTimeout+askGrace)
+		r, err := askScheduler[*Persisted](ctx, p.d, &SyncCooldowns{CredentialID: id}, writeTimeout+askGrace, nil)
 		if err == nil && r.Err != nil && !benign(r.Err) {
 			err = r.Err
 		}
@@ -420,13 +427,13 @@ func (p *Pool) RecordUsage(credentialID int64, model string, input, output int64
 
 // Snapshot returns every credential's view (never tokens).
 func (p *Pool) Snapshot(ctx context.Context) (*Snapshot, error) {
-	return askAs[*Snapshot](ctx, p.d.sys, p.d.scheduler, &SnapshotRequest{}, 10*time.Second)
+	return askScheduler[*Snapshot](ctx, p.d, &SnapshotRequest{}, 10*time.Second, nil)
 }
 
 // Ingest starts onboarding seeds (each with at least a refresh token) and
 // returns the job's id at once.
 func (p *Pool) Ingest(ctx context.Context, seeds []providers.Credential) (*IngestStarted, error) {
-	s, err := askAs[*IngestStarted](ctx, p.d.sys, p.onboardingPID(), &Ingest{Seeds: seeds}, 10*time.Second)
+	s, err := askOnboarding[*IngestStarted](ctx, p.d, &Ingest{Seeds: seeds}, 10*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -446,7 +453,7 @@ func (p *Pool) Job(ctx context.Context, id string, wait bool) (*JobStatus, error
 			timeout = time.Until(dl) + askGrace
 		}
 	}
-	return askAs[*JobStatus](ctx, p.d.sys, p.onboardingPID(), &JobQuery{JobID: id, Wait: wait}, timeout)
+	return askOnboarding[*JobStatus](ctx, p.d, &JobQuery{JobID: id, Wait: wait}, timeout)
 }
 
 // Add onboards seeds and waits for every verdict.
@@ -477,15 +484,13 @@ func (p *Pool) Refresh(ctx context.Context, id int64) error {
 	return p.command(ctx, &refreshRequest{id: id})
 }
 
-func (p *Pool) command(ctx context.Context, msg poolCommand) error {
-	d, err := askAs[*Done](ctx, p.d.sys, p.pid, msg, writeTimeout+askGrace)
+func (p *Pool) command(ctx context.Context, msg poolRequest[*Done]) error {
+	d, err := askPool[*Done](ctx, p.d.sys, p.pid, msg, writeTimeout+askGrace)
 	if err != nil {
 		return err
 	}
 	return d.Err
 }
-
-func (p *Pool) onboardingPID() *actor.PID { return p.d.onboarding }
 
 // Child names under a pool actor.
 const (

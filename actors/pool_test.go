@@ -83,6 +83,12 @@ func TestRateLimitRotatesAndPersistsCooldown(t *testing.T) {
 		cds := e.row(first.Grant.CredentialID).Cooldowns
 		return len(cds) == 1 && cds[0].Model == testModel && cds[0].Until.Equal(t0.Add(time.Minute+resetGrace))
 	})
+	// The scheduler arms its wake for the cooldown's end when it takes the
+	// cooldown in; the clock must not pass that end before (a timer armed
+	// in the fake clock's past never fires).
+	e.untilPublished(first.Grant.CredentialID, "the cooldown in the scheduler", func() bool {
+		return len(e.snapshot()[first.Grant.CredentialID].Cooldowns) == 1
+	})
 	// After the cooldown both serve again.
 	e.clock.Advance(time.Minute + resetGrace)
 	seen := map[int64]bool{}
@@ -824,4 +830,34 @@ func TestHeldAgainForTheNextReset(t *testing.T) {
 	}
 	e.pool.Report(r.lease, providers.Outcome{Kind: providers.KindOK})
 	e.pool.Report(r2.lease, providers.Outcome{Kind: providers.KindOK})
+}
+
+// TestRemovedCredentialIsGoneAtOnce: once Remove answered, operator
+// commands on the credential find nothing, also before its actor's
+// Terminated reached the pool (a refresh asked then answered 202).
+func TestRemovedCredentialIsGoneAtOnce(t *testing.T) {
+	p := &poolActor{children: map[int64]*actor.PID{1: actor.NewPID("nonhost", "c1"), 2: actor.NewPID("nonhost", "c2")},
+		removing: map[int64]bool{1: true}}
+	if _, ok := p.child(1); ok {
+		t.Error("a credential being removed is still a child")
+	}
+	if _, ok := p.child(2); !ok {
+		t.Error("a live credential is not a child")
+	}
+	e := newEnv(t)
+	ids := e.seed(2, nil)
+	e.start()
+	ctx := context.Background()
+	if err := e.pool.Remove(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.pool.Refresh(ctx, ids[0]); !errors.Is(err, ErrCredentialNotFound) {
+		t.Errorf("Refresh after Remove: %v, want ErrCredentialNotFound", err)
+	}
+	if err := e.pool.SetDisabled(ctx, ids[0], true, ""); !errors.Is(err, ErrCredentialNotFound) {
+		t.Errorf("SetDisabled after Remove: %v, want ErrCredentialNotFound", err)
+	}
+	if err := e.pool.Remove(ctx, ids[0]); !errors.Is(err, ErrCredentialNotFound) {
+		t.Errorf("Remove after Remove: %v, want ErrCredentialNotFound", err)
+	}
 }

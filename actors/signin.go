@@ -239,13 +239,9 @@ func (o *onboardingActor) pruneSignIns() {
 // PollSignIn hands a device-code sign-in to the pool's onboarding actor,
 // which polls it (see PollSignIn the message) and onboards its credential.
 func (p *Pool) PollSignIn(ctx context.Context, id string, step SignInStep, interval time.Duration, expires time.Time) error {
-	res, err := ask(ctx, p.d.sys, p.onboardingPID(), &PollSignIn{ID: id, Step: step, Interval: interval, Expires: expires}, 10*time.Second, nil)
+	s, err := askOnboarding[*SignInStarted](ctx, p.d, &PollSignIn{ID: id, Step: step, Interval: interval, Expires: expires}, 10*time.Second)
 	if err != nil {
 		return err
-	}
-	s, ok := res.(*SignInStarted)
-	if !ok {
-		return fmt.Errorf("actors: unexpected reply %T", res)
 	}
 	return s.Err
 }
@@ -260,17 +256,9 @@ func (p *Pool) SignIn(ctx context.Context, id string, wait bool) (*SignInStatus,
 			timeout = time.Until(dl) + askGrace
 		}
 	}
-	res, err := ask(ctx, p.d.sys, p.onboardingPID(), &SignInQuery{ID: id, Wait: wait}, timeout, nil)
-	if err != nil {
-		return nil, err
-	}
-	s, ok := res.(*SignInStatus)
-	if !ok {
-		return nil, fmt.Errorf("actors: unexpected reply %T", res)
-	}
-	return s, nil
+	return askOnboarding[*SignInStatus](ctx, p.d, &SignInQuery{ID: id, Wait: wait}, timeout)
 }
 
 // CancelSignIns ends the device-code sign-ins still waiting and refuses
 // new ones (the server is stopping).
-func (p *Pool) CancelSignIns() { p.d.send(p.onboardingPID(), &CancelSignIns{}) }
+func (p *Pool) CancelSignIns() { tellOnboarding(p.d, &CancelSignIns{}) }

@@ -42,9 +42,12 @@ type Deps struct {
 	// KeyClock is the member keys' clock (limits, usage days); defaults to
 	// Clock.
 	KeyClock Clock
-	// tap, set only by this package's tests, is told of every message each
-	// actor has handled (see tapped).
-	tap func(who string, msg any)
+	// Tap, when set, is told of every message each actor has handled, once
+	// it has handled it, with the actor's PID id (see SchedulerID):
+	// protoactor's observer style, so tests wait on the message after which
+	// a state must hold (actorstest.Expector) instead of polling it. Nil
+	// outside tests; it must not block.
+	Tap func(who string, msg any)
 }
 
 // System is the running actor tree: one persistence actor and one
@@ -105,7 +108,7 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 	})
 	persistence, err := asys.Root.SpawnNamed(tapped(actor.PropsFromProducer(func() actor.Actor {
 		return newPersistence(d.DB, log, d.Clock, s.health)
-	}), d.tap), "persistence")
+	}), d.Tap), PersistenceID)
 	if err != nil {
 		s.abort()
 		return nil, fmt.Errorf("actors: spawn persistence: %w", err)
@@ -139,13 +142,13 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 			lifetime:   lifetime, jitter: d.Jitter, maxInflight: spec.Config.MaxConcurrentPerCredential,
 			refreshTimeout: d.RefreshTimeout,
 			routing:        routingOf(spec.Config.Routing),
-			tap:            d.tap,
+			tap:            d.Tap,
 		}
 		if qr, ok := spec.Authority.(providers.QuotaReader); ok && spec.Config.QuotaPollSecs > 0 {
 			pd.quota, pd.quotaPoll = qr, time.Duration(spec.Config.QuotaPollSecs)*time.Second
 		}
 		props := tapped(actor.PropsFromProducer(func() actor.Actor { return newPoolActor(pd) },
-			actor.WithSupervisor(supervisorStrategy(pd.log))), d.tap)
+			actor.WithSupervisor(supervisorStrategy(pd.log))), d.Tap)
 		pid, err := asys.Root.SpawnNamed(props, spec.Name)
 		if err != nil {
 			s.abort()
@@ -191,7 +194,7 @@ func startCredentials(ctx context.Context, asys *actor.ActorSystem, pool *actor.
 	defer cancel()
 	for start := 0; start == 0 || start < len(ids); start += startBatch {
 		end := min(start+startBatch, len(ids))
-		if _, err := askAs[*loaded](ctx, asys, pool, &spawnCredentials{ids: ids[start:end], total: end}, startTimeout); err != nil {
+		if _, err := askPool[*loaded](ctx, asys, pool, &spawnCredentials{ids: ids[start:end], total: end}, startTimeout); err != nil {
 			return err
 		}
 	}
@@ -301,3 +304,12 @@ func tapped(props *actor.Props, tap func(who string, msg any)) *actor.Props {
 		}
 	}))
 }
+
+// PersistenceID is the PID id of the persistence actor, as Deps.Tap names
+// it: a test of what is stored waits on the messages it handled.
+const PersistenceID = "persistence"
+
+// SchedulerID is the PID id of a pool's scheduler, as Deps.Tap names it.
+// Every change of a credential reaches it (CredentialChanged), so a test of
+// pool state waits on the messages it handled.
+func SchedulerID(provider string) string { return provider + "/" + schedulerName }

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/pollux-gateway/pollux/actors"
+	"github.com/pollux-gateway/pollux/providers"
 	codexfake "github.com/pollux-gateway/pollux/providers/codex/fakeupstream"
 	geminifake "github.com/pollux-gateway/pollux/providers/geminicli/fakeupstream"
 	"github.com/pollux-gateway/pollux/storage"
@@ -31,20 +32,6 @@ func (e *gatewayEnv) assertNoSecretsLogged() {
 				e.t.Errorf("log line leaks a secret (%q): %s", needle, line)
 			}
 		}
-	}
-}
-
-// adminEventually polls cond for up to 10 s: actors and the persistence
-// batch are asynchronous, so this waits for a message to be handled; it is
-// not a timing assertion.
-func adminEventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -274,7 +261,7 @@ func TestAdminActions(t *testing.T) {
 	before := e.gfake.Refreshes("act-a")
 	got = e.mustDo(http.MethodPost, path(":refresh"), "", harnessKey, http.StatusAccepted)
 	assertJSON(t, []byte(got), fmt.Sprintf(`{"id":%d,"refreshing":true}`, id))
-	adminEventually(t, "the asked refresh", func() bool { return e.gfake.Refreshes("act-a") > before })
+	untilPool(t, e.tap, providers.GeminiCLI, "the asked refresh", func() bool { return e.gfake.Refreshes("act-a") > before })
 
 	errs := []struct {
 		name         string
@@ -369,7 +356,7 @@ func TestAdminDeleteStopsRefresh(t *testing.T) {
 	// not, so once the kept one's refreshes landed the counter is final.
 	keptBefore := e.gfake.Refreshes("del-b")
 	e.mustDo(http.MethodPost, fmt.Sprintf("/admin/v1/credentials/%d:refresh", kept), "", harnessKey, http.StatusAccepted)
-	adminEventually(t, "the kept credential's refresh", func() bool { return e.gfake.Refreshes("del-b") > keptBefore })
+	untilPool(t, e.tap, providers.GeminiCLI, "the kept credential's refresh", func() bool { return e.gfake.Refreshes("del-b") > keptBefore })
 	e.gfake.ExpireAccessTokens()
 	keptBefore = e.gfake.Refreshes("del-b")
 	// Two requests: with a live actor for the deleted credential, the
@@ -377,7 +364,7 @@ func TestAdminDeleteStopsRefresh(t *testing.T) {
 	for range 2 {
 		e.mustDo(http.MethodPost, geminiGenerate("gemini-2.5-pro"), adminGeminiBody, harnessKey, http.StatusOK)
 	}
-	adminEventually(t, "the refresh after a 401", func() bool { return e.gfake.Refreshes("del-b") > keptBefore })
+	untilPool(t, e.tap, providers.GeminiCLI, "the refresh after a 401", func() bool { return e.gfake.Refreshes("del-b") > keptBefore })
 	if got := e.gfake.Refreshes("del-a"); got != before {
 		t.Errorf("the deleted credential refreshed %d more time(s)", got-before)
 	}
@@ -401,7 +388,7 @@ func TestAdminPool(t *testing.T) {
 	e.mustDo(http.MethodPost, geminiGenerate("gemini-2.5-pro"), adminGeminiBody, harnessKey, http.StatusOK)
 
 	var cooled, dead actors.CredentialView
-	adminEventually(t, "a cooldown for gemini-2.5-pro", func() bool {
+	untilPool(t, e.tap, providers.GeminiCLI, "a cooldown for gemini-2.5-pro", func() bool {
 		cooled, dead = actors.CredentialView{}, actors.CredentialView{}
 		for _, v := range e.credentials("") {
 			switch {
@@ -424,7 +411,7 @@ func TestAdminPool(t *testing.T) {
 	acct.InvalidGrant = true
 	e.gfake.AddAccount(tok, acct)
 	e.mustDo(http.MethodPost, fmt.Sprintf("/admin/v1/credentials/%d:refresh", dead.ID), "", harnessKey, http.StatusAccepted)
-	adminEventually(t, "needs_reauth", func() bool {
+	untilPool(t, e.tap, providers.GeminiCLI, "needs_reauth", func() bool {
 		return len(e.credentials("?status=needs_reauth")) == 1
 	})
 
@@ -471,14 +458,16 @@ func TestAdminJobs(t *testing.T) {
 			if err := json.Unmarshal([]byte(body), &acc); err != nil || acc.Job == "" {
 				t.Fatalf("resource:add answer %s", body)
 			}
+			// The pool answers once the job has finished; the admin view
+			// of it is read after.
+			if st, err := e.sys.Pool(tc.provider).Job(t.Context(), acc.Job, true); err != nil || !st.Finished {
+				t.Fatalf("waiting for the job: %+v %v", st, err)
+			}
 			var job ingestJob
-			adminEventually(t, "the job to finish", func() bool {
-				body := e.mustDo(http.MethodGet, "/admin/v1/jobs/"+acc.Job, "", harnessKey, http.StatusOK)
-				if err := json.Unmarshal([]byte(body), &job); err != nil {
-					t.Fatal(err)
-				}
-				return job.Finished
-			})
+			body = e.mustDo(http.MethodGet, "/admin/v1/jobs/"+acc.Job, "", harnessKey, http.StatusOK)
+			if err := json.Unmarshal([]byte(body), &job); err != nil || !job.Finished {
+				t.Fatalf("job %s: %v", body, err)
+			}
 			if job.Provider != tc.provider || len(job.Verdicts) != 1 || job.Verdicts[0].Result != "added" {
 				t.Errorf("job = %+v", job)
 			}

@@ -71,7 +71,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if err := gpool.Refresh(t.Context(), gamma); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "sp-gamma needs re-auth", func() bool {
+	untilPool(t, h.tap, providers.GeminiCLI, "sp-gamma needs re-auth", func() bool {
 		v, ok := credentialView(t, gpool, gamma)
 		return ok && v.Status == storage.StatusNeedsReauth
 	})
@@ -82,7 +82,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 		t.Fatalf("gemini request: status %d: %s", resp.StatusCode, readAll(t, resp))
 	}
 	cooling, other := alpha, beta
-	eventually(t, "a cooldown on sp-alpha or sp-beta", func() bool {
+	untilPool(t, h.tap, providers.GeminiCLI, "a cooldown on sp-alpha or sp-beta", func() bool {
 		for _, pair := range [][2]int64{{alpha, beta}, {beta, alpha}} {
 			if v, ok := credentialView(t, gpool, pair[0]); ok && len(v.Cooldowns) > 0 {
 				cooling, other = pair[0], pair[1]

@@ -139,39 +139,65 @@ func holdConnections(ctx context.Context, addr string, a attack, n int, trickle 
 // TestSlowClientsCannotStarveHealthz holds 300 trickling connections (four
 // kinds, with and without a key) against a server whose open-file limit is
 // 128, and checks that /healthz, on a fresh connection each time, keeps
-// answering within 100 ms.
+// being served: every probe answers, none waits on the scale a starved
+// accept waits (the 2 s trickle, the 10 s header timeout; the client gives
+// up at 2 s), and the typical probe stays within a small multiple of the
+// same server's unloaded /healthz. The bounds are relative and wide rather
+// than a fixed 100 ms at worst, because on a loaded test machine (load 5-8
+// on 2 cores) single probes took 130-330 ms with the guard working.
 func TestSlowClientsCannotStarveHealthz(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns a server process")
 	}
+	const (
+		probes = 20
+		// starved is the worst a probe may take: a starved server makes
+		// it wait until a held connection goes, seconds.
+		starved = time.Second
+		// medianSlack is added to medianFactor times the unloaded median.
+		medianFactor = 4
+		medianSlack  = 100 * time.Millisecond
+	)
 	for _, a := range attacks() {
 		t.Run(a.name, func(t *testing.T) {
 			addr := startGuardChild(t)
+			client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
+			probe := func(phase string) []time.Duration {
+				var took []time.Duration
+				for range probes {
+					start := time.Now()
+					resp, err := client.Get("http://" + addr + "/healthz")
+					d := time.Since(start)
+					if err != nil {
+						t.Fatalf("/healthz %s: %v", phase, err)
+					}
+					_ = resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						t.Fatalf("/healthz %s: status %d", phase, resp.StatusCode)
+					}
+					took = append(took, d)
+					time.Sleep(50 * time.Millisecond)
+				}
+				sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+				return took
+			}
+			idle := probe("unloaded")
+
 			ctx, cancel := context.WithCancel(context.Background())
 			wg := holdConnections(ctx, addr, a, 300, 2*time.Second)
 			defer func() { cancel(); wg.Wait() }()
 			time.Sleep(time.Second) // let the attack reach its 300 connections
+			took := probe("under " + a.name)
 
-			client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
-			var took []time.Duration
-			for range 20 {
-				start := time.Now()
-				resp, err := client.Get("http://" + addr + "/healthz")
-				d := time.Since(start)
-				if err != nil {
-					t.Fatalf("/healthz under %s: %v", a.name, err)
-				}
-				_ = resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					t.Fatalf("/healthz under %s: status %d", a.name, resp.StatusCode)
-				}
-				took = append(took, d)
-				time.Sleep(50 * time.Millisecond)
+			median := func(d []time.Duration) time.Duration { return d[len(d)/2] }
+			t.Logf("/healthz unloaded: median %v, max %v; under %s: median %v, max %v",
+				median(idle), idle[len(idle)-1], a.name, median(took), took[len(took)-1])
+			if worst := took[len(took)-1]; worst > starved {
+				t.Errorf("/healthz took %v at worst under %s, want < %v (all: %v)", worst, a.name, starved, took)
 			}
-			sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
-			t.Logf("/healthz under %s: median %v, max %v", a.name, took[len(took)/2], took[len(took)-1])
-			if took[len(took)-1] > 100*time.Millisecond {
-				t.Errorf("/healthz took %v at worst under %s, want ≤ 100ms (all: %v)", took[len(took)-1], a.name, took)
+			if limit := medianFactor*median(idle) + medianSlack; median(took) > limit {
+				t.Errorf("/healthz median %v under %s, want ≤ %v (%d × the unloaded %v + %v; all: %v)",
+					median(took), a.name, limit, medianFactor, median(idle), medianSlack, took)
 			}
 		})
 	}

@@ -12,7 +12,8 @@
 //	transport/relay        the kernel: attempt loop with one retry decision, SSE pump,
 //	                       held-back stream head, error-kind map, request Record, relay.Pool
 //	transport/gemini       the Gemini v1beta surface: handler, stream codec, envelope, models
-//	transport/responses    the OpenAI Responses surface: handler, stream codec, envelope, models
+//	transport/responses    the OpenAI Responses surface: handler, stream codec, envelope, models,
+//	                       the Codex CLI's usage routes
 //	transport/chat         OpenAI Chat Completions over both pools: translation, stream codecs, envelope
 //	transport/messages     the Anthropic Messages surface over both pools: translation, codec, envelope, models
 //	transport/signin       browser OAuth, the paste page, the Codex device-code sign-in

@@ -52,7 +52,10 @@ type gatewayEnv struct {
 	level zap.AtomicLevel
 	// clock is the fake clock of the member keys' limits, keyClock the
 	// clock they run on (nil: no member keys).
-	clock    *actorstest.FakeClock
+	clock *actorstest.FakeClock
+	// tap sees every message the actors handled, across reboots
+	// (untilPool).
+	tap      *actorstest.Expector
 	keyClock actors.Clock
 
 	// Replaced by restart.
@@ -149,7 +152,10 @@ func (e *gatewayEnv) boot() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	sys, err := actors.Start(ctx, actors.Deps{DB: db, Logger: e.log, KeyClock: e.keyClock, Pools: []actors.PoolSpec{
+	if e.tap == nil {
+		e.tap = actorstest.NewExpector(10 * time.Second)
+	}
+	sys, err := actors.Start(ctx, actors.Deps{DB: db, Logger: e.log, KeyClock: e.keyClock, Tap: e.tap.Observe, Pools: []actors.PoolSpec{
 		{Name: providers.GeminiCLI, Authority: e.gemini, Config: e.cfg.Providers.GeminiCLI},
 		{Name: providers.Codex, Authority: e.codex, Config: e.cfg.Providers.Codex},
 	}})

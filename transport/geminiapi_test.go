@@ -622,7 +622,7 @@ func TestGeminiStreamClientDisconnect(t *testing.T) {
 	cancel()
 
 	pool := h.sys.Pool(providers.GeminiCLI)
-	geminiEventually(t, "the credential is released", func() bool {
+	untilPool(t, h.tap, providers.GeminiCLI, "the credential is released", func() bool {
 		snap, err := pool.Snapshot(t.Context())
 		if err != nil || len(snap.Credentials) != 1 {
 			return false

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/pollux-gateway/pollux/actors"
+	"github.com/pollux-gateway/pollux/actors/actorstest"
 	"github.com/pollux-gateway/pollux/config"
 	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/providers/codex"
@@ -44,6 +45,8 @@ type harness struct {
 	srv       *Server
 	ts        *httptest.Server
 	logs      *observer.ObservedLogs
+	// tap sees every message the actors handled (untilPool).
+	tap *actorstest.Expector
 }
 
 // harnessOptions tunes a harness.
@@ -101,7 +104,8 @@ func newHarnessTB(t testing.TB, o harnessOptions) *harness {
 	h.codex = codex.New(cfg.Providers.Codex, h.cupstream.Client(), log)
 
 	db := storagetest.NewDB(t)
-	sys, err := actors.Start(context.Background(), actors.Deps{DB: db, Logger: log, Pools: []actors.PoolSpec{
+	h.tap = actorstest.NewExpector(10 * time.Second)
+	sys, err := actors.Start(context.Background(), actors.Deps{DB: db, Logger: log, Tap: h.tap.Observe, Pools: []actors.PoolSpec{
 		{Name: providers.GeminiCLI, Authority: h.gemini, Config: cfg.Providers.GeminiCLI},
 		{Name: providers.Codex, Authority: h.codex, Config: cfg.Providers.Codex},
 	}})

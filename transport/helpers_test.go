@@ -3,8 +3,9 @@ package transport
 import (
 	"net/http"
 	"testing"
-	"time"
 
+	"github.com/pollux-gateway/pollux/actors"
+	"github.com/pollux-gateway/pollux/actors/actorstest"
 	codexfake "github.com/pollux-gateway/pollux/providers/codex/fakeupstream"
 )
 
@@ -31,15 +32,15 @@ func faultCodexCalls(h *harness) []string {
 	return out
 }
 
-// eventually polls cond for up to 5 s: actors are asynchronous, so this
-// waits for a message to be processed; it is not a timing assertion.
-func eventually(t *testing.T, what string, cond func() bool) {
+// untilPool returns once cond holds, checking it at once and then after
+// each message provider's scheduler handles: every change of a credential
+// (status, cooldowns, refresh, windows) and every closed lease reaches the
+// scheduler, so this waits on the message that makes cond true instead of
+// polling. A snapshot cond asks for is not such a message.
+func untilPool(t testing.TB, tap *actorstest.Expector, provider, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	tap.Until(t, actors.SchedulerID(provider), what, func(msg any) bool {
+		_, snapshot := msg.(*actors.SnapshotRequest)
+		return !snapshot
+	}, cond)
 }

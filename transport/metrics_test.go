@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/providers"
 	geminifake "github.com/pollux-gateway/pollux/providers/geminicli/fakeupstream"
 	"github.com/pollux-gateway/pollux/storage"
@@ -133,7 +134,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	e.mustDo(http.MethodPost, fmt.Sprintf("/admin/v1/credentials/%d:disable", g[2]), "", harnessKey, http.StatusOK)
 	refreshes := e.gfake.Refreshes("mv-a")
 	e.mustDo(http.MethodPost, fmt.Sprintf("/admin/v1/credentials/%d:refresh", g[0]), "", harnessKey, http.StatusAccepted)
-	adminEventually(t, "the refresh", func() bool { return e.gfake.Refreshes("mv-a") > refreshes })
+	untilPool(t, e.tap, providers.GeminiCLI, "the refresh", func() bool { return e.gfake.Refreshes("mv-a") > refreshes })
 
 	type series struct {
 		name   string
@@ -184,7 +185,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	var fams map[string]*dto.MetricFamily
 	// The cooldown reaches the scheduler's view after the reply; wait for
 	// it (and the refresh's result) rather than race.
-	adminEventually(t, "the pool gauges", func() bool {
+	untilPool(t, e.tap, providers.GeminiCLI, "the pool gauges", func() bool {
 		fams = scrape(t, e)
 		cd, _ := sample(fams, "pollux_cooldowns_active", gem("model", "gemini-2.5-pro"))
 		ok, _ := sample(fams, "pollux_refreshes_total", gem("result", "ok"))
@@ -220,7 +221,9 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 			return tot
 		}
 		wantGem, wantCodex := total{3, 12, 8}, total{1, 12, 5}
-		adminEventually(t, "usage rows", func() bool {
+		// Checked after each message the persistence actor handled (its
+		// flushes among them).
+		e.tap.Until(t, actors.PersistenceID, "usage rows", func(any) bool { return true }, func() bool {
 			return sum(providers.GeminiCLI) == wantGem && sum(providers.Codex) == wantCodex
 		})
 		rows, err := e.db.Usage(context.Background(), providers.GeminiCLI, time.Time{})

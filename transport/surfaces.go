@@ -313,3 +313,24 @@ func (s *Server) bodyLimitOf(c echo.Context) int64 {
 	}
 	return s.bodyLimit
 }
+
+// codexUsageRoutes is the Codex CLI's usage routes (package responses),
+// full paths under /codex: client routes, mounted with the surface.
+func (s *Server) codexUsageRoutes() []route {
+	var out []route
+	for _, rt := range responses.UsageRoutes(responses.Deps{Snapshot: s.codexSnapshot}) {
+		out = append(out, route{rt.Method, openAIRoot + rt.Path, rt.Handler})
+	}
+	return out
+}
+
+// codexSnapshot reads the Codex pool's snapshot, looking the pool up per
+// call (tests may set it after New).
+func (s *Server) codexSnapshot(ctx context.Context) (*actors.Snapshot, error) {
+	for _, p := range s.poolList() {
+		if p.Name == providers.Codex && p.Admin != nil {
+			return p.Admin.Snapshot(ctx)
+		}
+	}
+	return nil, responses.ErrNoPool
+}

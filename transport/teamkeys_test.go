@@ -448,12 +448,21 @@ func TestDisablingKeepsARunningStream(t *testing.T) {
 	e := newKeysEnv(t)
 	id, secret := e.createKey(`{"name":"streamer"}`)
 	st := geminifake.DefaultStream("gemini-2.5-flash")
-	gate := make(chan struct{})
+	// under is taken by the fake as it writes the stream's first event;
+	// the last waits for gate.
+	under, gate := make(chan struct{}), make(chan struct{})
+	st.Events[0].Gate = under
 	st.Events[len(st.Events)-1].Gate = gate
 	e.gfake.ScriptStream(st)
 	done := make(chan reply, 1)
 	go func() { done <- e.as(secret, http.MethodPost, keysStreamPath, geminiReqBody) }()
-	eventually(t, "the stream under way", func() bool { return len(e.gfake.RequestsTo(geminiStreamPath)) == 1 })
+	select {
+	case under <- struct{}{}: // the stream is under way
+	case r := <-done:
+		t.Fatalf("the stream ended before it began: %d %s", r.status, r.body)
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting for the stream to begin upstream")
+	}
 	e.admin(http.MethodPatch, fmt.Sprintf("/admin/v1/keys/%d", id), `{"disabled":true}`, http.StatusOK)
 	if r := e.as(secret, http.MethodPost, geminiUnaryPath, geminiReqBody); r.status != http.StatusUnauthorized {
 		t.Fatalf("request after disable: %d", r.status)

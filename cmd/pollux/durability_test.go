@@ -206,9 +206,12 @@ func TestSecondSignalStopsAtOnce(t *testing.T) {
 	if status, got := postJSON(t, base+"/geminicli/resource:add?wait=true", `["e2e-refresh-sig"]`); status != http.StatusOK {
 		t.Fatalf("resource:add: %d %s", status, got)
 	}
-	never := make(chan struct{})
+	// under is taken by the fake as it writes the stream's first event;
+	// the second never comes.
+	under, never := make(chan struct{}), make(chan struct{})
 	defer close(never)
 	stream := geminifake.DefaultStream("gemini-2.5-pro")
+	stream.Events[0].Gate = under
 	stream.Events[1].Gate = never
 	u.gemini.ScriptStream(stream)
 
@@ -226,8 +229,12 @@ func TestSecondSignalStopsAtOnce(t *testing.T) {
 		_ = resp.Body.Close()
 		body <- string(b)
 	}()
-	for len(u.gemini.RequestsTo("/v1internal:streamGenerateContent")) == 0 {
-		time.Sleep(5 * time.Millisecond)
+	select {
+	case under <- struct{}{}: // the stream is under way upstream
+	case b := <-body:
+		t.Fatalf("the stream ended before it began: %q", b)
+	case <-time.After(10 * time.Second):
+		t.Fatal("stream never reached the upstream")
 	}
 	time.Sleep(100 * time.Millisecond)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {

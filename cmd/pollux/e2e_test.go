@@ -19,6 +19,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/pollux-gateway/pollux/actors"
+	"github.com/pollux-gateway/pollux/actors/actorstest"
 	codexfake "github.com/pollux-gateway/pollux/providers/codex/fakeupstream"
 	geminifake "github.com/pollux-gateway/pollux/providers/geminicli/fakeupstream"
 )
@@ -34,6 +36,8 @@ type instance struct {
 	logs   *observer.ObservedLogs
 	stdout *syncBuffer
 	client *http.Client
+	// tap sees every message the instance's actors handled.
+	tap *actorstest.Expector
 }
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of run.
@@ -75,10 +79,10 @@ func start(t *testing.T, args []string, env map[string]string) *instance {
 	ctx, cancel := context.WithCancel(context.Background())
 	listening := make(chan string, 1)
 	in := &instance{t: t, cancel: cancel, done: make(chan error, 1), logs: logs, stdout: &syncBuffer{},
-		client: &http.Client{Transport: &http.Transport{}}}
+		client: &http.Client{Transport: &http.Transport{}}, tap: actorstest.NewExpector(10 * time.Second)}
 	getenv := func(k string) string { return env[k] }
 	go func() {
-		in.done <- runWith(ctx, args, getenv, in.stdout, hooks{listening: listening, logCore: core})
+		in.done <- runWith(ctx, args, getenv, in.stdout, hooks{listening: listening, logCore: core, actorTap: in.tap.Observe})
 	}()
 	select {
 	case in.addr = <-listening:
@@ -403,8 +407,11 @@ func TestGracefulShutdownFinishesInFlightStreams(t *testing.T) {
 	if code, _, body := in.do(http.MethodPost, "/geminicli/resource:add?wait=true", `["e2e-refresh-g1"]`, nil); code != 200 {
 		t.Fatalf("add: %d %s", code, body)
 	}
-	gate := make(chan struct{})
+	// under is taken by the fake as it writes the stream's first event;
+	// the second waits for gate.
+	under, gate := make(chan struct{}), make(chan struct{})
 	stream := geminifake.DefaultStream("gemini-2.5-pro")
+	stream.Events[0].Gate = under
 	stream.Events[1].Gate = gate
 	u.gemini.ScriptStream(stream)
 
@@ -419,12 +426,12 @@ func TestGracefulShutdownFinishesInFlightStreams(t *testing.T) {
 		got <- result{code, body}
 	}()
 	// Wait until the stream is under way upstream, then stop Pollux.
-	deadline := time.Now().Add(10 * time.Second)
-	for len(u.gemini.RequestsTo("/v1internal:streamGenerateContent")) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("stream never reached the upstream")
-		}
-		time.Sleep(5 * time.Millisecond)
+	select {
+	case under <- struct{}{}:
+	case r := <-got:
+		t.Fatalf("the stream ended before it began: %d %q", r.code, r.body)
+	case <-time.After(10 * time.Second):
+		t.Fatal("stream never reached the upstream")
 	}
 	stopped := make(chan error, 1)
 	go func() { stopped <- in.stop() }()
@@ -442,4 +449,16 @@ func TestGracefulShutdownFinishesInFlightStreams(t *testing.T) {
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// untilPool returns once cond holds, checking it at once and then after
+// each message provider's scheduler in the instance handles (every change
+// of a credential reaches it), instead of polling. A snapshot cond asks for
+// is not such a message.
+func (in *instance) untilPool(provider, what string, cond func() bool) {
+	in.t.Helper()
+	in.tap.Until(in.t, actors.SchedulerID(provider), what, func(msg any) bool {
+		_, snapshot := msg.(*actors.SnapshotRequest)
+		return !snapshot
+	}, cond)
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pollux-gateway/pollux/providers"
 	codexfake "github.com/pollux-gateway/pollux/providers/codex/fakeupstream"
 	geminifake "github.com/pollux-gateway/pollux/providers/geminicli/fakeupstream"
 	"github.com/pollux-gateway/pollux/storage/storagetest"
@@ -91,19 +92,13 @@ func TestImportOriginalPolluxDatabase(t *testing.T) {
 	}
 
 	// The dead Codex credential was validated by its first refresh.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		views := credentialViews(t, in, "codex")
-		if v := views["acct-dead"]; v.Status == "needs_reauth" {
-			if v.StatusReason == "" {
-				t.Error("needs_reauth without a reason")
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dead imported credential not in needs_reauth: %+v", views["acct-dead"])
-		}
-		time.Sleep(20 * time.Millisecond)
+	var dead credView
+	in.untilPool(providers.Codex, "the dead imported credential in needs_reauth", func() bool {
+		dead = credentialViews(t, in, "codex")["acct-dead"]
+		return dead.Status == "needs_reauth"
+	})
+	if dead.StatusReason == "" {
+		t.Error("needs_reauth without a reason")
 	}
 	views := credentialViews(t, in, "geminicli")
 	if len(views) != 3 || views["proj-g3"].Status != "disabled" {

@@ -43,6 +43,9 @@ type hooks struct {
 	logCore zapcore.Core
 	// httpClient replaces the upstream clients (tests).
 	httpClient *http.Client
+	// actorTap, when set, is told of every message the actors handled
+	// (actors.Deps.Tap; tests wait on it).
+	actorTap func(who string, msg any)
 }
 
 // run is main without the process: it returns when ctx ends (after a
@@ -224,7 +227,7 @@ func serve(ctx context.Context, cfg config.Config, secretsKey []byte, log *zap.L
 	gemini := geminicli.New(cfg.Providers.GeminiCLI, gclient, log.Named(providers.GeminiCLI))
 	cdx := codex.New(cfg.Providers.Codex, cclient, log.Named(providers.Codex))
 
-	sys, err := actors.Start(ctx, actors.Deps{DB: db, Logger: log, Pools: []actors.PoolSpec{
+	sys, err := actors.Start(ctx, actors.Deps{DB: db, Logger: log, Tap: h.actorTap, Pools: []actors.PoolSpec{
 		{Name: providers.GeminiCLI, Authority: gemini, Config: cfg.Providers.GeminiCLI},
 		{Name: providers.Codex, Authority: cdx, Config: cfg.Providers.Codex},
 	}})

@@ -2,9 +2,12 @@
 // the Codex backend (mounted under /codex/v1): POST responses (streamed,
 // with the head of the stream held back so an overload or usage limit there
 // fails over; or collected whole), POST responses/compact, the stream
-// codec, the OpenAI error envelope and the OpenAI model list. Routes
-// returns the surface's routes for its Deps; it relays through
-// transport/relay and imports no other surface.
+// codec, the OpenAI error envelope and the OpenAI model list; and, under
+// /codex, the Codex CLI's usage routes (GET backend-api/wham/usage and
+// api/codex/usage: the pool's aggregate usage windows in the ChatGPT
+// backend's shape, from Deps.Snapshot). Routes and UsageRoutes return the
+// surface's routes for its Deps; it relays through transport/relay and
+// imports no other surface.
 //
 // Error envelope, as OpenAI's API writes it, with the usage-limit fields the
 // Codex CLI shows when the upstream stated them:

@@ -1,6 +1,7 @@
 package responses
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +42,9 @@ type Deps struct {
 	ModelFilter func(c echo.Context) func(id string) bool
 	// Logger receives the surface's debug lines and warnings; nil discards.
 	Logger *zap.Logger
+	// Snapshot reads the Codex pool's snapshot for the Codex CLI's usage
+	// routes (UsageRoutes); ErrNoPool, or a nil Snapshot, answers 503.
+	Snapshot func(ctx context.Context) (*actors.Snapshot, error)
 }
 
 // Route is one route of the surface, relative to /codex/v1.

@@ -74,17 +74,10 @@ func jobOutcome(log *zap.Logger, prov oauthProvider, jobID string, job *actors.J
 // as a verdict, a refused code as 400, anything else as 502.
 func exchangeOutcome(log *zap.Logger, prov oauthProvider, err error) signInOutcome {
 	log.Warn("oauth: code exchange failed", zap.Error(err))
-	var ve *providers.VerdictError
-	if errors.As(err, &ve) {
-		var v actors.Verdict
-		switch {
-		case errors.Is(err, providers.ErrIneligible):
-			v = actors.Verdict{Result: actors.VerdictIneligible, Reason: ve.Reason, URL: ve.URL}
-		case errors.Is(err, providers.ErrBanned):
-			v = actors.Verdict{Result: actors.VerdictBanned, Reason: ve.Reason, URL: ve.URL}
-		default:
+	if v, ok := actors.VerdictOf(err); ok {
+		if v.Result == actors.VerdictInvalid {
 			return problemOutcome(http.StatusBadRequest, "The provider refused the sign-in",
-				"Reason: "+shortText(ve.Reason, 200)+". An authorization code works once and only for a few minutes; start again.")
+				"Reason: "+shortText(v.Reason, 200)+". An authorization code works once and only for a few minutes; start again.")
 		}
 		status, page := verdictPage(prov, v)
 		return signInOutcome{status: status, page: page, verdict: &v}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/pollux-gateway/pollux/providers"
 	codexfake "github.com/pollux-gateway/pollux/providers/codex/fakeupstream"
@@ -24,7 +23,7 @@ func TestCodexUsageWindowsReachTheCredential(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	eventually(t, "windows on the credential", func() bool {
+	untilPool(t, h.tap, providers.Codex, "windows on the credential", func() bool {
 		s, err := pool.Snapshot(context.Background())
 		if err != nil || len(s.Credentials) != 1 || s.Credentials[0].ID != id {
 			return false
@@ -41,7 +40,7 @@ func TestCodexUsageWindowsReachTheCredential(t *testing.T) {
 	readAll(t, h.do(http.MethodPost, codexPath, codexTestBody("true"), nil))
 	calls := len(h.cfake.RequestsTo(codexfake.Responses))
 
-	eventually(t, "account cooling", func() bool {
+	untilPool(t, h.tap, providers.Codex, "account cooling", func() bool {
 		s, err := pool.Snapshot(context.Background())
 		return err == nil && s.Credentials[0].Status == "cooling"
 	})
@@ -56,18 +55,5 @@ func TestCodexUsageWindowsReachTheCredential(t *testing.T) {
 	}
 	if got := len(h.cfake.RequestsTo(codexfake.Responses)); got != calls {
 		t.Fatalf("upstream called %d more time(s) for a spent account", got-calls)
-	}
-}
-
-// eventually polls cond for up to 5 s: actors are asynchronous, so this
-// waits for a message to be processed; it is not a timing assertion.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

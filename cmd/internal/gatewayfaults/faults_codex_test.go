@@ -297,7 +297,7 @@ func TestCodexFaultClasses(t *testing.T) {
 			}
 
 			// (b) The pool's verdict on the faulted account.
-			view := faultAwaitCred(t, pool, ids[hit], tc.want, sent)
+			view := faultAwaitCred(t, h.tap, pool, ids[hit], tc.want, sent)
 			wantRefreshes := 0
 			if tc.refreshed {
 				wantRefreshes = 1

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pollux-gateway/pollux/actors"
+	"github.com/pollux-gateway/pollux/actors/actorstest"
 	"github.com/pollux-gateway/pollux/providers"
 	geminifake "github.com/pollux-gateway/pollux/providers/geminicli/fakeupstream"
 	"github.com/pollux-gateway/pollux/storage"
@@ -159,24 +160,29 @@ func faultCredView(t *testing.T, pool *actors.Pool, id int64) (actors.Credential
 
 // faultAwaitCred waits until the pool's view of credential id matches want
 // (the outcome travels scheduler → credential actor → scheduler, so the view
-// lags the client's answer a little) and returns it.
-func faultAwaitCred(t *testing.T, pool *actors.Pool, id int64, want faultCredWant, sent time.Time) actors.CredentialView {
+// lags the client's answer a little), checking after each message the
+// pool's scheduler handles, and returns it.
+func faultAwaitCred(t *testing.T, tap *actorstest.Expector, pool *actors.Pool, id int64, want faultCredWant, sent time.Time) actors.CredentialView {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		v, ok := faultCredView(t, pool, id)
-		diff := "credential not in the snapshot"
+	var (
+		v    actors.CredentialView
+		diff string
+	)
+	defer func() {
+		if t.Failed() && diff != "" {
+			t.Logf("credential %d (%s): %s", id, v.Email, diff)
+		}
+	}()
+	untilPool(t, tap, pool.Name(), fmt.Sprintf("credential %d to match the fault's verdict", id), func() bool {
+		var ok bool
+		v, ok = faultCredView(t, pool, id)
+		diff = "credential not in the snapshot"
 		if ok {
 			diff = want.faultCheck(v, sent)
 		}
-		if diff == "" {
-			return v
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("credential %d (%s): %s", id, v.Email, diff)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return diff == ""
+	})
+	return v
 }
 
 // faultFollowUps sends n more requests while the faulted credential is kept
@@ -217,20 +223,6 @@ func (r faultRetry) check(t *testing.T, hit, next string) {
 		t.Errorf("the retry went to the faulted credential %q, want another", hit)
 	case r == faultSame && next != hit:
 		t.Errorf("the retry went to %q, want the faulted credential %q", next, hit)
-	}
-}
-
-// faultAwait polls cond until it holds: actors and background refreshes are
-// asynchronous, so this waits for a message to be processed; it is not a
-// timing assertion.
-func faultAwait(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -596,16 +588,16 @@ func TestGeminiFaultClasses(t *testing.T) {
 			}
 
 			// (b) What the pool made of the faulted credential.
-			view := faultAwaitCred(t, pool, ids[hit], tc.want, sent)
+			view := faultAwaitCred(t, h.tap, pool, ids[hit], tc.want, sent)
 			wantRefreshes := 0
 			if tc.refreshed {
 				wantRefreshes = 1
 				// The refresh runs in the background when another
 				// credential took the retry.
-				faultAwait(t, "the faulted credential refreshes", func() bool { return h.gfake.Refreshes(hit) > refreshes[hit] })
+				untilPool(t, h.tap, providers.GeminiCLI, "the faulted credential refreshes", func() bool { return h.gfake.Refreshes(hit) > refreshes[hit] })
 				// The upstream issued the token; the credential adopts it
 				// once it is durable, a moment later.
-				faultAwait(t, "the faulted credential adopts its new token", func() bool {
+				untilPool(t, h.tap, providers.GeminiCLI, "the faulted credential adopts its new token", func() bool {
 					v, ok := faultCredView(t, pool, ids[hit])
 					return ok && !v.Refreshing
 				})

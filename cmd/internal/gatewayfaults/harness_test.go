@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/pollux-gateway/pollux/actors"
+	"github.com/pollux-gateway/pollux/actors/actorstest"
 	"github.com/pollux-gateway/pollux/config"
 	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/providers/codex"
@@ -45,6 +46,8 @@ type harness struct {
 	srv       *transport.Server
 	ts        *httptest.Server
 	logs      *observer.ObservedLogs
+	// tap sees every message the actors handled (untilPool).
+	tap *actorstest.Expector
 }
 
 // harnessOptions tunes a harness.
@@ -102,7 +105,8 @@ func newHarnessTB(t testing.TB, o harnessOptions) *harness {
 	h.codex = codex.New(cfg.Providers.Codex, h.cupstream.Client(), log)
 
 	db := storagetest.NewDB(t)
-	sys, err := actors.Start(context.Background(), actors.Deps{DB: db, Logger: log, Pools: []actors.PoolSpec{
+	h.tap = actorstest.NewExpector(10 * time.Second)
+	sys, err := actors.Start(context.Background(), actors.Deps{DB: db, Logger: log, Tap: h.tap.Observe, Pools: []actors.PoolSpec{
 		{Name: providers.GeminiCLI, Authority: h.gemini, Config: cfg.Providers.GeminiCLI},
 		{Name: providers.Codex, Authority: h.codex, Config: cfg.Providers.Codex},
 	}})
@@ -279,3 +283,16 @@ func toString(v any) string {
 }
 
 func fmtAny(v any) string { return fmt.Sprint(v) }
+
+// untilPool returns once cond holds, checking it at once and then after
+// each message provider's scheduler handles: every change of a credential
+// (status, cooldowns, refresh, windows) and every closed lease reaches the
+// scheduler, so this waits on the message that makes cond true instead of
+// polling. A snapshot cond asks for is not such a message.
+func untilPool(t testing.TB, tap *actorstest.Expector, provider, what string, cond func() bool) {
+	t.Helper()
+	tap.Until(t, actors.SchedulerID(provider), what, func(msg any) bool {
+		_, snapshot := msg.(*actors.SnapshotRequest)
+		return !snapshot
+	}, cond)
+}
