@@ -9,6 +9,7 @@
 // (narrow interfaces, no back-pointer to the server), built in surfaces.go
 // and mounted by one line in Server.routes:
 //
+//	transport/openaierr    the OpenAI error envelope the Responses and Chat surfaces share
 //	transport/relay        the kernel: attempt loop with one retry decision, SSE pump,
 //	                       held-back stream head, error-kind map, request Record, relay.Pool
 //	transport/gemini       the Gemini v1beta surface: handler, stream codec, envelope, models

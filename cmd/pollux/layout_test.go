@@ -59,8 +59,9 @@ func TestImportRules(t *testing.T) {
 var transportSurfaces = []string{"gemini", "responses", "chat", "messages", "signin", "operations"}
 
 // transportShared are the packages under transport any surface may import:
-// the relay kernel. The rule holds whether or not the package exists yet.
-var transportShared = []string{"relay"}
+// the relay kernel and the OpenAI error envelope both OpenAI-shaped surfaces
+// write. The rule holds whether or not the package exists yet.
+var transportShared = []string{"relay", "openaierr"}
 
 // transportImportError says what is wrong with package pkg importing imp
 // (both relative to the module), "" when nothing is. Inside transport:

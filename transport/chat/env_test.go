@@ -175,3 +175,8 @@ func codexEvents(evs ...string) string {
 	}
 	return b.String()
 }
+
+// errorEnvelope decodes the OpenAI error envelope the surface answers in.
+type errorEnvelope struct {
+	Error apiError `json:"error"`
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/pollux-gateway/pollux/providers/codex"
 	"github.com/pollux-gateway/pollux/providers/geminicli"
 	"github.com/pollux-gateway/pollux/providers/sse"
+	"github.com/pollux-gateway/pollux/transport/openaierr"
 	"github.com/pollux-gateway/pollux/transport/relay"
 )
 
@@ -129,8 +130,9 @@ func (h *handler) serve(c echo.Context) error {
 	}
 	rec.Model(model)
 	if !h.models[model] {
-		return writeError(w, http.StatusNotFound, newAPIError(http.StatusNotFound,
-			fmt.Sprintf("the model %q does not exist or is not served here", r.Model), "model"), 0)
+		e := newAPIError(http.StatusNotFound, fmt.Sprintf("the model %q does not exist or is not served here", r.Model), "model")
+		e.Code = openaierr.Nullable("model_not_found")
+		return writeError(w, http.StatusNotFound, e, 0)
 	}
 	if h.d.Admit != nil {
 		if err := h.d.Admit(c, model); err != nil {
@@ -344,7 +346,7 @@ func fromCodex(status int, e codex.APIError) apiError {
 		out.Type = e.Type
 	}
 	if e.Code != "" {
-		out.Code = strOrNil(e.Code)
+		out.Code = openaierr.Nullable(e.Code)
 	}
 	return out
 }

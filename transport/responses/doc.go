@@ -16,7 +16,7 @@
 //	  "plan_type":"plus","resets_at":1767225600,"resets_in_seconds":3600}}
 //
 // For Pollux's own errors type and code are derived from the HTTP status
-// (see ErrorType and ErrorCode) and param is null.
+// (see openaierr.Type and openaierr.Code) and param is null.
 //
 // Handlers report failures as *relay.Error (or *echo.HTTPError); the
 // server renders them with WriteError, picked by the request's path.
