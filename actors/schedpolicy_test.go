@@ -693,7 +693,7 @@ func TestQuotaCostSampleCorrections(t *testing.T) {
 					e.inflight++
 					p.release(e, "m", ok, 0, false, t0)
 				}
-				e.inflight = s.inflight
+				setInflight(e, "m", s.inflight)
 				if s.report > 0 {
 					c := readyChange(1)
 					c.Quota = []providers.QuotaBucket{{Model: "m", Remaining: s.report, ResetAt: reset}}
@@ -736,7 +736,7 @@ func TestSpentOutRoundsToWholeRequests(t *testing.T) {
 			e.inflight++
 			p.release(e, "m", providers.Outcome{Kind: providers.KindOK}, 0, false, t0)
 			report(tc.lastLeft)
-			e.inflight = tc.inflight
+			setInflight(e, "m", tc.inflight)
 			if got := p.spentOut(e, "m", t0); got != tc.wantSpent {
 				t.Fatalf("spent out %v, want %v", got, tc.wantSpent)
 			}
@@ -772,7 +772,7 @@ func TestQuotaSampleCoversReportedOutcomesOnly(t *testing.T) {
 			}
 			report(0.9, 0)
 			e := p.entries[1]
-			e.inflight = 2
+			setInflight(e, "m", 2)
 			p.release(e, "m", ok, 1, false, t0)
 			p.release(e, "m", ok, 2, false, t0)
 			want := 0.7 // both requests reported
@@ -828,10 +828,10 @@ func TestLastRequestWaitsForInflight(t *testing.T) {
 			}
 			report(tc.left + 0.1)
 			e := p.entries[1]
-			e.inflight = 1
+			setInflight(e, "m", 1)
 			p.release(e, "m", ok, 0, false, t0)
 			report(tc.left) // cost 0.1
-			e.inflight = tc.inflight
+			setInflight(e, "m", tc.inflight)
 			p.reindex(e, t0)
 			if got := pickID(p, &Acquire{Model: "m"}, t0) == 1; got != tc.want {
 				left, _, _ := headroom(e, "m", t0)
@@ -843,9 +843,63 @@ func TestLastRequestWaitsForInflight(t *testing.T) {
 		p := newSchedPolicy(0)
 		p.upsert(readyChange(1), t0)
 		e := p.entries[1]
-		e.inflight = 5
+		setInflight(e, "m", 5)
 		if !p.readyFor(e, "m", t0) {
 			t.Fatal("lru: not ready")
 		}
 	})
+}
+
+// setInflight puts n requests for model in flight on e, as grants would.
+func setInflight(e *schedEntry, model string, n int) {
+	e.inflight = n
+	if e.inflightBy == nil {
+		e.inflightBy = make(map[string]int)
+	}
+	e.inflightBy[model] = n
+}
+
+// TestQuotaEstimateCountsInflightPerModel: a model's own quota is spent only
+// by the requests in flight for that model; an account-wide quota by all of
+// them (issue 9: a Gemini credential estimated spent on one model, with a
+// request left, while a request for the other model was in flight on it).
+func TestQuotaEstimateCountsInflightPerModel(t *testing.T) {
+	ok := providers.Outcome{Kind: providers.KindOK}
+	reset := t0.Add(time.Hour)
+	for _, tc := range []struct {
+		name     string
+		bucket   string // the quota's model
+		inflight string // the model of the request in flight
+		want     bool   // the last request for "m" is granted
+	}{
+		{"model quota, the other model's request in flight", "m", "n", true},
+		{"model quota, a request for the same model in flight", "m", "m", false},
+		{"account-wide quota, the other model's request in flight", storage.AllModels, "n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newSchedPolicyRouting(0, routeQuota)
+			report := func(left float64, seq uint64) {
+				c := readyChange(1)
+				c.OutcomeSeq = seq
+				c.Quota = []providers.QuotaBucket{{Model: tc.bucket, Remaining: left, ResetAt: reset}}
+				if tc.bucket != storage.AllModels {
+					c.Quota = append(c.Quota, providers.QuotaBucket{Model: "n", Remaining: 1, ResetAt: reset})
+				}
+				p.upsert(c, t0)
+			}
+			report(0.5, 0)
+			if id := pickID(p, &Acquire{Model: "m"}, t0); id != 1 {
+				t.Fatalf("first request: picked %d, want 1", id)
+			}
+			p.release(p.entries[1], "m", ok, 1, false, t0)
+			report(0.25, 1) // cost 0.25: one request left for m
+			if id := pickID(p, &Acquire{Model: tc.inflight}, t0); id != 1 {
+				t.Fatalf("request for %s: picked %d, want 1", tc.inflight, id)
+			}
+			if got := pickID(p, &Acquire{Model: "m"}, t0) == 1; got != tc.want {
+				left, _, _ := headroom(p.entries[1], "m", t0)
+				t.Fatalf("last request for m granted %v, want %v (estimated left %v)", got, tc.want, left)
+			}
+		})
+	}
 }
