@@ -118,9 +118,9 @@ type schedEntry struct {
 	// credential estimated spent on one model, with a request left, while
 	// requests for the other model were in flight on it).
 	inflightBy map[string]int
-	served    uint64
-	lastUsed  time.Time
-	view      CredentialView
+	served     uint64
+	lastUsed   time.Time
+	view       CredentialView
 	// elems[i] is the entry's element in queue i, nil when absent.
 	elems []*list.Element
 	// Quota routing: hpos[i] is the entry's index in rank heap i (-1 when
