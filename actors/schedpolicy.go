@@ -602,10 +602,7 @@ func headroomCost(e *schedEntry, model string, now time.Time) (remaining float64
 			continue
 		}
 		left, at := b.Remaining, b.ResetAt
-		inflight := e.inflight
-		if b.Model != storage.AllModels {
-			inflight = e.inflightBy[b.Model]
-		}
+		inflight := e.inflightFor(b.Model)
 		t := e.spend[b.Model]
 		var cost float64
 		if t != nil {

@@ -903,3 +903,74 @@ func TestQuotaEstimateCountsInflightPerModel(t *testing.T) {
 		})
 	}
 }
+
+// TestBoundedSample: a cost sample known to lie in [lo, hi] takes the
+// estimate so far where it fits, else the nearest bound; hi without one.
+func TestBoundedSample(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		prior, lo, hi float64
+		want          float64
+	}{
+		{"no estimate yet: the sure divisor", 0, 0.25, 0.5, 0.5},
+		{"the estimate fits", 0.25, 0.25, 0.5, 0.25},
+		{"dearer than the estimate for sure", 0.2, 0.25, 0.5, 0.25},
+		{"cheaper than the estimate for sure", 0.6, 0.25, 0.5, 0.5},
+		{"nothing unsure", 0.3, 0.25, 0.25, 0.25},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := boundedSample(tc.prior, tc.lo, tc.hi); got != tc.want {
+				t.Fatalf("boundedSample(%v, %v, %v) = %v, want %v", tc.prior, tc.lo, tc.hi, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestQuotaReportCountingInflight: a quota report that counted a request
+// still in flight does not make requests look dearer than they are, so a
+// credential whose window reset serves its whole quota (issue 9: a Gemini
+// credential estimated spent with one request left, at 150 % load).
+func TestQuotaReportCountingInflight(t *testing.T) {
+	ok := providers.Outcome{Kind: providers.KindOK}
+	reset := t0.Add(10 * time.Minute)
+	p := newSchedPolicyRouting(0, routeQuota)
+	report := func(left float64, seq uint64) {
+		c := readyChange(1)
+		c.OutcomeSeq = seq
+		c.Quota = []providers.QuotaBucket{{Model: "m", Remaining: left, ResetAt: reset}}
+		p.upsert(c, t0)
+	}
+	report(1, 0)
+	if id := pickID(p, &Acquire{Model: "m"}, t0); id != 1 {
+		t.Fatalf("picked %d, want 1", id)
+	}
+	e := p.entries[1]
+	p.release(e, "m", ok, 1, false, t0)
+	report(0.75, 1) // four requests a window: 0.25 each
+	for i := range 2 {
+		if id := pickID(p, &Acquire{Model: "m"}, t0); id != 1 {
+			t.Fatalf("request %d: picked %d, want 1", i, id)
+		}
+	}
+	p.release(e, "m", ok, 2, false, t0)
+	report(0.25, 2) // both counted upstream, one still in flight
+	if got := e.spend["m"].cost; math.Abs(got-0.25) > 1e-9 {
+		t.Fatalf("learned cost %v, want 0.25", got)
+	}
+	p.release(e, "m", ok, 3, false, t0)
+	// The window resets: all four requests of the new one are served.
+	now := reset.Add(time.Second)
+	for _, id := range p.dueWakes(now) { // the scheduler's wake-up
+		p.reindex(p.entries[id], now)
+	}
+	for i := range 4 {
+		if id := pickID(p, &Acquire{Model: "m"}, now); id != 1 {
+			left, _, _ := headroom(e, "m", now)
+			t.Fatalf("new window, request %d: picked %d, want 1 (estimated left %v)", i, id, left)
+		}
+		p.release(e, "m", ok, uint64(4+i), false, now)
+	}
+	if id := pickID(p, &Acquire{Model: "m"}, now); id != 0 {
+		t.Fatalf("a fifth request in the window: picked %d, want none", id)
+	}
+}
