@@ -195,10 +195,23 @@ func (e *schedEntry) observeQuota(next []providers.QuotaBucket, seq uint64) {
 		if n := covered; n > 0 && same && b.Remaining < t.base {
 			sampled = true
 			t.sampleSpent, t.sampleN, t.costBefore = t.base-b.Remaining, n, t.cost
-			sample := t.sampleSpent / float64(n)
-			t.cost = blendCost(t.cost, sample)
+			// The report covers the n successes for sure, and may cover
+			// the others counted since and those in flight (the upstream
+			// counted them when it took them): the cost lies between
+			// spent/(n+unsure) and spent/n. Dividing by n alone made it
+			// come out too dear whenever the report counted requests in
+			// flight, which kept a credential with a request left out of
+			// rotation (issue 9: Gemini client 429s at 150 % load).
+			unsure := t.oks - covered + e.inflightFor(b.Model)
+			hi := t.sampleSpent / float64(n)
+			lo := t.sampleSpent / float64(n+unsure)
+			prior := t.cost
+			if prior == 0 && e.poolCosts != nil {
+				prior = e.poolCosts[b.Model]
+			}
+			t.cost = blendCost(t.cost, boundedSample(prior, lo, hi))
 			if e.poolCosts != nil {
-				e.poolCosts[b.Model] = blendCost(e.poolCosts[b.Model], sample)
+				e.poolCosts[b.Model] = blendCost(e.poolCosts[b.Model], boundedSample(e.poolCosts[b.Model], lo, hi))
 			}
 		}
 		if !sampled && t.oks == 0 && t.sampleN > 0 && e.inflight == 0 && same && b.Remaining < t.base {
@@ -272,6 +285,28 @@ func (t *spendTrack) uncount(seq uint64) {
 	if n := len(t.okSeqs); n > t.oks {
 		t.okSeqs = t.okSeqs[:n-1]
 	}
+}
+
+// boundedSample is a cost sample known only to lie in [lo, hi]: the
+// estimate so far (prior) where it fits, else the bound nearest to it; hi
+// without an estimate. Sampled so, a cost estimate that starts at or above
+// the true cost (hi always is) never falls below it: no sample makes
+// requests look cheaper than they are, and no report that counted requests
+// in flight makes them look dearer than the estimate already was.
+func boundedSample(prior, lo, hi float64) float64 {
+	if prior <= 0 {
+		return hi
+	}
+	return min(max(prior, lo), hi)
+}
+
+// inflightFor returns the requests in flight that a quota of model counts:
+// those for the model, or all of them for an account-wide quota.
+func (e *schedEntry) inflightFor(model string) int {
+	if model == storage.AllModels {
+		return e.inflight
+	}
+	return e.inflightBy[model]
 }
 
 // blendCost folds a sample into a running cost estimate (0: none yet).

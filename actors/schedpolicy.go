@@ -113,9 +113,14 @@ type schedEntry struct {
 	// same per request): a credential that has not learned its own uses it.
 	poolCosts map[string]float64
 	inflight  int
-	served    uint64
-	lastUsed  time.Time
-	view      CredentialView
+	// inflightBy counts the requests in flight per model: a model's own
+	// quota is spent only by requests for that model (issue 9: a Gemini
+	// credential estimated spent on one model, with a request left, while
+	// requests for the other model were in flight on it).
+	inflightBy map[string]int
+	served     uint64
+	lastUsed   time.Time
+	view       CredentialView
 	// elems[i] is the entry's element in queue i, nil when absent.
 	elems []*list.Element
 	// Quota routing: hpos[i] is the entry's index in rank heap i (-1 when
@@ -245,8 +250,8 @@ func (p *schedPolicy) lastRequestBusy(e *schedEntry, model string, now time.Time
 	if p.routing != routeQuota || e.inflight == 0 || len(e.quota) == 0 {
 		return false
 	}
-	left, _, reqCost, known := headroomCost(e, model, now)
-	return known && reqCost > 0 && left < 1.5*reqCost
+	left, _, reqCost, busy, known := headroomCost(e, model, now)
+	return known && busy > 0 && reqCost > 0 && left < 1.5*reqCost
 }
 
 // rampDone ends the ramp after a probe: from there the credential takes
@@ -263,7 +268,7 @@ func (p *schedPolicy) spentOut(e *schedEntry, model string, now time.Time) bool 
 	if p.routing != routeQuota || len(e.quota) == 0 {
 		return false
 	}
-	left, _, reqCost, known := headroomCost(e, model, now)
+	left, _, reqCost, _, known := headroomCost(e, model, now)
 	// Quota is spent in whole requests: an estimate within half a request's
 	// cost of zero is an estimate a little off (the cost is learned from
 	// rounded reports), not a request's worth left. Sending one would
@@ -407,6 +412,9 @@ func pendingKey(model string, o providers.Outcome) string {
 func (p *schedPolicy) release(e *schedEntry, model string, o providers.Outcome, seq uint64, probe bool, now time.Time) {
 	if e.inflight > 0 {
 		e.inflight--
+	}
+	if e.inflightBy[model] > 0 {
+		e.inflightBy[model]--
 	}
 	if o.Kind == providers.KindOK && len(e.spend) > 0 {
 		e.countSpent(model, seq, now)
@@ -578,13 +586,15 @@ func resetUnits(t time.Time) int64 {
 // has passed counts as refilled, less what the new window has spent when the
 // cost is known, and says nothing otherwise.
 func headroom(e *schedEntry, model string, now time.Time) (remaining float64, reset time.Time, known bool) {
-	remaining, reset, _, known = headroomCost(e, model, now)
+	remaining, reset, _, _, known = headroomCost(e, model, now)
 	return remaining, reset, known
 }
 
 // headroomCost is headroom with the estimated cost of one request against
-// the bucket it reports (0: not known).
-func headroomCost(e *schedEntry, model string, now time.Time) (remaining float64, reset time.Time, reqCost float64, known bool) {
+// the bucket it reports (0: not known) and the requests in flight that
+// bucket's estimate counts (those for its model, or all for an account-wide
+// bucket).
+func headroomCost(e *schedEntry, model string, now time.Time) (remaining float64, reset time.Time, reqCost float64, busy int, known bool) {
 	remaining = 1.0
 	for i := range e.quota {
 		b := &e.quota[i]
@@ -592,6 +602,7 @@ func headroomCost(e *schedEntry, model string, now time.Time) (remaining float64
 			continue
 		}
 		left, at := b.Remaining, b.ResetAt
+		inflight := e.inflightFor(b.Model)
 		t := e.spend[b.Model]
 		var cost float64
 		if t != nil {
@@ -606,23 +617,27 @@ func headroomCost(e *schedEntry, model string, now time.Time) (remaining float64
 			if cost == 0 {
 				continue
 			}
-			spent := e.inflight
+			spent := inflight
 			if t.reset.IsZero() && !t.after.IsZero() {
 				spent += t.oks
 			}
 			left, at = 1-cost*float64(spent), time.Time{}
 		case cost > 0 && sameWindow(t.reset, b.ResetAt):
-			left = t.base - cost*float64(t.oks+e.inflight)
+			left = t.base - cost*float64(t.oks+inflight)
 		}
 		if !known || left < remaining {
-			remaining, reset, reqCost, known = left, at, cost, true
+			remaining, reset, reqCost, busy, known = left, at, cost, inflight, true
 		}
 	}
-	return remaining, reset, reqCost, known
+	return remaining, reset, reqCost, busy, known
 }
 
 func (p *schedPolicy) grant(e *schedEntry, mi int, model string, now time.Time) *schedEntry {
 	e.inflight++
+	if e.inflightBy == nil {
+		e.inflightBy = make(map[string]int, 2)
+	}
+	e.inflightBy[model]++
 	e.served++
 	e.lastUsed = now
 	e.grantedProbe = false

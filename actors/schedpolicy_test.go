@@ -720,7 +720,7 @@ func TestQuotaCostSampleCorrections(t *testing.T) {
 					e.inflight++
 					p.release(e, "m", ok, 0, false, t0)
 				}
-				e.inflight = s.inflight
+				setInflight(e, "m", s.inflight)
 				if s.report > 0 {
 					c := readyChange(1)
 					c.Quota = []providers.QuotaBucket{{Model: "m", Remaining: s.report, ResetAt: reset}}
@@ -763,7 +763,7 @@ func TestSpentOutRoundsToWholeRequests(t *testing.T) {
 			e.inflight++
 			p.release(e, "m", providers.Outcome{Kind: providers.KindOK}, 0, false, t0)
 			report(tc.lastLeft)
-			e.inflight = tc.inflight
+			setInflight(e, "m", tc.inflight)
 			if got := p.spentOut(e, "m", t0); got != tc.wantSpent {
 				t.Fatalf("spent out %v, want %v", got, tc.wantSpent)
 			}
@@ -799,7 +799,7 @@ func TestQuotaSampleCoversReportedOutcomesOnly(t *testing.T) {
 			}
 			report(0.9, 0)
 			e := p.entries[1]
-			e.inflight = 2
+			setInflight(e, "m", 2)
 			p.release(e, "m", ok, 1, false, t0)
 			p.release(e, "m", ok, 2, false, t0)
 			want := 0.7 // both requests reported
@@ -855,10 +855,10 @@ func TestLastRequestWaitsForInflight(t *testing.T) {
 			}
 			report(tc.left + 0.1)
 			e := p.entries[1]
-			e.inflight = 1
+			setInflight(e, "m", 1)
 			p.release(e, "m", ok, 0, false, t0)
 			report(tc.left) // cost 0.1
-			e.inflight = tc.inflight
+			setInflight(e, "m", tc.inflight)
 			p.reindex(e, t0)
 			if got := pickID(p, &Acquire{Model: "m"}, t0) == 1; got != tc.want {
 				left, _, _ := headroom(e, "m", t0)
@@ -870,9 +870,134 @@ func TestLastRequestWaitsForInflight(t *testing.T) {
 		p := newSchedPolicy(0)
 		p.upsert(readyChange(1), t0)
 		e := p.entries[1]
-		e.inflight = 5
+		setInflight(e, "m", 5)
 		if !p.readyFor(e, "m", t0) {
 			t.Fatal("lru: not ready")
 		}
 	})
+}
+
+// setInflight puts n requests for model in flight on e, as grants would.
+func setInflight(e *schedEntry, model string, n int) {
+	e.inflight = n
+	if e.inflightBy == nil {
+		e.inflightBy = make(map[string]int)
+	}
+	e.inflightBy[model] = n
+}
+
+// TestQuotaEstimateCountsInflightPerModel: a model's own quota is spent only
+// by the requests in flight for that model; an account-wide quota by all of
+// them (issue 9: a Gemini credential estimated spent on one model, with a
+// request left, while a request for the other model was in flight on it).
+func TestQuotaEstimateCountsInflightPerModel(t *testing.T) {
+	ok := providers.Outcome{Kind: providers.KindOK}
+	reset := t0.Add(time.Hour)
+	for _, tc := range []struct {
+		name     string
+		bucket   string // the quota's model
+		inflight string // the model of the request in flight
+		want     bool   // the last request for "m" is granted
+	}{
+		{"model quota, the other model's request in flight", "m", "n", true},
+		{"model quota, a request for the same model in flight", "m", "m", false},
+		{"account-wide quota, the other model's request in flight", storage.AllModels, "n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newSchedPolicyRouting(0, routeQuota)
+			report := func(left float64, seq uint64) {
+				c := readyChange(1)
+				c.OutcomeSeq = seq
+				c.Quota = []providers.QuotaBucket{{Model: tc.bucket, Remaining: left, ResetAt: reset}}
+				if tc.bucket != storage.AllModels {
+					c.Quota = append(c.Quota, providers.QuotaBucket{Model: "n", Remaining: 1, ResetAt: reset})
+				}
+				p.upsert(c, t0)
+			}
+			report(0.5, 0)
+			if id := pickID(p, &Acquire{Model: "m"}, t0); id != 1 {
+				t.Fatalf("first request: picked %d, want 1", id)
+			}
+			p.release(p.entries[1], "m", ok, 1, false, t0)
+			report(0.25, 1) // cost 0.25: one request left for m
+			if id := pickID(p, &Acquire{Model: tc.inflight}, t0); id != 1 {
+				t.Fatalf("request for %s: picked %d, want 1", tc.inflight, id)
+			}
+			if got := pickID(p, &Acquire{Model: "m"}, t0) == 1; got != tc.want {
+				left, _, _ := headroom(p.entries[1], "m", t0)
+				t.Fatalf("last request for m granted %v, want %v (estimated left %v)", got, tc.want, left)
+			}
+		})
+	}
+}
+
+// TestBoundedSample: a cost sample known to lie in [lo, hi] takes the
+// estimate so far where it fits, else the nearest bound; hi without one.
+func TestBoundedSample(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		prior, lo, hi float64
+		want          float64
+	}{
+		{"no estimate yet: the sure divisor", 0, 0.25, 0.5, 0.5},
+		{"the estimate fits", 0.25, 0.25, 0.5, 0.25},
+		{"dearer than the estimate for sure", 0.2, 0.25, 0.5, 0.25},
+		{"cheaper than the estimate for sure", 0.6, 0.25, 0.5, 0.5},
+		{"nothing unsure", 0.3, 0.25, 0.25, 0.25},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := boundedSample(tc.prior, tc.lo, tc.hi); got != tc.want {
+				t.Fatalf("boundedSample(%v, %v, %v) = %v, want %v", tc.prior, tc.lo, tc.hi, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestQuotaReportCountingInflight: a quota report that counted a request
+// still in flight does not make requests look dearer than they are, so a
+// credential whose window reset serves its whole quota (issue 9: a Gemini
+// credential estimated spent with one request left, at 150 % load).
+func TestQuotaReportCountingInflight(t *testing.T) {
+	ok := providers.Outcome{Kind: providers.KindOK}
+	reset := t0.Add(10 * time.Minute)
+	p := newSchedPolicyRouting(0, routeQuota)
+	report := func(left float64, seq uint64) {
+		c := readyChange(1)
+		c.OutcomeSeq = seq
+		c.Quota = []providers.QuotaBucket{{Model: "m", Remaining: left, ResetAt: reset}}
+		p.upsert(c, t0)
+	}
+	report(1, 0)
+	if id := pickID(p, &Acquire{Model: "m"}, t0); id != 1 {
+		t.Fatalf("picked %d, want 1", id)
+	}
+	e := p.entries[1]
+	p.release(e, "m", ok, 1, false, t0)
+	report(0.75, 1) // four requests a window: 0.25 each
+	for i := range 2 {
+		if id := pickID(p, &Acquire{Model: "m"}, t0); id != 1 {
+			t.Fatalf("request %d: picked %d, want 1", i, id)
+		}
+	}
+	p.release(e, "m", ok, 2, false, t0)
+	report(0.25, 2) // both counted upstream, one still in flight
+	if got := e.spend["m"].cost; math.Abs(got-0.25) > 1e-9 {
+		t.Fatalf("learned cost %v, want 0.25", got)
+	}
+	p.release(e, "m", ok, 3, false, t0)
+	// The window resets: all four requests of the new one are served.
+	now := reset.Add(time.Second)
+	for _, id := range p.dueWakes(now) { // the scheduler's wake-up
+		p.reindex(p.entries[id], now)
+	}
+	for i := range 4 {
+		if id := pickID(p, &Acquire{Model: "m"}, now); id != 1 {
+			left, _, _ := headroom(e, "m", now)
+			t.Fatalf("new window, request %d: picked %d, want 1 (estimated left %v)", i, id, left)
+		}
+		p.release(e, "m", ok, uint64(4+i), false, now)
+	}
+	if id := pickID(p, &Acquire{Model: "m"}, now); id != 0 {
+		t.Fatalf("a fifth request in the window: picked %d, want none", id)
+	}
 }

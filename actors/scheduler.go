@@ -36,7 +36,7 @@ type waiter struct {
 // falls within it, before the cooldown ends, is not refused while the
 // quota may already be back: it is held to the cooldown's end and served
 // there (issue 9: client 429s while an account had quota, right after its
-// reset). The queue timeout is overrun by at most this much.
+// reset); holdUntil holds it longer while another reset may have passed.
 const resetSlack = time.Second + resetGrace
 
 // resetBeyond reports whether a reset (a cooldown's end) is too late for a
@@ -311,7 +311,7 @@ func (s *schedulerActor) answerHopeless(ctx actor.Context, now time.Time) {
 			s.dropWaiter(w)
 			s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
 			ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
-		case !av.soon && resetBeyond(av.earliest, w.acq.Deadline):
+		case refusable(av, w.acq.Deadline, now):
 			s.dropWaiter(w)
 			s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
 			ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: clientRetryAt(av.earliest, now)})
@@ -332,7 +332,7 @@ func (s *schedulerActor) answerIfHopeless(ctx actor.Context, w *waiter, now time
 		s.dropWaiter(w)
 		s.d.observer.queueWait(s.d.provider, 0)
 		ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
-	case !av.soon && resetBeyond(av.earliest, w.acq.Deadline):
+	case refusable(av, w.acq.Deadline, now):
 		s.dropWaiter(w)
 		s.d.observer.queueWait(s.d.provider, 0)
 		ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: clientRetryAt(av.earliest, now)})
@@ -359,14 +359,13 @@ func (s *schedulerActor) onWaiterExpired(ctx actor.Context, m *waiterExpired) {
 	var refresh []*schedEntry
 	av := s.policy.unavailable(w.acq, now, &refresh)
 	s.askRefresh(ctx, refresh)
-	if held := av.earliest.Add(heldSlack); av.candidates && !av.earliest.IsZero() &&
-		!resetBeyond(av.earliest, w.acq.Deadline) && held.After(now) {
-		// A quota may be back already, and surely is at av.earliest: hold
-		// the request to then (the wake-up serves it, first in line)
-		// rather than refuse it while quota may exist. Held again when that
-		// credential went to others and another's reset is as near.
+	if until, hold := holdUntil(av, w.acq.Deadline, now); hold {
+		// Quota may be back already (a reset whose stated time is only an
+		// upper bound has possibly passed), or a credential is about to
+		// report: hold the request (the wake-up or the outcome serves it,
+		// first in line) rather than refuse it while quota may exist.
 		self, root, id := ctx.Self(), ctx.ActorSystem().Root, w.id
-		w.stop = s.d.clock.AfterFunc(held.Sub(now), func() { root.Send(self, &waiterExpired{id: id}) })
+		w.stop = s.d.clock.AfterFunc(until.Sub(now), func() { root.Send(self, &waiterExpired{id: id}) })
 		return
 	}
 	s.dropWaiter(w)
@@ -386,11 +385,63 @@ func (s *schedulerActor) onWaiterExpired(ctx actor.Context, m *waiterExpired) {
 	ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: retryAt})
 }
 
+// holdUntil decides, for a parked request whose deadline has passed (now is
+// at or after it), whether to hold it longer rather than refuse it, and
+// until when (its next look). It is held while some credential may serve it
+// at any moment: one whose cooldown ends within resetSlack of now (the
+// reset it stands for is an upper bound, stated in whole seconds rounded
+// up, so the quota may be back already; held to that end plus heldSlack),
+// or one that is about to report (a probe or ramp under way, an outcome
+// pending, a refresh: held heldSlack at a time; the report re-checks the
+// queue at once). The bound is each reset's own uncertainty, looked at
+// afresh at every expiry, not the request's deadline: a request held for
+// one reset and refused when that hold ended, while another account's reset
+// had possibly passed, was refused while quota existed (issue 9). No hold
+// runs past maxHoldOverrun after the deadline.
+func holdUntil(av availability, deadline, now time.Time) (time.Time, bool) {
+	limit := deadline.Add(maxHoldOverrun)
+	if !av.candidates || !now.Before(limit) {
+		return time.Time{}, false
+	}
+	var until time.Time
+	switch {
+	case !av.earliest.IsZero() && !resetBeyond(av.earliest, now):
+		until = av.earliest.Add(heldSlack)
+	case av.soon:
+		until = now.Add(heldSlack)
+	default:
+		return time.Time{}, false
+	}
+	if until.After(limit) {
+		until = limit
+	}
+	return until, until.After(now)
+}
+
+// maxHoldOverrun is the hard cap on how long past its queue deadline a
+// request is held (holdUntil). It stays well inside askGrace, after which
+// the caller would take the scheduler for dead.
+const maxHoldOverrun = 3 * time.Second
+
+// refusable reports whether a parked request can be refused before its
+// deadline: nothing may become ready for it by then, nor while it would be
+// held after it. For a request already held past its deadline the reset is
+// measured from now.
+func refusable(av availability, deadline, now time.Time) bool {
+	if av.soon {
+		return false
+	}
+	if now.After(deadline) {
+		deadline = now
+	}
+	return resetBeyond(av.earliest, deadline)
+}
+
 // heldSlack is how long after the cooldown's end a held request waits for
-// the wake-up to serve it before it is refused. The credential that wakes
-// takes one probe first and then ramps up, one round trip at a time, and
-// held requests are first in line: at 100 ms, on a loaded machine, some were
-// refused while the ramp was still under way and the quota was there.
+// the wake-up to serve it before it is looked at again. The credential that
+// wakes takes one probe first and then ramps up, one round trip at a time,
+// and held requests are first in line: at 100 ms, on a loaded machine, some
+// were refused while the ramp was still under way and the quota was there.
 const heldSlack = 500 * time.Millisecond
 
 // clientRetryAt turns the earliest cooldown end into the time a client is

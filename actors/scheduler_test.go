@@ -1,0 +1,125 @@
+package actors
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/storage"
+)
+
+// TestHoldUntil: a request past its queue deadline is held while some
+// credential may serve it at any moment, each reset judged by its own
+// uncertainty from now (not from the deadline), and never past
+// maxHoldOverrun; otherwise it is refused (issue 9: a request held for one
+// reset was refused when that hold ended while another account's reset had
+// possibly passed).
+func TestHoldUntil(t *testing.T) {
+	deadline := t0.Add(10 * time.Second)
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	for _, tc := range []struct {
+		name     string
+		av       availability
+		now      time.Time
+		wantHold bool
+		want     time.Time
+	}{
+		{"no candidates: refused", availability{}, deadline, false, time.Time{}},
+		{"at the deadline, reset within the slack: held to its end and heldSlack",
+			availability{candidates: true, earliest: deadline.Add(ms(800))}, deadline, true, deadline.Add(ms(800) + heldSlack)},
+		{"at the deadline, reset beyond the slack: refused",
+			availability{candidates: true, earliest: deadline.Add(resetSlack + ms(1))}, deadline, false, time.Time{}},
+		{"a hold ended, the next reset is beyond deadline+slack but may have passed: held again",
+			availability{candidates: true, earliest: deadline.Add(ms(1800))}, deadline.Add(ms(1300)), true, deadline.Add(ms(1800) + heldSlack)},
+		{"a hold ended, the next reset cannot have passed yet: refused",
+			availability{candidates: true, earliest: deadline.Add(ms(1300) + resetSlack + ms(1))}, deadline.Add(ms(1300)), false, time.Time{}},
+		{"a credential about to report: held heldSlack",
+			availability{candidates: true, soon: true}, deadline.Add(ms(100)), true, deadline.Add(ms(100) + heldSlack)},
+		{"a hold is cut at the cap",
+			availability{candidates: true, earliest: deadline.Add(maxHoldOverrun + ms(200))}, deadline.Add(maxHoldOverrun - ms(300)), true, deadline.Add(maxHoldOverrun)},
+		{"at the cap: refused although quota may be back",
+			availability{candidates: true, soon: true, earliest: deadline.Add(maxHoldOverrun + ms(200))}, deadline.Add(maxHoldOverrun), false, time.Time{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, hold := holdUntil(tc.av, deadline, tc.now)
+			if hold != tc.wantHold || (hold && !got.Equal(tc.want)) {
+				t.Fatalf("holdUntil = %v, %v; want %v, %v", got.Sub(t0), hold, tc.want.Sub(t0), tc.wantHold)
+			}
+		})
+	}
+}
+
+// TestRefusable: a parked request is answered before its hold is over only
+// when nothing can become ready for it, measured from its deadline while
+// that is ahead and from now once it is held past it.
+func TestRefusable(t *testing.T) {
+	deadline := t0.Add(10 * time.Second)
+	for _, tc := range []struct {
+		name string
+		av   availability
+		now  time.Time
+		want bool
+	}{
+		{"something about to report", availability{candidates: true, soon: true, earliest: deadline.Add(time.Hour)}, t0, false},
+		{"before the deadline, reset within its slack", availability{candidates: true, earliest: deadline.Add(time.Second)}, t0, false},
+		{"before the deadline, reset beyond its slack", availability{candidates: true, earliest: deadline.Add(2 * time.Second)}, t0, true},
+		{"held past the deadline, reset possibly passed by now", availability{candidates: true, earliest: deadline.Add(2 * time.Second)}, deadline.Add(1500 * time.Millisecond), false},
+		{"held past the deadline, reset not yet possible", availability{candidates: true, earliest: deadline.Add(3 * time.Second)}, deadline.Add(1500 * time.Millisecond), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := refusable(tc.av, deadline, tc.now); got != tc.want {
+				t.Fatalf("refusable = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestHeldWhileAnotherResetMayHavePassed: two requests held at their
+// deadline for one credential's imminent reset; the first takes it (the
+// probe) and meets a new limit. The second is not refused then, although
+// the other credential's cooldown ends more than resetSlack after its
+// deadline: that reset is stated in whole seconds and may have passed
+// already. It is held and served when that cooldown ends (issue 9: Codex
+// client 429s while another account had in truth already reset).
+func TestHeldWhileAnotherResetMayHavePassed(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seed(2, func(i int, c *storage.Credential) {
+		c.Cooldowns = []storage.Cooldown{{Model: testModel, Until: t0.Add(time.Duration(5300+i*900) * time.Millisecond)}}
+	})
+	e.start()
+	first := e.asyncAcquire(AcquireOptions{Wait: 5 * time.Second})
+	e.waitersParked(1)
+	second := e.asyncAcquire(AcquireOptions{Wait: 5 * time.Second})
+	e.waitersParked(2)
+	e.clock.Advance(5 * time.Second) // both deadlines: held for the first reset
+	e.waitersParked(2)
+	e.clock.Set(t0.Add(5300 * time.Millisecond)) // the first credential wakes: its probe
+	r := <-first
+	if r.err != nil || r.lease.Grant.CredentialID != ids[0] {
+		t.Fatalf("first: %+v, %v; want a lease on %d", r.lease, r.err, ids[0])
+	}
+	// The probe finds a new limit; the second credential's cooldown (6.2 s)
+	// ends 1.2 s after the deadline, but may already have in truth.
+	e.pool.Report(r.lease, providers.Outcome{Kind: providers.KindRateLimited, RetryAt: t0.Add(time.Hour)})
+	e.untilPublished(ids[0], "the probe's new limit", func() bool {
+		for _, c := range e.snapshot()[ids[0]].Cooldowns {
+			if c.Until.After(t0.Add(time.Minute)) {
+				return true
+			}
+		}
+		return false
+	})
+	select {
+	case r2 := <-second:
+		t.Fatalf("second refused while the other reset may have passed: %+v, %v", r2.lease, r2.err)
+	default:
+	}
+	e.clock.Set(t0.Add(5800 * time.Millisecond)) // the first hold's end: held again
+	e.waitersParked(1)
+	e.clock.Set(t0.Add(6200 * time.Millisecond)) // the second credential wakes
+	r2 := <-second
+	if r2.err != nil || r2.lease.Grant.CredentialID != ids[1] {
+		t.Fatalf("second: %+v, %v; want a lease on %d", r2.lease, r2.err, ids[1])
+	}
+	e.pool.Report(r2.lease, providers.Outcome{Kind: providers.KindOK})
+}
