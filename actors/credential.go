@@ -238,19 +238,26 @@ func (a *credentialActor) onOutcome(ctx actor.Context, o *Outcome) {
 		a.outcomeSeq = o.Seq
 	}
 	now := a.d.clock.Now()
-	windowsChanged := false
+	reported := false
 	if o.Result.Windows != nil {
 		o.Result.Windows = tightenResets(a.windows, o.Result.Windows)
 		o.Result.RetryAt = tightenRetryAt(o.Result.RetryAt, o.Result.Windows)
-		windowsChanged = !sameWindows(a.windows, o.Result.Windows)
 		a.windows = o.Result.Windows
-		if b, ok := providers.WindowsQuota(o.Result.Windows); ok && windowsChanged {
+		// Every answer's windows are a fresh report, changed or not. The
+		// scheduler estimates what is left as the last report less a cost
+		// for each success since; a report that did not move still covers
+		// those successes, and without it a window whose percentage stays
+		// put (coarse percentages, a busy account) looked spent after
+		// enough requests and cooled the account until its reset while it
+		// had quota (issue 9: Retry-After 3595 on an idle pool).
+		if b, ok := providers.WindowsQuota(o.Result.Windows); ok {
 			a.setQuotaBucket(b, now)
+			reported = true
 		}
 	}
 	fx := a.st.outcome(o.Model, o.Result, now)
 	// The scheduler holds what this outcome put on hold until it hears.
-	fx.publish = fx.publish || windowsChanged || pendingKey(o.Model, o.Result) != ""
+	fx.publish = fx.publish || reported || pendingKey(o.Model, o.Result) != ""
 	if fx.refresh {
 		a.tokenRejected = true
 	}
@@ -539,19 +546,6 @@ func (a *credentialActor) publish(ctx actor.Context) {
 			LastError: a.st.lastError, Windows: a.windows, Quota: a.quota, QuotaAt: a.quotaAt,
 		},
 	})
-}
-
-// sameWindows reports whether two usage-window reports say the same.
-func sameWindows(a, b []providers.QuotaWindow) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Name != b[i].Name || a[i].UsedPercent != b[i].UsedPercent || !a[i].ResetAt.Equal(b[i].ResetAt) {
-			return false
-		}
-	}
-	return true
 }
 
 func (a *credentialActor) stopRefreshTimer() {

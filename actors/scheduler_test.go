@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -122,4 +123,41 @@ func TestHeldWhileAnotherResetMayHavePassed(t *testing.T) {
 		t.Fatalf("second: %+v, %v; want a lease on %d", r2.lease, r2.err, ids[1])
 	}
 	e.pool.Report(r2.lease, providers.Outcome{Kind: providers.KindOK})
+}
+
+// TestUnchangedWindowReportKeepsTheCredential: an answer whose usage window
+// did not move is still a report. It covers the successes the scheduler
+// counted since the last one, so a window whose percentage stays put is never
+// estimated spent while it has quota (issue 9: a Codex pool whose windows
+// did not move answered 429 with Retry-After 3595 under steady load).
+func TestUnchangedWindowReportKeepsTheCredential(t *testing.T) {
+	e := newEnv(t)
+	id := e.seed(1, nil)[0]
+	e.start()
+	reset := t0.Add(time.Hour)
+	var seen uint64 // the newest outcome the scheduler has heard the credential fold in
+	answer := func(n int, pct float64) {
+		t.Helper()
+		before := seen
+		l := e.mustAcquire(AcquireOptions{})
+		e.pool.Report(l, providers.Outcome{Kind: providers.KindOK,
+			Windows: []providers.QuotaWindow{{Name: "primary", UsedPercent: pct, WindowMinutes: 300, ResetAt: reset}}})
+		// The scheduler has the answer's report before the next request.
+		e.tap.Until(t, schedulerID, fmt.Sprintf("answer %d's window report", n), func(msg any) bool {
+			cc, ok := msg.(*CredentialChanged)
+			if ok && cc.ID == id && cc.OutcomeSeq > seen {
+				seen = cc.OutcomeSeq
+			}
+			return ok && cc.ID == id
+		}, func() bool { return seen > before })
+	}
+	// Each request costs 5 %: the scheduler learns it from these reports.
+	for n, pct := range []float64{10, 15, 20, 25} {
+		answer(n, pct)
+	}
+	// 75 % left is 15 more at that cost, but the window does not move:
+	// every answer says 75 % is left, so the credential stays in rotation.
+	for n := 4; n < 44; n++ {
+		answer(n, 25)
+	}
 }
