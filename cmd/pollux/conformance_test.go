@@ -47,6 +47,9 @@ func TestConformance(t *testing.T) {
 	t.Run("Anthropic", func(t *testing.T) { testAnthropic(t, node) })
 	t.Run("OpenAIChatGemini", func(t *testing.T) { testOpenAIChat(t, node, "gemini") })
 	t.Run("OpenAIChatCodex", func(t *testing.T) { testOpenAIChat(t, node, "codex") })
+	// The one base URL: the same clients pointed at the root.
+	t.Run("OpenAIChatRoot", func(t *testing.T) { testOpenAIChatAt(t, node, "gemini", "/v1") })
+	t.Run("AnthropicRoot", func(t *testing.T) { testAnthropicRoot(t, node) })
 }
 
 // conformanceInstall finds node and npm, installs the pinned packages with
@@ -590,7 +593,11 @@ type chatSummary struct {
 // testOpenAIChat runs the openai SDK's chat.completions (tool round trip,
 // unary, stream with usage, response_format, unknown model) against the
 // Chat Completions surface over one pool.
-func testOpenAIChat(t *testing.T, node, pool string) {
+func testOpenAIChat(t *testing.T, node, pool string) { testOpenAIChatAt(t, node, pool, "") }
+
+// testOpenAIChatAt is testOpenAIChat with the SDK's base URL at basePath
+// ("" the pool's own).
+func testOpenAIChatAt(t *testing.T, node, pool, basePath string) {
 	u, in := conformancePollux(t)
 	model, prefix := "gemini-2.5-pro", "/geminicli/v1beta/openai"
 	wantText, wantStream := "echo: gemini-2.5-pro", "Hello"
@@ -608,8 +615,11 @@ func testOpenAIChat(t *testing.T, node, pool string) {
 		u.gemini.ScriptGenerate(geminifake.Response{Status: http.StatusOK, Body: call})
 		u.gemini.ScriptStream(geminifake.Stream{Events: []geminifake.Event{{Data: call}}})
 	}
+	if basePath != "" {
+		prefix = basePath
+	}
 	var got chatSummary
-	runScript(t, node, in, "chat.mjs", map[string]string{"POLLUX_POOL": pool, "POLLUX_MODEL": model}, &got)
+	runScript(t, node, in, "chat.mjs", map[string]string{"POLLUX_POOL": pool, "POLLUX_MODEL": model, "POLLUX_BASE_PATH": basePath}, &got)
 
 	if c := got.First.Call; got.First.Finish != "tool_calls" || c == nil || c.ID != toolCallID || c.Name != "get_weather" || c.Arguments != toolCallArgs {
 		t.Errorf("%s: first turn = %+v (call %+v), want tool_calls get_weather(%s) id %s", prefix, got.First, got.First.Call, toolCallArgs, toolCallID)
