@@ -189,12 +189,17 @@ func testGeminiGenAI(t *testing.T, node string) {
 		name       string
 		apiVersion string // empty: the SDK's default
 		wantPrefix string
+		// root points the SDK at the one base URL (no /geminicli).
+		root bool
 	}{
 		// @google/genai 2.x defaults to v1beta.
 		{name: "sdk default", wantPrefix: "/geminicli/v1beta/"},
 		{name: "v1beta", apiVersion: "v1beta", wantPrefix: "/geminicli/v1beta/"},
 		// v1 is what @google/genai 3.x defaults to.
 		{name: "v1", apiVersion: "v1", wantPrefix: "/geminicli/v1/"},
+		// The one base URL (where /v1/models is every pool's list, so
+		// models.list needs v1beta).
+		{name: "root v1beta", apiVersion: "v1beta", wantPrefix: "/v1beta/", root: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,6 +207,9 @@ func testGeminiGenAI(t *testing.T, node string) {
 			env := map[string]string{}
 			if tt.apiVersion != "" {
 				env["POLLUX_API_VERSION"] = tt.apiVersion
+			}
+			if tt.root {
+				env["POLLUX_PREFIX"] = ""
 			}
 			var got geminiSummary
 			runScript(t, node, in, "gemini.mjs", env, &got)
