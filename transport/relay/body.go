@@ -49,13 +49,15 @@ func ReadBody(r *http.Request) ([]byte, error) {
 // model routing): the next ReadBody returns body itself, without reading
 // or copying it again, and any other reader reads it from the start.
 func Reread(r *http.Request, body []byte) {
-	r.Body = &rereadBody{Reader: bytes.NewReader(body), all: body}
+	rb := &rereadBody{all: body}
+	rb.Reset(body)
+	r.Body = rb
 	r.ContentLength = int64(len(body))
 }
 
 // rereadBody is a request body already in memory (Reread).
 type rereadBody struct {
-	*bytes.Reader
+	bytes.Reader
 	all []byte
 }
 
