@@ -373,6 +373,15 @@ func TestRootMemberKeys(t *testing.T) {
 			}
 		})
 	}
+	// A key with limits gets the OpenAI rate-limit headers where the pool's
+	// own surface sends them (the Codex pool's).
+	_, metered := e.createKey(`{"name":"root-metered","limits":{"requests_per_minute":50}}`)
+	r := e.as(metered, http.MethodPost, "/v1/responses", `{"model":"gpt-5.2-codex","input":"hi"}`)
+	if r.status != http.StatusOK || r.header.Get(headerLimitRequests) != "50" || r.header.Get(headerRemainingRequests) != "49" {
+		t.Errorf("metered key at /v1/responses: %d, limit %q remaining %q; want 200, 50, 49", r.status,
+			r.header.Get(headerLimitRequests), r.header.Get(headerRemainingRequests))
+	}
+
 	providers := map[string]int64{}
 	for _, row := range e.usage("?group_by=key,provider").Rows {
 		if row.Key == "root-limited" {

@@ -194,7 +194,9 @@ func (s *Server) authorizeClient(c echo.Context) error {
 	}
 	sf := surfaceOf(echo.GetPath(c.Request()))
 	if sf == surfacePlain {
-		return nil // routes outside the surfaces (/v1/me) belong to every key
+		// Routes outside the surfaces (/v1/me) belong to every key; the
+		// root's model routes check the pool they route to (routeTo).
+		return nil
 	}
 	if p := providerOfSurface(sf); !id.key.AllowsSurface(p) {
 		return surfaceDenied(id.key, p)
