@@ -396,6 +396,21 @@ func TestRootMemberKeys(t *testing.T) {
 	if providers["geminicli"] < 2 || providers["codex"] < 1 {
 		t.Errorf("requests per provider %v, want geminicli >= 2 and codex >= 1", providers)
 	}
+	// No key's secret reaches a log line; the access log names the key.
+	for _, entry := range e.logs.All() {
+		line := entry.Message
+		for k, v := range entry.ContextMap() {
+			line += " " + k + "=" + toString(v)
+		}
+		for _, secret := range []string{limited, codexOnly, metered, harnessKey} {
+			if strings.Contains(line, strings.TrimPrefix(secret, "pk-")) {
+				t.Errorf("a secret in a log line: %.200s", line)
+			}
+		}
+	}
+	if len(e.logs.FilterField(zapString(keyField, "root-limited")).All()) < 7 {
+		t.Error("the access log does not name the key on the root requests")
+	}
 }
 
 // TestRootKeysAndUnknownPaths: every root route and any other path under
