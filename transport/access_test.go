@@ -28,7 +28,8 @@ func expectedAccess(path string) (access, bool) {
 		path == geminiAuthPath, path == codexAuthPath, path == codexDevicePath, strings.HasPrefix(path, codexDevicePath+"/"):
 		return accessOperator, true
 	case strings.HasPrefix(path, geminiV1Beta+"/"), strings.HasPrefix(path, geminiV1+"/"), strings.HasPrefix(path, codexV1+"/"),
-		path == "/v1/me", path == openAIRoot+"/backend-api/wham/usage", path == openAIRoot+"/api/codex/usage":
+		strings.HasPrefix(path, rootV1+"/"), strings.HasPrefix(path, rootV1Beta+"/"), // /v1/me and the one base URL
+		path == openAIRoot+"/backend-api/wham/usage", path == openAIRoot+"/api/codex/usage":
 		return accessClient, true
 	}
 	return 0, false

@@ -20,6 +20,12 @@
 //	transport/signin       browser OAuth, the paste page, the Codex device-code sign-in
 //	transport/operations   admin API, member keys and usage, pool usage, resource:add, status page
 //
+// The root's own files include rootapi.go, the one base URL: the surfaces
+// again at /v1 and /v1beta, each request handed to the handler of the pool
+// that serves its model. The model→pool decision is poolForModel
+// (modelroute.go), the only place it is made; peekModel (modelpeek.go)
+// reads a body's top-level "model" in place.
+//
 // The import rules (cmd/pollux/layout_test.go, relay.TestSurfaceImportRules)
 // keep this shape: only the root imports a surface package, no surface
 // imports another or the root, a surface may import the relay kernel, the
@@ -34,12 +40,14 @@
 // up in that table. The groups:
 //
 //	open      no key: /healthz, /readyz, the status page, the sign-in callbacks and paste page
-//	client    the Pollux key or a member key: the model APIs, /v1/me, the Codex CLI's usage routes
+//	client    the Pollux key or a member key: the model APIs (also at the root's /v1 and /v1beta),
+//	          /v1/me, the Codex CLI's usage routes
 //	operator  the admin key when one is set, else the Pollux key: /admin/v1, resource:add, the sign-in starts
 //	monitor   the Pollux key or the admin key (none with metrics_public): /metrics
 //
-// A path under /geminicli or /codex that matches no route is treated as
-// client, so a wrong path without a key answers 401, not 404.
+// A path under /geminicli or /codex, or under the root's /v1 or /v1beta,
+// that matches no route is treated as client, so a wrong path without a
+// key answers 401, not 404.
 //
 // # One request's path
 //
@@ -66,6 +74,8 @@
 //	/codex/...       OpenAI (package responses):  {"error":{"message":"...","type":"authentication_error","code":"invalid_api_key","param":null}}
 //	.../v1/messages  Anthropic (package messages): {"type":"error","error":{"type":"authentication_error","message":"..."}}
 //	/geminicli/v1beta/openai/... and /geminicli/v1/openai/...: OpenAI, for the OpenAI-compatible routes there
+//	/v1beta/..., and POST /v1/models/...: Gemini (the one base URL's Gemini routes)
+//	/v1/...          OpenAI, but Anthropic on /v1/messages and for a request with anthropic-version
 //	anything else    plain:                       {"error":{"status":404,"message":"not found"}}
 //
 // Unknown routes and wrong methods are answered in the same envelopes. The

@@ -151,6 +151,9 @@ func writeError(c echo.Context, err error) error {
 	w := c.Response()
 	secs := retryAfterSecs(p.status, p.retryAfter)
 	path := echo.GetPath(c.Request())
+	if isRootAPI(path) {
+		return writeRootError(w, rootFormatOf(c.Request()), p.status, p.message, secs, "")
+	}
 	if messages.IsPath(path) {
 		return messages.WriteError(w, p.status, p.message, secs)
 	}

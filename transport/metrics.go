@@ -354,6 +354,9 @@ type requestInfo struct {
 	ttfb         time.Duration
 	// team is the request's key (teamkeys.go).
 	team teamInfo
+	// routed is the surface of the pool a root route handed the request
+	// to (rootapi.go); surfacePlain otherwise.
+	routed surface
 	// pick is why the scheduler chose the last credential; set only when
 	// debug logging is on (the access log shows it then).
 	pick string
@@ -366,6 +369,15 @@ const requestInfoKey = "pollux.request"
 func requestInfoOf(c echo.Context) *requestInfo {
 	info, _ := c.Get(requestInfoKey).(*requestInfo)
 	return info
+}
+
+// surfaceOf is the request's API surface: that of the pool the root
+// routed it to, else its path's.
+func (i *requestInfo) surfaceOf(path string) surface {
+	if i != nil && i.routed != surfacePlain {
+		return i.routed
+	}
+	return surfaceOf(path)
 }
 
 func (i *requestInfo) setModel(model string) {

@@ -125,7 +125,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 				status = http.StatusInternalServerError
 			}
 			elapsed := time.Since(start)
-			sf := surfaceOf(echo.GetPath(r))
+			sf := info.surfaceOf(echo.GetPath(r))
 			s.metrics.observeRequest(sf, info.keyName(), info.model, status, elapsed)
 			s.settleKey(info, sf, status)
 			ce := s.log.Check(zap.InfoLevel, "request")
@@ -223,14 +223,14 @@ func (s *Server) requireKey(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // keysFor returns the keys the request's route accepts: its group's, or,
-// for a path that matched no mounted route, the Pollux key under the API
-// surfaces and none elsewhere.
+// for a path that matched no mounted route, the client keys under the API
+// surfaces and the root's /v1 and /v1beta, and none elsewhere.
 func (s *Server) keysFor(c echo.Context) (keySet, bool) {
 	r := c.Request()
 	if a, ok := s.access[routeID{r.Method, c.Path()}]; ok {
 		return a.keys()
 	}
-	if surfaceOf(echo.GetPath(r)) == surfacePlain {
+	if path := echo.GetPath(r); surfaceOf(path) == surfacePlain && !isRootAPI(path) {
 		return 0, false
 	}
 	return keysClient, true

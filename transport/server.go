@@ -110,6 +110,12 @@ type Server struct {
 	// messagesAPI are the Anthropic Messages surface's routes, full paths
 	// (surfaces.go).
 	messagesAPI []route
+	// rootAPI are the root's routes (the one base URL, rootapi.go), full
+	// paths; router picks their pools, and rootServes lists, per
+	// provider, the root routes that reach it (for error messages).
+	rootAPI    []route
+	router     *modelRouter
+	rootServes map[string][]string
 
 	// signin serves the sign-in routes; EnableOAuth turns them on.
 	signin *signin.API
@@ -167,6 +173,7 @@ func New(deps Deps) *Server {
 	s.metrics = newMetrics(reg, log, s.modelLists, newPoolCollector(s))
 	s.geminiAPI, s.codexAPI = s.buildSurfaces(deps, started)
 	s.messagesAPI = s.buildMessages(deps, started)
+	s.rootAPI = s.buildRoot(started)
 	if deps.Gemini != nil {
 		if err := reg.Register(newSignatureCollector(deps.Gemini.SignatureStats)); err != nil {
 			log.Warn("metrics: thought-signature collector not registered", zap.Error(err))
@@ -230,8 +237,9 @@ type route struct {
 //   - monitor: the Pollux key or the admin key, or none with
 //     metrics_public. /metrics.
 //
-// A path under /geminicli or /codex that matches no route is treated as
-// client (requireKey), so a wrong path without a key answers 401, not 404.
+// A path under /geminicli or /codex, or under the root's /v1 or /v1beta,
+// that matches no route is treated as client (requireKey), so a wrong path
+// without a key answers 401, not 404.
 func (s *Server) routes() {
 	open, client, operator := s.group(accessOpen), s.group(accessClient), s.group(accessOperator)
 	monitor := s.group(accessMonitor)
@@ -249,6 +257,7 @@ func (s *Server) routes() {
 	s.mountGemini(client)                // Gemini v1beta (transport/gemini)
 	s.mountCodex(client)                 // OpenAI Responses (transport/responses)
 	s.mountRoutes(client, s.messagesAPI) // Anthropic Messages over both pools (transport/messages)
+	s.mountRoutes(client, s.rootAPI)     // the same surfaces at the root, routed by model (rootapi.go)
 
 	// Sign-in: the starts are the operator's, the callbacks open.
 	s.signin = signin.New(s.signinDeps())

@@ -194,13 +194,20 @@ func (s *Server) authorizeClient(c echo.Context) error {
 	}
 	sf := surfaceOf(echo.GetPath(c.Request()))
 	if sf == surfacePlain {
-		return nil // routes outside the surfaces (/v1/me) belong to every key
+		// Routes outside the surfaces (/v1/me) belong to every key; the
+		// root's model routes check the pool they route to (routeTo).
+		return nil
 	}
 	if p := providerOfSurface(sf); !id.key.AllowsSurface(p) {
-		return &Error{Kind: KindPermissionDenied,
-			Message: fmt.Sprintf("key %q may not use the %s surface; it may use: %s", id.key.Name, p, strings.Join(id.key.Surfaces, ", "))}
+		return surfaceDenied(id.key, p)
 	}
 	return nil
+}
+
+// surfaceDenied is the 403 of a key outside its surface allow-list.
+func surfaceDenied(k *keyring.Key, provider string) error {
+	return &Error{Kind: KindPermissionDenied,
+		Message: fmt.Sprintf("key %q may not use the %s surface; it may use: %s", k.Name, provider, strings.Join(k.Surfaces, ", "))}
 }
 
 // admit applies the key's model allow-list and limits once the handler
@@ -220,7 +227,7 @@ func (s *Server) admit(c echo.Context, model string) error {
 		return &Error{Kind: KindPermissionDenied,
 			Message: fmt.Sprintf("key %q may not use model %q; it may use: %s", k.Name, model, strings.Join(k.Models, ", "))}
 	}
-	openAI := surfaceOf(echo.GetPath(c.Request())) == surfaceOpenAI
+	openAI := info.surfaceOf(echo.GetPath(c.Request())) == surfaceOpenAI
 	ticket, quota, denial := k.Admit(s.ring.Now(), openAI)
 	if openAI {
 		setRateLimitHeaders(c.Response().Header(), quota)
@@ -272,6 +279,14 @@ func (s *Server) settleKey(info *requestInfo, sf surface, status int) {
 		keyID = tm.key.ID
 	}
 	s.keys.Record(keyID, tm.name, providerOfSurface(sf), info.model, now, u)
+}
+
+// surfaceOfProvider is the API surface of a provider's pool.
+func surfaceOfProvider(provider string) surface {
+	if provider == providers.Codex {
+		return surfaceOpenAI
+	}
+	return surfaceGemini
 }
 
 // providerOfSurface names the provider (and key surface) of an API surface.

@@ -20,10 +20,10 @@ import (
 const claudeCodeDir = "testdata/claudecode"
 
 // TestClaudeCode runs Claude Code (pinned in testdata/claudecode) in print
-// mode with ANTHROPIC_BASE_URL pointed at each pool's Messages surface and
-// checks it answers a one-shot prompt with the pool's text. Skipped without
-// npm (failed under CI), on a platform other than linux-x64 (the pinned
-// native build), and with -short.
+// mode with ANTHROPIC_BASE_URL pointed at each pool's Messages surface, and
+// at the root (the one base URL), and checks it answers a one-shot prompt
+// with the pool's text. Skipped without npm (failed under CI), on a
+// platform other than linux-x64 (the pinned native build), and with -short.
 func TestClaudeCode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("installs Claude Code's native binary")
@@ -55,6 +55,9 @@ func TestClaudeCode(t *testing.T) {
 	for _, p := range []struct{ name, prefix, model, small, want string }{
 		{"geminicli", "/geminicli", "gemini-2.5-pro", "gemini-2.5-flash", "Hello"},
 		{"codex", "/codex", "gpt-5.2-codex", "gpt-5.2-codex", codexfake.DefaultText},
+		// The one base URL: ANTHROPIC_BASE_URL at the root, the main and
+		// small models from different pools.
+		{"root", "", "gpt-5.2-codex", "gemini-2.5-flash", codexfake.DefaultText},
 	} {
 		t.Run(p.name, func(t *testing.T) {
 			_, in := conformancePollux(t)

@@ -162,6 +162,43 @@ func testAnthropic(t *testing.T, node string) {
 	}
 }
 
+// testAnthropicRoot runs the SDK's basic scenario with its base URL at the
+// root (the one base URL), once with a model of each pool: the root
+// routes each to its pool, lists every pool's models in Anthropic's
+// format, and answers an unknown model with Anthropic's 404.
+func testAnthropicRoot(t *testing.T, node string) {
+	for _, p := range anthropicPools {
+		t.Run(p.name, func(t *testing.T) {
+			_, in := conformancePollux(t)
+			var got anthropicSummary
+			runScript(t, node, in, "anthropic.mjs", map[string]string{"POLLUX_SCENARIO": "basic", "POLLUX_PREFIX": "", "POLLUX_MODEL": p.model}, &got)
+			if u := got.Unary; u.Type != "message" || u.Model != p.model || u.Text != p.text || u.StopReason != "end_turn" {
+				t.Errorf("messages.create = %+v, want an end_turn message with %q", u, p.text)
+			}
+			if got.Stream.Text != p.text || len(got.Stream.Events) < 5 || got.Stream.Events[len(got.Stream.Events)-1] != "message_stop" {
+				t.Errorf("stream = %+v, want %q ending in message_stop", got.Stream, p.text)
+			}
+			if h := got.Helper; h.Text != p.text || h.StopReason != "end_turn" {
+				t.Errorf("messages.stream = %+v", h)
+			}
+			if got.CountTokens < 1 {
+				t.Errorf("countTokens = %d", got.CountTokens)
+			}
+			for _, m := range []string{"gemini-2.5-pro", "gpt-5.2-codex"} {
+				if !slices.Contains(got.Models, m) {
+					t.Errorf("models.list = %v, want every pool's models (%s)", got.Models, m)
+				}
+			}
+			if m := got.UnknownModel; !m.Thrown || m.Status != http.StatusNotFound || m.Type != "not_found_error" {
+				t.Errorf("unknown model: %+v, want a thrown 404 not_found_error", m)
+			}
+			if err := in.stop(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
 // geminiFunctionCallChunk is a Code Assist chunk that calls get_weather.
 const geminiFunctionCallChunk = `{"response":{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"get_weather","args":{"city":"Paris"}}}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":5,"totalTokenCount":14},"responseId":"r-tool"},"traceId":"t"}`
 

@@ -47,6 +47,9 @@ func TestConformance(t *testing.T) {
 	t.Run("Anthropic", func(t *testing.T) { testAnthropic(t, node) })
 	t.Run("OpenAIChatGemini", func(t *testing.T) { testOpenAIChat(t, node, "gemini") })
 	t.Run("OpenAIChatCodex", func(t *testing.T) { testOpenAIChat(t, node, "codex") })
+	// The one base URL: the same clients pointed at the root.
+	t.Run("OpenAIChatRoot", func(t *testing.T) { testOpenAIChatAt(t, node, "gemini", "/v1") })
+	t.Run("AnthropicRoot", func(t *testing.T) { testAnthropicRoot(t, node) })
 }
 
 // conformanceInstall finds node and npm, installs the pinned packages with
@@ -186,12 +189,17 @@ func testGeminiGenAI(t *testing.T, node string) {
 		name       string
 		apiVersion string // empty: the SDK's default
 		wantPrefix string
+		// root points the SDK at the one base URL (no /geminicli).
+		root bool
 	}{
 		// @google/genai 2.x defaults to v1beta.
 		{name: "sdk default", wantPrefix: "/geminicli/v1beta/"},
 		{name: "v1beta", apiVersion: "v1beta", wantPrefix: "/geminicli/v1beta/"},
 		// v1 is what @google/genai 3.x defaults to.
 		{name: "v1", apiVersion: "v1", wantPrefix: "/geminicli/v1/"},
+		// The one base URL (where /v1/models is every pool's list, so
+		// models.list needs v1beta).
+		{name: "root v1beta", apiVersion: "v1beta", wantPrefix: "/v1beta/", root: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -199,6 +207,9 @@ func testGeminiGenAI(t *testing.T, node string) {
 			env := map[string]string{}
 			if tt.apiVersion != "" {
 				env["POLLUX_API_VERSION"] = tt.apiVersion
+			}
+			if tt.root {
+				env["POLLUX_PREFIX"] = ""
 			}
 			var got geminiSummary
 			runScript(t, node, in, "gemini.mjs", env, &got)
@@ -590,7 +601,11 @@ type chatSummary struct {
 // testOpenAIChat runs the openai SDK's chat.completions (tool round trip,
 // unary, stream with usage, response_format, unknown model) against the
 // Chat Completions surface over one pool.
-func testOpenAIChat(t *testing.T, node, pool string) {
+func testOpenAIChat(t *testing.T, node, pool string) { testOpenAIChatAt(t, node, pool, "") }
+
+// testOpenAIChatAt is testOpenAIChat with the SDK's base URL at basePath
+// ("" the pool's own).
+func testOpenAIChatAt(t *testing.T, node, pool, basePath string) {
 	u, in := conformancePollux(t)
 	model, prefix := "gemini-2.5-pro", "/geminicli/v1beta/openai"
 	wantText, wantStream := "echo: gemini-2.5-pro", "Hello"
@@ -608,8 +623,11 @@ func testOpenAIChat(t *testing.T, node, pool string) {
 		u.gemini.ScriptGenerate(geminifake.Response{Status: http.StatusOK, Body: call})
 		u.gemini.ScriptStream(geminifake.Stream{Events: []geminifake.Event{{Data: call}}})
 	}
+	if basePath != "" {
+		prefix = basePath
+	}
 	var got chatSummary
-	runScript(t, node, in, "chat.mjs", map[string]string{"POLLUX_POOL": pool, "POLLUX_MODEL": model}, &got)
+	runScript(t, node, in, "chat.mjs", map[string]string{"POLLUX_POOL": pool, "POLLUX_MODEL": model, "POLLUX_BASE_PATH": basePath}, &got)
 
 	if c := got.First.Call; got.First.Finish != "tool_calls" || c == nil || c.ID != toolCallID || c.Name != "get_weather" || c.Arguments != toolCallArgs {
 		t.Errorf("%s: first turn = %+v (call %+v), want tool_calls get_weather(%s) id %s", prefix, got.First, got.First.Call, toolCallArgs, toolCallID)

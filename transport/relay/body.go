@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 )
@@ -15,7 +16,14 @@ const bodyPrealloc = 50 << 20
 // limit comes back as the *http.MaxBytesError (answered 413), a client that
 // left as its context error (499), anything else as a KindInvalidArgument
 // *Error (400).
+//
+// A body put back with Reread is returned as it is, without a copy.
 func ReadBody(r *http.Request) ([]byte, error) {
+	if rb, ok := r.Body.(*rereadBody); ok {
+		rest := rb.all[len(rb.all)-rb.Len():]
+		_, _ = rb.Seek(0, io.SeekEnd)
+		return rest, nil
+	}
 	var buf bytes.Buffer
 	if r.ContentLength > 0 && r.ContentLength <= bodyPrealloc {
 		buf.Grow(int(r.ContentLength))
@@ -35,3 +43,22 @@ func ReadBody(r *http.Request) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// Reread puts a body already read by ReadBody back into r, for a handler
+// that looked into the body before handing the request on (the root's
+// model routing): the next ReadBody returns body itself, without reading
+// or copying it again, and any other reader reads it from the start.
+func Reread(r *http.Request, body []byte) {
+	rb := &rereadBody{all: body}
+	rb.Reset(body)
+	r.Body = rb
+	r.ContentLength = int64(len(body))
+}
+
+// rereadBody is a request body already in memory (Reread).
+type rereadBody struct {
+	bytes.Reader
+	all []byte
+}
+
+func (*rereadBody) Close() error { return nil }

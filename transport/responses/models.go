@@ -51,6 +51,23 @@ func NewModels(ids []string, ownedBy string, created time.Time) *Models {
 	return m
 }
 
+// Join is one list of the models of ms, in order, each keeping its owner
+// (the root's list of every pool); a model already listed is not repeated.
+func Join(ms ...*Models) *Models {
+	out := &Models{byID: map[string][]byte{}, all: modelList{Object: "list", Data: []model{}}}
+	for _, m := range ms {
+		for _, md := range m.all.Data {
+			if _, dup := out.byID[md.ID]; dup {
+				continue
+			}
+			out.byID[md.ID] = m.byID[md.ID]
+			out.all.Data = append(out.all.Data, md)
+		}
+	}
+	out.list = mustJSON(out.all)
+	return out
+}
+
 // List serves GET models.
 func (m *Models) List(c echo.Context) error {
 	return c.JSONBlob(http.StatusOK, m.list)

@@ -3,7 +3,8 @@
 // conformance_test.go to check.
 //
 // Environment: POLLUX_URL (http://host:port), POLLUX_KEY (sent by the SDK
-// as x-api-key), POLLUX_PREFIX (/geminicli or /codex), POLLUX_MODEL and
+// as x-api-key), POLLUX_PREFIX (/geminicli, /codex, or "" for the one base
+// URL at the root), POLLUX_MODEL and
 // POLLUX_SCENARIO: "basic" (messages.create unary and stream: true, the
 // messages.stream() helper, countTokens, models.list, an unknown model),
 // "tools" (a tool round trip) or "thinking" (thinking enabled, streamed).
@@ -14,7 +15,7 @@ const key = process.env.POLLUX_KEY;
 const prefix = process.env.POLLUX_PREFIX;
 const model = process.env.POLLUX_MODEL;
 const scenario = process.env.POLLUX_SCENARIO;
-if (!base || !key || !prefix || !model) {
+if (!base || !key || prefix === undefined || !model) {
   throw new Error("POLLUX_URL, POLLUX_KEY, POLLUX_PREFIX and POLLUX_MODEL must be set");
 }
 

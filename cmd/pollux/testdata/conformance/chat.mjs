@@ -4,7 +4,8 @@
 //
 // Environment: POLLUX_URL (http://host:port), POLLUX_KEY, POLLUX_POOL
 // ("gemini": base URL <pollux>/geminicli/v1beta/openai; "codex":
-// <pollux>/codex/v1) and POLLUX_MODEL. In order: a tool round trip (the
+// <pollux>/codex/v1), POLLUX_MODEL, and optionally POLLUX_BASE_PATH, a
+// base path that replaces the pool's (/v1: the one base URL). In order: a tool round trip (the
 // first answer is scripted to call get_weather), a streamed tool call
 // through the SDK's stream helper, a unary completion, a
 // stream with include_usage, a response_format json_schema request and an
@@ -18,8 +19,8 @@ const model = process.env.POLLUX_MODEL;
 if (!base || !key || !model) {
   throw new Error("POLLUX_URL, POLLUX_KEY and POLLUX_MODEL must be set");
 }
-const prefix = { gemini: "/geminicli/v1beta/openai", codex: "/codex/v1" }[pool];
-if (!prefix) {
+const prefix = process.env.POLLUX_BASE_PATH || { gemini: "/geminicli/v1beta/openai", codex: "/codex/v1" }[pool];
+if (!{ gemini: true, codex: true }[pool]) {
   throw new Error(`unknown POLLUX_POOL ${JSON.stringify(pool)}`);
 }
 

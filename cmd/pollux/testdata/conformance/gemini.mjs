@@ -2,7 +2,8 @@
 // prints one JSON summary on stdout for conformance_test.go to check.
 //
 // Environment: POLLUX_URL (http://host:port), POLLUX_KEY, and optionally
-// POLLUX_API_VERSION (unset: the SDK's own default).
+// POLLUX_API_VERSION (unset: the SDK's own default) and POLLUX_PREFIX (the
+// base URL's path; unset: /geminicli, "" the one base URL at the root).
 import { GoogleGenAI } from "@google/genai";
 
 const base = process.env.POLLUX_URL;
@@ -22,7 +23,7 @@ globalThis.fetch = async (input, init) => {
   return realFetch(input, init);
 };
 
-const httpOptions = { baseUrl: `${base}/geminicli` };
+const httpOptions = { baseUrl: `${base}${process.env.POLLUX_PREFIX ?? "/geminicli"}` };
 if (apiVersion) {
   httpOptions.apiVersion = apiVersion;
 }
