@@ -46,16 +46,21 @@ func (passCodec) Event(ev sse.Event, dst []byte) ([]byte, bool, error) {
 func (passCodec) End(error) Ending { return Ending{} }
 
 // BenchmarkStreamPump relays streams of 64 events, each its own burst,
-// through Stream: ns and allocations per event, goroutines created per
-// stream, and goroutine wake-ups per event (the runtime samples one in
-// eight scheduling latencies; the count is scaled back).
+// through Stream, one stream at a time and 16 at once: ns and allocations
+// per event, goroutines created per stream, and goroutine wake-ups per
+// event (the runtime samples one in eight scheduling latencies; the count
+// is scaled back).
 func BenchmarkStreamPump(b *testing.B) {
+	b.Run("serial", func(b *testing.B) { benchStreamPump(b, 1) })
+	b.Run("parallel", func(b *testing.B) { benchStreamPump(b, 16) })
+}
+
+func benchStreamPump(b *testing.B, parallelism int) {
 	const events = 64
 	ev := []byte(`data: {"response":{"candidates":[{"content":{"parts":[{"text":"hello, world"}]}}]}}` + "\n\n")
 	pool := relaytest.NewPool(1)
 	ending := make(chan struct{})
 	r := New(Options{Pool: pool, Ending: ending})
-	w := &discardWriter{h: http.Header{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	samples := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}, {Name: "/sched/latencies:seconds"}}
@@ -66,16 +71,30 @@ func BenchmarkStreamPump(b *testing.B) {
 		}
 		return samples[0].Value.Uint64(), wakeups * 8
 	}
+	stream := func(w http.ResponseWriter) {
+		reply := streamReply(r, pool, &eventBody{event: ev, left: events})
+		if err := r.Stream(ctx, w, reply, passCodec{}); err != nil {
+			b.Error(err)
+		}
+		reply.Finish()
+	}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(ev) * events))
 	c0, w0 := read()
 	b.ResetTimer()
-	for b.Loop() {
-		reply := streamReply(r, pool, &eventBody{event: ev, left: events})
-		if err := r.Stream(ctx, w, reply, passCodec{}); err != nil {
-			b.Fatal(err)
+	if parallelism == 1 {
+		w := &discardWriter{h: http.Header{}}
+		for b.Loop() {
+			stream(w)
 		}
-		reply.Finish()
+	} else {
+		b.SetParallelism(parallelism)
+		b.RunParallel(func(pb *testing.PB) {
+			w := &discardWriter{h: http.Header{}}
+			for pb.Next() {
+				stream(w)
+			}
+		})
 	}
 	b.StopTimer()
 	c1, w1 := read()
