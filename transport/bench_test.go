@@ -3,6 +3,7 @@ package transport
 import (
 	"io"
 	"net/http"
+	rtmetrics "runtime/metrics"
 	"strings"
 	"testing"
 
@@ -44,7 +45,7 @@ func BenchmarkProxy(b *testing.B) {
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
-			cpu0 := processCPU(b)
+			cpu0, g0 := processCPU(b), goroutinesCreated()
 			for i := 0; i < b.N; i++ {
 				req, _ := http.NewRequest(http.MethodPost, c.url, strings.NewReader(c.body))
 				req.Header.Set("Content-Type", "application/json")
@@ -68,8 +69,17 @@ func BenchmarkProxy(b *testing.B) {
 			// per request: what a surface's translation adds shows as the
 			// difference between two cases in one run.
 			b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+			// Goroutines started per request in the whole process.
+			b.ReportMetric(float64(goroutinesCreated()-g0)/float64(b.N), "goroutines/op")
 		})
 	}
+}
+
+// goroutinesCreated is how many goroutines the process has started.
+func goroutinesCreated() uint64 {
+	s := []rtmetrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	rtmetrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 // anthropicBenchHeaders are an Anthropic SDK's key and version headers.

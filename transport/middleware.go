@@ -128,7 +128,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			sf := info.surfaceOf(echo.GetPath(r))
 			s.metrics.observeRequest(sf, info.keyName(), info.model, status, elapsed)
 			s.settleKey(info, sf, status)
-			ce := s.log.Check(zap.InfoLevel, "request")
+			ce := s.accessLogger.Check(zap.InfoLevel, "request")
 			if ce == nil {
 				return
 			}

@@ -48,6 +48,10 @@ type Deps struct {
 	Config config.Config
 	// Logger receives the access log and server errors; nil discards them.
 	Logger *zap.Logger
+	// AccessLog, when set, receives the access log instead of Logger: the
+	// process gives it a buffered writer (one write a second, not one per
+	// request) that it flushes when it stops.
+	AccessLog *zap.Logger
 	// Ready reports whether the process can serve (database reachable, actor
 	// system up). Its error text is shown by /readyz, so it must hold no
 	// secrets. Nil means always ready.
@@ -131,6 +135,9 @@ type Server struct {
 	modelLists map[string][]string
 	logLevel   zap.AtomicLevel
 
+	// accessLogger writes the access log lines (Deps.AccessLog, else log).
+	accessLogger *zap.Logger
+
 	// Member keys (teamkeys.go); nil without Deps.Keys.
 	keys           KeyStore
 	ring           *keyring.Ring
@@ -150,6 +157,7 @@ func New(deps Deps) *Server {
 
 	s := &Server{
 		log:          log,
+		accessLogger: log,
 		key:          deps.Config.Basic.PolluxKey,
 		ready:        deps.Ready,
 		echo:         echo.New(),
@@ -161,6 +169,9 @@ func New(deps Deps) *Server {
 		codex:        deps.Codex,
 		access:       make(map[routeID]access),
 		ending:       make(chan struct{}),
+	}
+	if deps.AccessLog != nil {
+		s.accessLogger = deps.AccessLog.Named("transport")
 	}
 	s.adminKey, s.metricsPublic = deps.Config.Basic.AdminKey, deps.Config.Basic.MetricsPublic
 	s.logLevel = deps.LogLevel

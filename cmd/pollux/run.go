@@ -46,6 +46,10 @@ type hooks struct {
 	// actorTap, when set, is told of every message the actors handled
 	// (actors.Deps.Tap; tests wait on it).
 	actorTap func(who string, msg any)
+	// accessClock, when set, drives the access log's flush interval, and
+	// accessOutput replaces its output (tests).
+	accessClock  zapcore.Clock
+	accessOutput string
 }
 
 // run is main without the process: it returns when ctx ends (after a
@@ -115,6 +119,13 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	access, stopAccess, err := newAccessLogger(cfg.Basic, level, h)
+	if err != nil {
+		return err
+	}
+	// However run ends (a clean stop, a signal, a failed start), the
+	// buffered access lines are written out first.
+	defer func() { _ = stopAccess() }()
 	for _, w := range warnings {
 		log.Warn("config: "+w.Message, zap.String("key", w.Key), zap.Int("line", w.Line), zap.String("file", path))
 	}
@@ -122,7 +133,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, key, log, level, h)
+	return serve(ctx, cfg, key, log, access, level, h)
 }
 
 // mustExist refuses a config file named by --config or POLLUX_CONFIG that
@@ -167,13 +178,9 @@ func newLogger(b config.Basic, extra zapcore.Core) (*zap.Logger, zap.AtomicLevel
 	if err != nil {
 		return nil, zap.AtomicLevel{}, fmt.Errorf("loglevel: %w", err)
 	}
-	zc := zap.NewProductionConfig()
-	if b.LogFormat == "console" {
-		zc = zap.NewDevelopmentConfig()
-	}
+	zc := loggerConfig(b)
 	atomic := zap.NewAtomicLevelAt(level)
 	zc.Level = atomic
-	zc.Sampling = nil
 	zc.DisableStacktrace = level != zapcore.DebugLevel
 	log, err := zc.Build()
 	if err != nil {
@@ -185,9 +192,55 @@ func newLogger(b config.Basic, extra zapcore.Core) (*zap.Logger, zap.AtomicLevel
 	return log, atomic, nil
 }
 
+// loggerConfig is the zap configuration of the log format b names.
+func loggerConfig(b config.Basic) zap.Config {
+	zc := zap.NewProductionConfig()
+	if b.LogFormat == "console" {
+		zc = zap.NewDevelopmentConfig()
+	}
+	zc.Sampling = nil
+	return zc
+}
+
+// accessFlushInterval is how long an access line may wait in the buffer.
+const accessFlushInterval = time.Second
+
+// newAccessLogger builds the access log's logger: the process logger's
+// format, output and level, through a buffer written out every
+// accessFlushInterval (or when it fills) instead of one write per request.
+// stop writes out what is buffered; run defers it. Warnings and errors
+// keep going through the unbuffered process logger.
+func newAccessLogger(b config.Basic, level zap.AtomicLevel, h hooks) (_ *zap.Logger, stop func() error, _ error) {
+	zc := loggerConfig(b)
+	if h.accessOutput != "" {
+		zc.OutputPaths = []string{h.accessOutput}
+	}
+	out, closeOut, err := zap.Open(zc.OutputPaths...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("access log: %w", err)
+	}
+	buffered := &zapcore.BufferedWriteSyncer{WS: out, FlushInterval: accessFlushInterval, Clock: h.accessClock}
+	enc := zapcore.NewJSONEncoder(zc.EncoderConfig)
+	if zc.Encoding == "console" {
+		enc = zapcore.NewConsoleEncoder(zc.EncoderConfig)
+	}
+	core := zapcore.NewCore(enc, buffered, level)
+	if h.logCore != nil {
+		core = zapcore.NewTee(core, h.logCore)
+	}
+	// No caller: it would be the access log middleware's line on every
+	// entry, at the cost of a stack walk per request.
+	log := zap.New(core, zap.ErrorOutput(out))
+	return log, func() error {
+		err := buffered.Stop()
+		closeOut()
+		return err
+	}, nil
+}
+
 // serve wires storage, providers, actors and transport, serves until ctx
 // ends, then shuts down in order: HTTP drain, actors, database.
-func serve(ctx context.Context, cfg config.Config, secretsKey []byte, log *zap.Logger, level zap.AtomicLevel, h hooks) (err error) {
+func serve(ctx context.Context, cfg config.Config, secretsKey []byte, log, access *zap.Logger, level zap.AtomicLevel, h hooks) (err error) {
 	// One process per database: a second writer would reuse refresh tokens
 	// the first has already rotated. The kernel drops the lock when this
 	// process dies, however it dies.
@@ -241,7 +294,7 @@ func serve(ctx context.Context, cfg config.Config, secretsKey []byte, log *zap.L
 	}
 
 	srv := transport.New(transport.Deps{
-		Config: cfg, Logger: log,
+		Config: cfg, Logger: log, AccessLog: access,
 		Ready: func(ctx context.Context) error {
 			if err := db.Ping(ctx); err != nil {
 				return errors.New("database unreachable")

@@ -24,4 +24,28 @@
 // HTTP statuses and Retry-After (ErrorKind.Status, FailureKind,
 // RetryAfterSecs), and the request Record it reports attempts, outcome,
 // timings and usage to. It imports no surface.
+//
+// The stream pump runs on the handler's goroutine: it reads an upstream
+// event, has the codec translate it, writes it, and flushes when no further
+// whole event is buffered (one flush per burst). There is no reader
+// goroutine handing events over a channel: that hand-off cost two goroutine
+// wake-ups per event (BenchmarkStreamPump: 2.05–2.24 wake-ups per event
+// before, 0.04–0.63 after, and less than half the time per event). What a
+// blocked read used to be raced against now interrupts the read by
+// recording why and closing the upstream body:
+//   - the client leaving: context.AfterFunc on the request context, which
+//     for a cancelable context registers a callback and starts no goroutine;
+//   - the server's Ending: one waiter goroutine per Relay, alive while a
+//     stream is open, stops every open stream;
+//   - keep-alives: a timer (time.AfterFunc) whose callback writes the
+//     comment under the writer's lock when the client got nothing for the
+//     interval; its goroutine exists only while it fires. A keep-alive that
+//     finds the client gone stops the stream.
+//
+// The other ways were weighed and dropped. Read deadlines: the upstream's
+// connection is HTTP/2, shared by many streams, so a deadline on it is not
+// per stream, and an upstream response body has no deadline of its own. A
+// reader goroutine only while the upstream is silent: whether a read will
+// wait is known only by making it, and events that arrive apart (the usual
+// case) would each need the hand-off again.
 package relay

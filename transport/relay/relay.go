@@ -49,21 +49,22 @@ type Options struct {
 }
 
 // Relay relays client requests to one provider through its pool. It is
-// safe for concurrent use; it keeps no per-request state.
+// safe for concurrent use; the only per-request state it keeps is the set
+// of open streams the server's Ending must stop.
 type Relay struct {
 	pool             Pool
 	upstream         providers.Upstream
 	queueTimeout     time.Duration
 	firstByteTimeout time.Duration
 	keepAlive        time.Duration
-	ending           <-chan struct{}
+	endings          *endings
 	log              *zap.Logger
 }
 
 // New returns a Relay for o.
 func New(o Options) *Relay {
 	r := &Relay{pool: o.Pool, upstream: o.Upstream, queueTimeout: o.QueueTimeout,
-		firstByteTimeout: o.FirstByteTimeout, keepAlive: o.KeepAlive, ending: o.Ending, log: o.Logger}
+		firstByteTimeout: o.FirstByteTimeout, keepAlive: o.KeepAlive, endings: newEndings(o.Ending), log: o.Logger}
 	if r.firstByteTimeout <= 0 {
 		r.firstByteTimeout = defaultFirstByteTimeout
 	}

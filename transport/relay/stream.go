@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -52,7 +54,7 @@ var ErrShuttingDown = errors.New("the gateway is shutting down")
 // (nil, ErrClientGone, ErrShuttingDown, or what broke it).
 func (r *Relay) Stream(ctx context.Context, w http.ResponseWriter, reply *Reply, codec Codec) error {
 	sw := newSSEWriter(w, r.keepAlive)
-	how := sw.pump(ctx, r.ending, sse.NewReader(reply.Resp.Body), reply, codec)
+	how := r.pump(ctx, sw, reply, codec)
 	end := codec.End(how)
 	if end.Usage != nil {
 		reply.SetUsage(*end.Usage)
@@ -60,7 +62,7 @@ func (r *Relay) Stream(ctx context.Context, w http.ResponseWriter, reply *Reply,
 	reply.Settle(end.Outcome)
 	var werr error
 	if len(end.Tail) > 0 && !errors.Is(how, ErrClientGone) {
-		werr = sw.write(end.Tail)
+		werr = sw.writeTail(end.Tail)
 	}
 	switch {
 	case errors.Is(how, ErrClientGone):
@@ -75,26 +77,32 @@ func (r *Relay) Stream(ctx context.Context, w http.ResponseWriter, reply *Reply,
 	return how
 }
 
-// upstreamEvent is one event handed from the reading goroutine to the
-// writing one. Its slices belong to the reader until the writer acks.
-type upstreamEvent struct {
-	ev  sse.Event
-	err error
-	// more: another whole event is already buffered, so the flush may wait
-	// for it without delaying anything.
-	more bool
-}
+// keepAliveComment is the SSE comment sent while the upstream is silent.
+var keepAliveComment = sse.AppendComment(nil, "keep-alive")
 
 // sseWriter writes an SSE response: headers on first use, each burst of
 // events flushed at once, comment keep-alives while the upstream is silent.
+// The handler's goroutine writes events; the keep-alive timer's callback
+// writes comments; mu keeps them apart.
 type sseWriter struct {
+	mu        sync.Mutex
 	w         http.ResponseWriter
 	rc        *http.ResponseController
 	keepAlive time.Duration
 	started   bool
 	// unflushed: bytes were written since the last flush.
 	unflushed bool
-	buf       []byte
+	// lastFlush is when the client last got bytes; a keep-alive is due
+	// keepAlive after it.
+	lastFlush time.Time
+	// closed: the pump ended; the keep-alive timer writes nothing more.
+	closed bool
+	timer  *time.Timer
+	// stop ends the stream (the keep-alive found the client gone).
+	stop func(error)
+	// buf is the codec's output buffer; only the handler's goroutine
+	// uses it.
+	buf []byte
 }
 
 func newSSEWriter(w http.ResponseWriter, keepAlive time.Duration) *sseWriter {
@@ -115,7 +123,7 @@ func (sw *sseWriter) start() {
 	sw.w.WriteHeader(http.StatusOK)
 }
 
-// write sends b and flushes it to the client.
+// write sends b and flushes it to the client. The caller holds mu.
 func (sw *sseWriter) write(b []byte) error {
 	if err := sw.writeNoFlush(b); err != nil {
 		return err
@@ -123,13 +131,15 @@ func (sw *sseWriter) write(b []byte) error {
 	return sw.flush()
 }
 
+// flush sends what was written to the client. The caller holds mu.
 func (sw *sseWriter) flush() error {
 	sw.unflushed = false
+	sw.lastFlush = time.Now()
 	return sw.rc.Flush()
 }
 
 // writeNoFlush sends b without flushing; the caller flushes once the events
-// that arrived together are all written.
+// that arrived together are all written. The caller holds mu.
 func (sw *sseWriter) writeNoFlush(b []byte) error {
 	sw.start()
 	if len(b) > 0 {
@@ -141,94 +151,218 @@ func (sw *sseWriter) writeNoFlush(b []byte) error {
 	return nil
 }
 
-// pump relays events from rd through codec until the upstream ends (nil
-// error on a clean EOF), the codec says done, or ctx ends. Reading happens on a separate
-// goroutine so keep-alives can go out while the upstream is silent; the
-// reader waits for each event to be written before reading the next, so
-// event buffers are reused without copies.
-//
-// It also ends, with ErrShuttingDown, when ending closes (the server's
-// shutdown).
-func (sw *sseWriter) pump(ctx context.Context, ending <-chan struct{}, rd *sse.Reader, reply *Reply, codec Codec) error {
-	events := make(chan upstreamEvent)
-	ack := make(chan struct{})
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			ev, err := rd.Next()
-			select {
-			case events <- upstreamEvent{ev: ev, err: err, more: err == nil && rd.Ready()}:
-			case <-stop:
-				return
-			}
-			if err != nil {
-				return
-			}
-			select {
-			case <-ack:
-			case <-stop:
-				return
-			}
-		}
-	}()
-	var ticker *time.Ticker
-	var tick <-chan time.Time
-	if sw.keepAlive > 0 {
-		ticker = time.NewTicker(sw.keepAlive)
-		defer ticker.Stop()
-		tick = ticker.C
+// emit writes one event's client bytes; more says another event of the
+// same burst is already buffered, so the flush waits for the burst's last.
+func (sw *sseWriter) emit(out []byte, more bool) error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	switch {
+	case len(out) > 0 && more:
+		return sw.writeNoFlush(out)
+	case len(out) > 0:
+		return sw.write(out)
+	case sw.unflushed && !more:
+		// The codec skipped the last buffered event: what the burst
+		// wrote before it goes out now, not with the next event or
+		// keep-alive.
+		return sw.flush()
 	}
+	return nil
+}
+
+// writeTail writes the codec's terminal bytes once the pump has ended.
+func (sw *sseWriter) writeTail(b []byte) error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return sw.write(b)
+}
+
+// startKeepAlive arms the keep-alive timer; stop is how a keep-alive that
+// finds the client gone ends the stream.
+func (sw *sseWriter) startKeepAlive(stop func(error)) {
+	// Under mu: the timer's goroutine has no other ordering with this one.
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	sw.stop = stop
+	sw.lastFlush = time.Now()
+	sw.timer = time.AfterFunc(sw.keepAlive, sw.keepAliveDue)
+}
+
+// keepAliveDue runs on the timer's goroutine: a comment when the client
+// got nothing for keepAlive, else a wait for the rest of the interval.
+func (sw *sseWriter) keepAliveDue() {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.closed {
+		return
+	}
+	if idle := time.Since(sw.lastFlush); idle < sw.keepAlive {
+		sw.timer.Reset(sw.keepAlive - idle)
+		return
+	}
+	if err := sw.write(keepAliveComment); err != nil {
+		sw.closed = true
+		sw.stop(ErrClientGone)
+		return
+	}
+	sw.timer.Reset(sw.keepAlive)
+}
+
+// close ends the keep-alives; after it only the handler writes.
+func (sw *sseWriter) close() {
+	sw.mu.Lock()
+	sw.closed = true
+	sw.mu.Unlock()
+	if sw.timer != nil {
+		sw.timer.Stop()
+	}
+}
+
+// pump relays the reply's events through codec until the upstream ends
+// (nil error on a clean EOF), the codec says done, the client goes
+// (ErrClientGone) or the server ends its streams (ErrShuttingDown).
+//
+// It reads the upstream and writes the client on the caller's goroutine,
+// with no hand-off per event. What must interrupt a read that waits on a
+// silent upstream does it by recording why and closing the upstream body
+// (streamStop): the client's context ending (context.AfterFunc, which
+// starts no goroutine for the server's request contexts), the server's
+// Ending (r.endings, one waiter per Relay while streams are open), a
+// keep-alive that found the client gone. Keep-alives are written by a
+// timer's callback under the writer's lock.
+func (r *Relay) pump(ctx context.Context, sw *sseWriter, reply *Reply, codec Codec) error {
+	st := &streamStop{body: reply.Resp.Body, cancel: reply.cancel}
+	if !r.endings.add(st) {
+		return ErrShuttingDown
+	}
+	defer r.endings.remove(st)
+	unwatch := context.AfterFunc(ctx, func() { st.stop(ErrClientGone) })
+	defer unwatch()
+	sw.startKeepAlive(st.stop)
+	defer sw.close()
+	rd := sse.NewReader(reply.Resp.Body)
 	for {
-		select {
-		case ue := <-events:
-			if ue.err != nil {
-				if errors.Is(ue.err, io.EOF) {
-					return nil
-				}
-				if ctx.Err() != nil {
-					return ErrClientGone
-				}
-				return ue.err
-			}
-			reply.firstEvent()
-			out, done, err := codec.Event(ue.ev, sw.buf[:0])
-			if err != nil {
-				return err
-			}
-			sw.buf = out[:0]
-			switch {
-			case len(out) > 0:
-				write := sw.write
-				if ue.more && !done {
-					write = sw.writeNoFlush
-				}
-				if err := write(out); err != nil {
-					return ErrClientGone
-				}
-				if ticker != nil {
-					ticker.Reset(sw.keepAlive)
-				}
-			case sw.unflushed && !ue.more:
-				// The codec skipped the last buffered event: what the
-				// burst wrote before it goes out now, not with the next
-				// event or keep-alive.
-				if err := sw.flush(); err != nil {
-					return ErrClientGone
-				}
-			}
-			if done {
+		ev, err := rd.Next()
+		if why := st.why(); why != nil {
+			return why
+		}
+		if ctx.Err() != nil {
+			return ErrClientGone
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
 				return nil
 			}
-			ack <- struct{}{}
-		case <-tick:
-			if err := sw.write(sse.AppendComment(sw.buf[:0], "keep-alive")); err != nil {
-				return ErrClientGone
-			}
-		case <-ctx.Done():
-			return ErrClientGone
-		case <-ending:
-			return ErrShuttingDown
+			return err
 		}
+		reply.firstEvent()
+		out, done, err := codec.Event(ev, sw.buf[:0])
+		if err != nil {
+			return err
+		}
+		sw.buf = out[:0]
+		if err := sw.emit(out, !done && rd.Ready()); err != nil {
+			return ErrClientGone
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// streamStop ends a stream from another goroutine: it records why (the
+// first reason wins) and closes the upstream body, which ends a read
+// waiting on it.
+type streamStop struct {
+	reason atomic.Pointer[error]
+	body   io.Closer
+	cancel context.CancelCauseFunc
+}
+
+func (s *streamStop) stop(why error) {
+	if !s.reason.CompareAndSwap(nil, &why) {
+		return
+	}
+	s.cancel(why)
+	_ = s.body.Close()
+}
+
+// why is the reason the stream was stopped, nil while it was not.
+func (s *streamStop) why() error {
+	if p := s.reason.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// endings stops the open streams when the server's Ending closes. A read
+// waiting on a silent upstream cannot also wait on a channel, so something
+// else must: one waiter per Relay, not one per stream. The waiter runs
+// while a stream is open and exits with the last one (a waiter that
+// lingered on a timer would outlive a synctest bubble).
+type endings struct {
+	ending <-chan struct{}
+	mu     sync.Mutex
+	open   map[*streamStop]struct{}
+	// idle closes when the last open stream ends, and the waiter exits;
+	// nil while no waiter runs.
+	idle chan struct{}
+}
+
+func newEndings(ending <-chan struct{}) *endings {
+	return &endings{ending: ending, open: make(map[*streamStop]struct{})}
+}
+
+// add registers an open stream; false when the server already ended its
+// streams.
+func (e *endings) add(s *streamStop) bool {
+	if e.ending == nil {
+		return true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	select {
+	case <-e.ending:
+		return false
+	default:
+	}
+	e.open[s] = struct{}{}
+	if e.idle == nil {
+		e.idle = make(chan struct{})
+		go e.wait(e.idle)
+	}
+	return true
+}
+
+// remove unregisters an ended stream.
+func (e *endings) remove(s *streamStop) {
+	if e.ending == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.open, s)
+	if len(e.open) == 0 && e.idle != nil {
+		close(e.idle)
+		e.idle = nil
+	}
+}
+
+// wait stops every open stream when Ending closes, or returns when idle
+// closes first.
+func (e *endings) wait(idle <-chan struct{}) {
+	select {
+	case <-idle:
+		return
+	case <-e.ending:
+	}
+	e.mu.Lock()
+	open := make([]*streamStop, 0, len(e.open))
+	for s := range e.open {
+		open = append(open, s)
+	}
+	e.mu.Unlock()
+	for _, s := range open {
+		s.stop(ErrShuttingDown)
 	}
 }
