@@ -39,7 +39,8 @@ func (s *Server) buildSurfaces(deps Deps, started time.Time) (geminiRoutes, code
 		Listed:      cfg.GeminiCLI.ModelList,
 		Admit:       s.admit,
 		Record:      s.recordFor(providers.GeminiCLI),
-		ModelFilter: modelFilter,
+		ModelFilter: s.listFilter(providers.GeminiCLI),
+		Resolve:     s.resolver(providers.GeminiCLI),
 	}
 	if deps.Gemini != nil {
 		gd.Upstream, gd.Served = deps.Gemini, deps.Gemini.Models()
@@ -62,8 +63,9 @@ func (s *Server) buildSurfaces(deps Deps, started time.Time) (geminiRoutes, code
 		Created:     started,
 		Admit:       s.admit,
 		Record:      s.recordFor(providers.Codex),
-		ModelFilter: modelFilter,
+		ModelFilter: s.listFilter(providers.Codex),
 		Logger:      s.log,
+		Resolve:     s.resolver(providers.Codex),
 	}
 	if deps.Codex != nil {
 		rd.Served = deps.Codex.Models()
@@ -78,9 +80,9 @@ func (s *Server) buildSurfaces(deps Deps, started time.Time) (geminiRoutes, code
 	// OpenAI Chat Completions over both pools (transport/chat): beside the
 	// Gemini surface's OpenAI-style model list, and under /codex/v1.
 	chatGemini, chatCodex := chat.Routes(chat.Deps{
-		Gemini:   chat.Pool{Relay: gd.Relay, Served: gd.Served, Record: gd.Record},
+		Gemini:   chat.Pool{Relay: gd.Relay, Served: gd.Served, Record: gd.Record, Resolve: gd.Resolve},
 		Upstream: gd.Upstream,
-		Codex:    chat.Pool{Relay: rd.Relay, Served: rd.Served, Record: rd.Record},
+		Codex:    chat.Pool{Relay: rd.Relay, Served: rd.Served, Record: rd.Record, Resolve: rd.Resolve},
 		Admit:    s.admit,
 		Logger:   s.log,
 	})
@@ -129,7 +131,8 @@ func (s *Server) buildMessages(deps Deps, started time.Time) []route {
 			}
 		}
 	}
-	gm := messages.Deps{Pool: messages.PoolGemini, Admit: s.admit, Record: s.recordFor(providers.GeminiCLI), Logger: s.log}
+	gm := messages.Deps{Pool: messages.PoolGemini, Admit: s.admit, Record: s.recordFor(providers.GeminiCLI), Logger: s.log,
+		Resolve: s.resolver(providers.GeminiCLI)}
 	if deps.Gemini != nil {
 		gm.Gemini, gm.Served = deps.Gemini, deps.Gemini.Models()
 		if deps.GeminiPool != nil {
@@ -137,7 +140,8 @@ func (s *Server) buildMessages(deps Deps, started time.Time) []route {
 		}
 	}
 	mount(geminiV1, gm, cfg.GeminiCLI.ModelList, s.geminiAPI)
-	cm := messages.Deps{Pool: messages.PoolCodex, Admit: s.admit, Record: s.recordFor(providers.Codex), Logger: s.log}
+	cm := messages.Deps{Pool: messages.PoolCodex, Admit: s.admit, Record: s.recordFor(providers.Codex), Logger: s.log,
+		Resolve: s.resolver(providers.Codex)}
 	if deps.Codex != nil {
 		cm.Served = deps.Codex.Models()
 		if deps.CodexPool != nil {
@@ -209,6 +213,8 @@ func (r *requestRecord) Usage(u relay.Usage) {
 func (r *requestRecord) Tokens(model string, input, output int64) {
 	r.pm.addTokens(r.info.keyName(), model, input, output)
 }
+func (r *requestRecord) FellBack(model, fallback string) { r.pm.fellBack(model, fallback) }
+func (r *requestRecord) Served(model string)             { r.info.setServed(model) }
 
 // What each part mounted in routes gets of the server: its Deps, built
 // from the server's own fields.
