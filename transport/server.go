@@ -127,7 +127,7 @@ type Server struct {
 	// modelTables maps each provider to its model names: models, aliases
 	// and fallback chains (modelnames.go).
 	modelTables map[string]*models.Table
-	logLevel   zap.AtomicLevel
+	logLevel    zap.AtomicLevel
 
 	// Member keys (teamkeys.go); nil without Deps.Keys.
 	keys           KeyStore
