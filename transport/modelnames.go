@@ -61,3 +61,13 @@ func (s *Server) listFilter(provider string) func(c echo.Context) func(string) b
 	t := s.modelTables[provider]
 	return func(c echo.Context) func(string) bool { return t.Allowed(modelFilter(c)) }
 }
+
+// acceptedNames maps each provider to the names its requests may use: its
+// models, then its aliases (what a member key's allow-list may name).
+func (s *Server) acceptedNames() map[string][]string {
+	out := make(map[string][]string, len(s.modelTables))
+	for p, t := range s.modelTables {
+		out[p] = t.Names()
+	}
+	return out
+}

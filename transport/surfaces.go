@@ -41,6 +41,7 @@ func (s *Server) buildSurfaces(deps Deps, started time.Time) (geminiRoutes, code
 		Record:      s.recordFor(providers.GeminiCLI),
 		ModelFilter: s.listFilter(providers.GeminiCLI),
 		Resolve:     s.resolver(providers.GeminiCLI),
+		Names:       s.modelTables[providers.GeminiCLI],
 	}
 	if deps.Gemini != nil {
 		gd.Upstream, gd.Served = deps.Gemini, deps.Gemini.Models()
@@ -53,9 +54,9 @@ func (s *Server) buildSurfaces(deps Deps, started time.Time) (geminiRoutes, code
 	}
 	// The Gemini surface's OpenAI-style model list (for OpenAI clients
 	// pointed at the Gemini prefix).
-	geminiOpenAI := responses.NewModels(cfg.GeminiCLI.ModelList, "google", started)
+	geminiOpenAI := responses.NewModelsOf(s.modelTables[providers.GeminiCLI], "google", started)
 	geminiRoutes = append(geminiRoutes,
-		route{http.MethodGet, "/openai/models", responses.ListHandler(geminiOpenAI, modelFilter)},
+		route{http.MethodGet, "/openai/models", responses.ListHandler(geminiOpenAI, gd.ModelFilter)},
 		route{http.MethodGet, "/openai/models/:id", geminiOpenAI.Get})
 
 	rd := responses.Deps{
@@ -66,6 +67,7 @@ func (s *Server) buildSurfaces(deps Deps, started time.Time) (geminiRoutes, code
 		ModelFilter: s.listFilter(providers.Codex),
 		Logger:      s.log,
 		Resolve:     s.resolver(providers.Codex),
+		Names:       s.modelTables[providers.Codex],
 	}
 	if deps.Codex != nil {
 		rd.Served = deps.Codex.Models()
@@ -100,15 +102,14 @@ func (s *Server) buildSurfaces(deps Deps, started time.Time) (geminiRoutes, code
 // GET models answer in Anthropic's format to a caller that sends
 // anthropic-version. Call after buildSurfaces.
 func (s *Server) buildMessages(deps Deps, started time.Time) []route {
-	cfg := deps.Config.Providers
 	var out []route
-	mount := func(prefix string, md messages.Deps, listed []string, native []route) {
+	mount := func(prefix, provider string, md messages.Deps, native []route) {
 		for _, rt := range messages.Routes(md) {
 			out = append(out, route{rt.Method, prefix + rt.Path, rt.Handler})
 		}
 		// The pool's own model list stays what it was for its own
 		// clients; wrapped here, it is mounted where it always was.
-		models := messages.NewModels(listed, started)
+		models := messages.NewModelsOf(s.modelTables[provider], started)
 		var list, get echo.HandlerFunc
 		for _, rt := range native {
 			switch {
@@ -121,7 +122,7 @@ func (s *Server) buildMessages(deps Deps, started time.Time) []route {
 		if list == nil || get == nil {
 			return
 		}
-		list, get = models.Negotiate(list, get, modelFilter)
+		list, get = models.Negotiate(list, get, s.listFilter(provider))
 		for i, rt := range native {
 			switch {
 			case rt.method == http.MethodGet && rt.path == "/models":
@@ -139,7 +140,7 @@ func (s *Server) buildMessages(deps Deps, started time.Time) []route {
 			gm.Relay = s.newRelay(deps, deps.GeminiPool, deps.Gemini)
 		}
 	}
-	mount(geminiV1, gm, cfg.GeminiCLI.ModelList, s.geminiAPI)
+	mount(geminiV1, providers.GeminiCLI, gm, s.geminiAPI)
 	cm := messages.Deps{Pool: messages.PoolCodex, Admit: s.admit, Record: s.recordFor(providers.Codex), Logger: s.log,
 		Resolve: s.resolver(providers.Codex)}
 	if deps.Codex != nil {
@@ -148,7 +149,7 @@ func (s *Server) buildMessages(deps Deps, started time.Time) []route {
 			cm.Relay = s.newRelay(deps, deps.CodexPool, deps.Codex)
 		}
 	}
-	mount(codexV1, cm, cfg.Codex.ModelList, s.codexAPI)
+	mount(codexV1, providers.Codex, cm, s.codexAPI)
 	return out
 }
 
@@ -224,7 +225,7 @@ func (s *Server) operationsDeps() operations.Deps {
 	d := operations.Deps{
 		Logger:     s.log,
 		Pools:      s.poolList,
-		ModelLists: s.modelLists,
+		ModelLists: s.acceptedNames(),
 		LogLevel:   s.logLevel,
 		ReadBody:   readBody,
 		RequestID:  requestID,

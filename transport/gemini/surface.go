@@ -69,6 +69,9 @@ type Deps struct {
 	// model that serves it and its fallback chain; nil serves exactly the
 	// Served models, without fallbacks.
 	Resolve func(c echo.Context, name string) (models.Resolution, bool)
+	// Names, when set, are what GET models lists instead of Listed: the
+	// pool's models and aliases, with their chains.
+	Names *models.Table
 }
 
 // Route is one route of the surface, relative to a version prefix.
@@ -86,6 +89,9 @@ func Routes(d Deps) []Route {
 		h.models[strings.TrimPrefix(id, "models/")] = true
 	}
 	models := NewModels(d.Listed)
+	if d.Names != nil {
+		models = NewModelsOf(d.Names)
+	}
 	list := func(c echo.Context) error {
 		if d.ModelFilter != nil {
 			if allow := d.ModelFilter(c); allow != nil {

@@ -43,8 +43,8 @@ type Deps struct {
 	Pools func() []Pool
 	// Keys are the member keys; nil answers the key routes 503.
 	Keys KeyAdmin
-	// ModelLists maps each provider to its model_list (bare ids): the
-	// models a member key's allow-list may name exactly.
+	// ModelLists maps each provider to its model_list (bare ids) and its
+	// aliases: the names a member key's allow-list may name exactly.
 	ModelLists map[string][]string
 	// LogLevel is the level POST /admin/v1/loglevel changes; the zero
 	// value makes the level fixed (the loglevel routes answer 503).

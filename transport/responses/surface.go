@@ -47,6 +47,9 @@ type Deps struct {
 	// model that serves it and its fallback chain; nil serves exactly the
 	// Served models, without fallbacks.
 	Resolve func(c echo.Context, name string) (models.Resolution, bool)
+	// Names, when set, are what GET models lists instead of Listed: the
+	// pool's models and aliases, with their chains.
+	Names *models.Table
 	// Snapshot reads the Codex pool's snapshot for the Codex CLI's usage
 	// routes (UsageRoutes); ErrNoPool, or a nil Snapshot, answers 503.
 	Snapshot func(ctx context.Context) (*actors.Snapshot, error)
@@ -68,6 +71,9 @@ func Routes(d Deps) []Route {
 		h.models[m] = struct{}{}
 	}
 	models := NewModels(d.Listed, "openai", d.Created)
+	if d.Names != nil {
+		models = NewModelsOf(d.Names, "openai", d.Created)
+	}
 	return []Route{
 		{http.MethodGet, "/models", ListHandler(models, d.ModelFilter)},
 		{http.MethodGet, "/models/:id", models.Get},
