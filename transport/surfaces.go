@@ -247,7 +247,8 @@ func (s *Server) poolList() []operations.Pool {
 			continue
 		}
 		ap, _ := p.pool.(operations.AdminPool)
-		out = append(out, operations.Pool{Name: p.name, Ingest: p.pool, Admin: ap, Models: s.modelLists[p.name]})
+		out = append(out, operations.Pool{Name: p.name, Ingest: p.pool, Admin: ap, Models: s.modelLists[p.name],
+			Names: s.modelTables[p.name]})
 	}
 	return out
 }

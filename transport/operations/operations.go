@@ -15,6 +15,7 @@ import (
 	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/actors/keyring"
 	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/transport/models"
 )
 
 // Path prefixes the operations routes live under.
@@ -71,6 +72,9 @@ type Pool struct {
 	Admin AdminPool
 	// Models is the provider's model_list (bare ids).
 	Models []string
+	// Names are the pool's aliases and fallback chains, for GET pool;
+	// nil for none.
+	Names *models.Table
 }
 
 // Ingester onboards refresh tokens; *actors.Pool implements it.

@@ -1,0 +1,195 @@
+package transport
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pollux-gateway/pollux/config"
+	codexfake "github.com/pollux-gateway/pollux/providers/codex/fakeupstream"
+	geminifake "github.com/pollux-gateway/pollux/providers/geminicli/fakeupstream"
+	"github.com/pollux-gateway/pollux/transport/relay"
+)
+
+// withAliases sets the aliases and chains the tests of this file use.
+func withAliases(c *config.Config) {
+	c.Providers.GeminiCLI.Aliases = map[string]string{"fast": "gemini-2.5-flash", "claude-sonnet-4-5": "gemini-2.5-pro"}
+	c.Providers.GeminiCLI.Fallbacks = map[string][]string{"gemini-2.5-pro": {"gemini-2.5-flash"}}
+	c.Providers.Codex.Aliases = map[string]string{"codex-small": "gpt-5.2"}
+	c.Providers.Codex.Fallbacks = map[string][]string{"gpt-5.2-codex": {"gpt-5.2"}}
+}
+
+// TestAliasesOnEverySurface: an alias is accepted wherever a model is
+// named, on every surface of both pools; the upstream is asked for the
+// alias's model, and the answer names it in its own model field and in
+// X-Pollux-Model; the access log keeps the name asked for and the model
+// served.
+func TestAliasesOnEverySurface(t *testing.T) {
+	h := newHarness(t, harnessOptions{mutateCfg: withAliases})
+	h.addGemini("al-g")
+	h.addCodex("al-c")
+	anthropic := anthropicHeaders()
+	for _, tc := range []struct {
+		name, path, body string
+		headers          map[string]string
+		served, inBody   string
+	}{
+		{"gemini generateContent", "/geminicli/v1beta/models/fast:generateContent", geminiCLIBody, nil,
+			"gemini-2.5-flash", `"modelVersion":"gemini-2.5-flash"`},
+		{"gemini streamGenerateContent", "/geminicli/v1beta/models/claude-sonnet-4-5:streamGenerateContent?alt=sse", geminiCLIBody, nil,
+			"gemini-2.5-pro", `"modelVersion":"gemini-2.5-pro"`},
+		{"responses", "/codex/v1/responses", `{"model":"codex-small","input":"hi"}`, nil,
+			"gpt-5.2", `"model":"gpt-5.2"`},
+		{"responses stream", "/codex/v1/responses", `{"model":"codex-small","input":"hi","stream":true}`, nil,
+			"gpt-5.2", `"model":"gpt-5.2"`},
+		{"chat over geminicli", "/geminicli/v1beta/openai/chat/completions", `{"model":"fast","messages":[{"role":"user","content":"hi"}]}`, nil,
+			"gemini-2.5-flash", `"model":"gemini-2.5-flash"`},
+		{"chat stream over geminicli", "/geminicli/v1beta/openai/chat/completions", `{"model":"fast","stream":true,"messages":[{"role":"user","content":"hi"}]}`, nil,
+			"gemini-2.5-flash", `"model":"gemini-2.5-flash"`},
+		{"chat over codex", "/codex/v1/chat/completions", `{"model":"codex-small","messages":[{"role":"user","content":"hi"}]}`, nil,
+			"gpt-5.2", `"model":"gpt-5.2"`},
+		{"messages over geminicli", "/geminicli/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}`, anthropic,
+			"gemini-2.5-pro", `"model":"gemini-2.5-pro"`},
+		{"messages stream over codex", "/codex/v1/messages", fmt.Sprintf(messagesStreamBody, "codex-small"), anthropic,
+			"gpt-5.2", `"model":"gpt-5.2"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := h.do(http.MethodPost, tc.path, tc.body, tc.headers)
+			body := readAll(t, resp)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			if got := resp.Header.Get(relay.HeaderServedModel); got != tc.served {
+				t.Errorf("%s = %q, want %q", relay.HeaderServedModel, got, tc.served)
+			}
+			if !strings.Contains(body, tc.inBody) {
+				t.Errorf("body lacks %s:\n%.600s", tc.inBody, body)
+			}
+		})
+	}
+	// The upstreams were asked for the models, never the aliases.
+	for _, r := range h.gfake.Requests() {
+		if b := string(r.Body); strings.Contains(b, `"fast"`) || strings.Contains(b, "claude-sonnet") {
+			t.Errorf("an alias reached Code Assist: %.300s", b)
+		}
+	}
+	for _, r := range h.cfake.RequestsTo(codexfake.Responses) {
+		if strings.Contains(string(r.Body), "codex-small") {
+			t.Errorf("an alias reached the Codex backend: %.300s", r.Body)
+		}
+	}
+	served := h.logs.FilterMessage("request").FilterField(zapString(keyServedModel, "gpt-5.2")).FilterField(zapString(keyModel, "codex-small"))
+	if served.Len() == 0 {
+		t.Error("no access-log line names both the alias asked for and the model served")
+	}
+	h.assertNoSecretsLogged()
+}
+
+// TestAliasUnknownNamesStay404: a name that is neither a model nor an
+// alias of the pool is refused as before, and an alias of the other pool
+// is not accepted here.
+func TestAliasUnknownNamesStay404(t *testing.T) {
+	h := newHarness(t, harnessOptions{mutateCfg: withAliases})
+	h.addGemini("al-g")
+	h.addCodex("al-c")
+	for _, tc := range []struct{ path, body string }{
+		{"/geminicli/v1beta/models/codex-small:generateContent", geminiCLIBody},
+		{"/codex/v1/responses", `{"model":"fast","input":"hi"}`},
+		{"/codex/v1/chat/completions", `{"model":"nope","messages":[{"role":"user","content":"hi"}]}`},
+	} {
+		resp := h.do(http.MethodPost, tc.path, tc.body, nil)
+		if body := readAll(t, resp); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("POST %s %s: status %d, want 404: %s", tc.path, tc.body, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestFallbackEndToEnd: the only Gemini credential answers 429 for
+// gemini-2.5-pro with an hour to wait, beyond the request's patience; the
+// request (named by an alias of gemini-2.5-pro) is served by the chain's
+// gemini-2.5-flash, and the answer, the header, the access log and the
+// metrics say so. The next request for gemini-2.5-pro goes straight to the
+// fallback without calling upstream for pro again.
+func TestFallbackEndToEnd(t *testing.T) {
+	h := newHarness(t, harnessOptions{mutateCfg: withAliases})
+	h.addGemini("fb-g")
+	h.gfake.ScriptGenerate(geminifake.Response{Status: http.StatusTooManyRequests, Body: geminiRateLimitBody("3600s")})
+	resp := h.do(http.MethodPost, "/geminicli/v1/messages",
+		`{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}`, anthropicHeaders())
+	body := readAll(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if got := resp.Header.Get(relay.HeaderServedModel); got != "gemini-2.5-flash" {
+		t.Errorf("%s = %q, want gemini-2.5-flash", relay.HeaderServedModel, got)
+	}
+	if !strings.Contains(body, `"model":"gemini-2.5-flash"`) {
+		t.Errorf("answer does not name the fallback: %s", body)
+	}
+	var models []string
+	for _, r := range h.gfake.RequestsTo("/v1internal:streamGenerateContent") {
+		var env struct{ Model string }
+		if err := json.Unmarshal(r.Body, &env); err != nil {
+			t.Fatal(err)
+		}
+		models = append(models, env.Model)
+	}
+	if strings.Join(models, ",") != "gemini-2.5-pro,gemini-2.5-flash" {
+		t.Errorf("upstream calls for %v, want gemini-2.5-pro then gemini-2.5-flash", models)
+	}
+
+	// Native surface now: pro cools for an hour, the fallback serves at
+	// once.
+	resp = h.do(http.MethodPost, "/geminicli/v1beta/models/gemini-2.5-pro:generateContent", geminiCLIBody, nil)
+	body = readAll(t, resp)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get(relay.HeaderServedModel) != "gemini-2.5-flash" ||
+		!strings.Contains(body, `"modelVersion":"gemini-2.5-flash"`) {
+		t.Errorf("second request: %d %s=%q %s", resp.StatusCode, relay.HeaderServedModel, resp.Header.Get(relay.HeaderServedModel), body)
+	}
+	if n := len(h.gfake.RequestsTo("/v1internal:streamGenerateContent")) + len(h.gfake.RequestsTo("/v1internal:generateContent")); n != 3 {
+		t.Errorf("upstream calls = %d, want 3 (pro was not asked again)", n)
+	}
+
+	served := h.logs.FilterMessage("request").FilterField(zapString(keyServedModel, "gemini-2.5-flash"))
+	if served.Len() != 2 {
+		t.Errorf("%d access-log lines with served_model gemini-2.5-flash, want 2", served.Len())
+	}
+	metrics := readAll(t, h.do(http.MethodGet, "/metrics", "", nil))
+	want := `pollux_model_fallbacks_total{fallback="gemini-2.5-flash",model="gemini-2.5-pro",provider="geminicli"} 2`
+	if !strings.Contains(metrics, want) {
+		t.Errorf("metrics lack %s", want)
+	}
+	h.assertNoSecretsLogged()
+}
+
+// TestFallbackChainExhaustedEndToEnd: the only Codex account hits its
+// usage limit (account-wide, five minutes); gpt-5.2-codex falls back to
+// gpt-5.2, which cools with it: the client gets 429 with the earliest reset
+// in its own envelope (Anthropic's and OpenAI's here).
+func TestFallbackChainExhaustedEndToEnd(t *testing.T) {
+	h := newHarness(t, harnessOptions{mutateCfg: withAliases})
+	h.addCodex("fb-c")
+	h.cfake.Push(codexfake.Responses, faultUsageLimitIn(300))
+	resp := h.do(http.MethodPost, "/codex/v1/messages", fmt.Sprintf(messagesStreamBody, faultCodexModel), anthropicHeaders())
+	body := readAll(t, resp)
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("status %d (%s), want 429", resp.StatusCode, body)
+	}
+	if typ, _ := anthropicError(t, body); typ != "rate_limit_error" {
+		t.Errorf("error type %q, want rate_limit_error", typ)
+	}
+	if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 298 || ra > 301 {
+		t.Errorf("Retry-After = %q, want about 300", resp.Header.Get("Retry-After"))
+	}
+	resp = h.do(http.MethodPost, "/codex/v1/chat/completions", `{"model":"gpt-5.2-codex","messages":[{"role":"user","content":"hi"}]}`, nil)
+	body = readAll(t, resp)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, `"error":{`) || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("chat: status %d Retry-After %q: %s; want 429 in the OpenAI envelope", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if n := len(h.cfake.RequestsTo(codexfake.Responses)); n != 1 {
+		t.Errorf("upstream calls = %d, want 1", n)
+	}
+}
