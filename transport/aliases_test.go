@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/zap"
+
+	"github.com/pollux-gateway/pollux/actors/actorstest"
 	"github.com/pollux-gateway/pollux/config"
 	codexfake "github.com/pollux-gateway/pollux/providers/codex/fakeupstream"
 	geminifake "github.com/pollux-gateway/pollux/providers/geminicli/fakeupstream"
@@ -191,5 +194,134 @@ func TestFallbackChainExhaustedEndToEnd(t *testing.T) {
 	}
 	if n := len(h.cfake.RequestsTo(codexfake.Responses)); n != 1 {
 		t.Errorf("upstream calls = %d, want 1", n)
+	}
+}
+
+// newAliasKeysEnv is newKeysEnv with the aliases and chains of
+// withAliases.
+func newAliasKeysEnv(t *testing.T) *keysEnv {
+	t.Helper()
+	e := newGatewayEnv(t, zap.NewAtomicLevelAt(zap.DebugLevel), withAliases)
+	e.clock = actorstest.NewFakeClock(keysEnvStart)
+	e.keyClock = e.clock
+	e.start()
+	e.addAccounts()
+	t.Cleanup(e.shutdown)
+	return e
+}
+
+// TestAliasesAndMemberKeys: a member key's allow-list is checked on the
+// name the request sends, an alias passing when the key allows the alias
+// or its model; a fallback the key may not use is never served to it; an
+// allow-list may name an alias; the key's model list shows the aliases it
+// may use.
+func TestAliasesAndMemberKeys(t *testing.T) {
+	e := newAliasKeysEnv(t)
+	_, flashOnly := e.createKey(`{"name":"flash-only","models":["gemini-2.5-flash"]}`)
+	_, sonnet := e.createKey(`{"name":"sonnet","models":["claude-sonnet-4-5"]}`)
+	_, proOnly := e.createKey(`{"name":"pro-only","models":["gemini-2.5-pro"]}`)
+	chat := func(model string) string {
+		return `{"model":"` + model + `","messages":[{"role":"user","content":"hi"}]}`
+	}
+	const path = "/geminicli/v1beta/openai/chat/completions"
+	for _, tc := range []struct {
+		key, model string
+		want       int
+	}{
+		{flashOnly, "fast", http.StatusOK},                     // an alias of an allowed model
+		{flashOnly, "gemini-2.5-flash", http.StatusOK},         // the model itself
+		{flashOnly, "claude-sonnet-4-5", http.StatusForbidden}, // an alias of a model it may not use
+		{sonnet, "claude-sonnet-4-5", http.StatusOK},           // the alias itself is allowed
+		{sonnet, "gemini-2.5-pro", http.StatusForbidden},       // its model is not, by that name
+		{proOnly, "gemini-2.5-pro", http.StatusOK},             // before any cooldown
+	} {
+		if r := e.as(tc.key, http.MethodPost, path, chat(tc.model)); r.status != tc.want {
+			t.Errorf("model %s with a limited key: %d %s, want %d", tc.model, r.status, r.body, tc.want)
+		}
+	}
+
+	// Both accounts answer 429 for gemini-2.5-pro with an hour to wait.
+	e.gfake.ScriptGenerate(
+		geminifake.Response{Status: http.StatusTooManyRequests, Body: geminiRateLimitBody("3600s")},
+		geminifake.Response{Status: http.StatusTooManyRequests, Body: geminiRateLimitBody("3600s")})
+	r := e.as(proOnly, http.MethodPost, path, chat("gemini-2.5-pro"))
+	if r.status != http.StatusTooManyRequests || r.header.Get(relay.HeaderServedModel) != "" {
+		t.Errorf("pro-only key with pro cooling: %d %s=%q %s; want 429, not gemini-2.5-flash (not allowed to it)",
+			r.status, relay.HeaderServedModel, r.header.Get(relay.HeaderServedModel), r.body)
+	}
+	r = e.as(harnessKey, http.MethodPost, path, chat("gemini-2.5-pro"))
+	if r.status != http.StatusOK || r.header.Get(relay.HeaderServedModel) != "gemini-2.5-flash" {
+		t.Errorf("operator key with pro cooling: %d %s=%q %s; want the fallback", r.status, relay.HeaderServedModel,
+			r.header.Get(relay.HeaderServedModel), r.body)
+	}
+
+	// The key's model lists show what it may name.
+	for _, tc := range []struct {
+		path     string
+		headers  map[string]string
+		has, not []string
+	}{
+		{"/geminicli/v1beta/models", nil, []string{`"name":"models/fast"`, `"name":"models/gemini-2.5-flash"`}, []string{"claude-sonnet", "gemini-2.5-pro"}},
+		{"/geminicli/v1beta/openai/models", nil, []string{`"id":"fast"`, `"alias_of":"gemini-2.5-flash"`}, []string{"claude-sonnet"}},
+		{"/geminicli/v1/models", map[string]string{"anthropic-version": "2023-06-01"}, []string{`"id":"fast","display_name":"fast (alias of gemini-2.5-flash)"`}, []string{"claude-sonnet"}},
+	} {
+		hdr := map[string]string{"Authorization": "Bearer " + flashOnly}
+		for k, v := range tc.headers {
+			hdr[k] = v
+		}
+		r := e.send(http.MethodGet, tc.path, "", hdr)
+		for _, want := range tc.has {
+			if !strings.Contains(r.body, want) {
+				t.Errorf("GET %s: lacks %s: %s", tc.path, want, r.body)
+			}
+		}
+		for _, bad := range tc.not {
+			if strings.Contains(r.body, bad) {
+				t.Errorf("GET %s: shows %s to a key that may not use it: %s", tc.path, bad, r.body)
+			}
+		}
+	}
+	// A key's allow-list may not name what no pool serves.
+	if r := e.as(harnessKey, http.MethodPost, "/admin/v1/keys", `{"name":"bad","models":["nope"]}`); r.status != http.StatusBadRequest {
+		t.Errorf("key naming an unknown model: %d %s, want 400", r.status, r.body)
+	}
+}
+
+// TestPoolSummaryNames: GET /admin/v1/pool (the status page's source)
+// lists each pool's aliases and chains.
+func TestPoolSummaryNames(t *testing.T) {
+	e := newAliasKeysEnv(t)
+	var sum struct {
+		Providers []struct {
+			Provider  string
+			Aliases   []struct{ Alias, Model string }
+			Fallbacks []struct {
+				Model     string
+				Fallbacks []string
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(e.admin(http.MethodGet, "/admin/v1/pool", "", http.StatusOK)), &sum); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range sum.Providers {
+		var parts []string
+		for _, a := range p.Aliases {
+			parts = append(parts, a.Alias+"="+a.Model)
+		}
+		for _, f := range p.Fallbacks {
+			parts = append(parts, f.Model+"→"+strings.Join(f.Fallbacks, ">"))
+		}
+		got[p.Provider] = strings.Join(parts, " ")
+	}
+	want := map[string]string{
+		"geminicli": "claude-sonnet-4-5=gemini-2.5-pro fast=gemini-2.5-flash gemini-2.5-pro→gemini-2.5-flash",
+		"codex":     "codex-small=gpt-5.2 gpt-5.2-codex→gpt-5.2",
+	}
+	for p, w := range want {
+		if got[p] != w {
+			t.Errorf("%s: %q, want %q", p, got[p], w)
+		}
 	}
 }
