@@ -139,7 +139,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 			&& g.querySelector('[data-chain="gemini-2.5-pro"]').textContent === 'gemini-2.5-pro falls back to gemini-2.5-flash'
 			&& c.querySelector('[data-alias="codex-small"]').textContent === 'codex-small \u2192 gpt-5.2';
 	})()`)
-		// The Codex account's usage windows (87.5 % left) make a quota bar per
+	// The Codex account's usage windows (87.5 % left) make a quota bar per
 	// model, from GET /admin/v1/pool/usage.
 	waitPage(ctx, t, "the quota bar", `!!document.querySelector('#models-codex .bar.quota .seg-ready')
 		&& [...document.querySelectorAll('#models-codex .quota-text')].some((e) => /^88% of quota left/.test(e.textContent))`)

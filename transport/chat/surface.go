@@ -164,14 +164,16 @@ func (h *handler) serve(c echo.Context) error {
 	}
 	reqID := requestID(c)
 	k := &call{c: c, req: r, id: "chatcmpl-" + reqID, created: h.d.Now().Unix(),
-		relay: relay.Request{Call: pc, Affinity: affinity(r), RequestID: reqID, Record: rec,
-			Fallbacks: res.Fallbacks, Retarget: func(model string) (*providers.Call, error) {
-				// The translation depends on the model (Gemini's thinking
-				// levels): the fallback's call is built anew.
-				fr := *r
-				fr.Model = model
-				return h.upstreamCall(&fr)
-			}}}
+		relay: relay.Request{Call: pc, Affinity: affinity(r), RequestID: reqID, Record: rec, Fallbacks: res.Fallbacks}}
+	if len(res.Fallbacks) > 0 {
+		k.relay.Retarget = func(model string) (*providers.Call, error) {
+			// The translation depends on the model (Gemini's thinking
+			// levels): the fallback's call is built anew.
+			fr := *r
+			fr.Model = model
+			return h.upstreamCall(&fr)
+		}
+	}
 	if reqID == "" {
 		k.id = "chatcmpl-pollux"
 	}

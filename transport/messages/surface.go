@@ -201,15 +201,17 @@ func (h *handler) messages(c echo.Context) error {
 	if call == nil {
 		return err
 	}
-	req := relay.Request{Call: call, Affinity: affinity(r.Metadata), RequestID: requestID(c), Record: rec,
-		Fallbacks: fallbacks, Retarget: func(model string) (*providers.Call, error) {
+	req := relay.Request{Call: call, Affinity: affinity(r.Metadata), RequestID: requestID(c), Record: rec, Fallbacks: fallbacks}
+	if len(fallbacks) > 0 {
+		req.Retarget = func(model string) (*providers.Call, error) {
 			// The translation depends on the model (Gemini's thinking
 			// levels): the fallback's call is built anew.
 			fr := *r
 			fr.Model = model
 			call, _, err := h.build(c, &fr)
 			return call, err
-		}}
+		}
+	}
 	if r.Stream {
 		return h.stream(c, r, req)
 	}

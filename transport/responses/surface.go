@@ -235,13 +235,15 @@ func (h *handler) prepare(c echo.Context, body []byte, method string) (req relay
 		Body:   body,
 		Header: hdr,
 	}
-	return relay.Request{
+	req = relay.Request{
 		Call:      call,
 		Affinity:  affinity(hdr, meta.PromptCacheKey),
 		RequestID: requestID(c),
 		Record:    rec,
 		Fallbacks: res.Fallbacks,
-		Retarget: func(model string) (*providers.Call, error) {
+	}
+	if len(res.Fallbacks) > 0 {
+		req.Retarget = func(model string) (*providers.Call, error) {
 			b, err := codex.WithModel(call.Body, model)
 			if err != nil {
 				return nil, err
@@ -249,8 +251,9 @@ func (h *handler) prepare(c echo.Context, body []byte, method string) (req relay
 			next := *call
 			next.Model, next.Body = model, b
 			return &next, nil
-		},
-	}, meta.Model, ok
+		}
+	}
+	return req, meta.Model, ok
 }
 
 // resolve returns the model and fallbacks that serve the requested name.
