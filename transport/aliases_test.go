@@ -84,6 +84,16 @@ func TestAliasesOnEverySurface(t *testing.T) {
 			t.Errorf("an alias reached the Codex backend: %.300s", r.Body)
 		}
 	}
+	// The requests count under the models that served, not as "other".
+	metrics := readAll(t, h.do(http.MethodGet, "/metrics", "", nil))
+	for _, want := range []string{
+		`pollux_requests_total{code="2xx",key="operator",model="gemini-2.5-flash",surface="geminicli"} 3`,
+		`pollux_requests_total{code="2xx",key="operator",model="gpt-5.2",surface="codex"} 4`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	served := h.logs.FilterMessage("request").FilterField(zapString(keyServedModel, "gpt-5.2")).FilterField(zapString(keyModel, "codex-small"))
 	if served.Len() == 0 {
 		t.Error("no access-log line names both the alias asked for and the model served")

@@ -396,15 +396,6 @@ func (i *requestInfo) setServed(model string) {
 	}
 }
 
-// metricModel is the model label of the request: the model that served
-// it, else the one it named.
-func (i *requestInfo) metricModel() string {
-	if i.served != "" {
-		return i.served
-	}
-	return i.model
-}
-
 // attempted notes an upstream attempt (the n-th) on a credential.
 func (i *requestInfo) attempted(credentialID int64, n int) {
 	if i != nil {

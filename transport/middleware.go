@@ -127,7 +127,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			elapsed := time.Since(start)
 			sf := surfaceOf(echo.GetPath(r))
-			s.metrics.observeRequest(sf, info.keyName(), info.metricModel(), status, elapsed)
+			s.metrics.observeRequest(sf, info.keyName(), s.metricModelOf(info), status, elapsed)
 			s.settleKey(info, sf, status)
 			ce := s.log.Check(zap.InfoLevel, "request")
 			if ce == nil {

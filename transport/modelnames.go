@@ -71,3 +71,16 @@ func (s *Server) acceptedNames() map[string][]string {
 	}
 	return out
 }
+
+// metricModelOf is the model label of a request: the model that served
+// it, else the model its name stands for (an alias that was not served
+// still counts under its model, not as "other").
+func (s *Server) metricModelOf(info *requestInfo) string {
+	if info.served != "" {
+		return info.served
+	}
+	if model, ok := s.aliasModel(info.model); ok {
+		return model
+	}
+	return info.model
+}
