@@ -148,6 +148,24 @@ type Provider struct {
 	// from the upstream (Code Assist retrieveUserQuota, Codex wham/usage),
 	// besides after every limit answer; 0 turns reading off. Default 300.
 	QuotaPollSecs int `toml:"quota_poll_secs"`
+	// Aliases are other names for models of this pool, the
+	// [providers.<name>.aliases] table: "fast" = "gemini-2.5-flash". A
+	// request may name an alias wherever it names a model (the Gemini path,
+	// a body's "model"), on every surface of the pool, and is served by
+	// the model it points at. An alias must point at a model of
+	// model_list, must not be a model name itself, and must not be a name
+	// the other pool serves. Default none.
+	Aliases map[string]string `toml:"aliases"`
+	// Fallbacks are the chains of models that serve a model's requests
+	// while every credential for it is cooling beyond the request's
+	// patience, the [providers.<name>.fallbacks] table:
+	// "gemini-2.5-pro" = ["gemini-2.5-flash"]. The request goes to the
+	// first listed model, then the next, before anything reached the
+	// client. Keys and chain members are models of model_list (an alias
+	// follows its model's chain); a chain is the whole list, the listed
+	// models' own chains are not followed, so no chain loops. Default
+	// none.
+	Fallbacks map[string][]string `toml:"fallbacks"`
 }
 
 // Routing policies.

@@ -298,23 +298,25 @@ type fileProviders struct {
 }
 
 type fileProvider struct {
-	Proxy                      *string  `toml:"proxy"`
-	RetryMaxTimes              *int     `toml:"retry_max_times"`
-	MaxConcurrentPerCredential *int     `toml:"max_concurrent_per_credential"`
-	QueueTimeoutSecs           *int     `toml:"queue_timeout_secs"`
-	TraceHeader                *string  `toml:"trace_header"`
-	ModelList                  []string `toml:"model_list"`
-	CustomAPIURL               string   `toml:"custom_api_url"`
-	OAuthAuthURL               string   `toml:"oauth_auth_url"`
-	OAuthTokenURL              string   `toml:"oauth_token_url"`
-	OAuthUserInfoURL           string   `toml:"oauth_userinfo_url"`
-	OAuthTPS                   float64  `toml:"oauth_tps"`
-	ClientVersion              string   `toml:"client_version"`
-	NodeVersion                string   `toml:"node_version"`
-	AuthLibraryVersion         string   `toml:"auth_library_version"`
-	ThoughtSignatureCacheMiB   int      `toml:"thought_signature_cache_mib"`
-	Routing                    string   `toml:"routing"`
-	QuotaPollSecs              int      `toml:"quota_poll_secs"`
+	Proxy                      *string             `toml:"proxy"`
+	RetryMaxTimes              *int                `toml:"retry_max_times"`
+	MaxConcurrentPerCredential *int                `toml:"max_concurrent_per_credential"`
+	QueueTimeoutSecs           *int                `toml:"queue_timeout_secs"`
+	TraceHeader                *string             `toml:"trace_header"`
+	ModelList                  []string            `toml:"model_list"`
+	CustomAPIURL               string              `toml:"custom_api_url"`
+	OAuthAuthURL               string              `toml:"oauth_auth_url"`
+	OAuthTokenURL              string              `toml:"oauth_token_url"`
+	OAuthUserInfoURL           string              `toml:"oauth_userinfo_url"`
+	OAuthTPS                   float64             `toml:"oauth_tps"`
+	ClientVersion              string              `toml:"client_version"`
+	NodeVersion                string              `toml:"node_version"`
+	AuthLibraryVersion         string              `toml:"auth_library_version"`
+	ThoughtSignatureCacheMiB   int                 `toml:"thought_signature_cache_mib"`
+	Routing                    string              `toml:"routing"`
+	QuotaPollSecs              int                 `toml:"quota_poll_secs"`
+	Aliases                    map[string]string   `toml:"aliases"`
+	Fallbacks                  map[string][]string `toml:"fallbacks"`
 }
 
 // newFileConfig returns the decode target, filled with the defaults.
@@ -383,6 +385,8 @@ func (f fileProvider) resolve(d ProviderDefaults) Provider {
 		ThoughtSignatureCacheMiB:   f.ThoughtSignatureCacheMiB,
 		Routing:                    f.Routing,
 		QuotaPollSecs:              f.QuotaPollSecs,
+		Aliases:                    f.Aliases,
+		Fallbacks:                  f.Fallbacks,
 	}
 }
 

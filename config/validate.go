@@ -66,6 +66,11 @@ func (c Config) Validate() error {
 	}
 	v.provider("providers.geminicli", c.Providers.GeminiCLI, d)
 	v.provider("providers.codex", c.Providers.Codex, d)
+	gemini, codex := pool{"providers.geminicli", c.Providers.GeminiCLI}, pool{"providers.codex", c.Providers.Codex}
+	v.aliases(gemini, codex)
+	v.aliases(codex, gemini)
+	v.fallbacks(gemini, codex)
+	v.fallbacks(codex, gemini)
 	return errors.Join(v.errs...)
 }
 

@@ -50,7 +50,7 @@ window.addEventListener('unhandledrejection', (e) => window.__problems.push('unh
 func TestStatusPageInBrowser(t *testing.T) {
 	needChromium(t)
 
-	h := newHarness(t, harnessOptions{})
+	h := newHarness(t, harnessOptions{mutateCfg: withAliases})
 	gemini := h.addGemini("sp-alpha", "sp-beta", "sp-gamma")
 	alpha, beta, gamma := gemini[0].CredentialID, gemini[1].CredentialID, gemini[2].CredentialID
 	codexID := h.addCodex("sp-codex")[0].CredentialID
@@ -132,6 +132,13 @@ func TestStatusPageInBrowser(t *testing.T) {
 	waitPage(ctx, t, "the codex usage windows", `document.querySelector('#cred-`+idStr(codexID)+`').innerText.includes('primary 12.5% used')`)
 	waitPage(ctx, t, "the model bar", `[...document.querySelectorAll('#models-geminicli .model-text')]
 		.some((e) => / unavailable/.test(e.textContent)) && !!document.querySelector('#models-geminicli .bar .seg-ready')`)
+	// Each pool's aliases and fallback chains (issue 14).
+	waitPage(ctx, t, "the aliases and chains", `(() => {
+		const g = document.querySelector('#names-geminicli'), c = document.querySelector('#names-codex');
+		return !!g && !!c && g.querySelector('[data-alias="fast"]').textContent === 'fast \u2192 gemini-2.5-flash'
+			&& g.querySelector('[data-chain="gemini-2.5-pro"]').textContent === 'gemini-2.5-pro falls back to gemini-2.5-flash'
+			&& c.querySelector('[data-alias="codex-small"]').textContent === 'codex-small \u2192 gpt-5.2';
+	})()`)
 	// The Codex account's usage windows (87.5 % left) make a quota bar per
 	// model, from GET /admin/v1/pool/usage.
 	waitPage(ctx, t, "the quota bar", `!!document.querySelector('#models-codex .bar.quota .seg-ready')

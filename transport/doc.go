@@ -12,6 +12,8 @@
 //	transport/openaierr    the OpenAI error envelope the Responses and Chat surfaces share
 //	transport/relay        the kernel: attempt loop with one retry decision, SSE pump,
 //	                       held-back stream head, error-kind map, request Record, relay.Pool
+//	transport/models       each pool's model names: models, aliases, fallback chains (pure);
+//	                       the surfaces get a resolver built on it (modelnames.go)
 //	transport/gemini       the Gemini v1beta surface: handler, stream codec, envelope, models
 //	transport/responses    the OpenAI Responses surface: handler, stream codec, envelope, models,
 //	                       the Codex CLI's usage routes

@@ -31,6 +31,7 @@ import (
 //	upstream_latency_seconds{provider}          upstream call until its response headers
 //	upstream_ttfb_seconds{provider}             upstream call until its first streamed event
 //	failovers_total{provider,reason}            attempts retried on another credential, by outcome
+//	model_fallbacks_total{provider,model,fallback}  requests served by a fallback model (issue 14)
 //	credentials{provider,status}                credentials per status (at scrape time)
 //	cooldowns_active{provider,model}            running cooldowns per model, "*" credential-wide
 //	refreshes_total{provider,result}            token refreshes: ok, transient, permanent
@@ -105,6 +106,9 @@ type providerMetrics struct {
 	wait      prometheus.Observer
 	failovers [providers.KindAbandoned + 1]prometheus.Counter
 	refreshes [actors.RefreshPermanent + 1]prometheus.Counter
+	// fallbacks counts requests moved on to a fallback model, by model
+	// and fallback (both of model_list: validated chains bound the series).
+	fallbacks *prometheus.CounterVec
 	// name, tokensVec and models resolve the token counters of a key
 	// (tokensFor).
 	name      string
@@ -175,6 +179,7 @@ func newMetrics(reg *prometheus.Registry, log *zap.Logger, models map[string][]s
 	latency := hist("upstream_latency_seconds", "Upstream calls until their response headers.", upstreamBuckets(), "provider")
 	ttfb := hist("upstream_ttfb_seconds", "Upstream calls until their first streamed event.", upstreamBuckets(), "provider")
 	failovers := counter("failovers_total", "Attempts retried on another credential, by the failed attempt's outcome.", "provider", "reason")
+	fallbacks := counter("model_fallbacks_total", "Requests served by a fallback model because every credential for the model asked for was cooling beyond the request's patience.", "provider", "model", "fallback")
 	refreshes := counter("refreshes_total", "Token refreshes by result (ok, transient, permanent).", "provider", "result")
 	wait := hist("scheduler_wait_seconds", "Time from asking the scheduler for a credential to its answer.", waitBuckets(), "provider")
 	tokens := counter("tokens_total", "Tokens reported by the upstream's usage accounting.", "provider", "model", "kind", "key")
@@ -188,7 +193,7 @@ func newMetrics(reg *prometheus.Registry, log *zap.Logger, models map[string][]s
 			latency: latency.WithLabelValues(name),
 			ttfb:    ttfb.WithLabelValues(name),
 			wait:    wait.WithLabelValues(name),
-			name:    name, tokensVec: tokens,
+			name:    name, tokensVec: tokens, fallbacks: fallbacks,
 			models: append(append([]string(nil), list...), labelOther),
 		}
 		for k := range p.failovers {
@@ -319,6 +324,13 @@ func (p *providerMetrics) failover(k providers.Kind) {
 	}
 }
 
+// fellBack counts a request moved on from model to fallback.
+func (p *providerMetrics) fellBack(model, fallback string) {
+	if p != nil {
+		p.fallbacks.WithLabelValues(p.name, model, fallback).Inc()
+	}
+}
+
 // addTokens counts a reply's usage tokens under its key's name and model.
 func (p *providerMetrics) addTokens(key, model string, input, output int64) {
 	if p == nil {
@@ -346,8 +358,11 @@ func (p *providerMetrics) addTokens(key, model string, input, output int64) {
 // request's goroutine touches it, so it needs no lock. Every method accepts
 // nil (a handler run without the middleware).
 type requestInfo struct {
-	start        time.Time
-	model        string
+	start time.Time
+	model string
+	// served is the model that served the request when it is not model
+	// (an alias's model, a fallback); "" otherwise.
+	served       string
 	credentialID int64
 	attempts     int
 	outcome      providers.Kind
@@ -386,6 +401,13 @@ func (i *requestInfo) setModel(model string) {
 	}
 }
 
+// setServed notes the model that served the request.
+func (i *requestInfo) setServed(model string) {
+	if i != nil && model != i.model {
+		i.served = model
+	}
+}
+
 // attempted notes an upstream attempt (the n-th) on a credential.
 func (i *requestInfo) attempted(credentialID int64, n int) {
 	if i != nil {
@@ -417,6 +439,9 @@ func (i *requestInfo) appendFields(fields []zap.Field, sf surface) []zap.Field {
 	}
 	if i.model != "" {
 		fields = append(fields, zap.String(keyModel, i.model))
+	}
+	if i.served != "" {
+		fields = append(fields, zap.String(keyServedModel, i.served))
 	}
 	if i.attempts > 0 {
 		fields = append(fields, zap.Int64(keyCredentialID, i.credentialID), zap.Int(keyAttempts, i.attempts),

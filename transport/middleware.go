@@ -24,6 +24,7 @@ const (
 	// What a handler adds to the access log (requestInfo).
 	keySurface      = "surface"
 	keyModel        = "model"
+	keyServedModel  = "served_model"
 	keyCredentialID = "credential_id"
 	keyAttempts     = "attempts"
 	keyOutcome      = "outcome"
@@ -126,7 +127,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			elapsed := time.Since(start)
 			sf := info.surfaceOf(echo.GetPath(r))
-			s.metrics.observeRequest(sf, info.keyName(), info.model, status, elapsed)
+			s.metrics.observeRequest(sf, info.keyName(), s.metricModelOf(info), status, elapsed)
 			s.settleKey(info, sf, status)
 			ce := s.accessLogger.Check(zap.InfoLevel, "request")
 			if ce == nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/transport/gemini"
 	"github.com/pollux-gateway/pollux/transport/messages"
+	"github.com/pollux-gateway/pollux/transport/models"
 	"github.com/pollux-gateway/pollux/transport/openaierr"
 	"github.com/pollux-gateway/pollux/transport/relay"
 	"github.com/pollux-gateway/pollux/transport/responses"
@@ -218,7 +219,9 @@ func writeRootError(w http.ResponseWriter, f rootFormat, status int, message str
 // buildRoot builds the root's routes from the pools' own route tables;
 // call after buildSurfaces and buildMessages.
 func (s *Server) buildRoot(started time.Time) []route {
-	s.router = newModelRouter(s.modelLists)
+	// Aliases route as their models do: alias names are unique across the
+	// pools (config.Validate), and the pool's surface resolves them.
+	s.router = newModelRouter(s.acceptedNames())
 	find := func(routes []route, method, path string) echo.HandlerFunc {
 		for _, rt := range routes {
 			if rt.method == method && rt.path == path {
@@ -277,16 +280,13 @@ func (s *Server) buildRoot(started time.Time) []route {
 		}
 	}
 
-	// GET /v1/models: every pool's models, in the caller's format.
-	lists := s.modelLists
+	// GET /v1/models: every pool's models and aliases, in the caller's
+	// format.
+	gt, ct := s.modelTables[providers.GeminiCLI], s.modelTables[providers.Codex]
 	openAI := responses.Join(
-		responses.NewModels(lists[providers.GeminiCLI], "google", started),
-		responses.NewModels(lists[providers.Codex], "openai", started))
-	var all []string
-	for _, p := range poolOrder {
-		all = append(all, lists[p]...)
-	}
-	list, get := messages.NewModels(all, started).Negotiate(
+		responses.NewModelsOf(gt, "google", started),
+		responses.NewModelsOf(ct, "openai", started))
+	list, get := messages.NewModelsOf(models.Join(gt, ct), started).Negotiate(
 		responses.ListHandler(openAI, s.rootModelFilter), openAI.Get, s.rootModelFilter)
 	out = append(out, route{http.MethodGet, rootV1 + "/models", list}, route{http.MethodGet, rootV1 + "/models/:id", get})
 	return out
@@ -302,7 +302,7 @@ func (s *Server) rootModelFilter(c echo.Context) func(string) bool {
 	}
 	k := info.team.key
 	return func(id string) bool {
-		if !k.AllowsModel(id) {
+		if !k.AllowsModel(id) && !s.aliasAllowed(k, id) {
 			return false
 		}
 		_, _, ok := s.router.poolForModel(id, k.AllowsSurface)

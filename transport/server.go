@@ -20,6 +20,7 @@ import (
 	"github.com/pollux-gateway/pollux/config"
 	"github.com/pollux-gateway/pollux/providers/codex"
 	"github.com/pollux-gateway/pollux/providers/geminicli"
+	"github.com/pollux-gateway/pollux/transport/models"
 	"github.com/pollux-gateway/pollux/transport/operations"
 	"github.com/pollux-gateway/pollux/transport/signin"
 )
@@ -133,7 +134,10 @@ type Server struct {
 	metrics       *metrics
 	// modelLists maps each provider to its model_list (bare ids).
 	modelLists map[string][]string
-	logLevel   zap.AtomicLevel
+	// modelTables maps each provider to its model names: models, aliases
+	// and fallback chains (modelnames.go).
+	modelTables map[string]*models.Table
+	logLevel    zap.AtomicLevel
 
 	// accessLogger writes the access log lines (Deps.AccessLog, else log).
 	accessLogger *zap.Logger
@@ -176,6 +180,7 @@ func New(deps Deps) *Server {
 	s.adminKey, s.metricsPublic = deps.Config.Basic.AdminKey, deps.Config.Basic.MetricsPublic
 	s.logLevel = deps.LogLevel
 	s.modelLists = modelListsOf(providers)
+	s.modelTables = modelTablesOf(providers)
 	s.initKeys(deps.Keys)
 	reg := deps.Metrics
 	if reg == nil {

@@ -39,7 +39,9 @@ func (s *Server) buildSurfaces(deps Deps, started time.Time) (geminiRoutes, code
 		Listed:      cfg.GeminiCLI.ModelList,
 		Admit:       s.admit,
 		Record:      s.recordFor(providers.GeminiCLI),
-		ModelFilter: modelFilter,
+		ModelFilter: s.listFilter(providers.GeminiCLI),
+		Resolve:     s.resolver(providers.GeminiCLI),
+		Names:       s.modelTables[providers.GeminiCLI],
 	}
 	if deps.Gemini != nil {
 		gd.Upstream, gd.Served = deps.Gemini, deps.Gemini.Models()
@@ -52,9 +54,9 @@ func (s *Server) buildSurfaces(deps Deps, started time.Time) (geminiRoutes, code
 	}
 	// The Gemini surface's OpenAI-style model list (for OpenAI clients
 	// pointed at the Gemini prefix).
-	geminiOpenAI := responses.NewModels(cfg.GeminiCLI.ModelList, "google", started)
+	geminiOpenAI := responses.NewModelsOf(s.modelTables[providers.GeminiCLI], "google", started)
 	geminiRoutes = append(geminiRoutes,
-		route{http.MethodGet, "/openai/models", responses.ListHandler(geminiOpenAI, modelFilter)},
+		route{http.MethodGet, "/openai/models", responses.ListHandler(geminiOpenAI, gd.ModelFilter)},
 		route{http.MethodGet, "/openai/models/:id", geminiOpenAI.Get})
 
 	rd := responses.Deps{
@@ -62,8 +64,10 @@ func (s *Server) buildSurfaces(deps Deps, started time.Time) (geminiRoutes, code
 		Created:     started,
 		Admit:       s.admit,
 		Record:      s.recordFor(providers.Codex),
-		ModelFilter: modelFilter,
+		ModelFilter: s.listFilter(providers.Codex),
 		Logger:      s.log,
+		Resolve:     s.resolver(providers.Codex),
+		Names:       s.modelTables[providers.Codex],
 	}
 	if deps.Codex != nil {
 		rd.Served = deps.Codex.Models()
@@ -78,9 +82,9 @@ func (s *Server) buildSurfaces(deps Deps, started time.Time) (geminiRoutes, code
 	// OpenAI Chat Completions over both pools (transport/chat): beside the
 	// Gemini surface's OpenAI-style model list, and under /codex/v1.
 	chatGemini, chatCodex := chat.Routes(chat.Deps{
-		Gemini:   chat.Pool{Relay: gd.Relay, Served: gd.Served, Record: gd.Record},
+		Gemini:   chat.Pool{Relay: gd.Relay, Served: gd.Served, Record: gd.Record, Resolve: gd.Resolve},
 		Upstream: gd.Upstream,
-		Codex:    chat.Pool{Relay: rd.Relay, Served: rd.Served, Record: rd.Record},
+		Codex:    chat.Pool{Relay: rd.Relay, Served: rd.Served, Record: rd.Record, Resolve: rd.Resolve},
 		Admit:    s.admit,
 		Logger:   s.log,
 	})
@@ -98,15 +102,14 @@ func (s *Server) buildSurfaces(deps Deps, started time.Time) (geminiRoutes, code
 // GET models answer in Anthropic's format to a caller that sends
 // anthropic-version. Call after buildSurfaces.
 func (s *Server) buildMessages(deps Deps, started time.Time) []route {
-	cfg := deps.Config.Providers
 	var out []route
-	mount := func(prefix string, md messages.Deps, listed []string, native []route) {
+	mount := func(prefix, provider string, md messages.Deps, native []route) {
 		for _, rt := range messages.Routes(md) {
 			out = append(out, route{rt.Method, prefix + rt.Path, rt.Handler})
 		}
 		// The pool's own model list stays what it was for its own
 		// clients; wrapped here, it is mounted where it always was.
-		models := messages.NewModels(listed, started)
+		models := messages.NewModelsOf(s.modelTables[provider], started)
 		var list, get echo.HandlerFunc
 		for _, rt := range native {
 			switch {
@@ -119,7 +122,7 @@ func (s *Server) buildMessages(deps Deps, started time.Time) []route {
 		if list == nil || get == nil {
 			return
 		}
-		list, get = models.Negotiate(list, get, modelFilter)
+		list, get = models.Negotiate(list, get, s.listFilter(provider))
 		for i, rt := range native {
 			switch {
 			case rt.method == http.MethodGet && rt.path == "/models":
@@ -129,22 +132,24 @@ func (s *Server) buildMessages(deps Deps, started time.Time) []route {
 			}
 		}
 	}
-	gm := messages.Deps{Pool: messages.PoolGemini, Admit: s.admit, Record: s.recordFor(providers.GeminiCLI), Logger: s.log}
+	gm := messages.Deps{Pool: messages.PoolGemini, Admit: s.admit, Record: s.recordFor(providers.GeminiCLI), Logger: s.log,
+		Resolve: s.resolver(providers.GeminiCLI)}
 	if deps.Gemini != nil {
 		gm.Gemini, gm.Served = deps.Gemini, deps.Gemini.Models()
 		if deps.GeminiPool != nil {
 			gm.Relay = s.newRelay(deps, deps.GeminiPool, deps.Gemini)
 		}
 	}
-	mount(geminiV1, gm, cfg.GeminiCLI.ModelList, s.geminiAPI)
-	cm := messages.Deps{Pool: messages.PoolCodex, Admit: s.admit, Record: s.recordFor(providers.Codex), Logger: s.log}
+	mount(geminiV1, providers.GeminiCLI, gm, s.geminiAPI)
+	cm := messages.Deps{Pool: messages.PoolCodex, Admit: s.admit, Record: s.recordFor(providers.Codex), Logger: s.log,
+		Resolve: s.resolver(providers.Codex)}
 	if deps.Codex != nil {
 		cm.Served = deps.Codex.Models()
 		if deps.CodexPool != nil {
 			cm.Relay = s.newRelay(deps, deps.CodexPool, deps.Codex)
 		}
 	}
-	mount(codexV1, cm, cfg.Codex.ModelList, s.codexAPI)
+	mount(codexV1, providers.Codex, cm, s.codexAPI)
 	return out
 }
 
@@ -209,6 +214,8 @@ func (r *requestRecord) Usage(u relay.Usage) {
 func (r *requestRecord) Tokens(model string, input, output int64) {
 	r.pm.addTokens(r.info.keyName(), model, input, output)
 }
+func (r *requestRecord) FellBack(model, fallback string) { r.pm.fellBack(model, fallback) }
+func (r *requestRecord) Served(model string)             { r.info.setServed(model) }
 
 // What each part mounted in routes gets of the server: its Deps, built
 // from the server's own fields.
@@ -218,7 +225,7 @@ func (s *Server) operationsDeps() operations.Deps {
 	d := operations.Deps{
 		Logger:     s.log,
 		Pools:      s.poolList,
-		ModelLists: s.modelLists,
+		ModelLists: s.acceptedNames(),
 		LogLevel:   s.logLevel,
 		ReadBody:   readBody,
 		RequestID:  requestID,
@@ -240,7 +247,8 @@ func (s *Server) poolList() []operations.Pool {
 			continue
 		}
 		ap, _ := p.pool.(operations.AdminPool)
-		out = append(out, operations.Pool{Name: p.name, Ingest: p.pool, Admin: ap, Models: s.modelLists[p.name]})
+		out = append(out, operations.Pool{Name: p.name, Ingest: p.pool, Admin: ap, Models: s.modelLists[p.name],
+			Names: s.modelTables[p.name]})
 	}
 	return out
 }

@@ -223,7 +223,7 @@ func (s *Server) admit(c echo.Context, model string) error {
 	if k == nil {
 		return nil
 	}
-	if !k.AllowsModel(model) {
+	if !k.AllowsModel(model) && !s.aliasAllowed(k, model) {
 		return &Error{Kind: KindPermissionDenied,
 			Message: fmt.Sprintf("key %q may not use model %q; it may use: %s", k.Name, model, strings.Join(k.Models, ", "))}
 	}
@@ -237,6 +237,13 @@ func (s *Server) admit(c echo.Context, model string) error {
 	}
 	info.team.ticket = ticket
 	return nil
+}
+
+// aliasAllowed reports whether name is an alias whose model the key may
+// use: an alias of an allowed model is allowed too.
+func (s *Server) aliasAllowed(k *keyring.Key, name string) bool {
+	model, ok := s.aliasModel(name)
+	return ok && k.AllowsModel(model)
 }
 
 // keyRetryAfter rounds the wait of a key's own limit up to whole seconds.

@@ -59,9 +59,10 @@ func TestImportRules(t *testing.T) {
 var transportSurfaces = []string{"gemini", "responses", "chat", "messages", "signin", "operations"}
 
 // transportShared are the packages under transport any surface may import:
-// the relay kernel and the OpenAI error envelope both OpenAI-shaped surfaces
-// write. The rule holds whether or not the package exists yet.
-var transportShared = []string{"relay", "openaierr"}
+// the relay kernel, the OpenAI error envelope both OpenAI-shaped surfaces
+// write, and the pools' model names. The rule holds whether or not the
+// package exists yet.
+var transportShared = []string{"relay", "openaierr", "models"}
 
 // transportImportError says what is wrong with package pkg importing imp
 // (both relative to the module), "" when nothing is. Inside transport:

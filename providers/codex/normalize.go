@@ -97,6 +97,18 @@ func NormalizeCompact(body []byte) ([]byte, error) {
 	return body, nil
 }
 
+// WithModel returns a request body (a JSON object with a string "model")
+// with "model" set to model: the model an alias names, or a fallback. Every
+// other member keeps its bytes; members are written in sorted key order.
+func WithModel(body []byte, model string) ([]byte, error) {
+	m, err := decodeObject(body)
+	if err != nil {
+		return nil, err
+	}
+	m["model"] = mustMarshalString(model)
+	return encodeObject(m), nil
+}
+
 // decodeObject decodes the top level of a request body, keeping every member
 // value as its original bytes, and checks "model".
 func decodeObject(body []byte) (map[string]json.RawMessage, error) {

@@ -157,3 +157,26 @@ func TestNormalizeCompact(t *testing.T) {
 		})
 	}
 }
+
+func TestWithModel(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+		err              bool
+	}{
+		{"replaces the model, keeps the rest", `{"model":"fast","input":[{"type":"message","content":"a <b>"}],"stream":true}`,
+			`{"input":[{"type":"message","content":"a <b>"}],"model":"gpt-5.2","stream":true}`, false},
+		{"not an object", `[]`, "", true},
+		{"no model", `{"input":"x"}`, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := WithModel([]byte(tt.body), "gpt-5.2")
+			if (err != nil) != tt.err {
+				t.Fatalf("WithModel error = %v, want error %v", err, tt.err)
+			}
+			if string(got) != tt.want {
+				t.Errorf("WithModel = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/pollux-gateway/pollux/config"
 	"github.com/pollux-gateway/pollux/providers/codex"
 	"github.com/pollux-gateway/pollux/providers/geminicli"
+	"github.com/pollux-gateway/pollux/transport/models"
 	"github.com/pollux-gateway/pollux/transport/relay"
 	"github.com/pollux-gateway/pollux/transport/relay/relaytest"
 )
@@ -84,6 +85,13 @@ type env struct {
 
 func newEnv(t *testing.T, gem, cdx map[string]answer, ids ...int64) *env {
 	t.Helper()
+	return newEnvWith(t, gem, cdx, nil, ids...)
+}
+
+// newEnvWith is newEnv whose Gemini pool serves the names of table (its
+// models, aliases and chains); nil serves geminiModel alone.
+func newEnvWith(t *testing.T, gem, cdx map[string]answer, table *models.Table, ids ...int64) *env {
+	t.Helper()
 	e := &env{gemini: relaytest.NewPool(ids...), codex: relaytest.NewPool(ids...),
 		geminiUp: &scripted{answers: gem}, codexUp: &scripted{answers: cdx}}
 	gs := httptest.NewServer(e.geminiUp)
@@ -112,8 +120,13 @@ func newEnv(t *testing.T, gem, cdx map[string]answer, ids ...int64) *env {
 		}
 		_ = writeError(c.Response(), 500, newAPIError(500, "internal", ""), 0)
 	}
+	gpool := Pool{Relay: relay.New(relay.Options{Pool: e.gemini, Upstream: gclient, QueueTimeout: time.Second}), Served: []string{geminiModel}}
+	if table != nil {
+		gpool.Served = table.Models()
+		gpool.Resolve = func(_ echo.Context, name string) (models.Resolution, bool) { return table.Route(name) }
+	}
 	gr, cr := Routes(Deps{
-		Gemini:   Pool{Relay: relay.New(relay.Options{Pool: e.gemini, Upstream: gclient, QueueTimeout: time.Second}), Served: []string{geminiModel}},
+		Gemini:   gpool,
 		Upstream: gclient,
 		Codex:    Pool{Relay: relay.New(relay.Options{Pool: e.codex, Upstream: cclient, QueueTimeout: time.Second}), Served: []string{codexModel}},
 		Now:      func() time.Time { return time.Unix(1767225600, 0) },

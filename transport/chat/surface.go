@@ -18,6 +18,7 @@ import (
 	"github.com/pollux-gateway/pollux/providers/codex"
 	"github.com/pollux-gateway/pollux/providers/geminicli"
 	"github.com/pollux-gateway/pollux/providers/sse"
+	"github.com/pollux-gateway/pollux/transport/models"
 	"github.com/pollux-gateway/pollux/transport/openaierr"
 	"github.com/pollux-gateway/pollux/transport/relay"
 )
@@ -46,6 +47,10 @@ type Pool struct {
 	Served []string
 	// Record returns the request's record; nil records nothing.
 	Record func(c echo.Context) relay.Record
+	// Resolve resolves a requested model name (a model or an alias) to the
+	// model that serves it and its fallback chain; nil serves exactly the
+	// Served models, without fallbacks.
+	Resolve func(c echo.Context, name string) (models.Resolution, bool)
 }
 
 // Deps is what the surface needs from the assembly.
@@ -129,7 +134,8 @@ func (h *handler) serve(c echo.Context) error {
 		rec = h.pool.Record(c)
 	}
 	rec.Model(model)
-	if !h.models[model] {
+	res, ok := h.resolve(c, model)
+	if !ok {
 		e := newAPIError(http.StatusNotFound, fmt.Sprintf("the model %q does not exist or is not served here", r.Model), "model")
 		e.Code = openaierr.Nullable("model_not_found")
 		return writeError(w, http.StatusNotFound, e, 0)
@@ -139,23 +145,14 @@ func (h *handler) serve(c echo.Context) error {
 			return err
 		}
 	}
+	r.Model = res.Model
 	dropped := slices.Clone(r.dropped)
-	var upBody []byte
-	var pc providers.Call
 	if h.provider == providers.Codex {
 		dropped = append(dropped, codexDropped(r)...)
-		upBody, err = toResponses(r)
-		pc = providers.Call{Model: model, Method: codex.MethodResponses, Stream: true, Header: http.Header{}}
-	} else {
-		if r.Verbosity != "" {
-			dropped = append(dropped, "verbosity")
-		}
-		upBody, err = toGemini(r)
-		pc = providers.Call{Model: model, Method: geminicli.MethodGenerate, Stream: r.Stream}
-		if r.Stream {
-			pc.Method = geminicli.MethodStream
-		}
+	} else if r.Verbosity != "" {
+		dropped = append(dropped, "verbosity")
 	}
+	pc, err := h.upstreamCall(r)
 	if err != nil {
 		return answerError(w, err)
 	}
@@ -165,10 +162,18 @@ func (h *handler) serve(c echo.Context) error {
 	if h.pool.Relay == nil || (h.provider == providers.GeminiCLI && h.d.Upstream == nil) {
 		return answerError(w, &relay.Error{Kind: relay.KindUnavailable, Message: "the " + h.provider + " pool is not configured"})
 	}
-	pc.Body = upBody
 	reqID := requestID(c)
 	k := &call{c: c, req: r, id: "chatcmpl-" + reqID, created: h.d.Now().Unix(),
-		relay: relay.Request{Call: &pc, Affinity: affinity(r), RequestID: reqID, Record: rec}}
+		relay: relay.Request{Call: pc, Affinity: affinity(r), RequestID: reqID, Record: rec, Fallbacks: res.Fallbacks}}
+	if len(res.Fallbacks) > 0 {
+		k.relay.Retarget = func(model string) (*providers.Call, error) {
+			// The translation depends on the model (Gemini's thinking
+			// levels): the fallback's call is built anew.
+			fr := *r
+			fr.Model = model
+			return h.upstreamCall(&fr)
+		}
+	}
 	if reqID == "" {
 		k.id = "chatcmpl-pollux"
 	}
@@ -181,6 +186,34 @@ func (h *handler) serve(c echo.Context) error {
 		return h.geminiStream(k)
 	}
 	return h.geminiUnary(k)
+}
+
+// resolve returns the model and fallbacks that serve the requested name.
+func (h *handler) resolve(c echo.Context, name string) (models.Resolution, bool) {
+	if h.pool.Resolve != nil {
+		return h.pool.Resolve(c, name)
+	}
+	return models.Resolution{Model: name}, h.models[name]
+}
+
+// upstreamCall translates r into the pool's upstream call for r.Model.
+func (h *handler) upstreamCall(r *request) (*providers.Call, error) {
+	if h.provider == providers.Codex {
+		body, err := toResponses(r)
+		if err != nil {
+			return nil, err
+		}
+		return &providers.Call{Model: r.Model, Method: codex.MethodResponses, Stream: true, Header: http.Header{}, Body: body}, nil
+	}
+	body, err := toGemini(r)
+	if err != nil {
+		return nil, err
+	}
+	pc := &providers.Call{Model: r.Model, Method: geminicli.MethodGenerate, Stream: r.Stream, Body: body}
+	if r.Stream {
+		pc.Method = geminicli.MethodStream
+	}
+	return pc, nil
 }
 
 // affinity keeps a conversation on one credential when the client names
@@ -202,6 +235,7 @@ func (h *handler) geminiUnary(k *call) error {
 		return h.failed(k.c, err)
 	}
 	defer reply.Finish()
+	relay.SetServedModel(k.c.Response().Header(), reply)
 	status := reply.Resp.StatusCode
 	raw, err := io.ReadAll(io.LimitReader(reply.Resp.Body, replyLimit+1))
 	switch {
@@ -220,7 +254,7 @@ func (h *handler) geminiUnary(k *call) error {
 		return answerError(k.c.Response(), &relay.Error{Kind: relay.KindUpstream, Message: "the upstream reply was not a valid Code Assist response"})
 	}
 	h.d.Upstream.RecordSignatures(inner)
-	out, u, err := geminiCompletion(inner, k.id, k.req.Model, k.created)
+	out, u, err := geminiCompletion(inner, k.id, reply.Model(), k.created)
 	if err != nil {
 		reply.Settle(providers.Outcome{Kind: providers.KindTransient, Status: status, Reason: "bad_response"})
 		return answerError(k.c.Response(), &relay.Error{Kind: relay.KindUpstream, Message: "the upstream reply was not a valid Gemini response"})
@@ -245,7 +279,8 @@ func (h *handler) geminiStream(k *call) error {
 		return h.failed(k.c, err)
 	}
 	defer reply.Finish()
-	ch := &chunker{id: k.id, model: k.req.Model, created: k.created}
+	relay.SetServedModel(k.c.Response().Header(), reply)
+	ch := &chunker{id: k.id, model: reply.Model(), created: k.created}
 	codec := &geminiCodec{up: h.d.Upstream, status: reply.Resp.StatusCode, chunks: ch,
 		stream: geminiStream{chunks: ch}, includeUsage: k.req.includeUsage()}
 	return h.pump(k, reply, codec)
@@ -267,7 +302,8 @@ func (h *handler) codexStream(k *call) error {
 	}
 	defer reply.Finish()
 	reply.SetWindows(rateLimits(reply.Resp.Header))
-	ch := &chunker{id: k.id, model: k.req.Model, created: k.created}
+	relay.SetServedModel(k.c.Response().Header(), reply)
+	ch := &chunker{id: k.id, model: reply.Model(), created: k.created}
 	codec := &codexCodec{status: reply.Resp.StatusCode, chunks: ch, stream: codexStream{chunks: ch},
 		includeUsage: k.req.includeUsage()}
 	return h.pump(k, reply, codec)
@@ -291,13 +327,14 @@ func (h *handler) codexUnary(k *call) error {
 	}
 	defer reply.Finish()
 	reply.SetWindows(rateLimits(reply.Resp.Header))
+	relay.SetServedModel(k.c.Response().Header(), reply)
 	if col.failed {
 		reply.Settle(*col.info.Failure)
 		status := relay.PassThroughStatus(*col.info.Failure, 0)
 		return writeError(k.c.Response(), status, fromCodex(status, *col.info.Error),
 			relay.RetryAfterSecs(status, relay.RetryAfter(*col.info.Failure)))
 	}
-	out, u, err := codexCompletion(col.out, k.id, k.req.Model, k.created)
+	out, u, err := codexCompletion(col.out, k.id, reply.Model(), k.created)
 	if err != nil {
 		reply.Settle(providers.Outcome{Kind: providers.KindTransient, Status: reply.Resp.StatusCode, Reason: "bad_response"})
 		return answerError(k.c.Response(), &relay.Error{Kind: relay.KindUpstream, Message: "the upstream reply was not a valid response"})

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/pollux-gateway/pollux/transport/models"
 )
 
 // Limits advertised for every served model. Code Assist does not report them;
@@ -44,7 +46,14 @@ type Models struct {
 
 // NewModels builds the model resources for ids (bare ids such as
 // "gemini-2.5-pro"); duplicates and empty ids are dropped, order is kept.
-func NewModels(ids []string) *Models {
+func NewModels(ids []string) *Models { return newModels(ids, nil) }
+
+// NewModelsOf is NewModels for a pool's model names: its models, then its
+// aliases; an alias's version is its model, and the description names the
+// alias's model and the fallback chain.
+func NewModelsOf(t *models.Table) *Models { return newModels(t.Names(), t) }
+
+func newModels(ids []string, t *models.Table) *Models {
 	m := &Models{byID: make(map[string][]byte, len(ids))}
 	all := modelList{Models: []model{}}
 	for _, id := range ids {
@@ -61,12 +70,33 @@ func NewModels(ids []string) *Models {
 			OutputTokenLimit:           outputTokenLimit,
 			SupportedGenerationMethods: []string{"generateContent", "streamGenerateContent", "countTokens"},
 		}
+		if t != nil {
+			describe(&res, id, t)
+		}
 		m.byID[id] = mustJSON(res)
 		all.Models = append(all.Models, res)
 	}
 	m.list = mustJSON(all)
 	m.all = all.Models
 	return m
+}
+
+// describe names an alias's model and a fallback chain in a model
+// resource.
+func describe(res *model, id string, t *models.Table) {
+	target, ok := t.Resolve(id)
+	if !ok {
+		return
+	}
+	if target != id {
+		res.Version = target
+		res.DisplayName = id + " (" + target + ")"
+		res.Description = "Alias of the Gemini model " + target + ", served by Pollux from its Gemini CLI credential pool."
+	}
+	if chain := t.Fallbacks(target); len(chain) > 0 {
+		res.Description += " While every credential for " + target + " is rate-limited, " +
+			strings.Join(chain, ", then ") + " serves instead (the answer's modelVersion says which)."
+	}
 }
 
 // List serves GET models. All models fit in one page, so pageToken is

@@ -13,6 +13,7 @@ import (
 	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/providers/geminicli"
 	"github.com/pollux-gateway/pollux/providers/sse"
+	"github.com/pollux-gateway/pollux/transport/models"
 	"github.com/pollux-gateway/pollux/transport/relay"
 )
 
@@ -64,6 +65,13 @@ type Deps struct {
 	// ModelFilter returns the models the request's key may see, or nil
 	// when it may see every model. Nil shows every model.
 	ModelFilter func(c echo.Context) func(id string) bool
+	// Resolve resolves a requested model name (a model or an alias) to the
+	// model that serves it and its fallback chain; nil serves exactly the
+	// Served models, without fallbacks.
+	Resolve func(c echo.Context, name string) (models.Resolution, bool)
+	// Names, when set, are what GET models lists instead of Listed: the
+	// pool's models and aliases, with their chains.
+	Names *models.Table
 }
 
 // Route is one route of the surface, relative to a version prefix.
@@ -81,6 +89,9 @@ func Routes(d Deps) []Route {
 		h.models[strings.TrimPrefix(id, "models/")] = true
 	}
 	models := NewModels(d.Listed)
+	if d.Names != nil {
+		models = NewModelsOf(d.Names)
+	}
 	list := func(c echo.Context) error {
 		if d.ModelFilter != nil {
 			if allow := d.ModelFilter(c); allow != nil {
@@ -131,7 +142,8 @@ func (h *handler) serve(c echo.Context) error {
 	default:
 		return &relay.Error{Kind: relay.KindNotFound, Message: fmt.Sprintf("method %q is not supported: use generateContent, streamGenerateContent or countTokens", method)}
 	}
-	if !h.models[model] {
+	res, ok := h.resolve(c, model)
+	if !ok {
 		return &relay.Error{Kind: relay.KindNotFound, Message: fmt.Sprintf("models/%s is not found: this gateway serves only the models that GET models lists", model)}
 	}
 	if method == geminicli.MethodCountTokens {
@@ -153,10 +165,13 @@ func (h *handler) serve(c echo.Context) error {
 		return &relay.Error{Kind: relay.KindUnavailable, Message: "the Gemini CLI pool is not configured"}
 	}
 	req := relay.Request{
-		Call:      &providers.Call{Model: model, Method: method, Stream: method == geminicli.MethodStream, Body: body},
+		Call:      &providers.Call{Model: res.Model, Method: method, Stream: method == geminicli.MethodStream, Body: body},
 		Affinity:  sessionAffinity(body),
 		RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
 		Record:    rec,
+		// The body names no model: a fallback is the same call on another
+		// model's path.
+		Fallbacks: res.Fallbacks,
 	}
 	switch method {
 	case geminicli.MethodStream:
@@ -165,6 +180,14 @@ func (h *handler) serve(c echo.Context) error {
 		return h.unary(c, req, geminicli.UnwrapCountTokens)
 	}
 	return h.unary(c, req, geminicli.UnwrapResponse)
+}
+
+// resolve returns the model and fallbacks that serve the requested name.
+func (h *handler) resolve(c echo.Context, name string) (models.Resolution, bool) {
+	if h.d.Resolve != nil {
+		return h.d.Resolve(c, name)
+	}
+	return models.Resolution{Model: name}, h.models[name]
 }
 
 // unary serves generateContent and countTokens: relay, read the whole
@@ -176,6 +199,7 @@ func (h *handler) unary(c echo.Context, req relay.Request, unwrap func([]byte) (
 		return failure(c, err)
 	}
 	defer reply.Finish()
+	relay.SetServedModel(c.Response().Header(), reply)
 	status := reply.Resp.StatusCode
 	raw, err := io.ReadAll(io.LimitReader(reply.Resp.Body, replyLimit+1))
 	switch {
@@ -213,6 +237,7 @@ func (h *handler) stream(c echo.Context, req relay.Request) error {
 		return failure(c, err)
 	}
 	defer reply.Finish()
+	relay.SetServedModel(c.Response().Header(), reply)
 	codec := &streamCodec{up: h.d.Upstream, status: reply.Resp.StatusCode}
 	if how := h.d.Relay.Stream(c.Request().Context(), c.Response(), reply, codec); errors.Is(how, relay.ErrClientGone) {
 		// The 200 is on the wire; the access log still records 499.

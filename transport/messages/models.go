@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/pollux-gateway/pollux/transport/models"
 )
 
 // HeaderVersion is the header every Anthropic client sends; a model list
@@ -35,7 +37,13 @@ type Models struct {
 
 // NewModels lists ids (duplicates and empty ids dropped, order kept), each
 // created at created.
-func NewModels(ids []string, created time.Time) *Models {
+func NewModels(ids []string, created time.Time) *Models { return newModels(ids, nil, created) }
+
+// NewModelsOf is NewModels for a pool's model names: its models, then its
+// aliases, whose display name names their model.
+func NewModelsOf(t *models.Table, created time.Time) *Models { return newModels(t.Names(), t, created) }
+
+func newModels(ids []string, t *models.Table, created time.Time) *Models {
 	m := &Models{}
 	seen := map[string]bool{}
 	at := created.UTC().Format(time.RFC3339)
@@ -44,7 +52,13 @@ func NewModels(ids []string, created time.Time) *Models {
 			continue
 		}
 		seen[id] = true
-		m.all = append(m.all, modelInfo{Type: "model", ID: id, DisplayName: id, CreatedAt: at})
+		name := id
+		if t != nil {
+			if target, ok := t.Resolve(id); ok && target != id {
+				name = id + " (alias of " + target + ")"
+			}
+		}
+		m.all = append(m.all, modelInfo{Type: "model", ID: id, DisplayName: name, CreatedAt: at})
 	}
 	return m
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/providers/codex"
 	"github.com/pollux-gateway/pollux/providers/geminicli"
+	"github.com/pollux-gateway/pollux/transport/models"
 	"github.com/pollux-gateway/pollux/transport/relay"
 )
 
@@ -61,6 +62,10 @@ type Deps struct {
 	Record func(c echo.Context) relay.Record
 	// Logger receives warnings; nil discards.
 	Logger *zap.Logger
+	// Resolve resolves a requested model name (a model or an alias) to the
+	// model that serves it and its fallback chain; nil serves exactly the
+	// Served models, without fallbacks.
+	Resolve func(c echo.Context, name string) (models.Resolution, bool)
 }
 
 // Route is one route of the surface, relative to the pool's /v1 prefix
@@ -100,39 +105,67 @@ func (h *handler) record(c echo.Context) relay.Record {
 
 func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }
 
-// read reads, parses and checks a request and its model; the error is the
-// answer.
-func (h *handler) read(c echo.Context, rec relay.Record, counting bool) (*request, error) {
+// read reads, parses and checks a request and its model, and resolves the
+// model: r.Model is the model that serves it, fallbacks its chain. The
+// error is the answer.
+func (h *handler) read(c echo.Context, rec relay.Record, counting bool) (r *request, fallbacks []string, err error) {
 	if h.d.Relay == nil || (h.d.Pool == PoolGemini && h.d.Gemini == nil) {
-		return nil, &relay.Error{Kind: relay.KindUnavailable, Message: "the " + h.d.Pool + " pool is not configured"}
+		return nil, nil, &relay.Error{Kind: relay.KindUnavailable, Message: "the " + h.d.Pool + " pool is not configured"}
 	}
 	body, err := relay.ReadBody(c.Request())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	r, err := parseRequest(body, counting)
+	r, err = parseRequest(body, counting)
+	if err != nil {
+		var br *badRequest
+		if errors.As(err, &br) {
+			return nil, nil, WriteError(c.Response(), http.StatusBadRequest, br.Error(), 0)
+		}
+		return nil, nil, err
+	}
+	rec.Model(r.Model)
+	res, ok := h.resolve(c, r.Model)
+	if !ok {
+		return nil, nil, WriteError(c.Response(), http.StatusNotFound,
+			fmt.Sprintf("model: %s is not served by this pool: GET models lists the models it serves", r.Model), 0)
+	}
+	if h.d.Admit != nil {
+		if err := h.d.Admit(c, r.Model); err != nil {
+			return nil, nil, err
+		}
+	}
+	r.Model = res.Model
+	return r, res.Fallbacks, nil
+}
+
+// resolve returns the model and fallbacks that serve the requested name.
+func (h *handler) resolve(c echo.Context, name string) (models.Resolution, bool) {
+	if h.d.Resolve != nil {
+		return h.d.Resolve(c, name)
+	}
+	return models.Resolution{Model: name}, h.models[name]
+}
+
+// translate builds the upstream call of r; the error is the answer.
+func (h *handler) translate(c echo.Context, r *request) (*providers.Call, error) {
+	call, dropped, err := h.build(c, r)
 	if err != nil {
 		var br *badRequest
 		if errors.As(err, &br) {
 			return nil, WriteError(c.Response(), http.StatusBadRequest, br.Error(), 0)
 		}
-		return nil, err
+		return nil, &relay.Error{Kind: relay.KindInternal, Err: err}
 	}
-	rec.Model(r.Model)
-	if !h.models[r.Model] {
-		return nil, WriteError(c.Response(), http.StatusNotFound,
-			fmt.Sprintf("model: %s is not served by this pool: GET models lists the models it serves", r.Model), 0)
+	if len(dropped) > 0 {
+		c.Response().Header().Set(headerDroppedParams, strings.Join(dropped, ","))
 	}
-	if h.d.Admit != nil {
-		if err := h.d.Admit(c, r.Model); err != nil {
-			return nil, err
-		}
-	}
-	return r, nil
+	return call, nil
 }
 
-// translate builds the upstream call of r.
-func (h *handler) translate(c echo.Context, r *request) (*providers.Call, error) {
+// build translates r into the pool's upstream call for r.Model and names
+// the members it dropped.
+func (h *handler) build(c echo.Context, r *request) (*providers.Call, []string, error) {
 	var (
 		body    []byte
 		dropped []string
@@ -151,23 +184,16 @@ func (h *handler) translate(c echo.Context, r *request) (*providers.Call, error)
 		}
 	}
 	if err != nil {
-		var br *badRequest
-		if errors.As(err, &br) {
-			return nil, WriteError(c.Response(), http.StatusBadRequest, br.Error(), 0)
-		}
-		return nil, &relay.Error{Kind: relay.KindInternal, Err: err}
-	}
-	if len(dropped) > 0 {
-		c.Response().Header().Set(headerDroppedParams, strings.Join(dropped, ","))
+		return nil, nil, err
 	}
 	call.Body = body
-	return call, nil
+	return call, dropped, nil
 }
 
 // messages serves POST messages.
 func (h *handler) messages(c echo.Context) error {
 	rec := h.record(c)
-	r, err := h.read(c, rec, false)
+	r, fallbacks, err := h.read(c, rec, false)
 	if r == nil {
 		return err
 	}
@@ -175,7 +201,17 @@ func (h *handler) messages(c echo.Context) error {
 	if call == nil {
 		return err
 	}
-	req := relay.Request{Call: call, Affinity: affinity(r.Metadata), RequestID: requestID(c), Record: rec}
+	req := relay.Request{Call: call, Affinity: affinity(r.Metadata), RequestID: requestID(c), Record: rec, Fallbacks: fallbacks}
+	if len(fallbacks) > 0 {
+		req.Retarget = func(model string) (*providers.Call, error) {
+			// The translation depends on the model (Gemini's thinking
+			// levels): the fallback's call is built anew.
+			fr := *r
+			fr.Model = model
+			call, _, err := h.build(c, &fr)
+			return call, err
+		}
+	}
 	if r.Stream {
 		return h.stream(c, r, req)
 	}
@@ -202,9 +238,10 @@ func metadataUserID(metadata json.RawMessage) string {
 	return m.UserID
 }
 
-// newTranslator returns the pool's translator writing to out.
-func (h *handler) newTranslator(r *request, out sink) translator {
-	b := builder{out: out, model: r.Model, id: "msg_" + randomID()}
+// newTranslator returns the pool's translator writing to out, for an
+// answer of model.
+func (h *handler) newTranslator(model string, out sink) translator {
+	b := builder{out: out, model: model, id: "msg_" + randomID()}
 	if h.d.Pool == PoolGemini {
 		return &geminiStream{t: geminiTranslator{b: b, newID: func() string { return "toolu_" + randomID() }}, up: h.d.Gemini}
 	}
@@ -222,8 +259,9 @@ func (h *handler) stream(c echo.Context, r *request, req relay.Request) error {
 		return h.failed(c, err)
 	}
 	defer reply.Finish()
+	relay.SetServedModel(c.Response().Header(), reply)
 	codec := &streamCodec{status: reply.Resp.StatusCode}
-	codec.tr = h.newTranslator(r, &codec.sink)
+	codec.tr = h.newTranslator(reply.Model(), &codec.sink)
 	if how := h.d.Relay.Stream(ctx, c.Response(), reply, codec); errors.Is(how, relay.ErrClientGone) {
 		c.Response().Status = relay.StatusClientClosed
 	}
@@ -239,7 +277,7 @@ func (h *handler) unary(c echo.Context, r *request, req relay.Request) error {
 	var final *providers.Outcome
 	req.Check = func(resp *http.Response) (*http.Response, error) {
 		col, final = &collector{}, nil
-		tr = h.newTranslator(r, col)
+		tr = h.newTranslator(r.Model, col)
 		raw, err := io.ReadAll(io.LimitReader(resp.Body, replyLimit))
 		if err != nil {
 			return nil, cut(resp.StatusCode)
@@ -278,6 +316,10 @@ func (h *handler) unary(c echo.Context, r *request, req relay.Request) error {
 		return h.failed(c, err)
 	}
 	defer reply.Finish()
+	relay.SetServedModel(c.Response().Header(), reply)
+	// The translator was made before the relay knew which model would
+	// serve: the answer names the one that did.
+	col.msg.Model = reply.Model()
 	if final != nil {
 		reply.Settle(*final)
 		status := relay.PassThroughStatus(*final, 0)
@@ -360,7 +402,8 @@ func upstreamMessage(pool string, body []byte) string {
 func (h *handler) countTokens(c echo.Context) error {
 	rec := h.record(c)
 	rec.NoUsage()
-	r, err := h.read(c, rec, true)
+	// A count is not worth a fallback: it is cheap to ask again.
+	r, _, err := h.read(c, rec, true)
 	if r == nil {
 		return err
 	}
@@ -392,6 +435,7 @@ func (h *handler) countTokens(c echo.Context) error {
 		return h.failed(c, err)
 	}
 	defer reply.Finish()
+	relay.SetServedModel(c.Response().Header(), reply)
 	raw, err := io.ReadAll(io.LimitReader(reply.Resp.Body, replyLimit))
 	if err != nil {
 		reply.Settle(providers.Outcome{Kind: providers.KindTransient, Status: reply.Resp.StatusCode, Reason: "reply_cut"})

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/transport/models"
 )
 
 // Admin API, for operators and the status page. Every route is in the
@@ -291,6 +293,39 @@ type ProviderSummary struct {
 	Waiting     int            `json:"waiting"`
 	ByStatus    StatusCounts   `json:"by_status"`
 	Models      []ModelSummary `json:"models"`
+	// Aliases and Fallbacks are the pool's configured model names
+	// ([providers.<name>.aliases] and .fallbacks), sorted.
+	Aliases   []AliasSummary `json:"aliases"`
+	Fallbacks []ChainSummary `json:"fallbacks"`
+}
+
+// AliasSummary is one alias and the model it serves with.
+type AliasSummary struct {
+	Alias string `json:"alias"`
+	Model string `json:"model"`
+}
+
+// ChainSummary is one model's fallback chain.
+type ChainSummary struct {
+	Model     string   `json:"model"`
+	Fallbacks []string `json:"fallbacks"`
+}
+
+// nameSummaries lists a pool's aliases and chains, sorted; empty lists
+// when it has none.
+func nameSummaries(t *models.Table) ([]AliasSummary, []ChainSummary) {
+	aliases, chains := []AliasSummary{}, []ChainSummary{}
+	if t == nil {
+		return aliases, chains
+	}
+	for _, a := range t.Aliases() {
+		aliases = append(aliases, AliasSummary{Alias: a.Name, Model: a.Model})
+	}
+	all := t.Chains()
+	for _, m := range slices.Sorted(maps.Keys(all)) {
+		chains = append(chains, ChainSummary{Model: m, Fallbacks: all[m]})
+	}
+	return aliases, chains
 }
 
 // StatusCounts counts credentials per status.
@@ -395,7 +430,9 @@ func (a *API) pool(c echo.Context) error {
 	now := time.Now()
 	out := PoolSummary{Providers: []ProviderSummary{}}
 	err := a.eachPoolSnapshot(c.Request().Context(), func(p Pool, snap *actors.Snapshot) {
-		out.Providers = append(out.Providers, SummarizePool(p.Name, snap, p.Models, now))
+		sum := SummarizePool(p.Name, snap, p.Models, now)
+		sum.Aliases, sum.Fallbacks = nameSummaries(p.Names)
+		out.Providers = append(out.Providers, sum)
 	})
 	if err != nil {
 		return err

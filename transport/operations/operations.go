@@ -15,6 +15,7 @@ import (
 	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/actors/keyring"
 	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/transport/models"
 )
 
 // Path prefixes the operations routes live under.
@@ -43,8 +44,8 @@ type Deps struct {
 	Pools func() []Pool
 	// Keys are the member keys; nil answers the key routes 503.
 	Keys KeyAdmin
-	// ModelLists maps each provider to its model_list (bare ids): the
-	// models a member key's allow-list may name exactly.
+	// ModelLists maps each provider to its model_list (bare ids) and its
+	// aliases: the names a member key's allow-list may name exactly.
 	ModelLists map[string][]string
 	// LogLevel is the level POST /admin/v1/loglevel changes; the zero
 	// value makes the level fixed (the loglevel routes answer 503).
@@ -71,6 +72,9 @@ type Pool struct {
 	Admin AdminPool
 	// Models is the provider's model_list (bare ids).
 	Models []string
+	// Names are the pool's aliases and fallback chains, for GET pool;
+	// nil for none.
+	Names *models.Table
 }
 
 // Ingester onboards refresh tokens; *actors.Pool implements it.

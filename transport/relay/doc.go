@@ -10,6 +10,8 @@
 //	                                          Pool.Acquire → Upstream.Send → Classify → Pool.Report
 //	                                          retries.again: the one retry decision (retryable kind,
 //	                                          retry budget, 401 refresh rounds, limit rounds, queue deadline)
+//	                                          all cooling beyond the queue deadline: the next model of
+//	                                          Request.Fallbacks (Request.Retarget builds its call)
 //	                                          Request.Check (HoldHead: a held-back stream head, replayed)
 //	               ◄── *Reply, or *Failure / *Error
 //	defer reply.Finish()                      reports the settled outcome (abandoned by default)

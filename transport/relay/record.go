@@ -38,6 +38,12 @@ type Record interface {
 	Usage(u Usage)
 	// Tokens counts a served reply's tokens under its model.
 	Tokens(model string, input, output int64)
+	// FellBack notes that every credential for model cooled beyond the
+	// request's patience and the request moved on to fallback.
+	FellBack(model, fallback string)
+	// Served notes the model that serves the request: the one asked for,
+	// an alias's model, or a fallback.
+	Served(model string)
 }
 
 // Discard is a Record that keeps nothing.
@@ -55,3 +61,5 @@ func (discard) FirstEvent(time.Duration)     {}
 func (discard) Failover(providers.Kind)      {}
 func (discard) Usage(Usage)                  {}
 func (discard) Tokens(string, int64, int64)  {}
+func (discard) FellBack(string, string)      {}
+func (discard) Served(string)                {}

@@ -89,6 +89,39 @@ type Request struct {
 	// Check, when set, inspects a 2xx answer before anything reaches the
 	// client (HoldHead is the usual one).
 	Check Check
+	// Fallbacks are the models that serve the request, in order, while
+	// every credential for Call.Model (then for each fallback before) is
+	// cooling beyond the request's patience: the pool answers "all
+	// cooling" with a reset past the queue deadline. Nil for none.
+	Fallbacks []string
+	// Retarget builds the call of a fallback model, for surfaces whose
+	// upstream body names or depends on the model; nil serves a fallback
+	// with a copy of Call whose Model is set.
+	Retarget func(model string) (*providers.Call, error)
+}
+
+// HeaderServedModel names the model that served a reply: the alias's
+// model, or the fallback that took over. Every surface sets it on the
+// replies it serves (SetServedModel).
+const HeaderServedModel = "X-Pollux-Model"
+
+// SetServedModel sets HeaderServedModel in h to the model that serves reply.
+func SetServedModel(h http.Header, reply *Reply) {
+	h.Set(HeaderServedModel, reply.Model())
+}
+
+// retarget returns the call of req for the fallback model.
+func (req *Request) retarget(model string) (*providers.Call, error) {
+	if req.Retarget != nil {
+		c, err := req.Retarget(model)
+		if err != nil {
+			return nil, fmt.Errorf("relay: build the call for fallback model %q: %w", model, err)
+		}
+		return c, nil
+	}
+	c := *req.Call
+	c.Model = model
+	return &c, nil
 }
 
 // Check inspects a 2xx answer before anything reaches the client. It
@@ -148,9 +181,12 @@ func (f *Failure) RetryAfter() time.Duration { return RetryAfter(f.Outcome) }
 
 // Do is the attempt loop: acquire a credential, call upstream, classify,
 // report, and try another credential while the retry decision allows and
-// nothing has reached the client. It returns the first accepted 2xx
-// answer, or the error to answer: *Failure, *Error, or the context's error
-// when the client went away.
+// nothing has reached the client. When the pool answers that every
+// credential for the model is cooling beyond the request's patience, the
+// request moves on to its next fallback model (Request.Fallbacks) with what
+// is left of its queue deadline and its retry budget. It returns the first
+// accepted 2xx answer, or the error to answer: *Failure, *Error, or the
+// context's error when the client went away.
 func (r *Relay) Do(ctx context.Context, req Request) (_ *Reply, err error) {
 	if req.Record == nil {
 		req.Record = Discard
@@ -171,6 +207,10 @@ func (r *Relay) Do(ctx context.Context, req Request) (_ *Reply, err error) {
 		// come back then, not at the reset of whichever failed last.
 		earliest time.Time
 	)
+	// chain are the fallback models not yet tried; chainReset is the
+	// earliest reset of the models left behind for them.
+	chain := req.Fallbacks
+	var chainReset time.Time
 	queueDeadline := time.Now().Add(r.queueTimeout)
 	for n := 1; ; n++ {
 		wait := time.Until(queueDeadline)
@@ -181,6 +221,33 @@ func (r *Relay) Do(ctx context.Context, req Request) (_ *Reply, err error) {
 			Exclude: retry.exclude, Affinity: req.Affinity, Prefer: retry.prefer, RequestID: req.RequestID, Wait: wait,
 		})
 		if err != nil {
+			var ue *actors.UnavailableError
+			isUnavailable := errors.As(err, &ue)
+			if isUnavailable && ue.Reason == actors.AllCooling && len(chain) > 0 && ctx.Err() == nil {
+				// Every credential for this model cools beyond the
+				// request's patience: the next model of the chain serves.
+				chainReset = earlier(chainReset, ue.RetryAt)
+				call, berr := req.retarget(chain[0])
+				if berr != nil {
+					return nil, &Error{Kind: KindInternal, Err: berr}
+				}
+				req.Record.FellBack(req.Call.Model, call.Model)
+				r.log.Debug("relay: falling back to the next model",
+					zap.String("request_id", req.RequestID), zap.String("model", req.Call.Model),
+					zap.String("fallback", call.Model), zap.Time("reset", ue.RetryAt))
+				req.Call, chain = call, chain[1:]
+				n-- // no attempt was made
+				continue
+			}
+			if isUnavailable && !chainReset.IsZero() {
+				// The whole chain is out: the client comes back at the
+				// earliest reset of any of its models.
+				at := chainReset
+				if ue.Reason == actors.AllCooling {
+					at = earlier(at, ue.RetryAt)
+				}
+				err = &actors.UnavailableError{Reason: actors.AllCooling, RetryAt: at}
+			}
 			return nil, acquireError(ctx, err, withEarliestReset(last, earliest))
 		}
 		reply, failure, err := r.attempt(ctx, req, lease)
@@ -195,6 +262,7 @@ func (r *Relay) Do(ctx context.Context, req Request) (_ *Reply, err error) {
 			return nil, err
 		case reply != nil:
 			reply.Attempts = n
+			req.Record.Served(lease.Model)
 			return reply, nil
 		}
 		failure.Attempts = n
@@ -294,6 +362,14 @@ func (r *Relay) syncCooldowns(ctx context.Context, reqID string, ids []int64) {
 	if err := cs.SyncCooldowns(sctx, ids); err != nil {
 		r.log.Warn("relay: cooldowns not yet durable", zap.String("request_id", reqID), zap.Error(err))
 	}
+}
+
+// earlier returns the earlier of two resets, a zero one counting as none.
+func earlier(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // withEarliestReset returns f with its reset moved to earliest when f is a

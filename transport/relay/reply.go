@@ -36,6 +36,10 @@ type Reply struct {
 
 func (r *Reply) requestID() string { return r.reqID }
 
+// Model is the model that serves the reply: the request's own, an alias's
+// model, or the fallback that took over.
+func (r *Reply) Model() string { return r.Lease.Model }
+
 // CredentialID is the id of the credential that serves the reply.
 func (r *Reply) CredentialID() int64 { return r.Lease.Grant.CredentialID }
 

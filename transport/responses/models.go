@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/pollux-gateway/pollux/transport/models"
 )
 
 // model is one OpenAI model object.
@@ -16,6 +18,11 @@ type model struct {
 	Object  string `json:"object"`
 	Created int64  `json:"created"`
 	OwnedBy string `json:"owned_by"`
+	// AliasOf and Fallbacks are Pollux's own members (clients ignore
+	// members they do not know): the model an alias serves, and the
+	// fallback chain of the model that serves this id.
+	AliasOf   string   `json:"alias_of,omitempty"`
+	Fallbacks []string `json:"fallbacks,omitempty"`
 }
 
 type modelList struct {
@@ -36,6 +43,17 @@ type Models struct {
 // created at created (Pollux uses its start time). Duplicates and empty ids
 // are dropped, order is kept.
 func NewModels(ids []string, ownedBy string, created time.Time) *Models {
+	return newModels(ids, nil, ownedBy, created)
+}
+
+// NewModelsOf is NewModels for a pool's model names: its models, then its
+// aliases, each alias naming its model (alias_of) and every entry its
+// fallback chain (fallbacks).
+func NewModelsOf(t *models.Table, ownedBy string, created time.Time) *Models {
+	return newModels(t.Names(), t, ownedBy, created)
+}
+
+func newModels(ids []string, t *models.Table, ownedBy string, created time.Time) *Models {
 	m := &Models{byID: make(map[string][]byte, len(ids))}
 	all := modelList{Object: "list", Data: []model{}}
 	for _, id := range ids {
@@ -43,6 +61,14 @@ func NewModels(ids []string, ownedBy string, created time.Time) *Models {
 			continue
 		}
 		obj := model{ID: id, Object: "model", Created: created.Unix(), OwnedBy: ownedBy}
+		if t != nil {
+			if target, ok := t.Resolve(id); ok {
+				if target != id {
+					obj.AliasOf = target
+				}
+				obj.Fallbacks = t.Fallbacks(target)
+			}
+		}
 		m.byID[id] = mustJSON(obj)
 		all.Data = append(all.Data, obj)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/pollux-gateway/pollux/actors"
 	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/providers/codex"
+	"github.com/pollux-gateway/pollux/transport/models"
 	"github.com/pollux-gateway/pollux/transport/relay"
 )
 
@@ -42,6 +43,13 @@ type Deps struct {
 	ModelFilter func(c echo.Context) func(id string) bool
 	// Logger receives the surface's debug lines and warnings; nil discards.
 	Logger *zap.Logger
+	// Resolve resolves a requested model name (a model or an alias) to the
+	// model that serves it and its fallback chain; nil serves exactly the
+	// Served models, without fallbacks.
+	Resolve func(c echo.Context, name string) (models.Resolution, bool)
+	// Names, when set, are what GET models lists instead of Listed: the
+	// pool's models and aliases, with their chains.
+	Names *models.Table
 	// Snapshot reads the Codex pool's snapshot for the Codex CLI's usage
 	// routes (UsageRoutes); ErrNoPool, or a nil Snapshot, answers 503.
 	Snapshot func(ctx context.Context) (*actors.Snapshot, error)
@@ -63,6 +71,9 @@ func Routes(d Deps) []Route {
 		h.models[m] = struct{}{}
 	}
 	models := NewModels(d.Listed, "openai", d.Created)
+	if d.Names != nil {
+		models = NewModelsOf(d.Names, "openai", d.Created)
+	}
 	return []Route{
 		{http.MethodGet, "/models", ListHandler(models, d.ModelFilter)},
 		{http.MethodGet, "/models/:id", models.Get},
@@ -133,11 +144,11 @@ func (h *handler) responses(c echo.Context) error {
 			ce.Write(zap.String("request_id", requestID(c)), zap.String("params", list))
 		}
 	}
-	req, ok := h.prepare(c, norm, codex.MethodResponses)
+	req, name, ok := h.prepare(c, norm, codex.MethodResponses)
 	if !ok {
-		return modelNotFound(c, req.Call.Model)
+		return modelNotFound(c, name)
 	}
-	if err := h.admit(c, req.Call.Model); err != nil {
+	if err := h.admit(c, name); err != nil {
 		return err
 	}
 	if stream {
@@ -167,11 +178,11 @@ func (h *handler) compact(c echo.Context) error {
 	if err != nil {
 		return badBody(c, err)
 	}
-	req, ok := h.prepare(c, body, codex.MethodCompact)
+	req, name, ok := h.prepare(c, body, codex.MethodCompact)
 	if !ok {
-		return modelNotFound(c, req.Call.Model)
+		return modelNotFound(c, name)
 	}
-	if err := h.admit(c, req.Call.Model); err != nil {
+	if err := h.admit(c, name); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -180,6 +191,7 @@ func (h *handler) compact(c echo.Context) error {
 		return h.failed(c, err)
 	}
 	defer reply.Finish()
+	relay.SetServedModel(c.Response().Header(), reply)
 	reply.SetWindows(h.observeRateLimits(req.RequestID, reply.CredentialID(), reply.Resp.Header))
 	out, err := io.ReadAll(reply.Resp.Body)
 	if err != nil {
@@ -198,28 +210,59 @@ func (h *handler) compact(c echo.Context) error {
 }
 
 // prepare builds the relay request for a valid body. ok is false when the
-// model is not served.
-func (h *handler) prepare(c echo.Context, body []byte, method string) (req relay.Request, ok bool) {
+// model is not served; name is the model the body named (an alias, or the
+// model itself).
+func (h *handler) prepare(c echo.Context, body []byte, method string) (req relay.Request, name string, ok bool) {
 	var meta bodyMeta
 	// A mistyped prompt_cache_key only loses the affinity; the model was
 	// already checked to be a string.
 	_ = json.Unmarshal(body, &meta)
-	_, ok = h.models[meta.Model]
 	rec := h.record(c)
 	rec.Model(meta.Model)
+	res, ok := h.resolve(c, meta.Model)
+	if ok && res.Model != meta.Model {
+		// The backend reads the model from the body: an alias's model
+		// goes there.
+		if b, err := codex.WithModel(body, res.Model); err == nil {
+			body = b
+		}
+	}
 	hdr := c.Request().Header
-	return relay.Request{
-		Call: &providers.Call{
-			Model:  meta.Model,
-			Method: method,
-			Stream: method == codex.MethodResponses,
-			Body:   body,
-			Header: hdr,
-		},
+	call := &providers.Call{
+		Model:  res.Model,
+		Method: method,
+		Stream: method == codex.MethodResponses,
+		Body:   body,
+		Header: hdr,
+	}
+	req = relay.Request{
+		Call:      call,
 		Affinity:  affinity(hdr, meta.PromptCacheKey),
 		RequestID: requestID(c),
 		Record:    rec,
-	}, ok
+		Fallbacks: res.Fallbacks,
+	}
+	if len(res.Fallbacks) > 0 {
+		req.Retarget = func(model string) (*providers.Call, error) {
+			b, err := codex.WithModel(call.Body, model)
+			if err != nil {
+				return nil, err
+			}
+			next := *call
+			next.Model, next.Body = model, b
+			return &next, nil
+		}
+	}
+	return req, meta.Model, ok
+}
+
+// resolve returns the model and fallbacks that serve the requested name.
+func (h *handler) resolve(c echo.Context, name string) (models.Resolution, bool) {
+	if h.d.Resolve != nil {
+		return h.d.Resolve(c, name)
+	}
+	_, ok := h.models[name]
+	return models.Resolution{Model: name}, ok
 }
 
 // modelNotFound answers 404 for a model the surface does not serve.
@@ -261,6 +304,7 @@ func (h *handler) stream(c echo.Context, req relay.Request) error {
 		return h.failed(c, err)
 	}
 	defer reply.Finish()
+	relay.SetServedModel(c.Response().Header(), reply)
 	reply.SetWindows(h.observeRateLimits(req.RequestID, reply.CredentialID(), reply.Resp.Header))
 	sc := &streamCodec{status: reply.Resp.StatusCode}
 	if how := h.d.Relay.Stream(ctx, c.Response(), reply, sc); how == nil && sc.terminal {
@@ -280,6 +324,7 @@ func (h *handler) collect(c echo.Context, req relay.Request) error {
 		return h.failed(c, err)
 	}
 	defer reply.Finish()
+	relay.SetServedModel(c.Response().Header(), reply)
 	reply.SetWindows(h.observeRateLimits(req.RequestID, reply.CredentialID(), reply.Resp.Header))
 	if col.failed {
 		reply.Settle(*col.info.Failure)

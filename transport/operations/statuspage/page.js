@@ -433,6 +433,7 @@
     }
     const parts = [head, tally];
     if (summary && summary.models && summary.models.length) parts.push(renderModels(provider, summary.models));
+    if (summary && ((summary.aliases || []).length || (summary.fallbacks || []).length)) parts.push(renderNames(provider, summary));
     if (creds.length) {
       parts.push(renderCredentials(provider, creds));
     } else {
@@ -469,6 +470,28 @@
       if (u && u.reported) grid.append(...renderQuota(u));
     }
     wrap.append(grid);
+    return wrap;
+  }
+
+  // renderNames lists the pool's aliases ([providers.<name>.aliases]) and
+  // fallback chains ([providers.<name>.fallbacks]).
+  function renderNames(provider, summary) {
+    const wrap = el('div', { class: 'names', id: 'names-' + provider });
+    wrap.append(el('h3', {}, 'Aliases and fallbacks'));
+    const list = el('ul', { class: 'name-list' });
+    for (const a of summary.aliases || []) {
+      list.append(el('li', { data: { alias: a.alias } }, el('code', {}, a.alias), ' \u2192 ', el('code', {}, a.model)));
+    }
+    for (const f of summary.fallbacks || []) {
+      const li = el('li', { data: { chain: f.model } }, el('code', {}, f.model), ' falls back to ');
+      (f.fallbacks || []).forEach((m, i) => {
+        if (i) li.append(', then ');
+        li.append(el('code', {}, m));
+      });
+      list.append(li);
+    }
+    wrap.append(list,
+      el('p', { class: 'hint' }, 'A fallback serves while every credential for the model is cooling beyond the request\u2019s patience; the answer names the model that served it (X-Pollux-Model).'));
     return wrap;
   }
 

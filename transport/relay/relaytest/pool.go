@@ -33,8 +33,14 @@ type Pool struct {
 	exhausted error
 	leases    uint64
 	acquires  []actors.AcquireOptions
-	reports   []Report
-	usage     map[int64][2]int64
+	// models are the models of the acquires, in order; modelCooling the
+	// models cooling on every credential, until when.
+	models       []string
+	modelCooling map[string]time.Time
+	reports      []Report
+	usage        map[int64][2]int64
+	// modelUsage is the usage per model.
+	modelUsage map[string][2]int64
 }
 
 // NewPool returns a pool of the credentials ids (retry budget 3).
@@ -49,6 +55,19 @@ func (p *Pool) SetExhausted(err error) {
 	p.exhausted = err
 }
 
+// CoolModel cools model on every credential until the given time, as a
+// scheduler whose credentials all answered limits for it: Acquire for model
+// answers all cooling with that reset when it lies beyond the request's
+// wait, and grants as if the request had waited for it otherwise.
+func (p *Pool) CoolModel(model string, until time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.modelCooling == nil {
+		p.modelCooling = map[string]time.Time{}
+	}
+	p.modelCooling[model] = until
+}
+
 // Acquire implements relay.Pool. The grant's access token is "token-<id>".
 func (p *Pool) Acquire(ctx context.Context, model string, o actors.AcquireOptions) (*actors.Lease, error) {
 	if err := ctx.Err(); err != nil {
@@ -58,6 +77,10 @@ func (p *Pool) Acquire(ctx context.Context, model string, o actors.AcquireOption
 	defer p.mu.Unlock()
 	p.acquires = append(p.acquires, actors.AcquireOptions{Exclude: slices.Clone(o.Exclude), Affinity: o.Affinity,
 		Prefer: o.Prefer, RequestID: o.RequestID, Wait: o.Wait})
+	p.models = append(p.models, model)
+	if until, ok := p.modelCooling[model]; ok && time.Until(until) > o.Wait {
+		return nil, &actors.UnavailableError{Reason: actors.AllCooling, RetryAt: until}
+	}
 	pick := int64(0)
 	if o.Prefer != 0 && slices.Contains(p.ids, o.Prefer) {
 		pick = o.Prefer
@@ -102,11 +125,24 @@ func (p *Pool) Report(l *actors.Lease, o providers.Outcome) {
 func (p *Pool) RetryMax() int { return p.Retry }
 
 // RecordUsage implements relay.UsageRecorder.
-func (p *Pool) RecordUsage(credentialID int64, _ string, input, output int64) {
+func (p *Pool) RecordUsage(credentialID int64, model string, input, output int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	u := p.usage[credentialID]
 	p.usage[credentialID] = [2]int64{u[0] + input, u[1] + output}
+	if p.modelUsage == nil {
+		p.modelUsage = map[string][2]int64{}
+	}
+	m := p.modelUsage[model]
+	p.modelUsage[model] = [2]int64{m[0] + input, m[1] + output}
+}
+
+// ModelUsage returns the input and output tokens recorded for a model.
+func (p *Pool) ModelUsage(model string) (input, output int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	u := p.modelUsage[model]
+	return u[0], u[1]
 }
 
 // Reports returns every reported outcome, in order.
@@ -121,6 +157,13 @@ func (p *Pool) Acquires() []actors.AcquireOptions {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.acquires)
+}
+
+// AcquiredModels returns the model of every Acquire, in order.
+func (p *Pool) AcquiredModels() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.models)
 }
 
 // Usage returns the input and output tokens recorded for a credential.

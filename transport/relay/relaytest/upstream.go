@@ -13,10 +13,14 @@ import (
 // HeaderCredential carries the leased credential's id to the test upstream.
 const HeaderCredential = "X-Test-Credential"
 
+// HeaderModel carries the call's model to the test upstream.
+const HeaderModel = "X-Test-Model"
+
 // Upstream is a providers.Upstream that POSTs the call's body to URL (an
-// httptest server), naming the credential in HeaderCredential, and
-// classifies answers by status: 401 auth expired, 429 rate limited (reset
-// from Retry-After seconds), 503 overloaded, other 5xx transient, other 4xx
+// httptest server), naming the credential in HeaderCredential and the
+// model in HeaderModel, and classifies answers by status: 401 auth
+// expired, 429 rate limited (reset from Retry-After seconds), 503
+// overloaded, other 5xx transient, other 4xx
 // bad request.
 type Upstream struct {
 	URL    string
@@ -30,6 +34,7 @@ func (u *Upstream) Send(ctx context.Context, g providers.Grant, c *providers.Cal
 		return nil, err
 	}
 	req.Header.Set(HeaderCredential, strconv.FormatInt(g.CredentialID, 10))
+	req.Header.Set(HeaderModel, c.Model)
 	client := u.Client
 	if client == nil {
 		client = http.DefaultClient
