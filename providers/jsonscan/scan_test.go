@@ -153,6 +153,25 @@ func TestObjectResume(t *testing.T) {
 	}
 }
 
+func TestArrayWalkErrors(t *testing.T) {
+	for _, in := range []string{`[1,`, `[1, `, `[`, `[1 2]`, `{}`} {
+		a, err := OpenArray([]byte(in), 0)
+		for err == nil {
+			var ok bool
+			var v int
+			if v, ok, err = a.Next(); !ok {
+				break
+			}
+			if v >= len(in) {
+				t.Fatalf("walk of %q: element index %d outside the input", in, v)
+			}
+		}
+		if !errors.Is(err, ErrSyntax) {
+			t.Errorf("walk of %q: error %v, want ErrSyntax", in, err)
+		}
+	}
+}
+
 func TestWalkErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -164,6 +183,8 @@ func TestWalkErrors(t *testing.T) {
 		{"bad member value", `{"a":tru}`},
 		{"missing comma", `{"a":1 "b":2}`},
 		{"leading comma", `{,"a":1}`},
+		{"truncated after colon", `{"a":`},
+		{"truncated after colon and space", `{"a": `},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -252,6 +273,17 @@ func FuzzValue(f *testing.F) {
 		if errors.Is(err, ErrDepth) {
 			return
 		}
+		// Walking by hand (descending into every container) agrees with
+		// Value on any input, valid or not, and never indexes outside it.
+		if i := SkipSpace(in, 0); i < len(in) {
+			wend, werr := walkAll(in, i, 0)
+			if werr == nil && SkipSpace(in, wend) != len(in) {
+				werr = ErrSyntax
+			}
+			if (werr == nil) != (err == nil) || err == nil && wend != end {
+				t.Fatalf("walk of %q: %d, %v; Value: %d, %v", in, wend, werr, end, err)
+			}
+		}
 		if valid := json.Valid(in); (err == nil) != valid {
 			t.Fatalf("Value(%q) error = %v, json.Valid = %v", in, err, valid)
 		}
@@ -265,6 +297,55 @@ func FuzzValue(f *testing.F) {
 			checkWalk(t, in[start:end])
 		}
 	})
+}
+
+// walkAll walks the value at b[i], descending into every container with
+// Object and Array.
+func walkAll(b []byte, i, depth int) (int, error) {
+	if depth > 100 {
+		return Skip(b, i)
+	}
+	switch b[i] {
+	case '{':
+		o, err := OpenObject(b, i)
+		if err != nil {
+			return 0, err
+		}
+		for {
+			m, ok, err := o.Next()
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				return o.End(), nil
+			}
+			end, err := walkAll(b, m.Value, depth+1)
+			if err != nil {
+				return 0, err
+			}
+			o.Resume(end)
+		}
+	case '[':
+		a, err := OpenArray(b, i)
+		if err != nil {
+			return 0, err
+		}
+		for {
+			v, ok, err := a.Next()
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				return a.End(), nil
+			}
+			end, err := walkAll(b, v, depth+1)
+			if err != nil {
+				return 0, err
+			}
+			a.Resume(end)
+		}
+	}
+	return Skip(b, i)
 }
 
 func checkInt64(t *testing.T, num []byte) {

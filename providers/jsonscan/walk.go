@@ -58,7 +58,9 @@ func (w *walker) step() (bool, error) {
 			w.pos, w.done = i+1, true
 			return false, nil
 		case ',':
-			i = SkipSpace(w.b, i+1)
+			if i = SkipSpace(w.b, i+1); i >= len(w.b) {
+				return false, ErrSyntax
+			}
 		default:
 			return false, ErrSyntax
 		}
@@ -90,7 +92,8 @@ func (w *walker) Resume(end int) { w.pos, w.pending = end, -1 }
 // reported the end.
 func (w *walker) End() int { return w.pos }
 
-// Object walks the members of one object in order. After each Next the
+// Object walks the members of one object in order. The Value index Next
+// returns is always inside the input. After each Next the
 // caller either reads the value itself and calls Resume with its end, or
 // calls Skip, or neither (the next Next skips it).
 type Object struct{ walker }
@@ -116,6 +119,9 @@ func (o *Object) Next() (m Member, ok bool, err error) {
 		return Member{}, false, ErrSyntax
 	}
 	v := SkipSpace(o.b, i+1)
+	if v >= len(o.b) {
+		return Member{}, false, ErrSyntax
+	}
 	m = Member{Key: o.b[o.pos+1 : end-1], Escaped: escaped, Value: v}
 	o.pending = v
 	return m, true, nil
