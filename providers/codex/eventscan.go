@@ -1,7 +1,10 @@
 package codex
 
 import (
+	"bytes"
 	"math"
+	"slices"
+	"unicode/utf8"
 
 	"github.com/pollux-gateway/pollux/providers/jsonscan"
 )
@@ -166,7 +169,8 @@ func scanType(data []byte) (string, bool) {
 			continue
 		}
 		end, escaped, err := jsonscan.String(data, m.Value)
-		if err != nil || escaped {
+		if err != nil || escaped || !utf8.Valid(data[m.Value+1:end-1]) {
+			// encoding/json would unescape, or replace invalid UTF-8
 			return "", false
 		}
 		o.Resume(end)
@@ -239,79 +243,126 @@ func scanOutputItem(data []byte) (it outputItem, ok bool) {
 	return it, true
 }
 
-// outputFilled reports whether a terminal event's response has a non-empty
-// "output" array, which OutputBackfill leaves as it is. false means only
-// "not shown by the scan": the caller decodes the event.
-func outputFilled(data []byte) bool {
+// outputSpan is where a terminal event's response keeps its "output".
+type outputSpan struct {
+	// filled: the output is present and neither null nor an empty array;
+	// OutputBackfill leaves such an event as it is.
+	filled bool
+	// start and end bound the output value; both are -1 when the response
+	// has no output member.
+	start, end int
+	// close is the index of the response object's closing brace, and
+	// empty reports that the object has no members.
+	close int
+	empty bool
+}
+
+// findOutput finds the output of a terminal event's response. ok is false
+// when the scan cannot tell (a missing or duplicate response, odd keys,
+// invalid JSON): the caller decodes the event.
+func findOutput(data []byte) (sp outputSpan, ok bool) {
 	o, err := jsonscan.OpenObject(data, jsonscan.SkipSpace(data, 0))
 	if err != nil {
-		return false
+		return outputSpan{}, false
 	}
-	filled, seen := false, false
+	seen := false
 	for {
 		m, more, err := o.Next()
 		if err != nil {
-			return false
+			return outputSpan{}, false
 		}
 		if !more {
 			break
 		}
 		match, odd := jsonscan.KeyIs(m, "response")
 		if odd || match && (seen || data[m.Value] != '{') {
-			return false
+			return outputSpan{}, false
 		}
 		if !match {
 			continue
 		}
 		seen = true
-		end, f, ok := scanOutput(data, m.Value)
+		end, s, ok := scanOutput(data, m.Value)
 		if !ok {
-			return false
+			return outputSpan{}, false
 		}
 		o.Resume(end)
-		filled = f
+		sp = s
 	}
-	return filled && jsonscan.SkipSpace(data, o.End()) == len(data)
+	if !seen || jsonscan.SkipSpace(data, o.End()) != len(data) {
+		return outputSpan{}, false
+	}
+	return sp, true
 }
 
-// scanOutput reads the response object at b[i]: filled reports an "output"
-// array with at least one element.
-func scanOutput(b []byte, i int) (end int, filled, ok bool) {
+// scanOutput reads the response object at b[i] for findOutput.
+func scanOutput(b []byte, i int) (end int, sp outputSpan, ok bool) {
 	o, err := jsonscan.OpenObject(b, i)
 	if err != nil {
-		return 0, false, false
+		return 0, outputSpan{}, false
 	}
-	seen := false
+	sp = outputSpan{start: -1, end: -1, empty: true}
 	for {
 		m, more, err := o.Next()
 		if err != nil {
-			return 0, false, false
+			return 0, outputSpan{}, false
 		}
 		if !more {
-			return o.End(), filled, true
+			sp.close = o.End() - 1
+			return o.End(), sp, true
 		}
+		sp.empty = false
 		match, odd := jsonscan.KeyIs(m, "output")
-		if odd || match && (seen || b[m.Value] != '[') {
-			return 0, false, false
+		if odd || match && sp.start >= 0 {
+			return 0, outputSpan{}, false
 		}
 		if !match {
 			continue
 		}
-		seen = true
-		a, err := jsonscan.OpenArray(b, m.Value)
+		end, err := o.Skip()
 		if err != nil {
-			return 0, false, false
+			return 0, outputSpan{}, false
 		}
-		for {
-			_, more, err := a.Next()
-			if err != nil {
-				return 0, false, false
-			}
-			if !more {
-				break
-			}
-			filled = true
+		sp.start, sp.end = m.Value, end
+		switch b[m.Value] {
+		case 'n':
+			// null: filled in
+		case '[':
+			sp.filled = jsonscan.SkipSpace(b, m.Value+1) != end-1
+		default:
+			sp.filled = true // not an array: left as it is
 		}
-		o.Resume(a.End())
 	}
+}
+
+// spliceOutput returns data with the output at sp (absent, null or empty)
+// replaced by the items, in output_index order; every other byte of the
+// event stays as it came.
+func spliceOutput(data []byte, sp outputSpan, items []outputItem) []byte {
+	slices.SortStableFunc(items, func(a, b outputItem) int { return a.Index - b.Index })
+	size := len(data) + len(`,"output":[]`)
+	for _, it := range items {
+		size += len(it.Item) + 1
+	}
+	out := make([]byte, 0, size)
+	start, end := sp.start, sp.end
+	if start < 0 {
+		start, end = sp.close, sp.close
+	}
+	out = append(out, data[:start]...)
+	if sp.start < 0 {
+		if !sp.empty {
+			out = append(out, ',')
+		}
+		out = append(out, `"output":`...)
+	}
+	out = append(out, '[')
+	for i, it := range items {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, bytes.TrimSpace(it.Item)...)
+	}
+	out = append(out, ']')
+	return append(out, data[end:]...)
 }

@@ -2,6 +2,8 @@ package codex
 
 import (
 	"bytes"
+	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -73,12 +75,33 @@ func TestScanTypeAndItem(t *testing.T) {
 			t.Errorf("scanOutputItem(%s) ok; want it left to encoding/json", odd)
 		}
 	}
-	if !outputFilled([]byte(`{"response":{"output":[{"id":"a"}]}}`)) {
-		t.Error("outputFilled: a filled output not seen")
+}
+
+func TestCompleteSplice(t *testing.T) {
+	items := []outputItem{{Index: 1, Item: []byte(`{"id":"b"}`)}, {Index: 0, Item: []byte(` {"id":"a"} `)}}
+	tests := []struct {
+		name, data, want string
+	}{
+		{"empty output", `{"type":"response.completed","response":{"id":"r","output":[],"usage":{"total_tokens":3}}}`,
+			`{"type":"response.completed","response":{"id":"r","output":[{"id":"a"},{"id":"b"}],"usage":{"total_tokens":3}}}`},
+		{"empty output with space", `{"response":{"output":[ ] ,"id":"r"}}`, `{"response":{"output":[{"id":"a"},{"id":"b"}] ,"id":"r"}}`},
+		{"null output", `{"response":{"id":"r","output":null}}`, `{"response":{"id":"r","output":[{"id":"a"},{"id":"b"}]}}`},
+		{"missing output", `{"response":{"id":"r"} }`, `{"response":{"id":"r","output":[{"id":"a"},{"id":"b"}]} }`},
+		{"empty response", `{"response":{ }}`, `{"response":{ "output":[{"id":"a"},{"id":"b"}]}}`},
+		{"filled output unchanged", `{"response":{"output":[{"id":"x"}]}}`, `{"response":{"output":[{"id":"x"}]}}`},
+		{"output not an array unchanged", `{"response":{"output":"x"}}`, `{"response":{"output":"x"}}`},
 	}
-	for _, not := range []string{`{"response":{"output":[]}}`, `{"response":{"output":null}}`, `{"response":{}}`, `{"response":{"output":[1]},"response":{}}`} {
-		if outputFilled([]byte(not)) {
-			t.Errorf("outputFilled(%s) = true", not)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := OutputBackfill{items: slices.Clone(items)}
+			if got := b.Complete([]byte(tc.data)); string(got) != tc.want {
+				t.Fatalf("Complete = %s\nwant       %s", got, tc.want)
+			}
+		})
+	}
+	for _, odd := range []string{`{"response":{"output":[1]},"response":{}}`, `{"type":"x"}`, `{"response":{"output":[],"output":[]}}`, `{"response":{"Output":[]}}`, `{"response":[]}`} {
+		if _, ok := findOutput([]byte(odd)); ok {
+			t.Errorf("findOutput(%s) ok; want it left to encoding/json", odd)
 		}
 	}
 }
@@ -106,9 +129,19 @@ func checkCodexScanAgrees(t *testing.T, data []byte) {
 	if gotOK != wantOK || gotItem.Index != wantItem.Index || !bytes.Equal(gotItem.Item, wantItem.Item) {
 		t.Fatalf("output item of %q = %+v %v, encoding/json %+v %v", data, gotItem, gotOK, wantItem, wantOK)
 	}
-	b := OutputBackfill{items: []outputItem{{Index: 0, Item: []byte(`{"id":"i"}`)}}}
-	if got, want := b.Complete(data), b.completeDecoded(data); !bytes.Equal(got, want) {
+	// The splice keeps the upstream's member order where the decode sorted
+	// the members: the two must mean the same JSON, and be the same bytes
+	// whenever the data is left alone.
+	b := OutputBackfill{items: []outputItem{{Index: 1, Item: []byte(`{"id":"j"}`)}, {Index: 0, Item: []byte(`{"id":"i"}`)}}}
+	got, want := b.Complete(data), b.completeDecoded(data)
+	if bytes.Equal(want, data) != bytes.Equal(got, data) {
 		t.Fatalf("Complete(%q) = %q, encoding/json %q", data, got, want)
+	}
+	if !bytes.Equal(got, want) {
+		var g, w any
+		if json.Unmarshal(got, &g) != nil || json.Unmarshal(want, &w) != nil || !cmp.Equal(g, w) {
+			t.Fatalf("Complete(%q) = %q, encoding/json %q", data, got, want)
+		}
 	}
 }
 

@@ -253,10 +253,17 @@ func decodeOutputItem(data []byte) (outputItem, bool) {
 // Complete returns a terminal event's data with the response's empty output
 // filled from the observed items; any other data comes back unchanged.
 func (b *OutputBackfill) Complete(data []byte) []byte {
-	if len(b.items) == 0 || outputFilled(data) {
+	if len(b.items) == 0 {
 		return data
 	}
-	return b.completeDecoded(data)
+	sp, ok := findOutput(data)
+	switch {
+	case !ok:
+		return b.completeDecoded(data)
+	case sp.filled:
+		return data
+	}
+	return spliceOutput(data, sp, b.items)
 }
 
 // completeDecoded is Complete by encoding/json.
