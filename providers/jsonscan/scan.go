@@ -1,6 +1,9 @@
 package jsonscan
 
-import "errors"
+import (
+	"encoding/binary"
+	"errors"
+)
 
 var (
 	// ErrSyntax is returned for bytes that are not valid JSON where a value
@@ -44,6 +47,7 @@ func String(b []byte, i int) (end int, escaped bool, err error) {
 	}
 	i++
 	for {
+		i = plainRun(b, i)
 		for i < len(b) && !stringStop[b[i]] {
 			i++
 		}
@@ -78,6 +82,28 @@ func String(b []byte, i int) (end int, escaped bool, err error) {
 			return 0, false, ErrSyntax
 		}
 	}
+}
+
+// Eight bytes at a time: lanes holds 0x01 in every byte, high 0x80.
+const (
+	lanes = 0x0101010101010101
+	high  = 0x8080808080808080
+)
+
+// plainRun skips, eight bytes at a time, the bytes of a string that need
+// no attention (not a quote, a backslash or a control byte) and returns
+// where the byte-wise scan should go on. It may stop early, never late.
+func plainRun(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		quote, backslash := x^(lanes*'"'), x^(lanes*'\\')
+		// (v - lanes*n) & ^v & high is non-zero when some byte of v is
+		// below n (n <= 0x80); n = 1 finds a zero byte.
+		if ((x-lanes*0x20)&^x|(quote-lanes)&^quote|(backslash-lanes)&^backslash)&high != 0 {
+			return i
+		}
+	}
+	return i
 }
 
 func isHex(c byte) bool {

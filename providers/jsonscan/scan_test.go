@@ -413,3 +413,32 @@ func checkWalk(t *testing.T, obj []byte) {
 		t.Fatalf("End = %d, want %d", o.End(), len(obj))
 	}
 }
+
+// TestStringLanes puts each byte that matters at every offset of a long
+// string, so the eight-byte skip meets it in every lane.
+func TestStringLanes(t *testing.T) {
+	for _, special := range []string{`\"`, `\\`, `\n`, `\u00e9`, "\x01", "\x1f", "\x7f", "é", "\xff", `"`, `\`} {
+		for pos := range 20 {
+			s := `"` + strings.Repeat("a", pos) + special + strings.Repeat("b", 24-pos) + `"`
+			_, end, err := Value([]byte(s))
+			if valid := json.Valid([]byte(s)); (err == nil) != valid || valid && end != len(s) {
+				t.Errorf("Value(%q) = %d, %v; json.Valid = %v", s, end, err, valid)
+			}
+			_, escaped, _ := String([]byte(s), 0)
+			if want := strings.Contains(special, `\`); escaped != want && err == nil {
+				t.Errorf("String(%q) escaped = %v, want %v", s, escaped, want)
+			}
+		}
+	}
+}
+
+func BenchmarkSkipText(b *testing.B) {
+	doc := []byte(`{"candidates":[{"content":{"role":"model","parts":[{"text":"` + strings.Repeat("The quick brown fox jumps over the lazy dog. ", 20) + `\n"}]}}]}`)
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Skip(doc, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
