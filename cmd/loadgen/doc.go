@@ -8,6 +8,9 @@
 //	loadgen -url URL [-header 'K: V']... [-body FILE|JSON] [-n 1000] [-c 10]
 //	        [-duration 30s] [-timeout 60s] [-stream] [-pid PID] [-json]
 //	        [-sample 30s -metrics URL]
+//	loadgen -path gunary|gstream|cstream|cunary [-floor -project P]
+//	        -url BASE [-upstream-pid PID] ...
+//	loadgen -compare FILE... [-json]
 //
 // The run stops after -n requests or after -duration, whichever comes first
 // (-n defaults to 1000 when -duration is not set); requests in flight at the
@@ -35,6 +38,20 @@
 // is taken and all of them are in the summary. cmd/loadgen/soak.sh runs a
 // soak against Pollux and the upstream simulator with a mix of injected
 // faults.
+//
+// Floor mode measures Pollux against the floor: the same requests straight
+// at cmd/upstreamsim with no gateway in between. -path names a benchmark
+// request (Gemini generateContent or streamGenerateContent, a Codex
+// Responses request streamed or not) and -url is then the target's base
+// URL: without -floor loadgen sends the client's request to Pollux; with
+// -floor it sends what Pollux would send upstream (the Code Assist v1internal
+// envelope with -project; the normalized Codex backend body, which always
+// streams) to the simulator, whose credentials go in -header. -upstream-pid
+// samples a second process (the simulator behind Pollux) alongside -pid.
+// -compare reads the -json summaries of such runs and prints, per path,
+// Pollux / floor: runs at concurrency 1 give the added latency, the others
+// CPU per request (see the README's Performance section for what each
+// ratio divides). cmd/loadgen/floor.sh runs the whole comparison.
 //
 // Only loopback targets are accepted (127.0.0.0/8, ::1, localhost): the URL
 // is checked up front, every dial is checked again after name resolution,

@@ -32,6 +32,15 @@ type options struct {
 	// Prometheus page (scraped with the same headers).
 	sample  time.Duration
 	metrics string
+	// Floor mode (floor.go): path names a benchmark request built under
+	// -url; floor sends it in the upstream's wire format straight at the
+	// simulator; upstreamPID is sampled alongside pid.
+	path        string
+	floor       bool
+	project     string
+	upstreamPID int
+	// compare lists the summary files of -compare.
+	compare []string
 }
 
 // headerFlag collects repeated -header "K: V" values.
@@ -66,13 +75,41 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.BoolVar(&o.json, "json", false, "print the summary as JSON")
 	fs.DurationVar(&o.sample, "sample", 0, "soak mode: sample -pid's RSS and fds and -metrics' heap and goroutines this often")
 	fs.StringVar(&o.metrics, "metrics", "", "soak mode: the target's Prometheus metrics URL (loopback only; sent the -header values)")
+	fs.StringVar(&o.path, "path", "", "a benchmark request ("+pathNames()+"); -url is then the target's base URL (http://host:port)")
+	fs.BoolVar(&o.floor, "floor", false, "with -path: send the request Pollux would send upstream straight at cmd/upstreamsim (the floor)")
+	fs.StringVar(&o.project, "project", "", "with -path and -floor on a Gemini path: the Code Assist project of the envelope")
+	fs.IntVar(&o.upstreamPID, "upstream-pid", 0, "a second process (the simulator behind Pollux) whose CPU time and RSS to sample")
+	compare := fs.Bool("compare", false, "read the -json summaries of -path runs from the files named as arguments and print Pollux / floor per path")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
+	}
+	if *compare {
+		if fs.NArg() == 0 {
+			return options{}, errors.New("-compare needs the files of -json summaries as arguments")
+		}
+		o.compare = fs.Args()
+		return o, nil
 	}
 
 	var errs []error
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+	if o.path != "" {
+		u, b, stream, err := pathRequest(o.path, o.floor, o.url, o.project)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			o.url, o.stream = u, stream
+			if body == "" {
+				body = string(b)
+			}
+		}
+	} else if o.floor || o.project != "" {
+		errs = append(errs, errors.New("-floor and -project go with -path"))
+	}
+	if o.upstreamPID < 0 {
+		errs = append(errs, errors.New("-upstream-pid must not be negative"))
 	}
 	if err := checkLoopbackURL(o.url); err != nil {
 		errs = append(errs, err)

@@ -24,9 +24,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var before procSample
+	if len(o.compare) > 0 {
+		return runCompare(o.compare, o.json, stdout)
+	}
+	var before, upBefore procSample
 	if o.pid > 0 {
 		if before, err = readProc(o.pid); err != nil {
+			return err
+		}
+	}
+	if o.upstreamPID > 0 {
+		if upBefore, err = readProc(o.upstreamPID); err != nil {
 			return err
 		}
 	}
@@ -62,6 +70,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		s.Process = processSummary(o.pid, before, after, s.Requests)
+	}
+	if o.upstreamPID > 0 {
+		after, err := readProc(o.upstreamPID)
+		if err != nil {
+			return err
+		}
+		s.Upstream = processSummary(o.upstreamPID, upBefore, after, s.Requests)
 	}
 	if o.json {
 		return writeJSON(stdout, s)

@@ -26,7 +26,13 @@ type Summary struct {
 	Latency      Quantiles      `json:"latency_ms"`
 	Stream       *StreamSummary `json:"stream,omitempty"`
 	Process      *ProcSummary   `json:"process,omitempty"`
-	Concurrency  int            `json:"concurrency"`
+	// Upstream is what -upstream-pid sampled: the simulator behind Pollux.
+	Upstream *ProcSummary `json:"upstream_process,omitempty"`
+	// Path and Target name a -path run: the benchmark request, and
+	// "floor" (straight at the simulator) or "pollux".
+	Path        string `json:"path,omitempty"`
+	Target      string `json:"target,omitempty"`
+	Concurrency int    `json:"concurrency"`
 	// Soak holds the samples of soak mode (-sample), in time order.
 	Soak []SoakSample `json:"soak,omitempty"`
 }
@@ -95,6 +101,13 @@ func summarize(o options, t *tally, elapsed time.Duration) Summary {
 		DurationSecs: elapsed.Seconds(),
 		Latency:      quantiles(t.latencies),
 		Concurrency:  o.c,
+		Path:         o.path,
+	}
+	if o.path != "" {
+		s.Target = targetPollux
+		if o.floor {
+			s.Target = targetFloor
+		}
 	}
 	maps.Copy(s.Errors, t.errors)
 	s.Requests = t.ok
@@ -172,6 +185,9 @@ func writeText(w io.Writer, s Summary) error {
 	if p := s.Process; p != nil {
 		fmt.Fprintf(&b, "pid %-8d cpu %.1fms total, %.3f ms/request\n", p.PID, p.CPUMillis, p.CPUPerRequest)
 		fmt.Fprintf(&b, "rss          %.1f MiB before, %.1f MiB after, %.1f MiB peak (VmHWM)\n", p.RSSBeforeMiB, p.RSSAfterMiB, p.PeakRSSMiB)
+	}
+	if p := s.Upstream; p != nil {
+		fmt.Fprintf(&b, "upstream %-4d cpu %.1fms total, %.3f ms/request; rss %.1f MiB peak\n", p.PID, p.CPUMillis, p.CPUPerRequest, p.PeakRSSMiB)
 	}
 	if n := len(s.Soak); n > 0 {
 		first, last := s.Soak[0], s.Soak[n-1]

@@ -92,7 +92,9 @@
 //
 // ending instead in response.failed, response.incomplete or error. The
 // relay passes events through verbatim (clients break without
-// output_item.done or the terminal event); InspectEvent only reads them. A
+// output_item.done or the terminal event); InspectEvent only reads them,
+// deltas by their event line alone and the events it needs in one pass over
+// their bytes (eventscan.go). A
 // stream without a terminal event is an error (ErrStreamTruncated). A 200
 // stream that fails at once with server_is_overloaded is transient and may be
 // retried on another account while nothing reached the client. With

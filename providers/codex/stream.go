@@ -81,7 +81,8 @@ func InspectEvent(ev sse.Event) EventInfo {
 }
 
 // inspect is InspectEvent with the clock passed in; it also returns the
-// "response" object of a completed or incomplete event.
+// "response" object of a completed or incomplete event (a span of
+// ev.Data, not a copy).
 func inspect(ev sse.Event, now time.Time) (EventInfo, json.RawMessage) {
 	info := EventInfo{Type: ev.Name}
 	if info.Type == "" {
@@ -91,28 +92,11 @@ func inspect(ev sse.Event, now time.Time) (EventInfo, json.RawMessage) {
 	case EventCompleted, EventIncomplete:
 		info.Terminal = true
 		info.Completed = info.Type == EventCompleted
-		var d struct {
-			Response json.RawMessage `json:"response"`
+		if resp, usage, ok := scanTerminal(ev.Data); ok && resp != nil {
+			info.Usage = usage
+			return info, resp
 		}
-		if json.Unmarshal(ev.Data, &d) != nil || len(d.Response) == 0 || isNull(d.Response) {
-			f := providers.Outcome{Kind: providers.KindTransient, Status: http.StatusOK, Reason: "malformed_terminal_event"}
-			info.Failure = &f
-			info.Error = &APIError{Message: "upstream sent a malformed " + info.Type + " event", Type: "upstream_error"}
-			return info, nil
-		}
-		var r struct {
-			Usage *tokenUsageJSON `json:"usage"`
-		}
-		if json.Unmarshal(d.Response, &r) == nil && r.Usage != nil {
-			info.Usage = &Usage{
-				InputTokens:     r.Usage.InputTokens,
-				OutputTokens:    r.Usage.OutputTokens,
-				TotalTokens:     r.Usage.TotalTokens,
-				CachedTokens:    r.Usage.InputTokensDetails.CachedTokens,
-				ReasoningTokens: r.Usage.OutputTokensDetails.ReasoningTokens,
-			}
-		}
-		return info, d.Response
+		return decodeTerminal(info, ev.Data)
 	case EventFailed:
 		info.Terminal = true
 		var d struct {
@@ -130,6 +114,33 @@ func inspect(ev sse.Event, now time.Time) (EventInfo, json.RawMessage) {
 		info.setFailure(parseAPIError(ev.Data), "error", now)
 	}
 	return info, nil
+}
+
+// decodeTerminal reads a completed or incomplete event by encoding/json,
+// for the events scanTerminal leaves to it.
+func decodeTerminal(info EventInfo, data []byte) (EventInfo, json.RawMessage) {
+	var d struct {
+		Response json.RawMessage `json:"response"`
+	}
+	if json.Unmarshal(data, &d) != nil || len(d.Response) == 0 || isNull(d.Response) {
+		f := providers.Outcome{Kind: providers.KindTransient, Status: http.StatusOK, Reason: "malformed_terminal_event"}
+		info.Failure = &f
+		info.Error = &APIError{Message: "upstream sent a malformed " + info.Type + " event", Type: "upstream_error"}
+		return info, nil
+	}
+	var r struct {
+		Usage *tokenUsageJSON `json:"usage"`
+	}
+	if json.Unmarshal(d.Response, &r) == nil && r.Usage != nil {
+		info.Usage = &Usage{
+			InputTokens:     r.Usage.InputTokens,
+			OutputTokens:    r.Usage.OutputTokens,
+			TotalTokens:     r.Usage.TotalTokens,
+			CachedTokens:    r.Usage.InputTokensDetails.CachedTokens,
+			ReasoningTokens: r.Usage.OutputTokensDetails.ReasoningTokens,
+		}
+	}
+	return info, d.Response
 }
 
 func (info *EventInfo) setFailure(e APIError, fallback string, now time.Time) {
@@ -167,6 +178,14 @@ func dataType(data []byte) string {
 			return string(rest[:i])
 		}
 	}
+	if typ, ok := scanType(data); ok {
+		return typ
+	}
+	return decodeType(data)
+}
+
+// decodeType is dataType by encoding/json.
+func decodeType(data []byte) string {
 	var t struct {
 		Type string `json:"type"`
 	}
@@ -203,11 +222,32 @@ func (b *OutputBackfill) Observe(ev sse.Event, info EventInfo) {
 	if info.Type != eventOutputItemDone {
 		return
 	}
-	var it outputItem
-	if json.Unmarshal(ev.Data, &it) == nil && len(it.Item) > 0 {
+	if it, ok := readOutputItem(ev.Data); ok {
 		it.Item = bytes.Clone(it.Item) // ev.Data is reused by the reader
 		b.items = append(b.items, it)
 	}
+}
+
+// readOutputItem reads a response.output_item.done event; ok is false when
+// it has no item. Item is a span of data.
+func readOutputItem(data []byte) (outputItem, bool) {
+	it, ok := scanOutputItem(data)
+	if !ok {
+		return decodeOutputItem(data)
+	}
+	if len(it.Item) == 0 {
+		return outputItem{}, false
+	}
+	return it, true
+}
+
+// decodeOutputItem is readOutputItem by encoding/json.
+func decodeOutputItem(data []byte) (outputItem, bool) {
+	var it outputItem
+	if json.Unmarshal(data, &it) != nil || len(it.Item) == 0 {
+		return outputItem{}, false
+	}
+	return it, true
 }
 
 // Complete returns a terminal event's data with the response's empty output
@@ -216,6 +256,18 @@ func (b *OutputBackfill) Complete(data []byte) []byte {
 	if len(b.items) == 0 {
 		return data
 	}
+	sp, ok := findOutput(data)
+	switch {
+	case !ok:
+		return b.completeDecoded(data)
+	case sp.filled:
+		return data
+	}
+	return spliceOutput(data, sp, b.items)
+}
+
+// completeDecoded is Complete by encoding/json.
+func (b *OutputBackfill) completeDecoded(data []byte) []byte {
 	var ev map[string]json.RawMessage
 	if json.Unmarshal(data, &ev) != nil || len(ev["response"]) == 0 {
 		return data
@@ -248,8 +300,8 @@ func collect(r io.Reader, now time.Time) ([]byte, EventInfo, error) {
 		info, resp := inspect(ev, now)
 		last = info
 		if info.Type == eventOutputItemDone {
-			var it outputItem
-			if json.Unmarshal(ev.Data, &it) == nil && len(it.Item) > 0 {
+			if it, ok := readOutputItem(ev.Data); ok {
+				it.Item = bytes.Clone(it.Item) // ev.Data is reused by the reader
 				items = append(items, it)
 			}
 			continue
@@ -260,7 +312,8 @@ func collect(r io.Reader, now time.Time) ([]byte, EventInfo, error) {
 		if info.Failure != nil {
 			return nil, info, fmt.Errorf("%w: %s", ErrStreamFailed, info.Failure.Reason)
 		}
-		return backfillOutput(resp, items), info, nil
+		// resp is a span of the reader's buffer; the caller keeps it.
+		return backfillOutput(bytes.Clone(resp), items), info, nil
 	}
 }
 
@@ -271,7 +324,7 @@ func backfillOutput(resp json.RawMessage, items []outputItem) []byte {
 		return resp
 	}
 	var m map[string]json.RawMessage
-	if json.Unmarshal(resp, &m) != nil {
+	if json.Unmarshal(resp, &m) != nil || m == nil { // "null" decodes to a nil map
 		return resp
 	}
 	if out := bytes.TrimSpace(m["output"]); len(out) > 0 && !isNull(out) && !isEmptyArray(out) {

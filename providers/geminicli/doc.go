@@ -71,7 +71,10 @@
 // event is "data: <envelope>"; events are split on blank lines (never on
 // network reads) and each one is unwrapped the same way. The last event
 // carries a finishReason and usageMetadata; an {"error":{...}} event may
-// arrive mid-stream instead. countTokens has its own envelope and answers
+// arrive mid-stream instead. Pollux reads each event in one pass over its
+// bytes (eventscan.go: the response's span, finish reasons, usage) and
+// copies the response out untouched; error objects and anything unusual go
+// to encoding/json, as they always did. countTokens has its own envelope and answers
 // at top level:
 //
 //	POST {base}/v1internal:countTokens

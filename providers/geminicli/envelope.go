@@ -100,6 +100,18 @@ func WrapCountTokens(model string, body []byte) ([]byte, error) {
 // UnwrapResponse returns the bytes of the "response" member of a
 // v1internal reply: the Gemini v1beta body the client expects.
 func UnwrapResponse(body []byte) ([]byte, error) {
+	if resp, _, ok := scanEvent(body); ok {
+		if resp == nil {
+			return nil, ErrNoResponse
+		}
+		return bytes.Clone(resp), nil
+	}
+	return decodeResponse(body)
+}
+
+// decodeResponse is UnwrapResponse by encoding/json, for the replies
+// scanEvent leaves to it.
+func decodeResponse(body []byte) ([]byte, error) {
 	var env struct {
 		Response json.RawMessage `json:"response"`
 	}

@@ -85,6 +85,25 @@ func translateEvent(now time.Time, ev sse.Event) (StreamEvent, error) {
 	if len(data) == 0 {
 		return StreamEvent{}, nil
 	}
+	resp, sum, ok := scanEvent(data)
+	if !ok {
+		return decodeEvent(now, data)
+	}
+	if resp == nil {
+		// An envelope with only metadata (traceId): nothing for the client.
+		return StreamEvent{}, nil
+	}
+	out := StreamEvent{Data: bytes.Clone(resp), Finished: sum.finished}
+	if sum.hasUsage {
+		u := sum.usage
+		out.Usage = &u
+	}
+	return out, nil
+}
+
+// decodeEvent is translateEvent by encoding/json, for the events scanEvent
+// leaves to it: error objects, malformed and unusual events.
+func decodeEvent(now time.Time, data []byte) (StreamEvent, error) {
 	var env streamEnvelope
 	if err := json.Unmarshal(data, &env); err != nil {
 		return StreamEvent{}, fmt.Errorf("geminicli: stream event: %w", err)
@@ -124,6 +143,14 @@ func translateEvent(now time.Time, ev sse.Event) (StreamEvent, error) {
 // UsageOf returns the usageMetadata counts of a (non-stream, unwrapped)
 // response body, or nil when it has none.
 func UsageOf(response []byte) *Usage {
+	if u, ok := scanUsageOf(response); ok {
+		return u
+	}
+	return decodeUsageOf(response)
+}
+
+// decodeUsageOf is UsageOf by encoding/json.
+func decodeUsageOf(response []byte) *Usage {
 	var sum responseSummary
 	if json.Unmarshal(response, &sum) != nil {
 		return nil

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/providers/codex"
+	"github.com/pollux-gateway/pollux/providers/jsonscan"
 	"github.com/pollux-gateway/pollux/providers/sse"
 	"github.com/pollux-gateway/pollux/transport/relay"
 )
@@ -123,6 +125,73 @@ func (sc *streamCodec) End(how error) relay.Ending {
 
 // responseID returns the response id of a response.created event.
 func responseID(data []byte) string {
+	if id, ok := scanResponseID(data); ok {
+		return id
+	}
+	return decodeResponseID(data)
+}
+
+// scanResponseID reads the id of a response.created event in one pass.
+// ok is false for anything but the plain shape the backend sends (a
+// duplicate, escaped or case-folded key, an id that is not a plain string,
+// invalid JSON): decodeResponseID then decides.
+func scanResponseID(data []byte) (id string, ok bool) {
+	o, err := jsonscan.OpenObject(data, jsonscan.SkipSpace(data, 0))
+	if err != nil {
+		return "", false
+	}
+	seen := false
+	for {
+		m, more, err := o.Next()
+		if err != nil {
+			return "", false
+		}
+		if !more {
+			break
+		}
+		match, odd := jsonscan.KeyIs(m, "response")
+		if odd || match && (seen || data[m.Value] != '{') {
+			return "", false
+		}
+		if !match {
+			continue
+		}
+		seen = true
+		r, _ := jsonscan.OpenObject(data, m.Value)
+		seenID := false
+		for {
+			rm, more, err := r.Next()
+			if err != nil {
+				return "", false
+			}
+			if !more {
+				break
+			}
+			match, odd := jsonscan.KeyIs(rm, "id")
+			if odd || match && (seenID || data[rm.Value] != '"') {
+				return "", false
+			}
+			if !match {
+				continue
+			}
+			seenID = true
+			end, escaped, err := jsonscan.String(data, rm.Value)
+			if err != nil || escaped || !utf8.Valid(data[rm.Value+1:end-1]) {
+				return "", false
+			}
+			r.Resume(end)
+			id = string(data[rm.Value+1 : end-1])
+		}
+		o.Resume(r.End())
+	}
+	if jsonscan.SkipSpace(data, o.End()) != len(data) {
+		return "", false
+	}
+	return id, true
+}
+
+// decodeResponseID is responseID by encoding/json.
+func decodeResponseID(data []byte) string {
 	var d struct {
 		Response struct {
 			ID string `json:"id"`
