@@ -113,6 +113,8 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 		s.onWake(ctx, msg)
 	case *SnapshotRequest:
 		ctx.Respond(s.snapshot())
+	case *ReadinessRequest:
+		ctx.Respond(s.readiness(msg.Model))
 	case *SyncCooldowns:
 		s.onSyncCooldowns(ctx, msg)
 	case *awaitLoaded:
@@ -152,11 +154,13 @@ func (s *schedulerActor) onAcquire(ctx actor.Context, a *Acquire) {
 	switch {
 	case !av.candidates:
 		s.d.observer.queueWait(s.d.provider, 0)
+		s.logRefusal(a, RefusedNoCreds, now, av, now)
 		ctx.Respond(&Unavailable{Reason: NoCredentials})
 		return
 	case !av.soon && (a.Deadline.IsZero() || resetBeyond(av.earliest, a.Deadline)):
 		// Waiting cannot help: answer now with the earliest reset.
 		s.d.observer.queueWait(s.d.provider, 0)
+		s.logRefusal(a, RefusedAtOnce, now, av, now)
 		ctx.Respond(&Unavailable{Reason: AllCooling, RetryAt: clientRetryAt(av.earliest, now)})
 		return
 	}
@@ -310,10 +314,12 @@ func (s *schedulerActor) answerHopeless(ctx actor.Context, now time.Time) {
 		case !av.candidates:
 			s.dropWaiter(w)
 			s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
+			s.logRefusal(w.acq, RefusedNoCreds, w.parked, av, now)
 			ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
 		case refusable(av, w.acq.Deadline, now):
 			s.dropWaiter(w)
 			s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
+			s.logRefusal(w.acq, RefusedHopeless, w.parked, av, now)
 			ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: clientRetryAt(av.earliest, now)})
 		}
 		el = next
@@ -331,10 +337,12 @@ func (s *schedulerActor) answerIfHopeless(ctx actor.Context, w *waiter, now time
 	case !av.candidates:
 		s.dropWaiter(w)
 		s.d.observer.queueWait(s.d.provider, 0)
+		s.logRefusal(w.acq, RefusedNoCreds, w.parked, av, now)
 		ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
 	case refusable(av, w.acq.Deadline, now):
 		s.dropWaiter(w)
 		s.d.observer.queueWait(s.d.provider, 0)
+		s.logRefusal(w.acq, RefusedHopeless, w.parked, av, now)
 		ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: clientRetryAt(av.earliest, now)})
 	}
 }
@@ -370,6 +378,11 @@ func (s *schedulerActor) onWaiterExpired(ctx actor.Context, m *waiterExpired) {
 	}
 	s.dropWaiter(w)
 	s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
+	path := RefusedDeadline
+	if !now.Before(w.acq.Deadline.Add(maxHoldOverrun)) {
+		path = RefusedHoldCap
+	}
+	s.logRefusal(w.acq, path, w.parked, av, now)
 	if !av.candidates {
 		ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
 		return
