@@ -275,8 +275,16 @@ func (s *credState) applyOutcome(model string, o providers.Outcome, now time.Tim
 			cd.until = o.RetryAt.Add(resetGrace)
 		} else {
 			// No reset to come: a short, growing backoff, never a long
-			// default.
+			// default. It grows when a request sent after the last backoff
+			// ended (its probe) is limited again; the 429s of requests that
+			// were in flight together, answered while it runs, are one
+			// piece of evidence, not repeats (issue 9: three such answers,
+			// processed just after the reset they stated, cooled a Gemini
+			// credential for 4 s with its quota full).
 			cd.backoff = prev.backoff + 1
+			if prev.backoff > 0 && prev.until.After(now) {
+				cd.backoff = prev.backoff
+			}
 			cd.until = now.Add(backoff(rateLimitBase, rateLimitMax, cd.backoff))
 		}
 		fx.saveCooldowns = s.extendCooldown(key, cd)

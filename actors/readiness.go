@@ -50,8 +50,11 @@ type Readiness struct {
 	// Blocker is the first rule that keeps it from the model (Block*).
 	Blocker string
 	// Until is when a cooldown (or a spent estimate's reset) ends; zero for
-	// blockers without a known end.
+	// blockers without a known end. A cooldown's reason and backoff step
+	// come with it.
 	Until    time.Time
+	Reason   string
+	Backoff  int
 	InFlight int
 	// The quota estimate (quota routing, when the upstream reported one):
 	// the fraction left, its reset, one request's cost.
@@ -116,6 +119,11 @@ func (p *schedPolicy) readiness(e *schedEntry, model string, now time.Time) Read
 	}
 	for _, key := range [...]string{storage.AllModels, model} {
 		if until, ok := e.cooldowns[key]; ok && until.After(now) {
+			for _, c := range e.view.Cooldowns {
+				if c.Model == key {
+					r.Reason, r.Backoff = c.Reason, c.Backoff
+				}
+			}
 			return block(BlockCooldown, until)
 		}
 	}

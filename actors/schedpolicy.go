@@ -68,6 +68,9 @@ const (
 	PickSoonest    = "quota_soonest_reset"
 	PickUnknown    = "quota_unknown"
 	PickLowHeadway = "quota_low_headroom"
+	// PickCooldownEnding: a request that would be refused takes a
+	// credential whose cooldown ends within its grace (pickEnding).
+	PickCooldownEnding = "cooldown_ending"
 )
 
 // schedEntry is the scheduler's read model of one credential.
@@ -523,6 +526,39 @@ func (p *schedPolicy) pick(a *Acquire, now time.Time, refresh *[]*schedEntry) *s
 	if rebind {
 		p.bind(a.Affinity, best.id)
 	}
+	return p.grant(best, mi, a.Model, now)
+}
+
+// pickEnding grants, for a request about to be refused, a credential that
+// will be ready for it within d: one whose cooldown (or spent estimate) ends
+// by now+d and that nothing else holds back, the earliest such end first.
+// With d = resetGrace that is a cooldown whose stated reset has passed and
+// whose grace alone remains: the quota is back by the upstream's own word,
+// and a refusal then is a client 429 while the credential has quota (issue
+// 9: Gemini refusals at the hold's cap 5–14 ms before a cooldown's end, the
+// quota reset 17–24 ms before). The grant is that cooldown's probe.
+func (p *schedPolicy) pickEnding(a *Acquire, now time.Time, d time.Duration) *schedEntry {
+	mi := p.queue(a.Model, now)
+	var best *schedEntry
+	var bestAt time.Time
+	for _, e := range p.entries {
+		if excluded(a.Exclude, e.id) || !p.readyFor(e, a.Model, now.Add(d)) {
+			continue
+		}
+		at := now
+		for _, key := range [...]string{a.Model, storage.AllModels} {
+			if until, ok := e.cooldowns[key]; ok && until.After(at) {
+				at = until
+			}
+		}
+		if best == nil || at.Before(bestAt) || (at.Equal(bestAt) && e.id < best.id) {
+			best, bestAt = e, at
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	best.pickReason = PickCooldownEnding
 	return p.grant(best, mi, a.Model, now)
 }
 

@@ -376,6 +376,17 @@ func (s *schedulerActor) onWaiterExpired(ctx actor.Context, m *waiterExpired) {
 		w.stop = s.d.clock.AfterFunc(until.Sub(now), func() { root.Send(self, &waiterExpired{id: id}) })
 		return
 	}
+	if av.candidates {
+		if e := s.policy.pickEnding(w.acq, now, resetGrace); e != nil {
+			// Not held any longer, but a cooldown's stated reset has
+			// passed and only its grace is left: the quota is back, so
+			// serve rather than refuse.
+			s.dropWaiter(w)
+			s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
+			ctx.Send(w.sender, s.lease(e, w.acq.Model))
+			return
+		}
+	}
 	s.dropWaiter(w)
 	s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
 	path := RefusedDeadline

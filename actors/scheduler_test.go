@@ -161,3 +161,57 @@ func TestUnchangedWindowReportKeepsTheCredential(t *testing.T) {
 		answer(n, 25)
 	}
 }
+
+// TestRefusalTakesACooldownInItsGrace: a request at the end of its hold is
+// not refused while a credential's cooldown has only its grace left (the
+// reset it stands for has passed: the quota is back); it takes that
+// credential instead, as its probe. A cooldown whose reset is still ahead
+// does not count (issue 9: Gemini client 429s at the hold's cap 5–14 ms
+// before a cooldown's end, the quota reset 17–24 ms before).
+func TestRefusalTakesACooldownInItsGrace(t *testing.T) {
+	capAt := t0.Add(5*time.Second + maxHoldOverrun)
+	for _, tc := range []struct {
+		name      string
+		coolUntil time.Time
+		wantLease bool
+	}{
+		{"stated reset passed, grace left", capAt.Add(resetGrace - 10*time.Millisecond), true},
+		{"stated reset still ahead", capAt.Add(resetGrace + 10*time.Millisecond), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.cfg.MaxConcurrentPerCredential = 1
+			ids := e.seed(2, func(i int, c *storage.Credential) {
+				if i == 0 {
+					c.Cooldowns = []storage.Cooldown{{Model: testModel, Until: tc.coolUntil, Reason: "quota_spent"}}
+				}
+			})
+			e.start()
+			// The other credential is busy (at its in-flight cap) throughout:
+			// something may be ready any moment, so the request is held to
+			// the cap.
+			busy := e.mustAcquire(AcquireOptions{})
+			if busy.Grant.CredentialID != ids[1] {
+				t.Fatalf("first lease on %d, want %d", busy.Grant.CredentialID, ids[1])
+			}
+			req := e.asyncAcquire(AcquireOptions{Wait: 5 * time.Second})
+			e.waitersParked(1)
+			e.clock.Set(capAt)
+			r := <-req
+			switch {
+			case tc.wantLease && (r.err != nil || r.lease.Grant.CredentialID != ids[0]):
+				t.Fatalf("at the cap: %+v, %v; want a lease on %d", r.lease, r.err, ids[0])
+			case tc.wantLease && r.lease.Pick != PickCooldownEnding:
+				t.Errorf("pick reason %q, want %q", r.lease.Pick, PickCooldownEnding)
+			case !tc.wantLease && r.err == nil:
+				t.Fatalf("at the cap: a lease on %d before the stated reset, want a refusal", r.lease.Grant.CredentialID)
+			case !tc.wantLease:
+				unavailable(t, r.err)
+			}
+			if r.lease != nil {
+				e.pool.Report(r.lease, providers.Outcome{Kind: providers.KindOK})
+			}
+			e.pool.Report(busy, providers.Outcome{Kind: providers.KindOK})
+		})
+	}
+}

@@ -141,6 +141,9 @@ func (ev *evidence) print(w io.Writer, n int, provider, model string, rec map[st
 			if !r.Until.IsZero() {
 				fmt.Fprintf(&b, " until %s (in %s)", r.Until.Format("15:04:05.000"), r.Until.Sub(ev.ready.At).Round(time.Millisecond))
 			}
+			if r.Reason != "" {
+				fmt.Fprintf(&b, " (%s, backoff step %d)", r.Reason, r.Backoff)
+			}
 		}
 		if ok && r.Known {
 			fmt.Fprintf(&b, "; estimate left %.3f cost %.3f", r.Left, r.Cost)
