@@ -155,6 +155,8 @@ func (a *credentialActor) Receive(ctx actor.Context) {
 		}
 	case *quotaResult:
 		a.onQuotaResult(ctx, msg)
+	case *QuotaRecheck:
+		a.readQuota(ctx)
 	case *Resync:
 		a.publish(ctx)
 	case *SyncCooldowns:

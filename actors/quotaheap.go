@@ -168,6 +168,10 @@ type spendTrack struct {
 	sampleSpent float64
 	sampleN     int
 	costBefore  float64
+	// rechecked is set once the estimate ran out before the report did and
+	// the credential was asked to read its quota (quotaRecheck); a new
+	// report clears it.
+	rechecked bool
 }
 
 // costWeight is the weight of a new cost sample in the running estimate.
@@ -253,6 +257,7 @@ func (e *schedEntry) observeQuota(next []providers.QuotaBucket, seq uint64) {
 		listed := covered - (t.oks - len(t.okSeqs))
 		t.okSeqs = t.okSeqs[:copy(t.okSeqs, t.okSeqs[listed:])]
 		t.base, t.reset, t.oks, t.after = b.Remaining, b.ResetAt, t.oks-covered, time.Time{}
+		t.rechecked = false
 	}
 }
 

@@ -278,6 +278,30 @@ func (p *schedPolicy) spentOut(e *schedEntry, model string, now time.Time) bool 
 	return known && left <= max(spentEpsilon, reqCost/2)
 }
 
+// quotaRecheck reports whether e's quota should be read again now, after a
+// success on model: the estimate has it spent for model, counting successes
+// since a report that said quota was left, and nothing is in flight on the
+// bucket, so a read now counts exactly what was spent. Asked once per
+// report. Without it a credential stayed out until its reset with quota
+// left whenever the estimate ran out early: a report read while a request
+// was in flight may have counted it already, and its success is counted
+// again (issue 9: Gemini client 429s at 150 % load while a credential the
+// estimate had spent held a request for 14 s).
+func (p *schedPolicy) quotaRecheck(e *schedEntry, model string, now time.Time) bool {
+	if p.routing != routeQuota || len(e.quota) == 0 || !p.spentOut(e, model, now) {
+		return false
+	}
+	ask := false
+	for _, key := range [...]string{model, storage.AllModels} {
+		t := e.spend[key]
+		if t == nil || t.rechecked || t.oks == 0 || t.base <= max(spentEpsilon, t.cost/2) || e.inflightFor(key) > 0 {
+			continue
+		}
+		t.rechecked, ask = true, true
+	}
+	return ask
+}
+
 // queue returns the index of model's queue, creating and filling it on
 // first use.
 func (p *schedPolicy) queue(model string, now time.Time) int {

@@ -1001,3 +1001,56 @@ func TestQuotaReportCountingInflight(t *testing.T) {
 		t.Fatalf("a fifth request in the window: picked %d, want none", id)
 	}
 }
+
+// TestQuotaRecheck: the credential is asked to read its quota again when the
+// estimate has it spent for a model counting successes since a report that
+// said quota was left, with nothing in flight on it; once per report, and
+// never when the report itself said the quota was spent.
+func TestQuotaRecheck(t *testing.T) {
+	ok := providers.Outcome{Kind: providers.KindOK}
+	reset := t0.Add(10 * time.Minute)
+	for _, tc := range []struct {
+		name string
+		// lastLeft is the report read while the second request is in
+		// flight; inflight requests are out when asked.
+		lastLeft float64
+		inflight int
+		want     []bool // per ask, a new report between none
+	}{
+		{"spent by the estimate, nothing in flight: asked once", 0.5, 0, []bool{true, false}},
+		{"a request in flight: not asked", 0.5, 1, []bool{false}},
+		{"the report did not count the request in flight, the estimate has one left: not asked", 0.75, 0, []bool{false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newSchedPolicyRouting(0, routeQuota)
+			report := func(left float64, seq uint64) {
+				c := readyChange(1)
+				c.OutcomeSeq = seq
+				c.Quota = []providers.QuotaBucket{{Model: "m", Remaining: left, ResetAt: reset}}
+				p.upsert(c, t0)
+			}
+			report(1, 0)
+			pickID(p, &Acquire{Model: "m"}, t0)
+			e := p.entries[1]
+			p.release(e, "m", ok, 1, false, t0)
+			report(0.75, 1) // a quarter a request
+			for seq := uint64(2); seq <= 3; seq++ {
+				if id := pickID(p, &Acquire{Model: "m"}, t0); id != 1 {
+					t.Fatalf("request %d: picked %d, want 1", seq, id)
+				}
+				if seq == 2 {
+					report(tc.lastLeft, 1)
+				}
+				p.release(e, "m", ok, seq, false, t0)
+			}
+			for range tc.inflight {
+				setInflight(e, "m", e.inflightBy["m"]+1)
+			}
+			for i, want := range tc.want {
+				if got := p.quotaRecheck(e, "m", t0); got != want {
+					t.Fatalf("ask %d: recheck = %v, want %v", i, got, want)
+				}
+			}
+		})
+	}
+}

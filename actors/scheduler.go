@@ -216,6 +216,9 @@ func (s *schedulerActor) onOutcome(ctx actor.Context, o *Outcome) {
 		fwd.CredentialID, fwd.Model, fwd.Seq = rec.credID, rec.model, s.outcomeSq
 		ctx.Send(e.pid, &fwd)
 	}
+	if result.Kind == providers.KindOK && e.pid != nil && s.policy.quotaRecheck(e, rec.model, now) {
+		ctx.Send(e.pid, &QuotaRecheck{})
+	}
 	s.serveWaiters(ctx, now)
 }
 
