@@ -566,7 +566,10 @@ func (p *schedPolicy) pickEnding(a *Acquire, now time.Time, d time.Duration) *sc
 	var best *schedEntry
 	var bestAt time.Time
 	for _, e := range p.entries {
-		if excluded(a.Exclude, e.id) || !p.readyFor(e, a.Model, now.Add(d)) {
+		// Ready by now+d, and not held back by a spent estimate now: a
+		// reported reset is exact, unlike a cooldown's end, which has the
+		// grace after it.
+		if excluded(a.Exclude, e.id) || !p.readyFor(e, a.Model, now.Add(d)) || p.spentOut(e, a.Model, now) {
 			continue
 		}
 		at := now

@@ -1054,3 +1054,48 @@ func TestQuotaRecheck(t *testing.T) {
 		})
 	}
 }
+
+// TestPickEnding: a request about to be refused takes a credential whose
+// cooldown ends within the grace (its stated reset has passed), never one
+// whose reported quota resets only later, nor one held back by anything
+// else.
+func TestPickEnding(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	now := t0.Add(time.Minute)
+	for _, tc := range []struct {
+		name    string
+		cool    time.Duration // cooldown end from now (0: none)
+		quota   []providers.QuotaBucket
+		probing bool
+		want    bool
+	}{
+		{"cooldown in its grace", ms(20), nil, false, true},
+		{"cooldown beyond its grace", ms(40), nil, false, false},
+		{"cooldown in its grace, its probe out", ms(20), nil, true, false},
+		{"reported spent, reset after now", 0, []providers.QuotaBucket{{Model: "m", Remaining: 0, ResetAt: now.Add(ms(10))}}, false, false},
+		{"cooling past a reset that has passed", ms(20), []providers.QuotaBucket{{Model: "m", Remaining: 0, ResetAt: now.Add(-ms(10))}}, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newSchedPolicyRouting(0, routeQuota)
+			c := readyChange(1)
+			c.Quota = tc.quota
+			if tc.cool > 0 {
+				c.Cooldowns = map[string]time.Time{"m": now.Add(tc.cool)}
+			}
+			p.upsert(c, t0)
+			if tc.probing {
+				p.entries[1].probes["m"] = true
+			}
+			if id := pickID(p, &Acquire{Model: "m"}, now); id != 0 {
+				t.Fatalf("an ordinary pick granted %d", id)
+			}
+			e := p.pickEnding(&Acquire{Model: "m"}, now, resetGrace)
+			if got := e != nil; got != tc.want {
+				t.Fatalf("pickEnding granted = %v, want %v", got, tc.want)
+			}
+			if e != nil && !e.grantedProbe {
+				t.Error("the grant is not the cooldown's probe")
+			}
+		})
+	}
+}
