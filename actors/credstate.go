@@ -573,3 +573,28 @@ func tightenRetryAt(at time.Time, ws []providers.QuotaWindow) time.Time {
 	}
 	return at
 }
+
+// tightenBuckets narrows a quota read's resets (Codex's usage endpoint
+// states them in whole seconds, rounded up, like the answers' windows) to
+// the tightest reset the answers stated for the same window. Without it a
+// read taken at an unlucky fraction of a second cooled a spent account up to
+// a second past the reset its answers had already bounded (issue 9: a Codex
+// account refused 130 ms after its reset, cooling 462 ms more). buckets is
+// not modified; the result is buckets itself when nothing narrows.
+func tightenBuckets(buckets []providers.QuotaBucket, ws []providers.QuotaWindow) []providers.QuotaBucket {
+	var out []providers.QuotaBucket
+	for i, b := range buckets {
+		at := tightenRetryAt(b.ResetAt, ws)
+		if at.Equal(b.ResetAt) {
+			continue
+		}
+		if out == nil {
+			out = append([]providers.QuotaBucket(nil), buckets...)
+		}
+		out[i].ResetAt = at
+	}
+	if out == nil {
+		return buckets
+	}
+	return out
+}

@@ -922,3 +922,40 @@ func TestEstimateSpentEarlyRereadsQuota(t *testing.T) {
 	used.Add(1)
 	e.pool.Report(last, providers.Outcome{Kind: providers.KindOK})
 }
+
+// TestQuotaReadResetTightenedByAnswers: a quota read that reports the
+// account's window spent, with a whole-second reset later than the one its
+// answers already bounded, cools the account only to the answers' reset
+// (issue 9: a Codex account refused 130 ms after its reset while a usage
+// read, taken at an unlucky fraction of a second, cooled it 462 ms more).
+func TestQuotaReadResetTightenedByAnswers(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.QuotaPollSecs = 60
+	reset := t0.Add(2*time.Minute + 400*time.Millisecond) // the answers' bound
+	var spent atomic.Bool
+	e.auth.quota = func(ctx context.Context, g providers.Grant) ([]providers.QuotaBucket, error) {
+		if !spent.Load() {
+			return []providers.QuotaBucket{{Model: storage.AllModels, Remaining: 0.5, ResetAt: reset}}, nil
+		}
+		// Read 0.6 s into a second: rounded up, 0.6 s late.
+		return []providers.QuotaBucket{{Model: storage.AllModels, Remaining: 0, ResetAt: reset.Add(600 * time.Millisecond)}}, nil
+	}
+	id := e.seed(1, nil)[0]
+	e.start()
+	e.tap.Next(t, credentialActorID(id), "the credential's start", actorstest.Is[*actor.Started])
+	e.clock.Advance(0)
+	e.tap.Next(t, credentialActorID(id), "the first quota read", actorstest.Is[*quotaResult])
+	l := e.mustAcquire(AcquireOptions{})
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK,
+		Windows: []providers.QuotaWindow{{Name: "primary", UsedPercent: 95, WindowMinutes: 300, ResetAt: reset}}})
+	e.tap.Next(t, credentialActorID(id), "the answer's windows", actorstest.Is[*Outcome])
+	spent.Store(true)
+	e.clock.Advance(time.Minute)
+	e.untilPublished(id, "the read that finds the window spent", func() bool {
+		cds := e.snapshot()[id].Cooldowns
+		return len(cds) == 1 && cds[0].Reason == "quota_spent"
+	})
+	if got, want := e.snapshot()[id].Cooldowns[0].Until, reset.Add(resetGrace); !got.Equal(want) {
+		t.Fatalf("cooling until %v, want %v (the answers' reset and the grace)", got.Sub(t0), want.Sub(t0))
+	}
+}

@@ -71,6 +71,9 @@ const (
 	// PickCooldownEnding: a request that would be refused takes a
 	// credential whose cooldown ends within its grace (pickEnding).
 	PickCooldownEnding = "cooldown_ending"
+	// PickPastRamp: a request that would be refused takes a credential
+	// whose ramp after a successful probe is full (pickEnding).
+	PickPastRamp = "past_ramp"
 )
 
 // schedEntry is the scheduler's read model of one credential.
@@ -203,6 +206,23 @@ func newSchedPolicy(maxInflight int) *schedPolicy {
 
 // readyFor reports whether e may be granted for model (queue mi) at now.
 func (p *schedPolicy) readyFor(e *schedEntry, model string, now time.Time) bool {
+	return p.readyBesidesRamp(e, model, now) && !rampFull(e, model)
+}
+
+// rampFull reports whether e's ramp after a probe caps it for model.
+func rampFull(e *schedEntry, model string) bool {
+	if len(e.ramp) > 0 {
+		for _, key := range [...]string{model, storage.AllModels} {
+			if n, ok := e.ramp[key]; ok && e.inflight >= n {
+				return true // ramping up after a cooldown
+			}
+		}
+	}
+	return false
+}
+
+// readyBesidesRamp is readyFor without the ramp's cap.
+func (p *schedPolicy) readyBesidesRamp(e *schedEntry, model string, now time.Time) bool {
 	if !e.alive() || !e.tokenValid(now) {
 		return false
 	}
@@ -227,13 +247,6 @@ func (p *schedPolicy) readyFor(e *schedEntry, model string, now time.Time) bool 
 	}
 	if len(e.probes) > 0 && (e.probes[storage.AllModels] || e.probes[model]) {
 		return false // a probe is out; wait for its verdict
-	}
-	if len(e.ramp) > 0 {
-		for _, key := range [...]string{model, storage.AllModels} {
-			if n, ok := e.ramp[key]; ok && e.inflight >= n {
-				return false // ramping up after a cooldown
-			}
-		}
 	}
 	if p.spentOut(e, model, now) || p.lastRequestBusy(e, model, now) {
 		return false
@@ -554,13 +567,17 @@ func (p *schedPolicy) pick(a *Acquire, now time.Time, refresh *[]*schedEntry) *s
 }
 
 // pickEnding grants, for a request about to be refused, a credential that
-// will be ready for it within d: one whose cooldown (or spent estimate) ends
-// by now+d and that nothing else holds back, the earliest such end first.
-// With d = resetGrace that is a cooldown whose stated reset has passed and
-// whose grace alone remains: the quota is back by the upstream's own word,
-// and a refusal then is a client 429 while the credential has quota (issue
-// 9: Gemini refusals at the hold's cap 5–14 ms before a cooldown's end, the
-// quota reset 17–24 ms before). The grant is that cooldown's probe.
+// will be ready for it within d: one whose cooldown ends by now+d and that
+// nothing else holds back, the earliest such end first. With d = resetGrace
+// that is a cooldown whose stated reset has passed and whose grace alone
+// remains: the quota is back by the upstream's own word, and a refusal then
+// is a client 429 while the credential has quota (issue 9: Gemini refusals
+// at the hold's cap 5–14 ms before a cooldown's end, the quota reset 17–24
+// ms before). The grant is that cooldown's probe. A credential ramping up
+// after its probe succeeded is not held back by the ramp's cap here: its
+// quota is proven and the estimate, when there is one, still bounds it
+// (issue 9: Codex refusals at the cap while an account 835 ms past its
+// reset, 13 requests left, ramped at 8 in flight on a loaded machine).
 func (p *schedPolicy) pickEnding(a *Acquire, now time.Time, d time.Duration) *schedEntry {
 	mi := p.queue(a.Model, now)
 	var best *schedEntry
@@ -569,7 +586,7 @@ func (p *schedPolicy) pickEnding(a *Acquire, now time.Time, d time.Duration) *sc
 		// Ready by now+d, and not held back by a spent estimate now: a
 		// reported reset is exact, unlike a cooldown's end, which has the
 		// grace after it.
-		if excluded(a.Exclude, e.id) || !p.readyFor(e, a.Model, now.Add(d)) || p.spentOut(e, a.Model, now) {
+		if excluded(a.Exclude, e.id) || !p.readyBesidesRamp(e, a.Model, now.Add(d)) || p.spentOut(e, a.Model, now) {
 			continue
 		}
 		at := now
@@ -586,6 +603,9 @@ func (p *schedPolicy) pickEnding(a *Acquire, now time.Time, d time.Duration) *sc
 		return nil
 	}
 	best.pickReason = PickCooldownEnding
+	if rampFull(best, a.Model) {
+		best.pickReason = PickPastRamp
+	}
 	return p.grant(best, mi, a.Model, now)
 }
 

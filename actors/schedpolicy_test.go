@@ -1067,13 +1067,16 @@ func TestPickEnding(t *testing.T) {
 		cool    time.Duration // cooldown end from now (0: none)
 		quota   []providers.QuotaBucket
 		probing bool
+		ramping bool // at the ramp's cap after a successful probe
 		want    bool
 	}{
-		{"cooldown in its grace", ms(20), nil, false, true},
-		{"cooldown beyond its grace", ms(40), nil, false, false},
-		{"cooldown in its grace, its probe out", ms(20), nil, true, false},
-		{"reported spent, reset after now", 0, []providers.QuotaBucket{{Model: "m", Remaining: 0, ResetAt: now.Add(ms(10))}}, false, false},
-		{"cooling past a reset that has passed", ms(20), []providers.QuotaBucket{{Model: "m", Remaining: 0, ResetAt: now.Add(-ms(10))}}, false, true},
+		{"cooldown in its grace", ms(20), nil, false, false, true},
+		{"cooldown beyond its grace", ms(40), nil, false, false, false},
+		{"cooldown in its grace, its probe out", ms(20), nil, true, false, false},
+		{"reported spent, reset after now", 0, []providers.QuotaBucket{{Model: "m", Remaining: 0, ResetAt: now.Add(ms(10))}}, false, false, false},
+		{"cooling past a reset that has passed", ms(20), []providers.QuotaBucket{{Model: "m", Remaining: 0, ResetAt: now.Add(-ms(10))}}, false, false, true},
+		{"ramping at its cap, headroom left", 0, []providers.QuotaBucket{{Model: "m", Remaining: 0.5, ResetAt: now.Add(time.Hour)}}, false, true, true},
+		{"ramping at its cap, reported spent", 0, []providers.QuotaBucket{{Model: "m", Remaining: 0, ResetAt: now.Add(time.Hour)}}, false, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newSchedPolicyRouting(0, routeQuota)
@@ -1086,6 +1089,12 @@ func TestPickEnding(t *testing.T) {
 			if tc.probing {
 				p.entries[1].probes["m"] = true
 			}
+			if tc.ramping {
+				en := p.entries[1]
+				en.ramp = map[string]int{"m": 2}
+				setInflight(en, "m", 2)
+				p.reindex(en, now)
+			}
 			if id := pickID(p, &Acquire{Model: "m"}, now); id != 0 {
 				t.Fatalf("an ordinary pick granted %d", id)
 			}
@@ -1093,8 +1102,11 @@ func TestPickEnding(t *testing.T) {
 			if got := e != nil; got != tc.want {
 				t.Fatalf("pickEnding granted = %v, want %v", got, tc.want)
 			}
-			if e != nil && !e.grantedProbe {
+			if e != nil && !tc.ramping && !e.grantedProbe {
 				t.Error("the grant is not the cooldown's probe")
+			}
+			if e != nil && tc.ramping && e.pickReason != PickPastRamp {
+				t.Errorf("pick reason %q, want %q", e.pickReason, PickPastRamp)
 			}
 		})
 	}

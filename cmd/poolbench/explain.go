@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -16,8 +17,12 @@ import (
 	"github.com/pollux-gateway/pollux/cmd/internal/quotasim"
 )
 
-// refusalMsg is the scheduler's debug record of a refused request.
-const refusalMsg = "scheduler: refused"
+// refusalMsg is the scheduler's debug record of a refused request;
+// retryMsg the relay's of an attempt that failed over.
+const (
+	refusalMsg = "scheduler: refused"
+	retryMsg   = "relay: retrying on another credential"
+)
 
 // refusals keeps the scheduler's refusal records by request id. As a
 // zapcore.Core it takes only those records (every other entry is dropped
@@ -25,31 +30,50 @@ const refusalMsg = "scheduler: refused"
 type refusals struct {
 	mu   sync.Mutex
 	byID map[string]map[string]any
+	// limitedBy counts the upstream 429s that a request failed over from,
+	// by the scheduler's reason for picking that credential.
+	limitedBy map[string]int
 }
 
-func newRefusals() *refusals { return &refusals{byID: make(map[string]map[string]any)} }
+func newRefusals() *refusals {
+	return &refusals{byID: make(map[string]map[string]any), limitedBy: make(map[string]int)}
+}
 
 func (r *refusals) Enabled(l zapcore.Level) bool      { return l >= zapcore.DebugLevel }
 func (r *refusals) With([]zapcore.Field) zapcore.Core { return r }
 func (r *refusals) Sync() error                       { return nil }
 
 func (r *refusals) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
-	if e.Message != refusalMsg {
+	if e.Message != refusalMsg && e.Message != retryMsg {
 		return ce
 	}
 	return ce.AddCore(e, r)
 }
 
-func (r *refusals) Write(_ zapcore.Entry, fields []zapcore.Field) error {
+func (r *refusals) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	enc := zapcore.NewMapObjectEncoder()
 	for _, f := range fields {
 		f.AddTo(enc)
 	}
-	id, _ := enc.Fields["request_id"].(string)
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e.Message == retryMsg {
+		if status, _ := enc.Fields["upstream_status"].(int64); status == 429 {
+			pick, _ := enc.Fields["pick"].(string)
+			r.limitedBy[pick]++
+		}
+		return nil
+	}
+	id, _ := enc.Fields["request_id"].(string)
 	r.byID[id] = enc.Fields
-	r.mu.Unlock()
 	return nil
+}
+
+// limited returns the upstream 429s failed over from, by pick reason.
+func (r *refusals) limited() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.limitedBy)
 }
 
 // get returns the refusal record of request id, waiting briefly for it (the

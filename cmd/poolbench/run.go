@@ -460,6 +460,10 @@ func runOne(ctx context.Context, o options, provider string, load int) (*result,
 	res.WaitP50, res.WaitP99 = percentile(waits, 50), percentile(waits, 99)
 	res.OracleWaitP99 = percentile(oracleWaits, 99)
 	res.UnusedQuota = sim.Unused(start, start.Add(span))
+	if gw.refusals != nil {
+		fmt.Fprintf(os.Stderr, "%s %d%%: upstream 429s failed over from, by the pick that sent them: %v\n",
+			provider, load, gw.refusals.limited())
+	}
 	res.OracleUnused = orc.unused(lead, lead+span, models)
 	return res, nil
 }
