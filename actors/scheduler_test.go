@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/storage"
 )
@@ -194,10 +196,22 @@ func TestRefusalTakesACooldownInItsGrace(t *testing.T) {
 			if busy.Grant.CredentialID != ids[1] {
 				t.Fatalf("first lease on %d, want %d", busy.Grant.CredentialID, ids[1])
 			}
-			req := e.asyncAcquire(AcquireOptions{Wait: 5 * time.Second})
+			req := e.asyncAcquire(AcquireOptions{Wait: 5 * time.Second, RequestID: "req-at-cap"})
 			e.waitersParked(1)
 			e.clock.Set(capAt)
 			r := <-req
+			// A refusal says, at debug level, which rule refused (the
+			// diagnosis poolbench -explain prints).
+			refusals := e.logs.FilterMessage("scheduler: refused").FilterField(zap.String("request_id", "req-at-cap"))
+			wantRecords := 1
+			if tc.wantLease {
+				wantRecords = 0
+			}
+			if n := refusals.Len(); n != wantRecords {
+				t.Errorf("%d refusal records, want one per refusal", n)
+			} else if n == 1 && refusals.All()[0].ContextMap()["path"] != RefusedHoldCap {
+				t.Errorf("refusal record %v, want path %q", refusals.All()[0].ContextMap(), RefusedHoldCap)
+			}
 			switch {
 			case tc.wantLease && (r.err != nil || r.lease.Grant.CredentialID != ids[0]):
 				t.Fatalf("at the cap: %+v, %v; want a lease on %d", r.lease, r.err, ids[0])
