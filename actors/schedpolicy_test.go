@@ -706,8 +706,11 @@ func TestQuotaCostSampleCorrections(t *testing.T) {
 		// X and Y finish, X's report covers X only, then Y's.
 		{"newer answer after two counts", []step{{true, 0.8, 2}, {true, 0, 1}, {true, 0.7, 0}, {false, 0.6, 0}}, 0.1, 0},
 		// Same, but something is still in flight: the drop could be an
-		// uncounted request, so the sample stays as it was.
-		{"newer answer with one in flight", []step{{true, 0.8, 3}, {true, 0, 2}, {true, 0.7, 1}, {false, 0.6, 1}}, 0.075, 0},
+		// uncounted request, so the sample stays as it was. The report at
+		// 0.8 was taken with three in flight, which it may have counted:
+		// the two successes after it may be one new request, so the
+		// sample at 0.7 is not taken cheaper than 0.1.
+		{"newer answer with one in flight", []step{{true, 0.8, 3}, {true, 0, 2}, {true, 0.7, 1}, {false, 0.6, 1}}, 0.1, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newSchedPolicyRouting(0, routeQuota)
@@ -1050,6 +1053,22 @@ func TestQuotaRecheck(t *testing.T) {
 				if got := p.quotaRecheck(e, "m", t0); got != want {
 					t.Fatalf("ask %d: recheck = %v, want %v", i, got, want)
 				}
+			}
+			if tc.inflight > 0 || !tc.want[0] {
+				return
+			}
+			// The read asked for: one request left. The request the last
+			// report counted in flight is not counted twice in the cost.
+			report(0.25, 3)
+			if got := e.spend["m"].cost; math.Abs(got-0.25) > 1e-9 {
+				t.Errorf("learned cost %v after the read, want 0.25", got)
+			}
+			if id := pickID(p, &Acquire{Model: "m"}, t0); id != 1 {
+				t.Fatalf("after the read: picked %d, want 1", id)
+			}
+			p.release(e, "m", ok, 4, false, t0)
+			if id := pickID(p, &Acquire{Model: "m"}, t0); id != 0 {
+				t.Fatalf("a fifth request in the window: picked %d, want none", id)
 			}
 		})
 	}
