@@ -424,11 +424,25 @@ func (s *schedulerActor) onWaiterExpired(ctx actor.Context, m *waiterExpired) {
 // afresh at every expiry, not the request's deadline: a request held for
 // one reset and refused when that hold ended, while another account's reset
 // had possibly passed, was refused while quota existed (issue 9). No hold
-// runs past maxHoldOverrun after the deadline.
+// runs past maxHoldOverrun after the deadline, except once for a cooldown
+// that ends within capSlack after that.
 func holdUntil(av availability, deadline, now time.Time) (time.Time, bool) {
 	limit := deadline.Add(maxHoldOverrun)
-	if !av.candidates || !now.Before(limit) {
+	if !av.candidates {
 		return time.Time{}, false
+	}
+	if !now.Before(limit) {
+		// At the cap, a cooldown that ends within capSlack of it is waited
+		// for (the quota it stands for may be back already; the wake-up's
+		// probe serves the oldest request first), to its end and heldSlack
+		// but not past capSlack. Refused at the cap instead, requests met
+		// quota that had been back for up to 0.5 s, its cooldown ending
+		// 38–340 ms later (issue 9: Codex, whose resets are whole seconds).
+		end := limit.Add(capSlack)
+		if av.earliest.IsZero() || !now.Before(end) || av.earliest.After(end) {
+			return time.Time{}, false
+		}
+		return minTime(av.earliest.Add(heldSlack), end), true
 	}
 	var until time.Time
 	switch {
@@ -445,10 +459,21 @@ func holdUntil(av availability, deadline, now time.Time) (time.Time, bool) {
 	return until, until.After(now)
 }
 
-// maxHoldOverrun is the hard cap on how long past its queue deadline a
-// request is held (holdUntil). It stays well inside askGrace, after which
-// the caller would take the scheduler for dead.
-const maxHoldOverrun = 3 * time.Second
+// maxHoldOverrun is the cap on how long past its queue deadline a request
+// is held (holdUntil); capSlack is how much longer a request at the cap is
+// held for a cooldown ending by then. Together they stay well inside
+// askGrace, after which the caller would take the scheduler for dead.
+const (
+	maxHoldOverrun = 3 * time.Second
+	capSlack       = 500 * time.Millisecond
+)
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
 
 // refusable reports whether a parked request can be refused before its
 // deadline: nothing may become ready for it by then, nor while it would be

@@ -40,8 +40,14 @@ func TestHoldUntil(t *testing.T) {
 			availability{candidates: true, soon: true}, deadline.Add(ms(100)), true, deadline.Add(ms(100) + heldSlack)},
 		{"a hold is cut at the cap",
 			availability{candidates: true, earliest: deadline.Add(maxHoldOverrun + ms(200))}, deadline.Add(maxHoldOverrun - ms(300)), true, deadline.Add(maxHoldOverrun)},
-		{"at the cap: refused although quota may be back",
-			availability{candidates: true, soon: true, earliest: deadline.Add(maxHoldOverrun + ms(200))}, deadline.Add(maxHoldOverrun), false, time.Time{}},
+		{"at the cap, a cooldown ending within capSlack: held to its end and heldSlack, not past capSlack",
+			availability{candidates: true, soon: true, earliest: deadline.Add(maxHoldOverrun + ms(200))}, deadline.Add(maxHoldOverrun), true, deadline.Add(maxHoldOverrun + capSlack)},
+		{"at the cap, only something about to report: refused",
+			availability{candidates: true, soon: true}, deadline.Add(maxHoldOverrun), false, time.Time{}},
+		{"at the cap, the next cooldown ends beyond capSlack: refused although quota may be back",
+			availability{candidates: true, earliest: deadline.Add(maxHoldOverrun + capSlack + ms(1))}, deadline.Add(maxHoldOverrun), false, time.Time{}},
+		{"past the cap and capSlack: refused",
+			availability{candidates: true, earliest: deadline.Add(maxHoldOverrun + capSlack + ms(10))}, deadline.Add(maxHoldOverrun + capSlack), false, time.Time{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, hold := holdUntil(tc.av, deadline, tc.now)
@@ -171,7 +177,7 @@ func TestUnchangedWindowReportKeepsTheCredential(t *testing.T) {
 // does not count (issue 9: Gemini client 429s at the hold's cap 5–14 ms
 // before a cooldown's end, the quota reset 17–24 ms before).
 func TestRefusalTakesACooldownInItsGrace(t *testing.T) {
-	capAt := t0.Add(5*time.Second + maxHoldOverrun)
+	capAt := t0.Add(5*time.Second + maxHoldOverrun + capSlack) // the last look
 	for _, tc := range []struct {
 		name      string
 		coolUntil time.Time
