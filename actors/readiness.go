@@ -37,7 +37,7 @@ const (
 	RefusedAtOnce   = "at_once"  // nothing can be ready before the deadline
 	RefusedHopeless = "hopeless" // a parked request that nothing will serve in time
 	RefusedDeadline = "deadline" // the queue deadline passed, nothing to hold for
-	RefusedHoldCap  = "hold_cap" // held past the deadline up to maxHoldOverrun
+	RefusedHoldCap  = "hold_cap" // held past the deadline to maxHoldOverrun (and capSlack)
 	RefusedNoCreds  = "no_creds" // no credential could ever serve it
 )
 
