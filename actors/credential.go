@@ -155,6 +155,8 @@ func (a *credentialActor) Receive(ctx actor.Context) {
 		}
 	case *quotaResult:
 		a.onQuotaResult(ctx, msg)
+	case *QuotaRecheck:
+		a.readQuota(ctx)
 	case *Resync:
 		a.publish(ctx)
 	case *SyncCooldowns:
@@ -334,8 +336,9 @@ func (a *credentialActor) onQuotaResult(ctx actor.Context, r *quotaResult) {
 		return
 	}
 	now := a.d.clock.Now()
-	a.quota, a.quotaAt = r.buckets, now
-	a.apply(ctx, a.st.quotaRead(r.buckets, now))
+	buckets := tightenBuckets(r.buckets, a.windows)
+	a.quota, a.quotaAt = buckets, now
+	a.apply(ctx, a.st.quotaRead(buckets, now))
 }
 
 // apply does what a credState transition requires, in the order effects

@@ -275,8 +275,16 @@ func (s *credState) applyOutcome(model string, o providers.Outcome, now time.Tim
 			cd.until = o.RetryAt.Add(resetGrace)
 		} else {
 			// No reset to come: a short, growing backoff, never a long
-			// default.
+			// default. It grows when a request sent after the last backoff
+			// ended (its probe) is limited again; the 429s of requests that
+			// were in flight together, answered while it runs, are one
+			// piece of evidence, not repeats (issue 9: three such answers,
+			// processed just after the reset they stated, cooled a Gemini
+			// credential for 4 s with its quota full).
 			cd.backoff = prev.backoff + 1
+			if prev.backoff > 0 && prev.until.After(now) {
+				cd.backoff = prev.backoff
+			}
 			cd.until = now.Add(backoff(rateLimitBase, rateLimitMax, cd.backoff))
 		}
 		fx.saveCooldowns = s.extendCooldown(key, cd)
@@ -564,4 +572,29 @@ func tightenRetryAt(at time.Time, ws []providers.QuotaWindow) time.Time {
 		}
 	}
 	return at
+}
+
+// tightenBuckets narrows a quota read's resets (Codex's usage endpoint
+// states them in whole seconds, rounded up, like the answers' windows) to
+// the tightest reset the answers stated for the same window. Without it a
+// read taken at an unlucky fraction of a second cooled a spent account up to
+// a second past the reset its answers had already bounded (issue 9: a Codex
+// account refused 130 ms after its reset, cooling 462 ms more). buckets is
+// not modified; the result is buckets itself when nothing narrows.
+func tightenBuckets(buckets []providers.QuotaBucket, ws []providers.QuotaWindow) []providers.QuotaBucket {
+	var out []providers.QuotaBucket
+	for i, b := range buckets {
+		at := tightenRetryAt(b.ResetAt, ws)
+		if at.Equal(b.ResetAt) {
+			continue
+		}
+		if out == nil {
+			out = append([]providers.QuotaBucket(nil), buckets...)
+		}
+		out[i].ResetAt = at
+	}
+	if out == nil {
+		return buckets
+	}
+	return out
 }

@@ -95,6 +95,20 @@ func TestApplyOutcome(t *testing.T) {
 			wantFx: effects{saveCooldowns: true, saveState: true},
 		},
 		{
+			// Issue 9: answers of requests that were in flight together,
+			// each past its stated reset when processed, compounded the
+			// backoff to 4 s while the quota was full.
+			name: "a past reset while the backoff runs does not grow it",
+			state: func() credState {
+				s := active()
+				s.cooldowns = map[string]cooldown{model: {until: t0.Add(time.Second - 5*time.Millisecond), backoff: 1}}
+				return s
+			},
+			outcome:    providers.Outcome{Kind: providers.KindQuotaExhausted, RetryAt: t0.Add(-10 * time.Millisecond)},
+			wantStatus: storage.StatusActive, wantCool: map[string]time.Time{model: t0.Add(time.Second)},
+			wantFx: effects{saveCooldowns: true},
+		},
+		{
 			name: "a stated reset ends the cooldown a little after it, never before", state: active,
 			outcome: providers.Outcome{Kind: providers.KindQuotaExhausted, Scope: providers.ScopeCredential,
 				RetryAt: t0.Add(10 * time.Second)},

@@ -279,6 +279,7 @@ func (*ping) credentialReply() *pong        { return nil }
 func (*RefreshNeeded) credentialNotice()    {}
 func (*Resync) credentialNotice()           {}
 func (*Reload) credentialNotice()           {}
+func (*QuotaRecheck) credentialNotice()     {}
 
 // RefreshNeeded asks a credential to refresh now (its token is about to
 // expire while requests wait for it, or an operator asked). Operator asks
@@ -298,6 +299,12 @@ type Resync struct{}
 // it).
 // Sender: pool supervisor. Receiver: credential actor. No reply.
 type Reload struct{}
+
+// QuotaRecheck asks a credential to read its quota now: the scheduler's
+// estimate has it spent for a model although its last report said quota was
+// left, and nothing is in flight on it, so a read now is exact.
+// Sender: scheduler. Receiver: credential actor. No reply.
+type QuotaRecheck struct{}
 
 // ping is answered with pong once everything before it was handled (used
 // to know a new credential is schedulable).

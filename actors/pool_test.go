@@ -865,3 +865,97 @@ func TestRemovedCredentialIsGoneAtOnce(t *testing.T) {
 		t.Errorf("Remove after Remove: %v, want ErrCredentialNotFound", err)
 	}
 }
+
+// TestEstimateSpentEarlyRereadsQuota: a quota report read while a request
+// was in flight counted it, and its success is then counted again, so the
+// estimate runs out one request early. With nothing in flight the credential
+// reads its quota again, and the request it has left is served rather than
+// kept until the reset (issue 9: Gemini client 429s at 150 % load while a
+// credential the estimate had spent held a request for 14 s).
+func TestEstimateSpentEarlyRereadsQuota(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.QuotaPollSecs = 60
+	e.cfg.Routing = config.RoutingQuota
+	const perWindow = 4
+	reset := t0.Add(time.Hour)
+	var used atomic.Int64 // what the upstream counted
+	e.auth.quota = func(ctx context.Context, g providers.Grant) ([]providers.QuotaBucket, error) {
+		return []providers.QuotaBucket{{Model: testModel, Remaining: float64(perWindow-used.Load()) / perWindow, ResetAt: reset}}, nil
+	}
+	id := e.seed(1, nil)[0]
+	e.start()
+	e.tap.Next(t, credentialActorID(id), "the credential's start", actorstest.Is[*actor.Started])
+	e.clock.Advance(0)
+	read := func(what string, left float64) {
+		t.Helper()
+		e.untilPublished(id, what, func() bool {
+			q := e.snapshot()[id].Quota
+			return len(q) == 1 && q[0].Remaining == left
+		})
+	}
+	read("the first read", 1)
+	take := func() *Lease {
+		t.Helper()
+		l := e.mustAcquire(AcquireOptions{})
+		used.Add(1) // the upstream counts a request when it arrives
+		return l
+	}
+	done := func(l *Lease) {
+		t.Helper()
+		e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+		e.tap.Next(t, credentialActorID(id), "the success", actorstest.Is[*Outcome])
+	}
+	done(take())
+	e.clock.Advance(time.Minute)
+	read("a read after one success (the cost: a quarter)", 0.75)
+	inflight := take()
+	e.clock.Advance(time.Minute)
+	read("a read that counts the request in flight", 0.5)
+	done(inflight) // counted again: the estimate is a request short
+	before := e.auth.quotaReads.Load()
+	done(take()) // the estimate has the credential spent; the upstream has a request left
+	read("the read asked for when the estimate ran out", 0.25)
+	if got := e.auth.quotaReads.Load() - before; got != 1 {
+		t.Fatalf("%d quota reads after the estimate ran out, want 1", got)
+	}
+	last := e.mustAcquire(AcquireOptions{Wait: time.Second})
+	used.Add(1)
+	e.pool.Report(last, providers.Outcome{Kind: providers.KindOK})
+}
+
+// TestQuotaReadResetTightenedByAnswers: a quota read that reports the
+// account's window spent, with a whole-second reset later than the one its
+// answers already bounded, cools the account only to the answers' reset
+// (issue 9: a Codex account refused 130 ms after its reset while a usage
+// read, taken at an unlucky fraction of a second, cooled it 462 ms more).
+func TestQuotaReadResetTightenedByAnswers(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.QuotaPollSecs = 60
+	reset := t0.Add(2*time.Minute + 400*time.Millisecond) // the answers' bound
+	var spent atomic.Bool
+	e.auth.quota = func(ctx context.Context, g providers.Grant) ([]providers.QuotaBucket, error) {
+		if !spent.Load() {
+			return []providers.QuotaBucket{{Model: storage.AllModels, Remaining: 0.5, ResetAt: reset}}, nil
+		}
+		// Read 0.6 s into a second: rounded up, 0.6 s late.
+		return []providers.QuotaBucket{{Model: storage.AllModels, Remaining: 0, ResetAt: reset.Add(600 * time.Millisecond)}}, nil
+	}
+	id := e.seed(1, nil)[0]
+	e.start()
+	e.tap.Next(t, credentialActorID(id), "the credential's start", actorstest.Is[*actor.Started])
+	e.clock.Advance(0)
+	e.tap.Next(t, credentialActorID(id), "the first quota read", actorstest.Is[*quotaResult])
+	l := e.mustAcquire(AcquireOptions{})
+	e.pool.Report(l, providers.Outcome{Kind: providers.KindOK,
+		Windows: []providers.QuotaWindow{{Name: "primary", UsedPercent: 95, WindowMinutes: 300, ResetAt: reset}}})
+	e.tap.Next(t, credentialActorID(id), "the answer's windows", actorstest.Is[*Outcome])
+	spent.Store(true)
+	e.clock.Advance(time.Minute)
+	e.untilPublished(id, "the read that finds the window spent", func() bool {
+		cds := e.snapshot()[id].Cooldowns
+		return len(cds) == 1 && cds[0].Reason == "quota_spent"
+	})
+	if got, want := e.snapshot()[id].Cooldowns[0].Until, reset.Add(resetGrace); !got.Equal(want) {
+		t.Fatalf("cooling until %v, want %v (the answers' reset and the grace)", got.Sub(t0), want.Sub(t0))
+	}
+}

@@ -168,6 +168,14 @@ type spendTrack struct {
 	sampleSpent float64
 	sampleN     int
 	costBefore  float64
+	// rechecked is set once the estimate ran out before the report did and
+	// the credential was asked to read its quota (quotaRecheck); a new
+	// report clears it.
+	rechecked bool
+	// inflightAt is how many requests were in flight on the bucket when
+	// the report was taken in: it may have counted them, and their
+	// successes, counted since, may then be in it twice.
+	inflightAt int
 }
 
 // costWeight is the weight of a new cost sample in the running estimate.
@@ -203,7 +211,13 @@ func (e *schedEntry) observeQuota(next []providers.QuotaBucket, seq uint64) {
 			// flight, which kept a credential with a request left out of
 			// rotation (issue 9: Gemini client 429s at 150 % load).
 			unsure := t.oks - covered + e.inflightFor(b.Model)
-			hi := t.sampleSpent / float64(n)
+			// Of the n, those in flight at the last report may be in its
+			// figure already: then this report's spend covers fewer new
+			// requests, down to n less them (issue 9: a report read right
+			// after one that counted a request in flight made the cost a
+			// quarter too cheap, and a too cheap cost sends requests to a
+			// window that has run out).
+			hi := t.sampleSpent / float64(n-min(t.inflightAt, n-1))
 			lo := t.sampleSpent / float64(n+unsure)
 			prior := t.cost
 			if prior == 0 && e.poolCosts != nil {
@@ -253,6 +267,7 @@ func (e *schedEntry) observeQuota(next []providers.QuotaBucket, seq uint64) {
 		listed := covered - (t.oks - len(t.okSeqs))
 		t.okSeqs = t.okSeqs[:copy(t.okSeqs, t.okSeqs[listed:])]
 		t.base, t.reset, t.oks, t.after = b.Remaining, b.ResetAt, t.oks-covered, time.Time{}
+		t.rechecked, t.inflightAt = false, e.inflightFor(b.Model)
 	}
 }
 

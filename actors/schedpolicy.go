@@ -68,6 +68,12 @@ const (
 	PickSoonest    = "quota_soonest_reset"
 	PickUnknown    = "quota_unknown"
 	PickLowHeadway = "quota_low_headroom"
+	// PickCooldownEnding: a request that would be refused takes a
+	// credential whose cooldown ends within its grace (pickEnding).
+	PickCooldownEnding = "cooldown_ending"
+	// PickPastRamp: a request that would be refused takes a credential
+	// whose ramp after a successful probe is full (pickEnding).
+	PickPastRamp = "past_ramp"
 )
 
 // schedEntry is the scheduler's read model of one credential.
@@ -200,6 +206,23 @@ func newSchedPolicy(maxInflight int) *schedPolicy {
 
 // readyFor reports whether e may be granted for model (queue mi) at now.
 func (p *schedPolicy) readyFor(e *schedEntry, model string, now time.Time) bool {
+	return p.readyBesidesRamp(e, model, now) && !rampFull(e, model)
+}
+
+// rampFull reports whether e's ramp after a probe caps it for model.
+func rampFull(e *schedEntry, model string) bool {
+	if len(e.ramp) > 0 {
+		for _, key := range [...]string{model, storage.AllModels} {
+			if n, ok := e.ramp[key]; ok && e.inflight >= n {
+				return true // ramping up after a cooldown
+			}
+		}
+	}
+	return false
+}
+
+// readyBesidesRamp is readyFor without the ramp's cap.
+func (p *schedPolicy) readyBesidesRamp(e *schedEntry, model string, now time.Time) bool {
 	if !e.alive() || !e.tokenValid(now) {
 		return false
 	}
@@ -224,13 +247,6 @@ func (p *schedPolicy) readyFor(e *schedEntry, model string, now time.Time) bool 
 	}
 	if len(e.probes) > 0 && (e.probes[storage.AllModels] || e.probes[model]) {
 		return false // a probe is out; wait for its verdict
-	}
-	if len(e.ramp) > 0 {
-		for _, key := range [...]string{model, storage.AllModels} {
-			if n, ok := e.ramp[key]; ok && e.inflight >= n {
-				return false // ramping up after a cooldown
-			}
-		}
 	}
 	if p.spentOut(e, model, now) || p.lastRequestBusy(e, model, now) {
 		return false
@@ -273,6 +289,30 @@ func (p *schedPolicy) spentOut(e *schedEntry, model string, now time.Time) bool 
 	// rounded reports), not a request's worth left. Sending one would
 	// collect a 429 (issue 9: Codex's wasted 429s at 150 % load).
 	return known && left <= max(spentEpsilon, reqCost/2)
+}
+
+// quotaRecheck reports whether e's quota should be read again now, after a
+// success on model: the estimate has it spent for model, counting successes
+// since a report that said quota was left, and nothing is in flight on the
+// bucket, so a read now counts exactly what was spent. Asked once per
+// report. Without it a credential stayed out until its reset with quota
+// left whenever the estimate ran out early: a report read while a request
+// was in flight may have counted it already, and its success is counted
+// again (issue 9: Gemini client 429s at 150 % load while a credential the
+// estimate had spent held a request for 14 s).
+func (p *schedPolicy) quotaRecheck(e *schedEntry, model string, now time.Time) bool {
+	if p.routing != routeQuota || len(e.quota) == 0 || !p.spentOut(e, model, now) {
+		return false
+	}
+	ask := false
+	for _, key := range [...]string{model, storage.AllModels} {
+		t := e.spend[key]
+		if t == nil || t.rechecked || t.oks == 0 || t.base <= max(spentEpsilon, t.cost/2) || e.inflightFor(key) > 0 {
+			continue
+		}
+		t.rechecked, ask = true, true
+	}
+	return ask
 }
 
 // queue returns the index of model's queue, creating and filling it on
@@ -522,6 +562,49 @@ func (p *schedPolicy) pick(a *Acquire, now time.Time, refresh *[]*schedEntry) *s
 	}
 	if rebind {
 		p.bind(a.Affinity, best.id)
+	}
+	return p.grant(best, mi, a.Model, now)
+}
+
+// pickEnding grants, for a request about to be refused, a credential that
+// will be ready for it within d: one whose cooldown ends by now+d and that
+// nothing else holds back, the earliest such end first. With d = resetGrace
+// that is a cooldown whose stated reset has passed and whose grace alone
+// remains: the quota is back by the upstream's own word, and a refusal then
+// is a client 429 while the credential has quota (issue 9: Gemini refusals
+// at the hold's cap 5–14 ms before a cooldown's end, the quota reset 17–24
+// ms before). The grant is that cooldown's probe. A credential ramping up
+// after its probe succeeded is not held back by the ramp's cap here: its
+// quota is proven and the estimate, when there is one, still bounds it
+// (issue 9: Codex refusals at the cap while an account 835 ms past its
+// reset, 13 requests left, ramped at 8 in flight on a loaded machine).
+func (p *schedPolicy) pickEnding(a *Acquire, now time.Time, d time.Duration) *schedEntry {
+	mi := p.queue(a.Model, now)
+	var best *schedEntry
+	var bestAt time.Time
+	for _, e := range p.entries {
+		// Ready by now+d, and not held back by a spent estimate now: a
+		// reported reset is exact, unlike a cooldown's end, which has the
+		// grace after it.
+		if excluded(a.Exclude, e.id) || !p.readyBesidesRamp(e, a.Model, now.Add(d)) || p.spentOut(e, a.Model, now) {
+			continue
+		}
+		at := now
+		for _, key := range [...]string{a.Model, storage.AllModels} {
+			if until, ok := e.cooldowns[key]; ok && until.After(at) {
+				at = until
+			}
+		}
+		if best == nil || at.Before(bestAt) || (at.Equal(bestAt) && e.id < best.id) {
+			best, bestAt = e, at
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	best.pickReason = PickCooldownEnding
+	if rampFull(best, a.Model) {
+		best.pickReason = PickPastRamp
 	}
 	return p.grant(best, mi, a.Model, now)
 }

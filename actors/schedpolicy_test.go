@@ -706,8 +706,11 @@ func TestQuotaCostSampleCorrections(t *testing.T) {
 		// X and Y finish, X's report covers X only, then Y's.
 		{"newer answer after two counts", []step{{true, 0.8, 2}, {true, 0, 1}, {true, 0.7, 0}, {false, 0.6, 0}}, 0.1, 0},
 		// Same, but something is still in flight: the drop could be an
-		// uncounted request, so the sample stays as it was.
-		{"newer answer with one in flight", []step{{true, 0.8, 3}, {true, 0, 2}, {true, 0.7, 1}, {false, 0.6, 1}}, 0.075, 0},
+		// uncounted request, so the sample stays as it was. The report at
+		// 0.8 was taken with three in flight, which it may have counted:
+		// the two successes after it may be one new request, so the
+		// sample at 0.7 is not taken cheaper than 0.1.
+		{"newer answer with one in flight", []step{{true, 0.8, 3}, {true, 0, 2}, {true, 0.7, 1}, {false, 0.6, 1}}, 0.1, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newSchedPolicyRouting(0, routeQuota)
@@ -999,5 +1002,131 @@ func TestQuotaReportCountingInflight(t *testing.T) {
 	}
 	if id := pickID(p, &Acquire{Model: "m"}, now); id != 0 {
 		t.Fatalf("a fifth request in the window: picked %d, want none", id)
+	}
+}
+
+// TestQuotaRecheck: the credential is asked to read its quota again when the
+// estimate has it spent for a model counting successes since a report that
+// said quota was left, with nothing in flight on it; once per report, and
+// never when the report itself said the quota was spent.
+func TestQuotaRecheck(t *testing.T) {
+	ok := providers.Outcome{Kind: providers.KindOK}
+	reset := t0.Add(10 * time.Minute)
+	for _, tc := range []struct {
+		name string
+		// lastLeft is the report read while the second request is in
+		// flight; inflight requests are out when asked.
+		lastLeft float64
+		inflight int
+		want     []bool // per ask, a new report between none
+	}{
+		{"spent by the estimate, nothing in flight: asked once", 0.5, 0, []bool{true, false}},
+		{"a request in flight: not asked", 0.5, 1, []bool{false}},
+		{"the report did not count the request in flight, the estimate has one left: not asked", 0.75, 0, []bool{false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newSchedPolicyRouting(0, routeQuota)
+			report := func(left float64, seq uint64) {
+				c := readyChange(1)
+				c.OutcomeSeq = seq
+				c.Quota = []providers.QuotaBucket{{Model: "m", Remaining: left, ResetAt: reset}}
+				p.upsert(c, t0)
+			}
+			report(1, 0)
+			pickID(p, &Acquire{Model: "m"}, t0)
+			e := p.entries[1]
+			p.release(e, "m", ok, 1, false, t0)
+			report(0.75, 1) // a quarter a request
+			for seq := uint64(2); seq <= 3; seq++ {
+				if id := pickID(p, &Acquire{Model: "m"}, t0); id != 1 {
+					t.Fatalf("request %d: picked %d, want 1", seq, id)
+				}
+				if seq == 2 {
+					report(tc.lastLeft, 1)
+				}
+				p.release(e, "m", ok, seq, false, t0)
+			}
+			for range tc.inflight {
+				setInflight(e, "m", e.inflightBy["m"]+1)
+			}
+			for i, want := range tc.want {
+				if got := p.quotaRecheck(e, "m", t0); got != want {
+					t.Fatalf("ask %d: recheck = %v, want %v", i, got, want)
+				}
+			}
+			if tc.inflight > 0 || !tc.want[0] {
+				return
+			}
+			// The read asked for: one request left. The request the last
+			// report counted in flight is not counted twice in the cost.
+			report(0.25, 3)
+			if got := e.spend["m"].cost; math.Abs(got-0.25) > 1e-9 {
+				t.Errorf("learned cost %v after the read, want 0.25", got)
+			}
+			if id := pickID(p, &Acquire{Model: "m"}, t0); id != 1 {
+				t.Fatalf("after the read: picked %d, want 1", id)
+			}
+			p.release(e, "m", ok, 4, false, t0)
+			if id := pickID(p, &Acquire{Model: "m"}, t0); id != 0 {
+				t.Fatalf("a fifth request in the window: picked %d, want none", id)
+			}
+		})
+	}
+}
+
+// TestPickEnding: a request about to be refused takes a credential whose
+// cooldown ends within the grace (its stated reset has passed), never one
+// whose reported quota resets only later, nor one held back by anything
+// else.
+func TestPickEnding(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	now := t0.Add(time.Minute)
+	for _, tc := range []struct {
+		name    string
+		cool    time.Duration // cooldown end from now (0: none)
+		quota   []providers.QuotaBucket
+		probing bool
+		ramping bool // at the ramp's cap after a successful probe
+		want    bool
+	}{
+		{"cooldown in its grace", ms(20), nil, false, false, true},
+		{"cooldown beyond its grace", ms(40), nil, false, false, false},
+		{"cooldown in its grace, its probe out", ms(20), nil, true, false, false},
+		{"reported spent, reset after now", 0, []providers.QuotaBucket{{Model: "m", Remaining: 0, ResetAt: now.Add(ms(10))}}, false, false, false},
+		{"cooling past a reset that has passed", ms(20), []providers.QuotaBucket{{Model: "m", Remaining: 0, ResetAt: now.Add(-ms(10))}}, false, false, true},
+		{"ramping at its cap, headroom left", 0, []providers.QuotaBucket{{Model: "m", Remaining: 0.5, ResetAt: now.Add(time.Hour)}}, false, true, true},
+		{"ramping at its cap, reported spent", 0, []providers.QuotaBucket{{Model: "m", Remaining: 0, ResetAt: now.Add(time.Hour)}}, false, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newSchedPolicyRouting(0, routeQuota)
+			c := readyChange(1)
+			c.Quota = tc.quota
+			if tc.cool > 0 {
+				c.Cooldowns = map[string]time.Time{"m": now.Add(tc.cool)}
+			}
+			p.upsert(c, t0)
+			if tc.probing {
+				p.entries[1].probes["m"] = true
+			}
+			if tc.ramping {
+				en := p.entries[1]
+				en.ramp = map[string]int{"m": 2}
+				setInflight(en, "m", 2)
+				p.reindex(en, now)
+			}
+			if id := pickID(p, &Acquire{Model: "m"}, now); id != 0 {
+				t.Fatalf("an ordinary pick granted %d", id)
+			}
+			e := p.pickEnding(&Acquire{Model: "m"}, now, resetGrace)
+			if got := e != nil; got != tc.want {
+				t.Fatalf("pickEnding granted = %v, want %v", got, tc.want)
+			}
+			if e != nil && !tc.ramping && !e.grantedProbe {
+				t.Error("the grant is not the cooldown's probe")
+			}
+			if e != nil && tc.ramping && e.pickReason != PickPastRamp {
+				t.Errorf("pick reason %q, want %q", e.pickReason, PickPastRamp)
+			}
+		})
 	}
 }

@@ -113,6 +113,8 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 		s.onWake(ctx, msg)
 	case *SnapshotRequest:
 		ctx.Respond(s.snapshot())
+	case *ReadinessRequest:
+		ctx.Respond(s.readiness(msg.Model))
 	case *SyncCooldowns:
 		s.onSyncCooldowns(ctx, msg)
 	case *awaitLoaded:
@@ -152,11 +154,13 @@ func (s *schedulerActor) onAcquire(ctx actor.Context, a *Acquire) {
 	switch {
 	case !av.candidates:
 		s.d.observer.queueWait(s.d.provider, 0)
+		s.logRefusal(a, RefusedNoCreds, now, av, now)
 		ctx.Respond(&Unavailable{Reason: NoCredentials})
 		return
 	case !av.soon && (a.Deadline.IsZero() || resetBeyond(av.earliest, a.Deadline)):
 		// Waiting cannot help: answer now with the earliest reset.
 		s.d.observer.queueWait(s.d.provider, 0)
+		s.logRefusal(a, RefusedAtOnce, now, av, now)
 		ctx.Respond(&Unavailable{Reason: AllCooling, RetryAt: clientRetryAt(av.earliest, now)})
 		return
 	}
@@ -211,6 +215,9 @@ func (s *schedulerActor) onOutcome(ctx actor.Context, o *Outcome) {
 		fwd := *o
 		fwd.CredentialID, fwd.Model, fwd.Seq = rec.credID, rec.model, s.outcomeSq
 		ctx.Send(e.pid, &fwd)
+	}
+	if result.Kind == providers.KindOK && e.pid != nil && s.policy.quotaRecheck(e, rec.model, now) {
+		ctx.Send(e.pid, &QuotaRecheck{})
 	}
 	s.serveWaiters(ctx, now)
 }
@@ -310,10 +317,12 @@ func (s *schedulerActor) answerHopeless(ctx actor.Context, now time.Time) {
 		case !av.candidates:
 			s.dropWaiter(w)
 			s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
+			s.logRefusal(w.acq, RefusedNoCreds, w.parked, av, now)
 			ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
 		case refusable(av, w.acq.Deadline, now):
 			s.dropWaiter(w)
 			s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
+			s.logRefusal(w.acq, RefusedHopeless, w.parked, av, now)
 			ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: clientRetryAt(av.earliest, now)})
 		}
 		el = next
@@ -331,10 +340,12 @@ func (s *schedulerActor) answerIfHopeless(ctx actor.Context, w *waiter, now time
 	case !av.candidates:
 		s.dropWaiter(w)
 		s.d.observer.queueWait(s.d.provider, 0)
+		s.logRefusal(w.acq, RefusedNoCreds, w.parked, av, now)
 		ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
 	case refusable(av, w.acq.Deadline, now):
 		s.dropWaiter(w)
 		s.d.observer.queueWait(s.d.provider, 0)
+		s.logRefusal(w.acq, RefusedHopeless, w.parked, av, now)
 		ctx.Send(w.sender, &Unavailable{Reason: AllCooling, RetryAt: clientRetryAt(av.earliest, now)})
 	}
 }
@@ -368,8 +379,24 @@ func (s *schedulerActor) onWaiterExpired(ctx actor.Context, m *waiterExpired) {
 		w.stop = s.d.clock.AfterFunc(until.Sub(now), func() { root.Send(self, &waiterExpired{id: id}) })
 		return
 	}
+	if av.candidates {
+		if e := s.policy.pickEnding(w.acq, now, resetGrace); e != nil {
+			// Not held any longer, but a cooldown's stated reset has
+			// passed and only its grace is left: the quota is back, so
+			// serve rather than refuse.
+			s.dropWaiter(w)
+			s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
+			ctx.Send(w.sender, s.lease(e, w.acq.Model))
+			return
+		}
+	}
 	s.dropWaiter(w)
 	s.d.observer.queueWait(s.d.provider, now.Sub(w.parked))
+	path := RefusedDeadline
+	if !now.Before(w.acq.Deadline.Add(maxHoldOverrun)) {
+		path = RefusedHoldCap
+	}
+	s.logRefusal(w.acq, path, w.parked, av, now)
 	if !av.candidates {
 		ctx.Send(w.sender, &Unavailable{Reason: NoCredentials})
 		return
@@ -397,11 +424,25 @@ func (s *schedulerActor) onWaiterExpired(ctx actor.Context, m *waiterExpired) {
 // afresh at every expiry, not the request's deadline: a request held for
 // one reset and refused when that hold ended, while another account's reset
 // had possibly passed, was refused while quota existed (issue 9). No hold
-// runs past maxHoldOverrun after the deadline.
+// runs past maxHoldOverrun after the deadline, except once for a cooldown
+// that ends within capSlack after that.
 func holdUntil(av availability, deadline, now time.Time) (time.Time, bool) {
 	limit := deadline.Add(maxHoldOverrun)
-	if !av.candidates || !now.Before(limit) {
+	if !av.candidates {
 		return time.Time{}, false
+	}
+	if !now.Before(limit) {
+		// At the cap, a cooldown that ends within capSlack of it is waited
+		// for (the quota it stands for may be back already; the wake-up's
+		// probe serves the oldest request first), to its end and heldSlack
+		// but not past capSlack. Refused at the cap instead, requests met
+		// quota that had been back for up to 0.5 s, its cooldown ending
+		// 38–340 ms later (issue 9: Codex, whose resets are whole seconds).
+		end := limit.Add(capSlack)
+		if av.earliest.IsZero() || !now.Before(end) || av.earliest.After(end) {
+			return time.Time{}, false
+		}
+		return minTime(av.earliest.Add(heldSlack), end), true
 	}
 	var until time.Time
 	switch {
@@ -418,10 +459,21 @@ func holdUntil(av availability, deadline, now time.Time) (time.Time, bool) {
 	return until, until.After(now)
 }
 
-// maxHoldOverrun is the hard cap on how long past its queue deadline a
-// request is held (holdUntil). It stays well inside askGrace, after which
-// the caller would take the scheduler for dead.
-const maxHoldOverrun = 3 * time.Second
+// maxHoldOverrun is the cap on how long past its queue deadline a request
+// is held (holdUntil); capSlack is how much longer a request at the cap is
+// held for a cooldown ending by then. Together they stay well inside
+// askGrace, after which the caller would take the scheduler for dead.
+const (
+	maxHoldOverrun = 3 * time.Second
+	capSlack       = 500 * time.Millisecond
+)
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
 
 // refusable reports whether a parked request can be refused before its
 // deadline: nothing may become ready for it by then, nor while it would be

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/storage"
 )
@@ -38,8 +40,14 @@ func TestHoldUntil(t *testing.T) {
 			availability{candidates: true, soon: true}, deadline.Add(ms(100)), true, deadline.Add(ms(100) + heldSlack)},
 		{"a hold is cut at the cap",
 			availability{candidates: true, earliest: deadline.Add(maxHoldOverrun + ms(200))}, deadline.Add(maxHoldOverrun - ms(300)), true, deadline.Add(maxHoldOverrun)},
-		{"at the cap: refused although quota may be back",
-			availability{candidates: true, soon: true, earliest: deadline.Add(maxHoldOverrun + ms(200))}, deadline.Add(maxHoldOverrun), false, time.Time{}},
+		{"at the cap, a cooldown ending within capSlack: held to its end and heldSlack, not past capSlack",
+			availability{candidates: true, soon: true, earliest: deadline.Add(maxHoldOverrun + ms(200))}, deadline.Add(maxHoldOverrun), true, deadline.Add(maxHoldOverrun + capSlack)},
+		{"at the cap, only something about to report: refused",
+			availability{candidates: true, soon: true}, deadline.Add(maxHoldOverrun), false, time.Time{}},
+		{"at the cap, the next cooldown ends beyond capSlack: refused although quota may be back",
+			availability{candidates: true, earliest: deadline.Add(maxHoldOverrun + capSlack + ms(1))}, deadline.Add(maxHoldOverrun), false, time.Time{}},
+		{"past the cap and capSlack: refused",
+			availability{candidates: true, earliest: deadline.Add(maxHoldOverrun + capSlack + ms(10))}, deadline.Add(maxHoldOverrun + capSlack), false, time.Time{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, hold := holdUntil(tc.av, deadline, tc.now)
@@ -159,5 +167,71 @@ func TestUnchangedWindowReportKeepsTheCredential(t *testing.T) {
 	// every answer says 75 % is left, so the credential stays in rotation.
 	for n := 4; n < 44; n++ {
 		answer(n, 25)
+	}
+}
+
+// TestRefusalTakesACooldownInItsGrace: a request at the end of its hold is
+// not refused while a credential's cooldown has only its grace left (the
+// reset it stands for has passed: the quota is back); it takes that
+// credential instead, as its probe. A cooldown whose reset is still ahead
+// does not count (issue 9: Gemini client 429s at the hold's cap 5–14 ms
+// before a cooldown's end, the quota reset 17–24 ms before).
+func TestRefusalTakesACooldownInItsGrace(t *testing.T) {
+	capAt := t0.Add(5*time.Second + maxHoldOverrun + capSlack) // the last look
+	for _, tc := range []struct {
+		name      string
+		coolUntil time.Time
+		wantLease bool
+	}{
+		{"stated reset passed, grace left", capAt.Add(resetGrace - 10*time.Millisecond), true},
+		{"stated reset still ahead", capAt.Add(resetGrace + 10*time.Millisecond), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.cfg.MaxConcurrentPerCredential = 1
+			ids := e.seed(2, func(i int, c *storage.Credential) {
+				if i == 0 {
+					c.Cooldowns = []storage.Cooldown{{Model: testModel, Until: tc.coolUntil, Reason: "quota_spent"}}
+				}
+			})
+			e.start()
+			// The other credential is busy (at its in-flight cap) throughout:
+			// something may be ready any moment, so the request is held to
+			// the cap.
+			busy := e.mustAcquire(AcquireOptions{})
+			if busy.Grant.CredentialID != ids[1] {
+				t.Fatalf("first lease on %d, want %d", busy.Grant.CredentialID, ids[1])
+			}
+			req := e.asyncAcquire(AcquireOptions{Wait: 5 * time.Second, RequestID: "req-at-cap"})
+			e.waitersParked(1)
+			e.clock.Set(capAt)
+			r := <-req
+			// A refusal says, at debug level, which rule refused (the
+			// diagnosis poolbench -explain prints).
+			refusals := e.logs.FilterMessage("scheduler: refused").FilterField(zap.String("request_id", "req-at-cap"))
+			wantRecords := 1
+			if tc.wantLease {
+				wantRecords = 0
+			}
+			if n := refusals.Len(); n != wantRecords {
+				t.Errorf("%d refusal records, want one per refusal", n)
+			} else if n == 1 && refusals.All()[0].ContextMap()["path"] != RefusedHoldCap {
+				t.Errorf("refusal record %v, want path %q", refusals.All()[0].ContextMap(), RefusedHoldCap)
+			}
+			switch {
+			case tc.wantLease && (r.err != nil || r.lease.Grant.CredentialID != ids[0]):
+				t.Fatalf("at the cap: %+v, %v; want a lease on %d", r.lease, r.err, ids[0])
+			case tc.wantLease && r.lease.Pick != PickCooldownEnding:
+				t.Errorf("pick reason %q, want %q", r.lease.Pick, PickCooldownEnding)
+			case !tc.wantLease && r.err == nil:
+				t.Fatalf("at the cap: a lease on %d before the stated reset, want a refusal", r.lease.Grant.CredentialID)
+			case !tc.wantLease:
+				unavailable(t, r.err)
+			}
+			if r.lease != nil {
+				e.pool.Report(r.lease, providers.Outcome{Kind: providers.KindOK})
+			}
+			e.pool.Report(busy, providers.Outcome{Kind: providers.KindOK})
+		})
 	}
 }

@@ -77,7 +77,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.quotaPoll, "quota-poll", 10*time.Second, "Pollux quota_poll_secs (0: off)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the arrivals")
 	fs.BoolVar(&o.json, "json", false, "print results as JSON lines")
-	fs.IntVar(&o.explain, "explain", 0, "print to stderr, for up to N client 429s while quota existed, the pool's view of the accounts that had quota")
+	fs.IntVar(&o.explain, "explain", 0, "print to stderr, for up to N client 429s while quota existed, the rule that refused and the pool's view of the accounts that had quota")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -148,6 +148,8 @@ type gateway struct {
 	srv     *http.Server
 	db      *storage.DB
 	closeFn func()
+	// refusals holds the scheduler's refusal records (-explain), else nil.
+	refusals *refusals
 }
 
 // startUpstream serves both fakes, provider's behind its quota simulator.
@@ -208,6 +210,11 @@ func startGateway(ctx context.Context, o options, base string) (*gateway, error)
 	c.CustomAPIURL, c.OAuthTokenURL = base+"/codex", base+"/codex"+string(codexfake.Token)
 
 	log := zap.NewNop()
+	var refused *refusals
+	if o.explain > 0 {
+		refused = newRefusals()
+		log = refused.logger()
+	}
 	db, err := storage.Open(ctx, filepath.Join(dir, "pollux.db"), log)
 	if err != nil {
 		return nil, err
@@ -234,7 +241,7 @@ func startGateway(ctx context.Context, o options, base string) (*gateway, error)
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
-	gw := &gateway{url: "http://" + ln.Addr().String(), sys: sys, srv: hs, db: db}
+	gw := &gateway{url: "http://" + ln.Addr().String(), sys: sys, srv: hs, db: db, refusals: refused}
 	gw.closeFn = func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
@@ -294,24 +301,6 @@ func (g *gateway) awaitQuota(ctx context.Context, provider string, n int, limit 
 	}
 }
 
-// explain prints the pool's view of the accounts that have quota for model
-// now (a client was just refused one).
-func (g *gateway) explain(ctx context.Context, provider, model string, sim *quotasim.Sim) {
-	now := time.Now()
-	avail := sim.AvailableAccounts(model, now)
-	snap, err := g.sys.Pool(provider).Snapshot(ctx)
-	if err != nil {
-		return
-	}
-	fmt.Fprintf(os.Stderr, "429 for %s at %s while %d account(s) had quota; waiting %d\n", model, now.Format("15:04:05.000"), len(avail), snap.Waiting)
-	for _, v := range snap.Credentials {
-		if left, ok := avail[v.Account]; ok {
-			fmt.Fprintf(os.Stderr, "  %s left %d: status %s in-flight %d cooldowns %+v quota %+v last error %q\n",
-				v.Account, left, v.Status, v.InFlight, v.Cooldowns, v.Quota, v.LastError)
-		}
-	}
-}
-
 // result is one run's figures.
 type result struct {
 	Provider       string  `json:"provider"`
@@ -345,6 +334,8 @@ type outcome struct {
 	quotaMiss  bool // a 429 while some account had quota, still 50 ms later
 	raErr      time.Duration
 	retryAfter bool
+	// evidence is what -explain read at the refusal.
+	evidence *evidence
 }
 
 func runOne(ctx context.Context, o options, provider string, load int) (*result, error) {
@@ -413,9 +404,16 @@ func runOne(ctx context.Context, o options, provider string, load int) (*result,
 			}
 		}
 		go func() {
-			outs[i] = send(ctx, client, gw.url, provider, a, sim)
-			if outs[i].quotaMiss && explained.Add(1) <= int64(o.explain) {
-				gw.explain(ctx, provider, a.model, sim)
+			var gather func(requestID string) *evidence
+			if o.explain > 0 {
+				gather = func(id string) *evidence { return gw.gather(ctx, provider, a.model, id, sim) }
+			}
+			reqID := fmt.Sprintf("pb-%s-%d-%d", provider, load, i)
+			outs[i] = send(ctx, client, gw.url, provider, a, sim, reqID, gather)
+			if outs[i].quotaMiss && outs[i].evidence != nil {
+				if n := explained.Add(1); n <= int64(o.explain) {
+					outs[i].evidence.print(os.Stderr, int(n), provider, a.model, gw.refusals.get(reqID))
+				}
 			}
 			done <- i
 		}()
@@ -462,6 +460,10 @@ func runOne(ctx context.Context, o options, provider string, load int) (*result,
 	res.WaitP50, res.WaitP99 = percentile(waits, 50), percentile(waits, 99)
 	res.OracleWaitP99 = percentile(oracleWaits, 99)
 	res.UnusedQuota = sim.Unused(start, start.Add(span))
+	if gw.refusals != nil {
+		fmt.Fprintf(os.Stderr, "%s %d%%: upstream 429s failed over from, by the pick that sent them: %v\n",
+			provider, load, gw.refusals.limited())
+	}
 	res.OracleUnused = orc.unused(lead, lead+span, models)
 	return res, nil
 }
@@ -474,8 +476,11 @@ func tokens(prefix string, n int) []string {
 	return out
 }
 
-// send makes one client request and reads the whole answer.
-func send(ctx context.Context, client *http.Client, base, provider string, a arrival, sim *quotasim.Sim) outcome {
+// send makes one client request and reads the whole answer. When gather is
+// not nil, a 429 sent while some account had quota has it read the evidence
+// at once.
+func send(ctx context.Context, client *http.Client, base, provider string, a arrival, sim *quotasim.Sim,
+	requestID string, gather func(requestID string) *evidence) outcome {
 	var (
 		url  string
 		body string
@@ -498,6 +503,7 @@ func send(ctx context.Context, client *http.Client, base, provider string, a arr
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+benchKey)
+	req.Header.Set("X-Request-Id", requestID)
 	resp, err := client.Do(req)
 	if err != nil {
 		return outcome{}
@@ -526,6 +532,9 @@ func send(ctx context.Context, client *http.Client, base, provider string, a arr
 			out.retryAfter, out.raErr = true, time.Duration(secs)*time.Second-truth
 		}
 		if sim.Available(a.model, now) {
+			if gather != nil {
+				out.evidence = gather(requestID)
+			}
 			// Still there 50 ms later: no race with a reset or another
 			// request explains the refusal.
 			time.Sleep(50 * time.Millisecond)

@@ -282,7 +282,7 @@ func (r *Relay) Do(ctx context.Context, req Request) (_ *Reply, err error) {
 		r.log.Debug("relay: retrying on another credential",
 			zap.String("request_id", req.RequestID), zap.Int("attempt", n),
 			zap.Int64("credential_id", lease.Grant.CredentialID), zap.String("outcome", kind.String()),
-			zap.Int("upstream_status", failure.Status))
+			zap.Int("upstream_status", failure.Status), zap.String("pick", lease.Pick))
 	}
 }
 

@@ -427,3 +427,16 @@ func (s *Sim) AvailableAccounts(model string, t time.Time) map[string]int {
 	}
 	return out
 }
+
+// LastReset returns when account id's current window for model began (its
+// quota's last true reset) at t, and false for an unknown account.
+func (s *Sim) LastReset(id, model string, t time.Time) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[id]
+	if a == nil {
+		return time.Time{}, false
+	}
+	_, end := s.window(a, t)
+	return end.Add(-s.cfg.Window), true
+}

@@ -101,3 +101,25 @@ func TestUnused(t *testing.T) {
 		t.Fatalf("Unused = %d, want %d", got, want)
 	}
 }
+
+func TestLastReset(t *testing.T) {
+	s := New(Codex, Config{Window: 10 * time.Second, Quota: 2}, []string{"a0", "a1"}, epoch, nil)
+	for _, tc := range []struct {
+		id   string
+		at   time.Duration
+		want time.Duration
+	}{
+		{"a0", 3 * time.Second, 0},
+		{"a0", 12 * time.Second, 10 * time.Second},
+		{"a1", 3 * time.Second, -5 * time.Second}, // offset half a window
+		{"a1", 5 * time.Second, 5 * time.Second},
+	} {
+		got, ok := s.LastReset(tc.id, "m", epoch.Add(tc.at))
+		if !ok || !got.Equal(epoch.Add(tc.want)) {
+			t.Errorf("LastReset(%s, %v) = %v, %v; want %v", tc.id, tc.at, got.Sub(epoch), ok, tc.want)
+		}
+	}
+	if _, ok := s.LastReset("nobody", "m", epoch); ok {
+		t.Error("an unknown account has a reset")
+	}
+}
