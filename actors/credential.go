@@ -184,18 +184,24 @@ func (a *credentialActor) onStarted(ctx actor.Context) {
 		panic(err) // spawned under a wrong name: a bug
 	}
 	a.id = id
-	// A local point read by primary key, on every (re)start.
-	row, err := a.d.db.Credential(a.d.lifetime, a.id)
-	if err != nil {
-		a.logger().Error("credential: load failed; stopping", zap.Error(err))
-		tellScheduler(ctx, a.d.scheduler, &CredentialChanged{ID: a.id, Removed: true})
-		ctx.Stop(ctx.Self())
-		return
+	// The row the pool read at start-up, else (a restart, a credential
+	// added later) a local point read by primary key.
+	start, ok := a.d.startRows.take(a.id)
+	if !ok {
+		row, err := a.d.db.Credential(a.d.lifetime, a.id)
+		if err != nil {
+			a.logger().Error("credential: load failed; stopping", zap.Error(err))
+			tellScheduler(ctx, a.d.scheduler, &CredentialChanged{ID: a.id, Removed: true})
+			ctx.Stop(ctx.Self())
+			return
+		}
+		start.row = &row
+		if at, ok, err := a.d.db.RefreshMark(a.d.lifetime, a.id); err == nil && ok {
+			start.mark = at
+		}
 	}
-	if at, ok, err := a.d.db.RefreshMark(a.d.lifetime, a.id); err == nil && ok {
-		a.interruptedRefresh = at
-	}
-	a.apply(ctx, a.load(&row))
+	a.interruptedRefresh = start.mark
+	a.apply(ctx, a.load(start.row))
 	// The first read comes early (the scheduler learns every credential's
 	// headroom and what a request costs), spread over the interval so a
 	// pool loaded together does not read together.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -61,6 +62,45 @@ type poolDeps struct {
 	// started is set by the pool actor's first start; a second start is a
 	// supervisor restart.
 	started atomic.Bool
+	// startRows hands credential actors the rows read for them at start.
+	startRows *startRows
+}
+
+// startRows hands each credential actor spawned from a page of rows
+// (spawnCredentials) its row and refresh mark, so starting 10,000
+// credentials costs two queries per page instead of two point reads per
+// credential. An actor takes its row once, on its first start; one that
+// restarts, or was spawned otherwise, finds none and reads storage.
+type startRows struct {
+	mu   sync.Mutex
+	rows map[int64]startRow
+}
+
+type startRow struct {
+	row  *storage.Credential
+	mark time.Time
+}
+
+func newStartRows() *startRows { return &startRows{rows: make(map[int64]startRow)} }
+
+func (s *startRows) put(id int64, row *storage.Credential, mark time.Time) {
+	s.mu.Lock()
+	s.rows[id] = startRow{row: row, mark: mark}
+	s.mu.Unlock()
+}
+
+// take returns and forgets credential id's row, if one was put.
+func (s *startRows) take(id int64) (startRow, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rows[id]
+	if ok {
+		delete(s.rows, id)
+		if len(s.rows) == 0 {
+			s.rows = make(map[int64]startRow) // Go maps do not shrink
+		}
+	}
+	return r, ok
 }
 
 func (d *poolDeps) send(pid *actor.PID, msg any) { d.root.Send(pid, msg) }
@@ -153,26 +193,18 @@ func (p *poolActor) onStarted(ctx actor.Context) {
 		p.log.Error("pool: supervisor restarted; restarting its credentials")
 		self, d := ctx.Self(), p.d
 		go func() {
-			ids, err := d.db.CredentialIDs(d.lifetime, d.provider)
-			if err != nil {
-				d.log.Error("pool: reload credential ids", zap.Error(err))
-				return
-			}
-			for start := 0; start < len(ids); start += startBatch {
-				end := min(start+startBatch, len(ids))
-				if _, err := askPool[*loaded](d.lifetime, d.sys, self, &spawnCredentials{ids: ids[start:end], total: end},
-					writeTimeout+askGrace); err != nil {
-					d.log.Error("pool: restart credentials", zap.Error(err))
-					return
-				}
+			if _, err := startCredentials(d.lifetime, d.sys, self, d.db, d.provider); err != nil {
+				d.log.Error("pool: restart credentials", zap.Error(err))
 			}
 		}()
 	}
 }
 
 func (p *poolActor) onSpawnCredentials(ctx actor.Context, m *spawnCredentials) {
-	for _, id := range m.ids {
+	for i := range m.rows {
+		id := m.rows[i].ID
 		if _, ok := p.children[id]; !ok {
+			p.d.startRows.put(id, &m.rows[i], m.marks[id])
 			p.spawnCredential(ctx, id)
 		}
 	}
