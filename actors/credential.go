@@ -46,7 +46,6 @@ type credentialActor struct {
 	cred          providers.Credential
 	st            credState
 	windows       []providers.QuotaWindow
-	createdAt     time.Time
 	tokenRejected bool
 	outcomeSeq    uint64
 
@@ -222,7 +221,6 @@ func (a *credentialActor) load(row *storage.Credential) effects {
 		Tier: row.Tier, AccessToken: row.AccessToken, RefreshToken: row.RefreshToken,
 		Expiry: row.Expiry, Extra: row.Extra,
 	}
-	a.createdAt = row.CreatedAt
 	a.tokenRejected = false
 	return a.st.load(row, a.d.clock.Now())
 }
@@ -338,6 +336,9 @@ func (a *credentialActor) onQuotaResult(ctx actor.Context, r *quotaResult) {
 	if r.err != nil {
 		a.debug("credential: quota read failed", zap.Error(r.err))
 		return
+	}
+	for i := range r.buckets {
+		r.buckets[i].Model = internModel(r.buckets[i].Model)
 	}
 	now := a.d.clock.Now()
 	a.quota, a.quotaAt = r.buckets, now

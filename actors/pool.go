@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
@@ -64,6 +65,9 @@ type poolDeps struct {
 	started atomic.Bool
 	// startRows hands credential actors the rows read for them at start.
 	startRows *startRows
+	// models pins the canonical copies of the configured model names
+	// (internModel).
+	models []unique.Handle[string]
 }
 
 // startRows hands each credential actor spawned from a page of rows
@@ -136,15 +140,13 @@ type poolActor struct {
 	log        *zap.Logger
 	credProps  *actor.Props
 	children   map[int64]*actor.PID
-	byPID      map[string]int64
 	removing   map[int64]bool
 	schedStart int
 	stopping   bool
 }
 
 func newPoolActor(d *poolDeps) actor.Actor {
-	return &poolActor{d: d, log: d.log, children: make(map[int64]*actor.PID),
-		byPID: make(map[string]int64), removing: make(map[int64]bool)}
+	return &poolActor{d: d, log: d.log, children: make(map[int64]*actor.PID), removing: make(map[int64]bool)}
 }
 
 func (p *poolActor) Receive(ctx actor.Context) {
@@ -218,7 +220,6 @@ func (p *poolActor) spawnCredential(ctx actor.Context, id int64) {
 		return
 	}
 	p.children[id] = pid
-	p.byPID[pid.Id] = id
 }
 
 // onAdded starts (or reloads) the credential and answers the onboarding
@@ -299,11 +300,14 @@ func (p *poolActor) onTerminated(ctx actor.Context, m *actor.Terminated) {
 		}
 		return
 	}
-	id, ok := p.byPID[m.Who.Id]
-	if !ok {
+	// A credential's id is in its name: no map from PID to id to keep.
+	id, err := credentialID(m.Who)
+	if err != nil {
 		return
 	}
-	delete(p.byPID, m.Who.Id)
+	if pid, ok := p.children[id]; !ok || pid.Id != m.Who.Id {
+		return
+	}
 	delete(p.children, id)
 	if p.removing[id] {
 		delete(p.removing, id)
@@ -409,7 +413,7 @@ func (p *Pool) Acquire(ctx context.Context, model string, o AcquireOptions) (*Le
 	if len(affinity) > MaxAffinityKeyLen {
 		affinity = AffinityKey(affinity)
 	}
-	msg := &Acquire{Model: model, Exclude: o.Exclude, Affinity: affinity, Prefer: o.Prefer,
+	msg := &Acquire{Model: internModel(model), Exclude: o.Exclude, Affinity: affinity, Prefer: o.Prefer,
 		Deadline: p.d.clock.Now().Add(wait), RequestID: o.RequestID}
 	reply, err := askScheduler[acquireReply](ctx, p.d, msg, wait+askGrace, func(late any) {
 		if l, ok := late.(*Lease); ok {

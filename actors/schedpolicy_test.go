@@ -880,10 +880,13 @@ func TestLastRequestWaitsForInflight(t *testing.T) {
 // setInflight puts n requests for model in flight on e, as grants would.
 func setInflight(e *schedEntry, model string, n int) {
 	e.inflight = n
-	if e.inflightBy == nil {
-		e.inflightBy = make(map[string]int)
+	for i := range e.inflightBy {
+		if e.inflightBy[i].model == model {
+			e.inflightBy[i].n = n
+			return
+		}
 	}
-	e.inflightBy[model] = n
+	e.inflightBy = append(e.inflightBy, modelCount{model: model, n: n})
 }
 
 // TestQuotaEstimateCountsInflightPerModel: a model's own quota is spent only

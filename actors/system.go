@@ -139,6 +139,7 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 			routing:        routingOf(spec.Config.Routing),
 			tap:            d.Tap,
 			startRows:      newStartRows(),
+			models:         pinModels(spec.Config.ModelList),
 		}
 		if qr, ok := spec.Authority.(providers.QuotaReader); ok && spec.Config.QuotaPollSecs > 0 {
 			pd.quota, pd.quotaPoll = qr, time.Duration(spec.Config.QuotaPollSecs)*time.Second

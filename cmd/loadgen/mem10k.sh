@@ -4,6 +4,8 @@
 # of 10,000 Gemini accounts. For each run it prints one JSON line:
 #   onboard_s       resource:add of 10,000 refresh tokens, until every verdict
 #   idle_rss_mib    RSS after onboarding, at rest
+#   idle_live_mib   live heap at the last collection before the load
+#                   (GODEBUG=gctrace=1), and live_max_mib its peak under load
 #   load            loadgen's [ok, cpu_ms_per_request, p50_ms, peak_rss_mib,
 #                   incomplete streams] for Gemini streams at concurrency C
 #   ready_s         a second process on the same database (the first one
@@ -47,11 +49,13 @@ done
 GBODY='{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}'
 now() { date +%s.%N; }
 rss() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+# live prints the live heap (MiB) after each collection in a gctrace log.
+live() { grep -o '[0-9]*->[0-9]*->[0-9]* MB' "$@" | sed 's/.*->\([0-9]*\) MB/\1/'; }
 refreshes() { curl -sf "127.0.0.1:$SIMPORT/_sim/stats" | jq '[.gemini[].refreshes] | add'; }
 
 one() { # binary
   rm -f "$work"/pollux.db*
-  "$1" --config "$work/config.toml" >"$work/pollux.log" 2>&1 &
+  GODEBUG=gctrace=1 "$1" --config "$work/config.toml" >"$work/pollux.log" 2>&1 &
   local P=$!
   for _ in $(seq 200); do curl -sf "localhost:$PPORT/readyz" >/dev/null && break; sleep 0.05; done
   local t0 t1
@@ -64,11 +68,14 @@ one() { # binary
   done
   t1=$(now)
   sleep 2
-  local idle load
+  local idle load mark idle_live live_max
   idle=$(rss $P)
+  mark=$(wc -l <"$work/pollux.log")
+  idle_live=$(live "$work/pollux.log" | tail -1)
   load=$("$work/loadgen" -url "http://127.0.0.1:$PPORT/geminicli/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse" \
     -header "Authorization: Bearer $KEY" -body "$GBODY" -n "$N" -c "$C" -stream -pid $P -json 2>&1 |
     jq -c '[.ok, .process.cpu_ms_per_request, .latency_ms.p50, .process.peak_rss_mib, (.stream.incomplete // 0)]')
+  live_max=$(tail -n +"$mark" "$work/pollux.log" | live | sort -n | tail -1)
   kill -TERM $P
   wait $P 2>/dev/null || true
   # Start-up on the database just written: exec to the first ready answer.
@@ -85,8 +92,9 @@ one() { # binary
   kill -TERM $P2
   wait $P2 2>/dev/null || true
   jq -cn --arg bin "$1" --argjson onboard "$(echo "$t1 - $t0" | bc)" --argjson idle "$idle" --argjson load "$load" \
+    --argjson il "${idle_live:-0}" --argjson lm "${live_max:-0}" \
     --argjson ready "$(echo "$s1 - $s0" | bc)" --argjson rrss "$ready_rss" --argjson refr "$((after - before))" \
-    '{bin: $bin, onboard_s: $onboard, idle_rss_mib: $idle, load: $load, ready_s: $ready, ready_rss_mib: $rrss, start_refreshes: $refr}'
+    '{bin: $bin, onboard_s: $onboard, idle_rss_mib: $idle, idle_live_mib: $il, live_max_mib: $lm, load: $load, ready_s: $ready, ready_rss_mib: $rrss, start_refreshes: $refr}'
 }
 for _ in $(seq "$R"); do
   for b in "${BINS[@]}"; do one "$b"; done
