@@ -17,8 +17,10 @@ import (
 // Credential-internal messages. Each timer message carries the generation
 // it was armed with; a firing with a stale generation is ignored.
 type (
-	refreshDue    struct{ gen uint64 }
-	refreshGo     struct{ gen uint64 }
+	// refreshDue and refreshGo come from the pool's alarms: alarm is the
+	// refreshAlarm they were armed with (a stopped wait moves it on).
+	refreshDue    struct{ gen, alarm uint64 }
+	refreshGo     struct{ gen, alarm uint64 }
 	refreshResult struct {
 		gen        uint64
 		cred       providers.Credential
@@ -55,7 +57,7 @@ type credentialActor struct {
 
 	refreshGen      uint64 // bumped when a refresh starts or its timer is re-armed
 	refreshLaunched time.Time
-	refreshStop     func() bool
+	refreshAlarm    uint64 // the armed refresh alarm's; bumped when it is stopped
 	coolGen         uint64
 	coolStop        func() bool
 
@@ -64,8 +66,7 @@ type credentialActor struct {
 	// the scheduler holds the slice it was sent.
 	quota     []providers.QuotaBucket
 	quotaAt   time.Time
-	quotaGen  uint64
-	quotaStop func() bool
+	quotaGen  uint64 // the armed quota alarm's; bumped when it is stopped
 	quotaBusy bool
 	// quotaOnLimit is when a limit answer last asked for a read: at most
 	// one such read per quotaReadGap, however many 429s arrive.
@@ -123,7 +124,7 @@ func (a *credentialActor) Receive(ctx actor.Context) {
 	case *Outcome:
 		a.onOutcome(ctx, msg)
 	case *refreshDue:
-		if msg.gen == a.refreshGen {
+		if msg.gen == a.refreshGen && msg.alarm == a.refreshAlarm {
 			a.startRefresh(ctx, "token expires soon")
 		}
 	case *RefreshNeeded:
@@ -137,7 +138,7 @@ func (a *credentialActor) Receive(ctx actor.Context) {
 		}
 		a.startRefresh(ctx, msg.Reason)
 	case *refreshGo:
-		if msg.gen == a.refreshGen {
+		if msg.gen == a.refreshGen && msg.alarm == a.refreshAlarm {
 			a.launchRefresh(ctx)
 		}
 	case *refreshResult:
@@ -148,7 +149,6 @@ func (a *credentialActor) Receive(ctx actor.Context) {
 		}
 	case *quotaDue:
 		if msg.gen == a.quotaGen {
-			a.quotaStop = nil
 			a.readQuota(ctx)
 			a.armQuota(ctx, a.d.quotaPoll)
 		}
@@ -183,6 +183,9 @@ func (a *credentialActor) onStarted(ctx actor.Context) {
 		panic(err) // spawned under a wrong name: a bug
 	}
 	a.id = id
+	// Alarms armed by an earlier incarnation are not this one's.
+	a.refreshAlarm = a.d.alarms.incarnation()
+	a.quotaGen = a.refreshAlarm
 	// The row the pool read at start-up, else (a restart, a credential
 	// added later) a local point read by primary key.
 	start, ok := a.d.startRows.take(a.id)
@@ -292,16 +295,11 @@ func (a *credentialActor) setQuotaBucket(b providers.QuotaBucket, now time.Time)
 // armQuota schedules the next quota read after delay (none when reading is
 // off).
 func (a *credentialActor) armQuota(ctx actor.Context, delay time.Duration) {
-	if a.quotaStop != nil {
-		a.quotaStop()
-		a.quotaStop = nil
-	}
+	a.quotaGen++ // stops the alarm armed before
 	if a.d.quota == nil || a.d.quotaPoll <= 0 {
 		return
 	}
-	a.quotaGen++
-	self, root, gen := ctx.Self(), ctx.ActorSystem().Root, a.quotaGen
-	a.quotaStop = a.d.clock.AfterFunc(delay, func() { root.Send(self, &quotaDue{gen: gen}) })
+	a.d.alarms.after(delay, ctx.Self(), &quotaDue{gen: a.quotaGen})
 }
 
 // readQuota asks the upstream what is left of the credential's quotas, off
@@ -388,8 +386,8 @@ func (a *credentialActor) startRefresh(ctx actor.Context, why string) {
 		a.launchRefresh(ctx)
 		return
 	}
-	self, root, gen := ctx.Self(), ctx.ActorSystem().Root, a.refreshGen
-	a.refreshStop = a.d.clock.AfterFunc(delay, func() { root.Send(self, &refreshGo{gen: gen}) })
+	a.refreshAlarm++
+	a.d.alarms.after(delay, ctx.Self(), &refreshGo{gen: a.refreshGen, alarm: a.refreshAlarm})
 }
 
 // launchRefresh runs the token refresh and the durable save of its result
@@ -504,8 +502,8 @@ func (a *credentialActor) armRefresh(ctx actor.Context, retry time.Duration) {
 		return
 	}
 	a.refreshGen++
-	self, root, gen := ctx.Self(), ctx.ActorSystem().Root, a.refreshGen
-	a.refreshStop = a.d.clock.AfterFunc(delay, func() { root.Send(self, &refreshDue{gen: gen}) })
+	a.refreshAlarm++
+	a.d.alarms.after(delay, ctx.Self(), &refreshDue{gen: a.refreshGen, alarm: a.refreshAlarm})
 }
 
 // armCooling schedules the end of a credential-wide cooldown, when the
@@ -555,19 +553,13 @@ func (a *credentialActor) publish(ctx actor.Context) {
 	})
 }
 
-func (a *credentialActor) stopRefreshTimer() {
-	if a.refreshStop != nil {
-		a.refreshStop()
-		a.refreshStop = nil
-	}
-}
+// stopRefreshTimer stops the wait for a refresh (its alarm no longer
+// counts), not a refresh in flight.
+func (a *credentialActor) stopRefreshTimer() { a.refreshAlarm++ }
 
 func (a *credentialActor) stopTimers() {
 	a.stopRefreshTimer()
-	if a.quotaStop != nil {
-		a.quotaStop()
-		a.quotaStop = nil
-	}
+	a.quotaGen++
 	if a.coolStop != nil {
 		a.coolStop()
 		a.coolStop = nil

@@ -65,6 +65,8 @@ type poolDeps struct {
 	started atomic.Bool
 	// startRows hands credential actors the rows read for them at start.
 	startRows *startRows
+	// alarms holds the credentials' long waits (refresh, quota reads).
+	alarms *alarms
 	// models pins the canonical copies of the configured model names
 	// (internModel).
 	models []unique.Handle[string]

@@ -139,6 +139,7 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 			routing:        routingOf(spec.Config.Routing),
 			tap:            d.Tap,
 			startRows:      newStartRows(),
+			alarms:         newAlarms(d.Clock, asys.Root.Send),
 			models:         pinModels(spec.Config.ModelList),
 		}
 		if qr, ok := spec.Authority.(providers.QuotaReader); ok && spec.Config.QuotaPollSecs > 0 {
@@ -242,6 +243,9 @@ func (s *System) Stop(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("stop pool %s: %w", pid.Id, err))
 		}
 	}
+	for _, p := range s.pools {
+		p.d.alarms.close()
+	}
 	// The member keys' last counts go before persistence stops.
 	s.keys.stopFlushing()
 	if err := waitFuture(ctx, s.sys.Root.PoisonFuture(s.persistence)); err != nil {
@@ -256,6 +260,9 @@ func (s *System) abort() {
 	s.cancel()
 	for _, pid := range s.poolPIDs {
 		_ = s.sys.Root.PoisonFuture(pid).Wait()
+	}
+	for _, p := range s.pools {
+		p.d.alarms.close()
 	}
 	if s.keys != nil {
 		s.keys.stopFlushing()
