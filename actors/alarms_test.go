@@ -12,6 +12,7 @@ import (
 
 	"github.com/pollux-gateway/pollux/actors/actorstest"
 	"github.com/pollux-gateway/pollux/providers"
+	"github.com/pollux-gateway/pollux/storage"
 )
 
 // alarmLog records what alarms delivered, in order.
@@ -139,4 +140,48 @@ func TestIdleCredentialsArmNoTimers(t *testing.T) {
 	e.clock.Set(t0.Add(time.Hour - refreshAhead))
 	e.tap.Until(t, sched, "every credential refreshed when due", actorstest.Is[*CredentialChanged],
 		func() bool { return e.auth.refreshes.Load() == n })
+}
+
+// TestStartPacesRefreshesOfExpiredTokens: a pool started with every token
+// expired (a gateway down for a day) does not send every refresh at once:
+// each waits for its turn at the provider's token endpoint (oauth_tps, with
+// its burst), on the pool's alarms.
+func TestStartPacesRefreshesOfExpiredTokens(t *testing.T) {
+	const n, tps = 60, 10
+	e := newEnv(t)
+	e.cfg.OAuthTPS = tps
+	ids := e.seed(n, func(i int, c *storage.Credential) { c.Expiry = t0.Add(-time.Hour) })
+	e.start()
+	for _, id := range ids {
+		e.tap.Next(t, credentialActorID(id), "its start", actorstest.Is[*actor.Started])
+	}
+	// The burst went at once; every other refresh waits for its turn.
+	if got := queued[*refreshGo](e.pool.d.alarms); got != n-tps {
+		t.Fatalf("%d refreshes wait for their turn, want %d", got, n-tps)
+	}
+	sched := SchedulerID(providers.GeminiCLI)
+	e.tap.Until(t, sched, "the burst refreshed", actorstest.Is[*CredentialChanged],
+		func() bool { return e.auth.refreshes.Load() == tps })
+	e.clock.Advance(time.Second)
+	if got := queued[*refreshGo](e.pool.d.alarms); got != n-2*tps {
+		t.Fatalf("%d refreshes still wait, want %d", got, n-2*tps)
+	}
+	e.tap.Until(t, sched, "a second's worth more refreshed", actorstest.Is[*CredentialChanged],
+		func() bool { return e.auth.refreshes.Load() == 2*tps })
+	e.clock.Advance(time.Duration(n/tps) * time.Second)
+	e.tap.Until(t, sched, "every credential refreshed", actorstest.Is[*CredentialChanged],
+		func() bool { return e.auth.refreshes.Load() == n })
+}
+
+// queued counts the alarms of message type T waiting in a.
+func queued[T any](a *alarms) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, al := range a.queue {
+		if _, ok := al.msg.(T); ok {
+			n++
+		}
+	}
+	return n
 }
