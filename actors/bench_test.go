@@ -185,3 +185,26 @@ func median(xs []float64) float64 {
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
+
+// BenchmarkStart measures start-up with 10,000 credentials in the database:
+// Start (the pool read page by page, 10,000 credential actors spawned, the
+// scheduler told of each) until it returns, which is when the gateway
+// reports ready.
+func BenchmarkStart(b *testing.B) {
+	const n = 10000
+	e := newEnv(b)
+	e.seed(n, nil)
+	if err := e.db.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		e.openDB()
+		b.StartTimer()
+		e.start()
+		b.StopTimer()
+		e.stop()
+		b.StartTimer()
+	}
+}

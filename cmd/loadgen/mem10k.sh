@@ -10,6 +10,8 @@
 #                   incomplete streams] for Gemini streams at concurrency C
 #   ready_s         a second process on the same database (the first one
 #                   stopped): from exec to the first 200 of /readyz
+#   ready_cpu_s     the CPU time (user + system) it took to get there: on a
+#                   busy machine the steadier figure
 #   ready_rss_mib   that process's RSS once ready
 #   start_refreshes token refreshes the simulator saw from the restart's
 #                   first 5 s (tokens are still valid: expect 0)
@@ -48,6 +50,7 @@ for ((i = 0; i < ACCOUNTS; i += 1000)); do
 done
 GBODY='{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}'
 now() { date +%s.%N; }
+cpu() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"; }
 rss() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 # live prints the live heap (MiB) after each collection in a gctrace log.
 live() { grep -o '[0-9]*->[0-9]*->[0-9]* MB' "$@" | sed 's/.*->\([0-9]*\) MB/\1/'; }
@@ -79,13 +82,14 @@ one() { # binary
   kill -TERM $P
   wait $P 2>/dev/null || true
   # Start-up on the database just written: exec to the first ready answer.
-  local before s0 s1 P2 ready_rss after
+  local before s0 s1 P2 ready_rss ready_cpu after
   before=$(refreshes)
   s0=$(now)
   "$1" --config "$work/config.toml" >"$work/pollux2.log" 2>&1 &
   P2=$!
-  until curl -sf "localhost:$PPORT/readyz" >/dev/null 2>&1; do sleep 0.01; done
+  until curl -sf "localhost:$PPORT/readyz" >/dev/null 2>&1; do sleep 0.005; done
   s1=$(now)
+  ready_cpu=$(cpu $P2)
   ready_rss=$(rss $P2)
   sleep 5
   after=$(refreshes)
@@ -93,8 +97,8 @@ one() { # binary
   wait $P2 2>/dev/null || true
   jq -cn --arg bin "$1" --argjson onboard "$(echo "$t1 - $t0" | bc)" --argjson idle "$idle" --argjson load "$load" \
     --argjson il "${idle_live:-0}" --argjson lm "${live_max:-0}" \
-    --argjson ready "$(echo "$s1 - $s0" | bc)" --argjson rrss "$ready_rss" --argjson refr "$((after - before))" \
-    '{bin: $bin, onboard_s: $onboard, idle_rss_mib: $idle, idle_live_mib: $il, live_max_mib: $lm, load: $load, ready_s: $ready, ready_rss_mib: $rrss, start_refreshes: $refr}'
+    --argjson ready "$(echo "$s1 - $s0" | bc)" --argjson rcpu "$ready_cpu" --argjson rrss "$ready_rss" --argjson refr "$((after - before))" \
+    '{bin: $bin, onboard_s: $onboard, idle_rss_mib: $idle, idle_live_mib: $il, live_max_mib: $lm, load: $load, ready_s: $ready, ready_cpu_s: $rcpu, ready_rss_mib: $rrss, start_refreshes: $refr}'
 }
 for _ in $(seq "$R"); do
   for b in "${BINS[@]}"; do one "$b"; done
