@@ -169,13 +169,18 @@ func (p *poolActor) Receive(ctx actor.Context) {
 		p.onSchedulerStarted(ctx)
 	case *disabledAfterCrash:
 		p.onDisabledAfterCrash(ctx, msg)
+	case *crash:
+		panic(fmt.Sprintf("pool %s: injected crash", p.d.provider))
 	case *actor.Terminated:
 		p.onTerminated(ctx, msg)
 	case *actor.Started:
 		p.onStarted(ctx)
-	case *actor.Stopping:
+	case *actor.Stopping, *actor.Restarting:
+		// Its children stop with this incarnation: their Terminated are
+		// no crashes (a restart read them as such and disabled every
+		// credential).
 		p.stopping = true
-	case *actor.Stopped, *actor.Restarting:
+	case *actor.Stopped:
 	default:
 		p.log.Warn("pool: unknown message", zap.String("type", typeName(msg)))
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -863,5 +864,37 @@ func TestRemovedCredentialIsGoneAtOnce(t *testing.T) {
 	}
 	if err := e.pool.Remove(ctx, ids[0]); !errors.Is(err, ErrCredentialNotFound) {
 		t.Errorf("Remove after Remove: %v, want ErrCredentialNotFound", err)
+	}
+}
+
+// TestPoolRestartBringsCredentialsBack: a pool supervisor that crashes is
+// restarted with its children stopped; it starts a fresh scheduler and its
+// credentials again, from storage page by page, and serves every one.
+func TestPoolRestartBringsCredentialsBack(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seed(3, nil)
+	e.start()
+	for _, id := range ids {
+		e.tap.Next(t, credentialActorID(id), "its first start", actorstest.Is[*actor.Started])
+	}
+	e.sys.sys.Root.Send(e.pool.pid, &crash{})
+	for _, id := range ids {
+		e.tap.Next(t, credentialActorID(id), "its start after the pool's restart", actorstest.Is[*actor.Started])
+	}
+	e.tap.Until(t, schedulerID, "the new scheduler knows every credential", actorstest.Is[*CredentialChanged],
+		func() bool { return len(e.snapshot()) == len(ids) })
+	var got []int64
+	var leases []*Lease
+	for range ids {
+		l := e.mustAcquire(AcquireOptions{Exclude: got})
+		got = append(got, l.Grant.CredentialID)
+		leases = append(leases, l)
+	}
+	for _, l := range leases {
+		e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, ids) {
+		t.Errorf("served %v after the restart, want %v", got, ids)
 	}
 }
