@@ -215,6 +215,9 @@ func (p *poolActor) onSpawnCredentials(ctx actor.Context, m *spawnCredentials) {
 		if _, ok := p.children[id]; !ok {
 			p.d.startRows.put(id, &m.rows[i], m.marks[id])
 			p.spawnCredential(ctx, id)
+			if _, ok := p.children[id]; !ok {
+				p.d.startRows.take(id) // not spawned: nobody will take it
+			}
 		}
 	}
 	forwardToScheduler[*loaded](ctx, p.d.scheduler, &awaitLoaded{n: m.total})

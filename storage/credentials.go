@@ -163,9 +163,7 @@ func (db *DB) CredentialPage(ctx context.Context, provider string, after int64, 
 	return creds, nil
 }
 
-// CredentialIDs lists the ids of provider's credentials, ascending. The pool
-// starts one actor per id and each loads its own row, so start-up never
-// holds every row in memory at once.
+// CredentialIDs lists the ids of provider's credentials, ascending.
 func (db *DB) CredentialIDs(ctx context.Context, provider string) ([]int64, error) {
 	rows, err := db.reader.QueryContext(ctx, `SELECT id FROM credentials WHERE provider = ? ORDER BY id`, provider)
 	if err != nil {
