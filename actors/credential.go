@@ -220,7 +220,8 @@ func (a *credentialActor) onStarted(ctx actor.Context) {
 // state's.
 func (a *credentialActor) load(row *storage.Credential) effects {
 	a.cred = providers.Credential{
-		ID: row.ID, Provider: row.Provider, Sub: row.Sub, Email: row.Email, Account: row.Account,
+		// The pool's provider name, shared, not a copy per row.
+		ID: row.ID, Provider: a.d.provider, Sub: row.Sub, Email: row.Email, Account: row.Account,
 		Tier: row.Tier, AccessToken: row.AccessToken, RefreshToken: row.RefreshToken,
 		Expiry: row.Expiry, Extra: row.Extra,
 	}
