@@ -17,8 +17,10 @@ import (
 // Credential-internal messages. Each timer message carries the generation
 // it was armed with; a firing with a stale generation is ignored.
 type (
-	refreshDue    struct{ gen uint64 }
-	refreshGo     struct{ gen uint64 }
+	// refreshDue and refreshGo come from the pool's alarms: alarm is the
+	// refreshAlarm they were armed with (a stopped wait moves it on).
+	refreshDue    struct{ gen, alarm uint64 }
+	refreshGo     struct{ gen, alarm uint64 }
 	refreshResult struct {
 		gen        uint64
 		cred       providers.Credential
@@ -46,7 +48,6 @@ type credentialActor struct {
 	cred          providers.Credential
 	st            credState
 	windows       []providers.QuotaWindow
-	createdAt     time.Time
 	tokenRejected bool
 	outcomeSeq    uint64
 
@@ -56,7 +57,7 @@ type credentialActor struct {
 
 	refreshGen      uint64 // bumped when a refresh starts or its timer is re-armed
 	refreshLaunched time.Time
-	refreshStop     func() bool
+	refreshAlarm    uint64 // the armed refresh alarm's; bumped when it is stopped
 	coolGen         uint64
 	coolStop        func() bool
 
@@ -65,8 +66,7 @@ type credentialActor struct {
 	// the scheduler holds the slice it was sent.
 	quota     []providers.QuotaBucket
 	quotaAt   time.Time
-	quotaGen  uint64
-	quotaStop func() bool
+	quotaGen  uint64 // the armed quota alarm's; bumped when it is stopped
 	quotaBusy bool
 	// quotaOnLimit is when a limit answer last asked for a read: at most
 	// one such read per quotaReadGap, however many 429s arrive.
@@ -124,7 +124,7 @@ func (a *credentialActor) Receive(ctx actor.Context) {
 	case *Outcome:
 		a.onOutcome(ctx, msg)
 	case *refreshDue:
-		if msg.gen == a.refreshGen {
+		if msg.gen == a.refreshGen && msg.alarm == a.refreshAlarm {
 			a.startRefresh(ctx, "token expires soon")
 		}
 	case *RefreshNeeded:
@@ -138,7 +138,7 @@ func (a *credentialActor) Receive(ctx actor.Context) {
 		}
 		a.startRefresh(ctx, msg.Reason)
 	case *refreshGo:
-		if msg.gen == a.refreshGen {
+		if msg.gen == a.refreshGen && msg.alarm == a.refreshAlarm {
 			a.launchRefresh(ctx)
 		}
 	case *refreshResult:
@@ -149,7 +149,6 @@ func (a *credentialActor) Receive(ctx actor.Context) {
 		}
 	case *quotaDue:
 		if msg.gen == a.quotaGen {
-			a.quotaStop = nil
 			a.readQuota(ctx)
 			a.armQuota(ctx, a.d.quotaPoll)
 		}
@@ -186,18 +185,27 @@ func (a *credentialActor) onStarted(ctx actor.Context) {
 		panic(err) // spawned under a wrong name: a bug
 	}
 	a.id = id
-	// A local point read by primary key, on every (re)start.
-	row, err := a.d.db.Credential(a.d.lifetime, a.id)
-	if err != nil {
-		a.logger().Error("credential: load failed; stopping", zap.Error(err))
-		tellScheduler(ctx, a.d.scheduler, &CredentialChanged{ID: a.id, Removed: true})
-		ctx.Stop(ctx.Self())
-		return
+	// Alarms armed by an earlier incarnation are not this one's.
+	a.refreshAlarm = a.d.alarms.incarnation()
+	a.quotaGen = a.refreshAlarm
+	// The row the pool read at start-up, else (a restart, a credential
+	// added later) a local point read by primary key.
+	start, ok := a.d.startRows.take(a.id)
+	if !ok {
+		row, err := a.d.db.Credential(a.d.lifetime, a.id)
+		if err != nil {
+			a.logger().Error("credential: load failed; stopping", zap.Error(err))
+			tellScheduler(ctx, a.d.scheduler, &CredentialChanged{ID: a.id, Removed: true})
+			ctx.Stop(ctx.Self())
+			return
+		}
+		start.row = &row
+		if at, ok, err := a.d.db.RefreshMark(a.d.lifetime, a.id); err == nil && ok {
+			start.mark = at
+		}
 	}
-	if at, ok, err := a.d.db.RefreshMark(a.d.lifetime, a.id); err == nil && ok {
-		a.interruptedRefresh = at
-	}
-	a.apply(ctx, a.load(&row))
+	a.interruptedRefresh = start.mark
+	a.apply(ctx, a.load(start.row))
 	// The first read comes early (the scheduler learns every credential's
 	// headroom and what a request costs), spread over the interval so a
 	// pool loaded together does not read together.
@@ -214,11 +222,11 @@ func (a *credentialActor) onStarted(ctx actor.Context) {
 // state's.
 func (a *credentialActor) load(row *storage.Credential) effects {
 	a.cred = providers.Credential{
-		ID: row.ID, Provider: row.Provider, Sub: row.Sub, Email: row.Email, Account: row.Account,
+		// The pool's provider name, shared, not a copy per row.
+		ID: row.ID, Provider: a.d.provider, Sub: row.Sub, Email: row.Email, Account: row.Account,
 		Tier: row.Tier, AccessToken: row.AccessToken, RefreshToken: row.RefreshToken,
 		Expiry: row.Expiry, Extra: row.Extra,
 	}
-	a.createdAt = row.CreatedAt
 	a.tokenRejected = false
 	return a.st.load(row, a.d.clock.Now())
 }
@@ -290,16 +298,11 @@ func (a *credentialActor) setQuotaBucket(b providers.QuotaBucket, now time.Time)
 // armQuota schedules the next quota read after delay (none when reading is
 // off).
 func (a *credentialActor) armQuota(ctx actor.Context, delay time.Duration) {
-	if a.quotaStop != nil {
-		a.quotaStop()
-		a.quotaStop = nil
-	}
+	a.quotaGen++ // stops the alarm armed before
 	if a.d.quota == nil || a.d.quotaPoll <= 0 {
 		return
 	}
-	a.quotaGen++
-	self, root, gen := ctx.Self(), ctx.ActorSystem().Root, a.quotaGen
-	a.quotaStop = a.d.clock.AfterFunc(delay, func() { root.Send(self, &quotaDue{gen: gen}) })
+	a.d.alarms.after(delay, ctx.Self(), &quotaDue{gen: a.quotaGen})
 }
 
 // readQuota asks the upstream what is left of the credential's quotas, off
@@ -334,6 +337,9 @@ func (a *credentialActor) onQuotaResult(ctx actor.Context, r *quotaResult) {
 	if r.err != nil {
 		a.debug("credential: quota read failed", zap.Error(r.err))
 		return
+	}
+	for i := range r.buckets {
+		r.buckets[i].Model = internModel(r.buckets[i].Model)
 	}
 	now := a.d.clock.Now()
 	buckets := tightenBuckets(r.buckets, a.windows)
@@ -384,8 +390,8 @@ func (a *credentialActor) startRefresh(ctx actor.Context, why string) {
 		a.launchRefresh(ctx)
 		return
 	}
-	self, root, gen := ctx.Self(), ctx.ActorSystem().Root, a.refreshGen
-	a.refreshStop = a.d.clock.AfterFunc(delay, func() { root.Send(self, &refreshGo{gen: gen}) })
+	a.refreshAlarm++
+	a.d.alarms.after(delay, ctx.Self(), &refreshGo{gen: a.refreshGen, alarm: a.refreshAlarm})
 }
 
 // launchRefresh runs the token refresh and the durable save of its result
@@ -500,8 +506,8 @@ func (a *credentialActor) armRefresh(ctx actor.Context, retry time.Duration) {
 		return
 	}
 	a.refreshGen++
-	self, root, gen := ctx.Self(), ctx.ActorSystem().Root, a.refreshGen
-	a.refreshStop = a.d.clock.AfterFunc(delay, func() { root.Send(self, &refreshDue{gen: gen}) })
+	a.refreshAlarm++
+	a.d.alarms.after(delay, ctx.Self(), &refreshDue{gen: a.refreshGen, alarm: a.refreshAlarm})
 }
 
 // armCooling schedules the end of a credential-wide cooldown, when the
@@ -551,19 +557,13 @@ func (a *credentialActor) publish(ctx actor.Context) {
 	})
 }
 
-func (a *credentialActor) stopRefreshTimer() {
-	if a.refreshStop != nil {
-		a.refreshStop()
-		a.refreshStop = nil
-	}
-}
+// stopRefreshTimer stops the wait for a refresh (its alarm no longer
+// counts), not a refresh in flight.
+func (a *credentialActor) stopRefreshTimer() { a.refreshAlarm++ }
 
 func (a *credentialActor) stopTimers() {
 	a.stopRefreshTimer()
-	if a.quotaStop != nil {
-		a.quotaStop()
-		a.quotaStop = nil
-	}
+	a.quotaGen++
 	if a.coolStop != nil {
 		a.coolStop()
 		a.coolStop = nil

@@ -107,8 +107,12 @@ type effects struct {
 // reloads, dropping cooldowns that ended meanwhile. A refresh in flight is
 // kept: it will report, and one refresh runs at a time.
 func (s *credState) load(row *storage.Credential, now time.Time) effects {
-	*s = credState{status: row.Status, reason: row.StatusReason, since: row.StatusSince,
-		cooldowns: make(map[string]cooldown, len(row.Cooldowns)), refreshing: s.refreshing}
+	*s = credState{status: row.Status, reason: row.StatusReason, since: row.StatusSince, refreshing: s.refreshing}
+	if len(row.Cooldowns) > 0 {
+		// None is a nil map (extendCooldown makes one): 10,000 idle
+		// credentials do not each hold an empty one.
+		s.cooldowns = make(map[string]cooldown, len(row.Cooldowns))
+	}
 	for _, cd := range row.Cooldowns {
 		s.cooldowns[cd.Model] = cooldown{until: cd.Until, backoff: cd.Backoff, reason: cd.Reason}
 	}

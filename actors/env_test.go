@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	cmap "github.com/orcaman/concurrent-map"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -20,6 +21,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// As cmd/pollux's main sets it (the process registry's size), before
+	// any actor system exists; the tests run with what production runs.
+	cmap.SHARD_COUNT = 1
 	// protoactor starts a goroutine per dead-letter burst that lives for
 	// one throttle interval and then exits by itself; it is not ours.
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"))

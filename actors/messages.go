@@ -240,11 +240,15 @@ type Done struct{ Err error }
 // RefreshNeeded). Reply: *Done.
 type refreshRequest struct{ id int64 }
 
-// spawnCredentials starts a batch of credential actors at start-up.
-// Sender: System.Start. Receiver: pool actor. Reply: *loaded once the
-// scheduler knows every credential started so far.
+// spawnCredentials starts a page of credential actors at start-up, each
+// from its stored row (rows, read by the sender; marks are the pool's
+// refresh marks by id), so no actor reads storage to start.
+// Sender: System.Start (startCredentials), or the pool itself after a
+// restart of its own. Receiver: pool actor. Reply: *loaded once the
+// scheduler knows every credential started so far (total).
 type spawnCredentials struct {
-	ids   []int64
+	rows  []storage.Credential
+	marks map[int64]time.Time
 	total int
 }
 

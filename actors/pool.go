@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
@@ -61,6 +63,50 @@ type poolDeps struct {
 	// started is set by the pool actor's first start; a second start is a
 	// supervisor restart.
 	started atomic.Bool
+	// startRows hands credential actors the rows read for them at start.
+	startRows *startRows
+	// alarms holds the credentials' long waits (refresh, quota reads).
+	alarms *alarms
+	// models pins the canonical copies of the configured model names
+	// (internModel).
+	models []unique.Handle[string]
+}
+
+// startRows hands each credential actor spawned from a page of rows
+// (spawnCredentials) its row and refresh mark, so starting 10,000
+// credentials costs two queries per page instead of two point reads per
+// credential. An actor takes its row once, on its first start; one that
+// restarts, or was spawned otherwise, finds none and reads storage.
+type startRows struct {
+	mu   sync.Mutex
+	rows map[int64]startRow
+}
+
+type startRow struct {
+	row  *storage.Credential
+	mark time.Time
+}
+
+func newStartRows() *startRows { return &startRows{rows: make(map[int64]startRow)} }
+
+func (s *startRows) put(id int64, row *storage.Credential, mark time.Time) {
+	s.mu.Lock()
+	s.rows[id] = startRow{row: row, mark: mark}
+	s.mu.Unlock()
+}
+
+// take returns and forgets credential id's row, if one was put.
+func (s *startRows) take(id int64) (startRow, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rows[id]
+	if ok {
+		delete(s.rows, id)
+		if len(s.rows) == 0 {
+			s.rows = make(map[int64]startRow) // Go maps do not shrink
+		}
+	}
+	return r, ok
 }
 
 func (d *poolDeps) send(pid *actor.PID, msg any) { d.root.Send(pid, msg) }
@@ -96,15 +142,13 @@ type poolActor struct {
 	log        *zap.Logger
 	credProps  *actor.Props
 	children   map[int64]*actor.PID
-	byPID      map[string]int64
 	removing   map[int64]bool
 	schedStart int
 	stopping   bool
 }
 
 func newPoolActor(d *poolDeps) actor.Actor {
-	return &poolActor{d: d, log: d.log, children: make(map[int64]*actor.PID),
-		byPID: make(map[string]int64), removing: make(map[int64]bool)}
+	return &poolActor{d: d, log: d.log, children: make(map[int64]*actor.PID), removing: make(map[int64]bool)}
 }
 
 func (p *poolActor) Receive(ctx actor.Context) {
@@ -125,13 +169,18 @@ func (p *poolActor) Receive(ctx actor.Context) {
 		p.onSchedulerStarted(ctx)
 	case *disabledAfterCrash:
 		p.onDisabledAfterCrash(ctx, msg)
+	case *crash:
+		panic(fmt.Sprintf("pool %s: injected crash", p.d.provider))
 	case *actor.Terminated:
 		p.onTerminated(ctx, msg)
 	case *actor.Started:
 		p.onStarted(ctx)
-	case *actor.Stopping:
+	case *actor.Stopping, *actor.Restarting:
+		// Its children stop with this incarnation: their Terminated are
+		// no crashes (a restart read them as such and disabled every
+		// credential).
 		p.stopping = true
-	case *actor.Stopped, *actor.Restarting:
+	case *actor.Stopped:
 	default:
 		p.log.Warn("pool: unknown message", zap.String("type", typeName(msg)))
 	}
@@ -153,27 +202,22 @@ func (p *poolActor) onStarted(ctx actor.Context) {
 		p.log.Error("pool: supervisor restarted; restarting its credentials")
 		self, d := ctx.Self(), p.d
 		go func() {
-			ids, err := d.db.CredentialIDs(d.lifetime, d.provider)
-			if err != nil {
-				d.log.Error("pool: reload credential ids", zap.Error(err))
-				return
-			}
-			for start := 0; start < len(ids); start += startBatch {
-				end := min(start+startBatch, len(ids))
-				if _, err := askPool[*loaded](d.lifetime, d.sys, self, &spawnCredentials{ids: ids[start:end], total: end},
-					writeTimeout+askGrace); err != nil {
-					d.log.Error("pool: restart credentials", zap.Error(err))
-					return
-				}
+			if _, err := startCredentials(d.lifetime, d.sys, self, d.db, d.provider); err != nil {
+				d.log.Error("pool: restart credentials", zap.Error(err))
 			}
 		}()
 	}
 }
 
 func (p *poolActor) onSpawnCredentials(ctx actor.Context, m *spawnCredentials) {
-	for _, id := range m.ids {
+	for i := range m.rows {
+		id := m.rows[i].ID
 		if _, ok := p.children[id]; !ok {
+			p.d.startRows.put(id, &m.rows[i], m.marks[id])
 			p.spawnCredential(ctx, id)
+			if _, ok := p.children[id]; !ok {
+				p.d.startRows.take(id) // not spawned: nobody will take it
+			}
 		}
 	}
 	forwardToScheduler[*loaded](ctx, p.d.scheduler, &awaitLoaded{n: m.total})
@@ -186,7 +230,6 @@ func (p *poolActor) spawnCredential(ctx actor.Context, id int64) {
 		return
 	}
 	p.children[id] = pid
-	p.byPID[pid.Id] = id
 }
 
 // onAdded starts (or reloads) the credential and answers the onboarding
@@ -267,11 +310,14 @@ func (p *poolActor) onTerminated(ctx actor.Context, m *actor.Terminated) {
 		}
 		return
 	}
-	id, ok := p.byPID[m.Who.Id]
-	if !ok {
+	// A credential's id is in its name: no map from PID to id to keep.
+	id, err := credentialID(m.Who)
+	if err != nil {
 		return
 	}
-	delete(p.byPID, m.Who.Id)
+	if pid, ok := p.children[id]; !ok || pid.Id != m.Who.Id {
+		return
+	}
 	delete(p.children, id)
 	if p.removing[id] {
 		delete(p.removing, id)
@@ -377,7 +423,7 @@ func (p *Pool) Acquire(ctx context.Context, model string, o AcquireOptions) (*Le
 	if len(affinity) > MaxAffinityKeyLen {
 		affinity = AffinityKey(affinity)
 	}
-	msg := &Acquire{Model: model, Exclude: o.Exclude, Affinity: affinity, Prefer: o.Prefer,
+	msg := &Acquire{Model: internModel(model), Exclude: o.Exclude, Affinity: affinity, Prefer: o.Prefer,
 		Deadline: p.d.clock.Now().Add(wait), RequestID: o.RequestID}
 	reply, err := askScheduler[acquireReply](ctx, p.d, msg, wait+askGrace, func(late any) {
 		if l, ok := late.(*Lease); ok {

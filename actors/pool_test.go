@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -957,5 +958,37 @@ func TestQuotaReadResetTightenedByAnswers(t *testing.T) {
 	})
 	if got, want := e.snapshot()[id].Cooldowns[0].Until, reset.Add(resetGrace); !got.Equal(want) {
 		t.Fatalf("cooling until %v, want %v (the answers' reset and the grace)", got.Sub(t0), want.Sub(t0))
+	}
+}
+
+// TestPoolRestartBringsCredentialsBack: a pool supervisor that crashes is
+// restarted with its children stopped; it starts a fresh scheduler and its
+// credentials again, from storage page by page, and serves every one.
+func TestPoolRestartBringsCredentialsBack(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seed(3, nil)
+	e.start()
+	for _, id := range ids {
+		e.tap.Next(t, credentialActorID(id), "its first start", actorstest.Is[*actor.Started])
+	}
+	e.sys.sys.Root.Send(e.pool.pid, &crash{})
+	for _, id := range ids {
+		e.tap.Next(t, credentialActorID(id), "its start after the pool's restart", actorstest.Is[*actor.Started])
+	}
+	e.tap.Until(t, schedulerID, "the new scheduler knows every credential", actorstest.Is[*CredentialChanged],
+		func() bool { return len(e.snapshot()) == len(ids) })
+	var got []int64
+	var leases []*Lease
+	for range ids {
+		l := e.mustAcquire(AcquireOptions{Exclude: got})
+		got = append(got, l.Grant.CredentialID)
+		leases = append(leases, l)
+	}
+	for _, l := range leases {
+		e.pool.Report(l, providers.Outcome{Kind: providers.KindOK})
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, ids) {
+		t.Errorf("served %v after the restart, want %v", got, ids)
 	}
 }

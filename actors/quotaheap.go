@@ -321,7 +321,7 @@ func (e *schedEntry) inflightFor(model string) int {
 	if model == storage.AllModels {
 		return e.inflight
 	}
-	return e.inflightBy[model]
+	return e.inflightBy.get(model)
 }
 
 // blendCost folds a sample into a running cost estimate (0: none yet).

@@ -119,7 +119,7 @@ func (p *schedPolicy) readiness(e *schedEntry, model string, now time.Time) Read
 	}
 	for _, key := range [...]string{storage.AllModels, model} {
 		if until, ok := e.cooldowns[key]; ok && until.After(now) {
-			for _, c := range e.view.Cooldowns {
+			for _, c := range e.facts.cooldowns {
 				if c.Model == key {
 					r.Reason, r.Backoff = c.Reason, c.Backoff
 				}

@@ -88,6 +88,11 @@ type schedEntry struct {
 	refreshing bool
 	// refreshAsked is set once RefreshNeeded was sent for the current token.
 	refreshAsked bool
+	// grantedProbe says whether the latest grant was a probe; the scheduler
+	// copies it into the lease record, with the reason of the pick. (The
+	// bools sit together: padding would push the entry into a bigger size
+	// class.)
+	grantedProbe bool
 	cooldowns    map[string]time.Time
 	// pending maps model (or AllModels) to the Outcome.Seq whose effect the
 	// credential has not yet reported; the entry is not granted for it.
@@ -104,10 +109,8 @@ type schedEntry struct {
 	// waiters reaches a credential that just reset no faster than it proves
 	// it has quota; dropped once past rampDone.
 	ramp map[string]int
-	// grantedProbe says whether the latest grant was a probe; the scheduler
-	// copies it into the lease record, with the reason of the pick.
-	grantedProbe bool
-	pickReason   string
+	// pickReason is why the latest grant picked it (a Pick* constant).
+	pickReason string
 	// quota is what the upstream last reported of the credential's quotas
 	// (immutable once received); spend estimates what was spent since, per
 	// bucket model (quota routing).
@@ -122,10 +125,12 @@ type schedEntry struct {
 	// quota is spent only by requests for that model (issue 9: a Gemini
 	// credential estimated spent on one model, with a request left, while
 	// requests for the other model were in flight on it).
-	inflightBy map[string]int
+	inflightBy modelCounts
 	served     uint64
 	lastUsed   time.Time
-	view       CredentialView
+	// facts is what operators see of the credential that scheduling does
+	// not use; the rest of its view is built from the fields above.
+	facts credentialFacts
 	// elems[i] is the entry's element in queue i, nil when absent.
 	elems []*list.Element
 	// Quota routing: hpos[i] is the entry's index in rank heap i (-1 when
@@ -134,6 +139,71 @@ type schedEntry struct {
 	hpos     []int
 	ranks    []quotaRank
 	grantSeq uint64
+}
+
+// credentialFacts is the part of a CredentialView the scheduler keeps only
+// to show it: 160 bytes per credential where the whole view, most of it a
+// copy of the entry's own fields, took 312.
+type credentialFacts struct {
+	email, tier, statusReason, lastError string
+	statusSince, quotaAt                 time.Time
+	cooldowns                            []storage.Cooldown
+	windows                              []providers.QuotaWindow
+}
+
+func factsOf(v *CredentialView) credentialFacts {
+	return credentialFacts{email: v.Email, tier: v.Tier, statusReason: v.StatusReason, lastError: v.LastError,
+		statusSince: v.StatusSince, quotaAt: v.QuotaAt, cooldowns: v.Cooldowns, windows: v.Windows}
+}
+
+// view is what operators see of the credential (provider names its pool).
+func (e *schedEntry) view(provider string) CredentialView {
+	f := &e.facts
+	return CredentialView{
+		ID: e.id, Provider: provider, Email: f.email, Account: e.account, Tier: f.tier,
+		Status: e.status, StatusReason: f.statusReason, StatusSince: f.statusSince,
+		Expiry: e.expiry, Refreshing: e.refreshing, Cooldowns: f.cooldowns, LastError: f.lastError,
+		Windows: f.windows, Quota: e.quota, QuotaAt: f.quotaAt,
+		InFlight: e.inflight, Served: e.served, LastUsed: e.lastUsed,
+	}
+}
+
+// modelCounts counts per model: a credential serves a model or two, so a
+// short slice, not a map (a map of one entry costs ~250 bytes).
+type modelCounts []modelCount
+
+type modelCount struct {
+	model string
+	n     int
+}
+
+func (c modelCounts) get(model string) int {
+	for _, mc := range c {
+		if mc.model == model {
+			return mc.n
+		}
+	}
+	return 0
+}
+
+func (c *modelCounts) add(model string) {
+	for i := range *c {
+		if (*c)[i].model == model {
+			(*c)[i].n++
+			return
+		}
+	}
+	*c = append(*c, modelCount{model: model, n: 1})
+}
+
+// release counts one off model (never below zero).
+func (c modelCounts) release(model string) {
+	for i := range c {
+		if c[i].model == model && c[i].n > 0 {
+			c[i].n--
+			return
+		}
+	}
 }
 
 func (e *schedEntry) alive() bool {
@@ -392,7 +462,8 @@ func (p *schedPolicy) upsert(c *CredentialChanged, now time.Time) (*schedEntry, 
 		}
 	}
 	e.pid, e.status, e.token, e.account, e.extra = c.PID, c.Status, c.AccessToken, c.Account, c.Extra
-	e.expiry, e.refreshing, e.cooldowns, e.view = c.Expiry, c.Refreshing, c.Cooldowns, c.View
+	e.expiry, e.refreshing, e.cooldowns = c.Expiry, c.Refreshing, c.Cooldowns
+	e.facts = factsOf(&c.View)
 	if p.routing == routeQuota && !sameQuota(e.quota, c.Quota) {
 		e.observeQuota(c.Quota, c.OutcomeSeq)
 	}
@@ -452,9 +523,7 @@ func (p *schedPolicy) release(e *schedEntry, model string, o providers.Outcome, 
 	if e.inflight > 0 {
 		e.inflight--
 	}
-	if e.inflightBy[model] > 0 {
-		e.inflightBy[model]--
-	}
+	e.inflightBy.release(model)
 	if o.Kind == providers.KindOK && len(e.spend) > 0 {
 		e.countSpent(model, seq, now)
 	}
@@ -611,10 +680,7 @@ func (p *schedPolicy) pickEnding(a *Acquire, now time.Time, d time.Duration) *sc
 
 func (p *schedPolicy) grant(e *schedEntry, mi int, model string, now time.Time) *schedEntry {
 	e.inflight++
-	if e.inflightBy == nil {
-		e.inflightBy = make(map[string]int, 2)
-	}
-	e.inflightBy[model]++
+	e.inflightBy.add(model)
 	e.served++
 	e.lastUsed = now
 	e.grantedProbe = false

@@ -883,10 +883,13 @@ func TestLastRequestWaitsForInflight(t *testing.T) {
 // setInflight puts n requests for model in flight on e, as grants would.
 func setInflight(e *schedEntry, model string, n int) {
 	e.inflight = n
-	if e.inflightBy == nil {
-		e.inflightBy = make(map[string]int)
+	for i := range e.inflightBy {
+		if e.inflightBy[i].model == model {
+			e.inflightBy[i].n = n
+			return
+		}
 	}
-	e.inflightBy[model] = n
+	e.inflightBy = append(e.inflightBy, modelCount{model: model, n: n})
 }
 
 // TestQuotaEstimateCountsInflightPerModel: a model's own quota is spent only
@@ -1047,7 +1050,7 @@ func TestQuotaRecheck(t *testing.T) {
 				p.release(e, "m", ok, seq, false, t0)
 			}
 			for range tc.inflight {
-				setInflight(e, "m", e.inflightBy["m"]+1)
+				setInflight(e, "m", e.inflightBy.get("m")+1)
 			}
 			for i, want := range tc.want {
 				if got := p.quotaRecheck(e, "m", t0); got != want {

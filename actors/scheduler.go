@@ -186,7 +186,7 @@ func (s *schedulerActor) lease(e *schedEntry, model string) *Lease {
 		Model: model,
 		Pick:  e.pickReason,
 		Grant: providers.Grant{CredentialID: e.id, AccessToken: e.token, Account: e.account, Extra: e.extra,
-			Email: e.view.Email, LeaseID: s.leaseSeq},
+			Email: e.facts.email, LeaseID: s.leaseSeq},
 	}
 }
 
@@ -543,9 +543,7 @@ func (s *schedulerActor) checkLoaded(ctx actor.Context) {
 func (s *schedulerActor) snapshot() *Snapshot {
 	out := &Snapshot{Credentials: make([]CredentialView, 0, len(s.policy.entries)), Waiting: s.waiters.Len()}
 	for _, e := range s.policy.entries {
-		v := e.view
-		v.InFlight, v.Served, v.LastUsed = e.inflight, e.served, e.lastUsed
-		out.Credentials = append(out.Credentials, v)
+		out.Credentials = append(out.Credentials, e.view(s.d.provider))
 	}
 	sort.Slice(out.Credentials, func(i, j int) bool { return out.Credentials[i].ID < out.Credentials[j].ID })
 	return out

@@ -128,11 +128,6 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 			s.abort()
 			return nil, fmt.Errorf("actors: pool %q configured twice", spec.Name)
 		}
-		ids, err := d.DB.CredentialIDs(ctx, spec.Name)
-		if err != nil {
-			s.abort()
-			return nil, fmt.Errorf("actors: load %s credentials: %w", spec.Name, err)
-		}
 		pd := &poolDeps{
 			provider: spec.Name, authority: spec.Authority, db: d.DB, clock: d.Clock,
 			limiter: newLimiter(spec.Config), log: log.With(zap.String(fieldProvider, spec.Name)),
@@ -143,6 +138,9 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 			refreshTimeout: d.RefreshTimeout,
 			routing:        routingOf(spec.Config.Routing),
 			tap:            d.Tap,
+			startRows:      newStartRows(),
+			alarms:         newAlarms(d.Clock, asys.Root.Send),
+			models:         pinModels(spec.Config.ModelList),
 		}
 		if qr, ok := spec.Authority.(providers.QuotaReader); ok && spec.Config.QuotaPollSecs > 0 {
 			pd.quota, pd.quotaPoll = qr, time.Duration(spec.Config.QuotaPollSecs)*time.Second
@@ -157,11 +155,12 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 		s.poolPIDs = append(s.poolPIDs, pid)
 		s.pools[spec.Name] = &Pool{d: pd, pid: pid, queueTimeout: spec.Config.QueueTimeout(),
 			retryMax: spec.Config.RetryMaxTimes}
-		if err := startCredentials(ctx, asys, pid, ids); err != nil {
+		n, err := startCredentials(ctx, asys, pid, d.DB, spec.Name)
+		if err != nil {
 			s.abort()
 			return nil, fmt.Errorf("actors: load %s pool: %w", spec.Name, err)
 		}
-		log.Info("pool ready", zap.String(fieldProvider, spec.Name), zap.Int("credentials", len(ids)))
+		log.Info("pool ready", zap.String(fieldProvider, spec.Name), zap.Int("credentials", n))
 	}
 	return s, nil
 }
@@ -181,24 +180,41 @@ func (s *System) PutSetting(ctx context.Context, key string, value []byte) error
 	return p.Err
 }
 
-// startBatch is how many credential actors start at once: each loads its
-// row on its own goroutine, and 10,000 at a time would cost 10,000 stacks.
-const startBatch = 256
+// startBatch is how many credential actors start at once: the rows of one
+// page are read in two queries and held until their actors have taken them.
+const startBatch = 512
 
-// startCredentials starts the pool's credential actors batch by batch and
-// returns once the scheduler knows all of them, so traffic is only accepted
-// on a complete pool. The first request goes through the pool actor, whose
-// mailbox handles Started (which spawns the scheduler) before it.
-func startCredentials(ctx context.Context, asys *actor.ActorSystem, pool *actor.PID, ids []int64) error {
+// startCredentials starts the pool's credential actors page by page (each
+// page's rows read in one snapshot, handed to the actors as they spawn) and
+// returns how many, once the scheduler knows all of them, so traffic is only
+// accepted on a complete pool. The first request goes through the pool
+// actor, whose mailbox handles Started (which spawns the scheduler) before
+// it.
+func startCredentials(ctx context.Context, asys *actor.ActorSystem, pool *actor.PID, db *storage.DB, provider string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	for start := 0; start == 0 || start < len(ids); start += startBatch {
-		end := min(start+startBatch, len(ids))
-		if _, err := askPool[*loaded](ctx, asys, pool, &spawnCredentials{ids: ids[start:end], total: end}, startTimeout); err != nil {
-			return err
-		}
+	marks, err := db.RefreshMarks(ctx, provider)
+	if err != nil {
+		return 0, err
 	}
-	return nil
+	total := 0
+	for after, first := int64(0), true; ; first = false {
+		rows, err := db.CredentialPage(ctx, provider, after, startBatch)
+		if err != nil {
+			return total, err
+		}
+		if len(rows) == 0 && !first {
+			return total, nil
+		}
+		total += len(rows)
+		if _, err := askPool[*loaded](ctx, asys, pool, &spawnCredentials{rows: rows, marks: marks, total: total}, startTimeout); err != nil {
+			return total, err
+		}
+		if len(rows) < startBatch {
+			return total, nil
+		}
+		after = rows[len(rows)-1].ID
+	}
 }
 
 // Pool returns the named provider's pool, or nil.
@@ -227,6 +243,9 @@ func (s *System) Stop(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("stop pool %s: %w", pid.Id, err))
 		}
 	}
+	for _, p := range s.pools {
+		p.d.alarms.close()
+	}
 	// The member keys' last counts go before persistence stops.
 	s.keys.stopFlushing()
 	if err := waitFuture(ctx, s.sys.Root.PoisonFuture(s.persistence)); err != nil {
@@ -241,6 +260,9 @@ func (s *System) abort() {
 	s.cancel()
 	for _, pid := range s.poolPIDs {
 		_ = s.sys.Root.PoisonFuture(pid).Wait()
+	}
+	for _, p := range s.pools {
+		p.d.alarms.close()
 	}
 	if s.keys != nil {
 		s.keys.stopFlushing()

@@ -136,9 +136,34 @@ func (db *DB) Credentials(ctx context.Context, provider string) ([]Credential, e
 	return creds, nil
 }
 
-// CredentialIDs lists the ids of provider's credentials, ascending. The pool
-// starts one actor per id and each loads its own row, so start-up never
-// holds every row in memory at once.
+// CredentialPage reads up to limit credentials of provider whose ids are
+// above after, ordered by id, with their cooldowns, in one read snapshot.
+// Start-up loads a pool page by page: two queries per page instead of a
+// point read per credential. NOT INDEXED keeps both on id ranges: with the
+// provider index SQLite sorted all of a provider's rows for every page.
+func (db *DB) CredentialPage(ctx context.Context, provider string, after int64, limit int) ([]Credential, error) {
+	var creds []Credential
+	err := inTx(ctx, db.reader, func(tx *sql.Tx) error {
+		var err error
+		creds, err = db.queryCredentials(ctx, tx,
+			`SELECT `+credentialColumns+` FROM credentials NOT INDEXED WHERE provider = ? AND id > ? ORDER BY id LIMIT ?`,
+			[]any{provider, after, limit})
+		if err != nil || len(creds) == 0 {
+			return err
+		}
+		return attachCooldowns(ctx, tx, `SELECT cd.credential_id, cd.model, cd.until_ms, cd.backoff, cd.reason
+			FROM cooldowns cd JOIN credentials c NOT INDEXED ON c.id = cd.credential_id
+			WHERE c.provider = ? AND cd.credential_id > ? AND cd.credential_id <= ?
+			ORDER BY cd.credential_id, cd.model`,
+			[]any{provider, after, creds[len(creds)-1].ID}, creds)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: credentials of %s after %d: %w", provider, after, err)
+	}
+	return creds, nil
+}
+
+// CredentialIDs lists the ids of provider's credentials, ascending.
 func (db *DB) CredentialIDs(ctx context.Context, provider string) ([]int64, error) {
 	rows, err := db.reader.QueryContext(ctx, `SELECT id FROM credentials WHERE provider = ? ORDER BY id`, provider)
 	if err != nil {

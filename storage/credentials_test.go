@@ -488,3 +488,53 @@ func TestCredentialIDs(t *testing.T) {
 		})
 	}
 }
+
+// TestCredentialPage: paging through one provider's credentials gives every
+// row once, in id order, each with exactly its own cooldowns (a page's
+// cooldown query is bounded by the page's ids), and the other provider's
+// rows never.
+func TestCredentialPage(t *testing.T) {
+	db := storagetestDB(t)
+	const n = 1000
+	insertMany(t, db, n)
+	for _, limit := range []int{1, 7, 256, 2000} {
+		t.Run(fmt.Sprint("limit=", limit), func(t *testing.T) {
+			var got []storage.Credential
+			after := int64(0)
+			for pages := 0; ; pages++ {
+				if pages > n {
+					t.Fatal("paging does not end")
+				}
+				page, err := db.CredentialPage(t.Context(), "codex", after, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) > limit {
+					t.Fatalf("page of %d rows, limit %d", len(page), limit)
+				}
+				if len(page) == 0 {
+					break
+				}
+				got = append(got, page...)
+				after = page[len(page)-1].ID
+			}
+			if len(got) != n/2 {
+				t.Fatalf("paged %d codex rows, want %d", len(got), n/2)
+			}
+			for i, c := range got {
+				if c.Provider != "codex" {
+					t.Fatalf("row %d is a %s credential", i, c.Provider)
+				}
+				if i > 0 && c.ID <= got[i-1].ID {
+					t.Fatalf("row %d: id %d after %d, want ascending", i, c.ID, got[i-1].ID)
+				}
+				if diff := cmp.Diff(wantCooldowns(c.Sub), c.Cooldowns); diff != "" {
+					t.Fatalf("credential %s cooldowns (-want +got):\n%s", c.Sub, diff)
+				}
+				if c.RefreshToken.Reveal() != "rt-"+c.Sub {
+					t.Fatalf("credential %s: refresh token not read back", c.Sub)
+				}
+			}
+		})
+	}
+}

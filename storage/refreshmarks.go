@@ -41,3 +41,26 @@ func (db *DB) RefreshMark(ctx context.Context, id int64) (at time.Time, ok bool,
 	}
 	return fromMS(ms), true, nil
 }
+
+// RefreshMarks returns the refresh marks of provider's credentials by id
+// (usually none): start-up reads them once instead of once per credential.
+func (db *DB) RefreshMarks(ctx context.Context, provider string) (map[int64]time.Time, error) {
+	rows, err := db.reader.QueryContext(ctx, `SELECT m.credential_id, m.started_ms FROM refresh_marks m
+		JOIN credentials c ON c.id = m.credential_id WHERE c.provider = ?`, provider)
+	if err != nil {
+		return nil, fmt.Errorf("storage: refresh marks: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	marks := make(map[int64]time.Time)
+	for rows.Next() {
+		var id, ms int64
+		if err := rows.Scan(&id, &ms); err != nil {
+			return nil, fmt.Errorf("storage: refresh marks: %w", err)
+		}
+		marks[id] = fromMS(ms)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: refresh marks: %w", err)
+	}
+	return marks, nil
+}
