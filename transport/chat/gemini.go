@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -168,8 +169,8 @@ func toGemini(r *request) ([]byte, error) {
 			if name == "" {
 				return nil, badField(sprintf("messages[%d].tool_call_id", i), "%q answers no tool call of an earlier assistant message", m.ToolCallID)
 			}
-			out, _ := json.Marshal(map[string]string{"output": t})
 			c.Role = "user"
+			out := toolResponse(t)
 			c.Parts = []gPart{{FunctionResponse: &gFunctionResponse{ID: m.ToolCallID, Name: name, Response: out}}}
 		}
 		if len(c.Parts) == 0 {
@@ -421,4 +422,16 @@ func (s *geminiStream) event(inner []byte, dst []byte) ([]byte, error) {
 		s.finish = geminiFinish(c.FinishReason, s.calls > 0)
 	}
 	return dst, nil
+}
+
+// toolResponse is a tool message's content as a functionResponse's
+// response, which Gemini wants to be an object: content that is a JSON
+// object goes as that object (a tool that answers JSON keeps its
+// structure), anything else as {"output": content}.
+func toolResponse(content string) json.RawMessage {
+	if trimmed := bytes.TrimSpace([]byte(content)); len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(trimmed) {
+		return trimmed
+	}
+	out, _ := json.Marshal(map[string]string{"output": content})
+	return out
 }
