@@ -669,7 +669,7 @@ func testOpenAIChatAt(t *testing.T, node, pool, basePath string) {
 		t.Fatalf("%s: %d upstream generate calls, want 6", prefix, len(bodies))
 	}
 	wants := map[string][]string{
-		"gemini": {`"functionResponse":{"id":"` + toolCallID + `","name":"get_weather","response":{"output":"{\"sky\":\"sunny\"}"}}`,
+		"gemini": {`"functionResponse":{"id":"` + toolCallID + `","name":"get_weather","response":{"sky":"sunny"}}`,
 			`"thoughtSignature":"c2ln"`, `"responseSchema":{"properties":{"text":{"type":"string"}},"required":["text"],"type":"object"}`},
 		"codex": {`"type":"function_call_output","call_id":"` + toolCallID + `"`, `"format":{"type":"json_schema","name":"greeting"`},
 	}[pool]
