@@ -35,8 +35,11 @@ type options struct {
 	// Floor mode (floor.go): path names a benchmark request built under
 	// -url; floor sends it in the upstream's wire format straight at the
 	// simulator; upstreamPID is sampled alongside pid.
-	path        string
-	floor       bool
+	path  string
+	floor bool
+	// bare sends the floor's request to -url, cmd/bareproxy in front of
+	// the simulator (the reference proxy).
+	bare        bool
 	project     string
 	upstreamPID int
 	// compare lists the summary files of -compare.
@@ -77,9 +80,10 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.metrics, "metrics", "", "soak mode: the target's Prometheus metrics URL (loopback only; sent the -header values)")
 	fs.StringVar(&o.path, "path", "", "a benchmark request ("+pathNames()+"); -url is then the target's base URL (http://host:port)")
 	fs.BoolVar(&o.floor, "floor", false, "with -path: send the request Pollux would send upstream straight at cmd/upstreamsim (the floor)")
+	fs.BoolVar(&o.bare, "bare", false, "with -path: send the floor's request through cmd/bareproxy at -url (the reference net/http proxy)")
 	fs.StringVar(&o.project, "project", "", "with -path and -floor on a Gemini path: the Code Assist project of the envelope")
 	fs.IntVar(&o.upstreamPID, "upstream-pid", 0, "a second process (the simulator behind Pollux) whose CPU time and RSS to sample")
-	compare := fs.Bool("compare", false, "read the -json summaries of -path runs from the files named as arguments and print Pollux / floor per path")
+	compare := fs.Bool("compare", false, "read the -json summaries of -path runs from the files named as arguments and print Pollux / floor (and the bare proxy's figures) per path")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -96,7 +100,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
 	if o.path != "" {
-		u, b, stream, err := pathRequest(o.path, o.floor, o.url, o.project)
+		u, b, stream, err := pathRequest(o.path, o.floor || o.bare, o.url, o.project)
 		if err != nil {
 			errs = append(errs, err)
 		} else {
@@ -105,8 +109,8 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 				body = string(b)
 			}
 		}
-	} else if o.floor || o.project != "" {
-		errs = append(errs, errors.New("-floor and -project go with -path"))
+	} else if o.floor || o.bare || o.project != "" {
+		errs = append(errs, errors.New("-floor, -bare and -project go with -path"))
 	}
 	if o.upstreamPID < 0 {
 		errs = append(errs, errors.New("-upstream-pid must not be negative"))

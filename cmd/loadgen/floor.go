@@ -18,6 +18,10 @@ import (
 const (
 	targetPollux = "pollux"
 	targetFloor  = "floor"
+	// targetBare: the floor's request through cmd/bareproxy, the least a
+	// net/http proxy does, so Pollux / floor splits into bare / floor and
+	// Pollux / bare.
+	targetBare = "bare"
 )
 
 // Simulator mounts (cmd/upstreamsim) and the models of the benchmark.
@@ -141,6 +145,15 @@ type floorRow struct {
 	// simulator's.
 	PolluxRSS float64 `json:"pollux_peak_rss_mib"`
 	FloorRSS  float64 `json:"floor_peak_rss_mib"`
+	// BareCPU is cmd/bareproxy's CPU per request; BareRatio BareCPU /
+	// FloorCPU per round (what any net/http proxy costs) and OverBare
+	// PolluxCPU / BareCPU per round (what Pollux adds to that);
+	// BareAddedP50 the reference proxy's latency minus the floor's at
+	// concurrency 1. Zero without -bare runs.
+	BareCPU      float64 `json:"bare_cpu_ms_per_request,omitempty"`
+	BareRatio    spread  `json:"bare_cpu_ratio,omitzero"`
+	OverBare     spread  `json:"pollux_over_bare,omitzero"`
+	BareAddedP50 spread  `json:"bare_added_p50_ms,omitzero"`
 	// Intact is the share of Pollux's 2xx streams that ended with their
 	// terminal event (1 for unary paths with no errors).
 	Intact float64 `json:"intact"`
@@ -171,11 +184,11 @@ func spreadOf(xs []float64) spread {
 // order they were run, and computes the ratios. Runs at concurrency 1 give
 // the latency figures; the others the CPU figures.
 func compareRuns(runs []Summary) ([]floorRow, error) {
-	type group struct{ floorLoad, polluxLoad, floorC1, polluxC1 []Summary }
+	type group struct{ floorLoad, polluxLoad, bareLoad, floorC1, polluxC1, bareC1 []Summary }
 	groups := map[string]*group{}
 	var order []string
 	for _, s := range runs {
-		if s.Path == "" || s.Target != targetFloor && s.Target != targetPollux {
+		if s.Path == "" || s.Target != targetFloor && s.Target != targetPollux && s.Target != targetBare {
 			return nil, fmt.Errorf("a summary without -path and a target (%q, %q): run loadgen with -path", s.Path, s.Target)
 		}
 		g := groups[s.Path]
@@ -189,6 +202,10 @@ func compareRuns(runs []Summary) ([]floorRow, error) {
 			g.floorC1 = append(g.floorC1, s)
 		case s.Target == targetFloor:
 			g.floorLoad = append(g.floorLoad, s)
+		case s.Target == targetBare && s.Concurrency == 1:
+			g.bareC1 = append(g.bareC1, s)
+		case s.Target == targetBare:
+			g.bareLoad = append(g.bareLoad, s)
 		case s.Concurrency == 1:
 			g.polluxC1 = append(g.polluxC1, s)
 		default:
@@ -223,6 +240,21 @@ func compareRuns(runs []Summary) ([]floorRow, error) {
 			p99 = append(p99, g.polluxC1[i].Latency.P99-g.floorC1[i].Latency.P99)
 		}
 		row.AddedP50, row.AddedP99 = spreadOf(p50), spreadOf(p99)
+		var bareCPU, bareRatio, overBare, bareP50 []float64
+		for i := range min(len(g.floorLoad), len(g.polluxLoad), len(g.bareLoad)) {
+			b := g.bareLoad[i].Process
+			if b == nil || b.CPUPerRequest <= 0 {
+				return nil, fmt.Errorf("path %s: bare runs need -pid (cmd/bareproxy's)", path)
+			}
+			bareCPU = append(bareCPU, b.CPUPerRequest)
+			bareRatio = append(bareRatio, b.CPUPerRequest/g.floorLoad[i].Process.CPUPerRequest)
+			overBare = append(overBare, g.polluxLoad[i].Process.CPUPerRequest/b.CPUPerRequest)
+		}
+		for i := range min(len(g.floorC1), len(g.bareC1)) {
+			bareP50 = append(bareP50, g.bareC1[i].Latency.P50-g.floorC1[i].Latency.P50)
+		}
+		row.BareCPU = spreadOf(bareCPU).Median
+		row.BareRatio, row.OverBare, row.BareAddedP50 = spreadOf(bareRatio), spreadOf(overBare), spreadOf(bareP50)
 		ok, total := 0, 0
 		for _, s := range slices.Concat(g.polluxLoad, g.polluxC1) {
 			if s.Process != nil {
@@ -299,12 +331,13 @@ func runCompare(files []string, asJSON bool, w io.Writer) error {
 // writeFloorTable prints rows as the README's performance table.
 func writeFloorTable(w io.Writer, rows []floorRow) error {
 	var b strings.Builder
-	b.WriteString("| path | floor CPU/req (simulator) | Pollux CPU/req | Pollux / floor | (Pollux + simulator) / floor | added p50 / p99 at C=1 | Pollux peak RSS | intact |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| path | floor CPU/req (simulator) | Pollux CPU/req | Pollux / floor | bare proxy / floor | Pollux / bare proxy | (Pollux + simulator) / floor | added p50 / p99 at C=1 | bare proxy added p50 | Pollux peak RSS | intact |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %.3f ms | %.3f ms | %s | %s | %s / %s ms | %.0f MiB | %.1f %% |\n",
-			r.Path, r.FloorCPU, r.PolluxCPU, ratioText(r.CPURatio), ratioText(r.SystemRatio),
-			addedText(r.AddedP50), addedText(r.AddedP99), r.PolluxRSS, 100*r.Intact)
+		fmt.Fprintf(&b, "| %s | %.3f ms | %.3f ms | %s | %s | %s | %s | %s / %s ms | %s ms | %.0f MiB | %.1f %% |\n",
+			r.Path, r.FloorCPU, r.PolluxCPU, ratioText(r.CPURatio), ratioText(r.BareRatio), ratioText(r.OverBare),
+			ratioText(r.SystemRatio), addedText(r.AddedP50), addedText(r.AddedP99), addedText(r.BareAddedP50),
+			r.PolluxRSS, 100*r.Intact)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

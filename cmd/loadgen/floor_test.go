@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -90,7 +92,17 @@ func TestFloorAgainstFakes(t *testing.T) {
 			if path != "gunary" && (s.Stream == nil || s.Stream.Complete != 6) {
 				t.Fatalf("streams: %+v, want 6 complete", s.Stream)
 			}
+			// -bare sends the same request (to a reference proxy in
+			// front of the simulator; here the fakes themselves) and
+			// labels the run for -compare.
+			args[2] = "-bare"
+			if s := runJSON(t, args...); s.OK != 6 || s.Target != targetBare {
+				t.Fatalf("-bare summary: ok %d of %d (first error %q), target %q", s.OK, s.Requests, s.FirstError, s.Target)
+			}
 		})
+	}
+	if _, err := parseFlags([]string{"-url", ts.URL, "-bare"}, io.Discard); err == nil {
+		t.Error("-bare without -path was accepted")
 	}
 }
 
@@ -154,7 +166,7 @@ func TestCompareRuns(t *testing.T) {
 	if err := writeFloorTable(&out, rows); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "| gstream | 0.200 ms | 0.300 ms | 1.50× (1.00–3.00, n=3) | 2.55× (2.00–4.00, n=3) | +0.30 / +0.60 ms | 44 MiB | 90.0 % |") {
+	if !strings.Contains(out.String(), "| gstream | 0.200 ms | 0.300 ms | 1.50× (1.00–3.00, n=3) | — | — | 2.55× (2.00–4.00, n=3) | +0.30 / +0.60 ms | — ms | 44 MiB | 90.0 % |") {
 		t.Errorf("table:\n%s", out.String())
 	}
 
@@ -163,6 +175,58 @@ func TestCompareRuns(t *testing.T) {
 	}
 	if _, err := compareRuns([]Summary{floor("g", 8, 0, 0, 0), pollux("g", 8, 0.1, 0, 0, 0, 1)}); err == nil {
 		t.Error("a floor run without CPU was compared")
+	}
+}
+
+// TestCompareRunsWithBare: runs through the reference proxy split Pollux /
+// floor into bare / floor and Pollux / bare, round by round.
+func TestCompareRunsWithBare(t *testing.T) {
+	run := func(target string, c int, cpu, p50 float64) Summary {
+		return Summary{Path: "cunary", Target: target, Concurrency: c, Requests: 10, OK: 10,
+			Latency: Quantiles{P50: p50}, Process: proc(cpu, 20)}
+	}
+	runs := []Summary{
+		run(targetFloor, 32, 0.10, 0), run(targetBare, 32, 0.20, 0), run(targetPollux, 32, 0.24, 0),
+		run(targetFloor, 1, 0, 1.0), run(targetBare, 1, 0, 1.2), run(targetPollux, 1, 0, 1.5),
+		run(targetFloor, 32, 0.20, 0), run(targetBare, 32, 0.30, 0), run(targetPollux, 32, 0.60, 0),
+		run(targetFloor, 1, 0, 1.0), run(targetBare, 1, 0, 1.4), run(targetPollux, 1, 0, 1.6),
+	}
+	rows, err := compareRuns(runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 {
+		t.Fatalf("%d rows, want 1", len(rows))
+	}
+	r := rows[0]
+	approx := cmp.Comparer(func(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 })
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"BareCPU", r.BareCPU, 0.25},
+		// 0.20/0.10 and 0.30/0.20.
+		{"BareRatio", r.BareRatio, spread{Median: 1.75, Min: 1.5, Max: 2, N: 2}},
+		// 0.24/0.20 and 0.60/0.30.
+		{"OverBare", r.OverBare, spread{Median: 1.6, Min: 1.2, Max: 2, N: 2}},
+		{"BareAddedP50", r.BareAddedP50, spread{Median: 0.3, Min: 0.2, Max: 0.4, N: 2}},
+		{"AddedP50", r.AddedP50, spread{Median: 0.55, Min: 0.5, Max: 0.6, N: 2}},
+	} {
+		if diff := cmp.Diff(c.want, c.got, approx); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", c.name, diff)
+		}
+	}
+	var out bytes.Buffer
+	if err := writeFloorTable(&out, rows); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "| 1.75× (1.50–2.00, n=2) | 1.60× (1.20–2.00, n=2) |") || !strings.Contains(out.String(), "| +0.30 ms |") {
+		t.Errorf("table:\n%s", out.String())
+	}
+	bad := slices.Clone(runs)
+	bad[1].Process = nil
+	if _, err := compareRuns(bad); err == nil {
+		t.Error("a bare run without CPU was compared")
 	}
 }
 
@@ -202,7 +266,7 @@ func TestCompareFromFiles(t *testing.T) {
 	if err := run(t.Context(), []string{"-compare", name}, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "| gunary | 0.100 ms | 0.120 ms | 1.20× (1.20–1.20, n=1) | — | — / — ms | 30 MiB | 100.0 % |") {
+	if !strings.Contains(out.String(), "| gunary | 0.100 ms | 0.120 ms | 1.20× (1.20–1.20, n=1) | — | — | — | — / — ms | — ms | 30 MiB | 100.0 % |") {
 		t.Errorf("-compare printed:\n%s", out.String())
 	}
 	if err := run(t.Context(), []string{"-compare"}, &out); err == nil {

@@ -105,7 +105,10 @@ func summarize(o options, t *tally, elapsed time.Duration) Summary {
 	}
 	if o.path != "" {
 		s.Target = targetPollux
-		if o.floor {
+		switch {
+		case o.bare:
+			s.Target = targetBare
+		case o.floor:
 			s.Target = targetFloor
 		}
 	}
