@@ -92,6 +92,9 @@ type sseWriter struct {
 	started   bool
 	// unflushed: bytes were written since the last flush.
 	unflushed bool
+	// sent: a flush sent the headers; a last event may then go with the
+	// response's end.
+	sent bool
 	// lastFlush is when the client last got bytes; a keep-alive is due
 	// keepAlive after it.
 	lastFlush time.Time
@@ -133,7 +136,7 @@ func (sw *sseWriter) write(b []byte) error {
 
 // flush sends what was written to the client. The caller holds mu.
 func (sw *sseWriter) flush() error {
-	sw.unflushed = false
+	sw.unflushed, sw.sent = false, true
 	sw.lastFlush = time.Now()
 	return sw.rc.Flush()
 }
@@ -153,15 +156,21 @@ func (sw *sseWriter) writeNoFlush(b []byte) error {
 
 // emit writes one event's client bytes; more says another event of the
 // same burst is already buffered, so the flush waits for the burst's last.
-func (sw *sseWriter) emit(out []byte, more bool) error {
+// last says no event follows (the codec ended the stream, or the upstream's
+// end was already read): once the client has its headers, those bytes are
+// not flushed here but left to the handler's return, which sends them with
+// the response's end in one write (net/http's closing chunk would otherwise
+// follow in a write of its own). Nothing waits on the upstream either way.
+func (sw *sseWriter) emit(out []byte, more, last bool) error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
+	hold := more || (last && sw.sent)
 	switch {
-	case len(out) > 0 && more:
+	case len(out) > 0 && hold:
 		return sw.writeNoFlush(out)
 	case len(out) > 0:
 		return sw.write(out)
-	case sw.unflushed && !more:
+	case sw.unflushed && !hold:
 		// The codec skipped the last buffered event: what the burst
 		// wrote before it goes out now, not with the next event or
 		// keep-alive.
@@ -170,10 +179,15 @@ func (sw *sseWriter) emit(out []byte, more bool) error {
 	return nil
 }
 
-// writeTail writes the codec's terminal bytes once the pump has ended.
+// writeTail writes the codec's terminal bytes once the pump has ended,
+// like a last event: with the response's end when the client already has
+// its headers.
 func (sw *sseWriter) writeTail(b []byte) error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
+	if sw.sent {
+		return sw.writeNoFlush(b)
+	}
 	return sw.write(b)
 }
 
@@ -261,7 +275,8 @@ func (r *Relay) pump(ctx context.Context, sw *sseWriter, reply *Reply, codec Cod
 			return err
 		}
 		sw.buf = out[:0]
-		if err := sw.emit(out, !done && rd.Ready()); err != nil {
+		more := !done && rd.Ready()
+		if err := sw.emit(out, more, done || (!more && rd.Ended())); err != nil {
 			return ErrClientGone
 		}
 		if done {
