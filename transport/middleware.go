@@ -10,6 +10,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
+
+	"github.com/pollux-gateway/pollux/transport/relay"
 )
 
 // Log field keys used by transport.
@@ -75,18 +77,18 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 // one up otherwise; either way the response carries it.
 func (s *Server) assignRequestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		id := c.Request().Header.Get(relay.HeaderRequestID)
 		if !saneRequestID(id) {
 			id = rand.Text()
 		}
-		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		c.Response().Header().Set(relay.HeaderRequestID, id)
 		return next(c)
 	}
 }
 
 // requestID returns the id assignRequestID gave the request.
 func requestID(c echo.Context) string {
-	return c.Response().Header().Get(echo.HeaderXRequestID)
+	return c.Response().Header().Get(relay.HeaderRequestID)
 }
 
 // saneRequestID reports whether id is 1 to 128 characters of [A-Za-z0-9._-],

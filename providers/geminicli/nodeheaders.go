@@ -66,13 +66,13 @@ const (
 // for the SSE stream (gaxios sets no Accept for responseType stream, so
 // node-fetch's default stands).
 func (c *Client) setGaxiosHeaders(h http.Header, token, model, accept string) {
-	h.Set("Accept", accept)
-	h.Set("Accept-Encoding", nodeFetchAcceptEncoding)
-	h.Set("Authorization", "Bearer "+token)
-	h.Set("Connection", "keep-alive")
-	h.Set("Content-Type", "application/json")
-	h.Set("User-Agent", c.userAgent(model)+" "+authLibraryProduct+c.authLibVersion)
-	h.Set("X-Goog-Api-Client", "gl-node/"+c.nodeVersion)
+	// The values share one backing array (one allocation, not one per
+	// header); the names are canonical, as Header.Set would store them.
+	vals := [...]string{accept, nodeFetchAcceptEncoding, "Bearer " + token, "keep-alive", "application/json",
+		c.userAgent(model) + " " + authLibraryProduct + c.authLibVersion, "gl-node/" + c.nodeVersion}
+	for i, name := range [...]string{"Accept", "Accept-Encoding", "Authorization", "Connection", "Content-Type", "User-Agent", "X-Goog-Api-Client"} {
+		h[name] = vals[i : i+1 : i+1]
+	}
 }
 
 // setTokenHeaders gives a token endpoint call (refresh, code exchange) the

@@ -105,6 +105,10 @@ type Request struct {
 // replies it serves (SetServedModel).
 const HeaderServedModel = "X-Pollux-Model"
 
+// HeaderRequestID is the request id's header (echo.HeaderXRequestID) in the
+// form net/http stores it, so reading it allocates nothing.
+const HeaderRequestID = "X-Request-Id"
+
 // SetServedModel sets HeaderServedModel in h to the model that serves reply.
 func SetServedModel(h http.Header, reply *Reply) {
 	h.Set(HeaderServedModel, reply.Model())
