@@ -119,9 +119,9 @@ func (sw *sseWriter) start() {
 	}
 	sw.started = true
 	h := sw.w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
+	// One backing array for the three values (not one each).
+	vals := [...]string{"text/event-stream", "no-cache", "no"}
+	h["Content-Type"], h["Cache-Control"], h["X-Accel-Buffering"] = vals[0:1:1], vals[1:2:2], vals[2:3:3]
 	h.Del("Content-Length")
 	sw.w.WriteHeader(http.StatusOK)
 }
