@@ -280,6 +280,7 @@ func (r *Relay) pump(ctx context.Context, sw *sseWriter, reply *Reply, codec Cod
 			return ErrClientGone
 		}
 		if done {
+			reply.unread = !rd.Ended()
 			return nil
 		}
 	}

@@ -197,3 +197,55 @@ func TestStreamLastEventWithTheResponseEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamEndedByTheCodecKeepsTheUpstreamConnection: when the codec ends
+// a stream before the HTTP/1.1 upstream's closing chunk arrived, the client
+// is answered at once and the rest of the upstream body is still read, so
+// the upstream connection serves the next stream instead of being closed.
+func TestStreamEndedByTheCodecKeepsTheUpstreamConnection(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	conns := 0
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "data: one\n\ndata: last\n\n")
+		w.(http.Flusher).Flush()
+		<-release // the closing chunk comes after the relay ended the stream
+	}))
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	up.Start()
+	defer up.Close()
+	client := up.Client()
+	pool := relaytest.NewPool(1)
+	r := New(Options{Pool: pool, Ending: make(chan struct{})})
+	for i := range 2 {
+		resp, err := client.Get(up.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reply := streamReply(r, pool, resp.Body)
+		reply.Resp = resp
+		finished := make(chan struct{})
+		reply.cancel = func(error) { close(finished) } // the last thing Finish does with the body
+		rec := httptest.NewRecorder()
+		if err := r.Stream(context.Background(), rec, reply, &echoCodec{}); err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+		reply.Finish()
+		if got := rec.Body.String(); got != "data: one\n\ndata: last\n\n" {
+			t.Fatalf("stream %d: client got %q", i, got)
+		}
+		release <- struct{}{} // the upstream's end, once the client has everything
+		<-finished
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if conns != 1 {
+		t.Errorf("upstream connections = %d, want 1 (the first kept for the second stream)", conns)
+	}
+}
