@@ -29,8 +29,8 @@ type Reply struct {
 	done      bool
 	// unread: the codec ended the stream before the upstream's end was
 	// read (Finish drains the rest of an HTTP/1 body).
-	unread bool
-	outcome   providers.Outcome
+	unread  bool
+	outcome providers.Outcome
 	// windows are the account's usage windows read from the answer's
 	// headers; Finish hands them to the credential.
 	windows []providers.QuotaWindow
