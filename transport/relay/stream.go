@@ -52,6 +52,12 @@ var ErrShuttingDown = errors.New("the gateway is shutting down")
 // is silent, the codec's tail last. It settles the reply with the codec's
 // outcome (the caller still finishes it) and returns how the stream ended
 // (nil, ErrClientGone, ErrShuttingDown, or what broke it).
+//
+// When no event can follow the last one (the codec ended the stream, or
+// the upstream's end came with it), that event and the tail are written
+// but not flushed: the handler returns right after Stream, and net/http
+// sends them with the response's closing chunk in one write. The caller
+// does nothing slow between Stream and its return.
 func (r *Relay) Stream(ctx context.Context, w http.ResponseWriter, reply *Reply, codec Codec) error {
 	sw := newSSEWriter(w, r.keepAlive)
 	how := r.pump(ctx, sw, reply, codec)
