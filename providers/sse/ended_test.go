@@ -90,3 +90,28 @@ func TestReaderReusesEventNames(t *testing.T) {
 		t.Errorf("allocations per stream = %v", allocs)
 	}
 }
+
+// TestReaderReset: a Reader reset onto a new stream reads it as a new
+// Reader would, whatever the last stream left behind (a cut line, a CR at
+// the end of the buffer, a pending event).
+func TestReaderReset(t *testing.T) {
+	rd := NewReader(&reads{{"event: a\ndata: 1\n\ndata: part", nil}})
+	if _, err := rd.Next(); err != nil {
+		t.Fatal(err)
+	}
+	for _, next := range []string{"data: x\r", "event: b\ndata: 2\r\n\r\n", ""} {
+		rd.Reset(&reads{{next, io.EOF}})
+		var got []gotEvent
+		for {
+			ev, err := rd.Next()
+			if err != nil {
+				break
+			}
+			got = append(got, gotEvent{ev.Name, string(ev.Data), ev.ID})
+		}
+		want, _ := readAll(t, &reads{{next, io.EOF}})
+		if len(got) != len(want) || (len(got) > 0 && got[0] != want[0]) {
+			t.Errorf("after Reset onto %q: %v, want %v", next, got, want)
+		}
+	}
+}

@@ -56,6 +56,25 @@ func NewReader(r io.Reader) *Reader {
 	return rd
 }
 
+// Reset makes r read a new stream from src, as NewReader would, keeping its
+// buffers and the event names it has seen (so a reused Reader allocates
+// nothing for them).
+func (r *Reader) Reset(src io.Reader) {
+	r.src = endSource{r: src}
+	r.br.Reset(&r.src)
+	r.max = DefaultMaxEventSize
+	r.data, r.line = keepSmall(r.data), keepSmall(r.line)
+	r.hasData, r.skipLF = false, false
+}
+
+// keepSmall empties b, or drops it when a large event grew it.
+func keepSmall(b []byte) []byte {
+	if cap(b) > 64<<10 {
+		return nil
+	}
+	return b[:0]
+}
+
 // endSource notes when its reader reported io.EOF.
 type endSource struct {
 	r     io.Reader

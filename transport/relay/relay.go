@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -59,6 +60,10 @@ type Relay struct {
 	keepAlive        time.Duration
 	endings          *endings
 	log              *zap.Logger
+	// readers and bufs are the stream pump's event reader and output
+	// buffer, reused from one stream to the next.
+	readers sync.Pool // *sse.Reader
+	bufs    sync.Pool // *[]byte
 }
 
 // New returns a Relay for o.

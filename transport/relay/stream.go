@@ -59,7 +59,9 @@ var ErrShuttingDown = errors.New("the gateway is shutting down")
 // sends them with the response's closing chunk in one write. The caller
 // does nothing slow between Stream and its return.
 func (r *Relay) Stream(ctx context.Context, w http.ResponseWriter, reply *Reply, codec Codec) error {
-	sw := newSSEWriter(w, r.keepAlive)
+	bp := r.getBuf()
+	sw := newSSEWriter(w, r.keepAlive, *bp)
+	defer func() { *bp = sw.buf; r.putBuf(bp) }()
 	how := r.pump(ctx, sw, reply, codec)
 	end := codec.End(how)
 	if end.Usage != nil {
@@ -114,8 +116,44 @@ type sseWriter struct {
 	buf []byte
 }
 
-func newSSEWriter(w http.ResponseWriter, keepAlive time.Duration) *sseWriter {
-	return &sseWriter{w: w, rc: http.NewResponseController(w), keepAlive: keepAlive, buf: make([]byte, 0, 4096)}
+func newSSEWriter(w http.ResponseWriter, keepAlive time.Duration, buf []byte) *sseWriter {
+	return &sseWriter{w: w, rc: http.NewResponseController(w), keepAlive: keepAlive, buf: buf}
+}
+
+// getBuf returns an empty output buffer for a stream, reused when one is
+// free.
+func (r *Relay) getBuf() *[]byte {
+	if b, ok := r.bufs.Get().(*[]byte); ok {
+		*b = (*b)[:0]
+		return b
+	}
+	b := make([]byte, 0, 4096)
+	return &b
+}
+
+// putBuf keeps a stream's output buffer for the next stream, unless a
+// large event grew it.
+func (r *Relay) putBuf(b *[]byte) {
+	if cap(*b) > 64<<10 {
+		return
+	}
+	r.bufs.Put(b)
+}
+
+// getReader returns an event reader over body, reused when one is free.
+func (r *Relay) getReader(body io.Reader) *sse.Reader {
+	if rd, ok := r.readers.Get().(*sse.Reader); ok {
+		rd.Reset(body)
+		return rd
+	}
+	return sse.NewReader(body)
+}
+
+// putReader keeps an event reader for the next stream; nothing reads
+// through it any more.
+func (r *Relay) putReader(rd *sse.Reader) {
+	rd.Reset(nil)
+	r.readers.Put(rd)
 }
 
 // start writes the status line and SSE headers (once).
@@ -260,7 +298,8 @@ func (r *Relay) pump(ctx context.Context, sw *sseWriter, reply *Reply, codec Cod
 	defer unwatch()
 	sw.startKeepAlive(st.stop)
 	defer sw.close()
-	rd := sse.NewReader(reply.Resp.Body)
+	rd := r.getReader(reply.Resp.Body)
+	defer r.putReader(rd)
 	for {
 		ev, err := rd.Next()
 		if why := st.why(); why != nil {
