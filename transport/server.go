@@ -208,8 +208,8 @@ func New(deps Deps) *Server {
 	// Log the peer address, not a client-supplied X-Forwarded-For.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = s.handleError
-	// Outermost first.
-	e.Use(s.recoverPanics, s.assignRequestID, s.accessLog, s.requireKey, s.limitBody)
+	// recoverPanics, assignRequestID, accessLog, requireKey, limitBody.
+	e.Use(s.front)
 	s.routes()
 
 	errLog, err := zap.NewStdLogAt(log.Named("http"), zapcore.WarnLevel)

@@ -158,36 +158,44 @@ func (c *Client) Send(ctx context.Context, g providers.Grant, call *providers.Ca
 // credential, plus the whitelisted client headers.
 func (c *Client) upstreamHeader(g providers.Grant, in http.Header, accept string) http.Header {
 	h := make(http.Header, 12)
-	h.Set("Authorization", "Bearer "+g.AccessToken.Reveal())
-	if g.Account != "" {
-		h.Set("chatgpt-account-id", g.Account)
+	// The names are written in the form Header.Set would give them, and
+	// the values share one backing array: one allocation for them all,
+	// not one per header plus one per name to canonicalize.
+	vals := make([]string, 0, 12)
+	set := func(name, v string) {
+		vals = append(vals, v)
+		h[name] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	h.Set("Accept", accept)
-	originator, version, userAgent := c.clientIdentity(in.Get("originator"), in.Get("User-Agent"))
-	h.Set("User-Agent", userAgent)
-	h.Set("originator", originator)
-	h.Set("version", version)
+	set("Authorization", "Bearer "+g.AccessToken.Reveal())
+	if g.Account != "" {
+		set("Chatgpt-Account-Id", g.Account)
+	}
+	set("Accept", accept)
+	originator, version, userAgent := c.clientIdentity(in.Get("Originator"), in.Get("User-Agent"))
+	set("User-Agent", userAgent)
+	set("Originator", originator)
+	set("Version", version)
 	if c.traceHeader != "" {
 		h.Set(c.traceHeader, g.TraceValue(providers.Codex))
 	}
 	// The backend reads session_id with an underscore; the Codex CLI sends
 	// session-id to custom providers. Set the map entry directly so the
 	// underscore spelling goes on the wire as is.
-	if sid := firstNonEmpty(in.Get("session_id"), in.Get("session-id")); sid != "" {
-		h["session_id"] = []string{sid}
+	if sid := firstNonEmpty(in.Get("Session_id"), in.Get("Session-Id")); sid != "" {
+		set("session_id", sid)
 	}
 	// The client headers that pass as they are. Everything else the client
 	// sent (notably its Authorization, which holds the Pollux key) stays
 	// behind.
 	for _, name := range [...]string{
-		"thread-id",
-		"x-client-request-id",
-		"x-codex-turn-metadata",
-		"x-codex-window-id",
-		"x-codex-beta-features",
+		"Thread-Id",
+		"X-Client-Request-Id",
+		"X-Codex-Turn-Metadata",
+		"X-Codex-Window-Id",
+		"X-Codex-Beta-Features",
 	} {
 		if v := in.Get(name); v != "" {
-			h.Set(name, v)
+			set(name, v)
 		}
 	}
 	return h

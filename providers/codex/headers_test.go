@@ -145,3 +145,37 @@ func TestTokenCallsCarryIdentity(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamHeaderNames: the header map holds every name in the form
+// Header.Set would store it (session_id, spelled for the backend, aside),
+// and the client headers that pass through are found under theirs.
+func TestUpstreamHeaderNames(t *testing.T) {
+	c := &Client{platform: testPlatform}
+	in := http.Header{}
+	for _, name := range []string{"thread-id", "x-client-request-id", "x-codex-turn-metadata", "x-codex-window-id", "x-codex-beta-features", "session_id"} {
+		in.Set(name, "v-"+name)
+	}
+	h := c.upstreamHeader(providers.Grant{Account: "acct-1"}, in, "text/event-stream")
+	for name, vals := range h {
+		if name != "session_id" && http.CanonicalHeaderKey(name) != name {
+			t.Errorf("header %q is not in its canonical form", name)
+		}
+		if len(vals) != 1 {
+			t.Errorf("header %q has %d values", name, len(vals))
+		}
+	}
+	for _, name := range []string{"thread-id", "x-client-request-id", "x-codex-turn-metadata", "x-codex-window-id", "x-codex-beta-features"} {
+		if got := h.Get(name); got != "v-"+name {
+			t.Errorf("%s = %q, want it passed through", name, got)
+		}
+	}
+	var sid []string
+	for name, vals := range h {
+		if name == "session_id" { // the backend's spelling, not canonical
+			sid = vals
+		}
+	}
+	if len(sid) != 1 || sid[0] != "v-session_id" {
+		t.Errorf("session_id = %q", sid)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/pollux-gateway/pollux/providers/jsonscan"
 )
 
 // ErrBadRequestBody marks a client body that Normalize cannot accept; the
@@ -232,11 +234,11 @@ func asDeveloper(item json.RawMessage) (json.RawMessage, error) {
 }
 
 func userMessage(text string) json.RawMessage {
-	var buf bytes.Buffer
-	buf.WriteString(`[{"type":"message","role":"user","content":[{"type":"input_text","text":`)
-	buf.Write(mustMarshalString(text))
-	buf.WriteString(`}]}]`)
-	return buf.Bytes()
+	const head, tail = `[{"type":"message","role":"user","content":[{"type":"input_text","text":`, `}]}]`
+	buf := make([]byte, 0, len(head)+len(text)+8+len(tail))
+	buf = append(buf, head...)
+	buf = jsonscan.AppendString(buf, text, false)
+	return append(buf, tail...)
 }
 
 // encodeObject writes m with sorted keys, every value byte for byte.
@@ -247,30 +249,26 @@ func encodeObject(m map[string]json.RawMessage) json.RawMessage {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	var buf bytes.Buffer
-	buf.WriteByte('{')
+	size := 2
+	for k, v := range m {
+		size += len(k) + len(v) + 4
+	}
+	buf := make([]byte, 0, size)
+	buf = append(buf, '{')
 	for i, k := range keys {
 		if i > 0 {
-			buf.WriteByte(',')
+			buf = append(buf, ',')
 		}
-		buf.Write(mustMarshalString(k))
-		buf.WriteByte(':')
-		buf.Write(bytes.TrimSpace(m[k]))
+		buf = jsonscan.AppendString(buf, k, false)
+		buf = append(buf, ':')
+		buf = append(buf, bytes.TrimSpace(m[k])...)
 	}
-	buf.WriteByte('}')
-	return buf.Bytes()
+	return append(buf, '}')
 }
 
 // mustMarshalString encodes s as a JSON string without HTML escaping.
 func mustMarshalString(s string) json.RawMessage {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		// A Go string always encodes (invalid UTF-8 is replaced).
-		panic(fmt.Sprintf("codex: encode string: %v", err))
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
+	return jsonscan.AppendString(make([]byte, 0, len(s)+2), s, false)
 }
 
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }

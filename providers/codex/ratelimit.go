@@ -33,23 +33,37 @@ func ParseRateLimits(h http.Header) (RateLimits, bool) {
 }
 
 func parseRateLimitsAt(h http.Header, now time.Time) (RateLimits, bool) {
-	p, okP := parseWindow(h, "x-codex-primary-", now)
-	s, okS := parseWindow(h, "x-codex-secondary-", now)
+	p, okP := parseWindow(h, primaryHeaders, now)
+	s, okS := parseWindow(h, secondaryHeaders, now)
 	return RateLimits{Primary: p, Secondary: s}, okP || okS
 }
 
-func parseWindow(h http.Header, prefix string, now time.Time) (Window, bool) {
+// windowHeaders are the names of one window's headers, in the form
+// Header.Get would canonicalize them to (so reading them allocates
+// nothing).
+type windowHeaders struct {
+	usedPercent, windowMinutes, resetAfterSeconds, resetAt string
+}
+
+var (
+	primaryHeaders = windowHeaders{"X-Codex-Primary-Used-Percent", "X-Codex-Primary-Window-Minutes",
+		"X-Codex-Primary-Reset-After-Seconds", "X-Codex-Primary-Reset-At"}
+	secondaryHeaders = windowHeaders{"X-Codex-Secondary-Used-Percent", "X-Codex-Secondary-Window-Minutes",
+		"X-Codex-Secondary-Reset-After-Seconds", "X-Codex-Secondary-Reset-At"}
+)
+
+func parseWindow(h http.Header, names windowHeaders, now time.Time) (Window, bool) {
 	var w Window
 	ok := false
-	if v, err := strconv.ParseFloat(strings.TrimSpace(h.Get(prefix+"used-percent")), 64); err == nil {
+	if v, err := strconv.ParseFloat(strings.TrimSpace(h.Get(names.usedPercent)), 64); err == nil {
 		w.UsedPercent, ok = v, true
 	}
-	if v, err := strconv.Atoi(strings.TrimSpace(h.Get(prefix + "window-minutes"))); err == nil {
+	if v, err := strconv.Atoi(strings.TrimSpace(h.Get(names.windowMinutes))); err == nil {
 		w.WindowMinutes, ok = v, true
 	}
-	if v, err := strconv.ParseFloat(strings.TrimSpace(h.Get(prefix+"reset-after-seconds")), 64); err == nil && v >= 0 {
+	if v, err := strconv.ParseFloat(strings.TrimSpace(h.Get(names.resetAfterSeconds)), 64); err == nil && v >= 0 {
 		w.ResetAt, ok = now.Add(time.Duration(v*float64(time.Second))), true
-	} else if v, err := strconv.ParseInt(strings.TrimSpace(h.Get(prefix+"reset-at")), 10, 64); err == nil && v > 0 {
+	} else if v, err := strconv.ParseInt(strings.TrimSpace(h.Get(names.resetAt)), 10, 64); err == nil && v > 0 {
 		w.ResetAt, ok = providers.LocalResetTime(time.Unix(v, 0), h, now), true
 	}
 	return w, ok

@@ -86,3 +86,15 @@ func TestParseRateLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestWindowHeaderNamesAreCanonical: the names parseWindow reads are the
+// ones net/http stores, so a lookup needs no canonicalization.
+func TestWindowHeaderNamesAreCanonical(t *testing.T) {
+	for _, w := range []windowHeaders{primaryHeaders, secondaryHeaders} {
+		for _, name := range []string{w.usedPercent, w.windowMinutes, w.resetAfterSeconds, w.resetAt} {
+			if c := http.CanonicalHeaderKey(name); c != name {
+				t.Errorf("%q is stored as %q", name, c)
+			}
+		}
+	}
+}

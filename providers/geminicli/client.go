@@ -60,6 +60,9 @@ type Client struct {
 	// its Google libraries report it.
 	nodeVersion    string
 	authLibVersion string
+	// gaxios are the model call headers that depend only on the client
+	// and the model, made once (gaxiosFor); nil in a Client built by hand.
+	gaxios *gaxiosValues
 	// traceHeader, when set, names the header that carries Grant.TraceValue.
 	traceHeader string
 	// sigs is the pool's thought-signature cache; nil when the repair is off.
@@ -113,6 +116,7 @@ func New(cfg config.Provider, hc *http.Client, log *zap.Logger, opts ...Option) 
 	for _, o := range opts {
 		o(c)
 	}
+	c.gaxios = c.newGaxiosValues()
 	tok := *c.hc
 	tok.Transport = tokenTransport{c: c, base: c.hc.Transport}
 	c.tokenHC = &tok

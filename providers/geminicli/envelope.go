@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/pollux-gateway/pollux/providers/jsonscan"
 )
 
 // ErrInvalidBody is returned for a client body that is not one JSON object.
@@ -147,8 +149,7 @@ func newPromptID() string {
 
 // appendJSONString appends s as a JSON string literal.
 func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // marshalling a string cannot fail
-	return append(dst, b...)
+	return jsonscan.AppendString(dst, s, true)
 }
 
 // objMember is one top-level member of a JSON object, value bytes verbatim.

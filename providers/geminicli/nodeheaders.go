@@ -66,13 +66,57 @@ const (
 // for the SSE stream (gaxios sets no Accept for responseType stream, so
 // node-fetch's default stands).
 func (c *Client) setGaxiosHeaders(h http.Header, token, model, accept string) {
-	h.Set("Accept", accept)
-	h.Set("Accept-Encoding", nodeFetchAcceptEncoding)
-	h.Set("Authorization", "Bearer "+token)
-	h.Set("Connection", "keep-alive")
-	h.Set("Content-Type", "application/json")
-	h.Set("User-Agent", c.userAgent(model)+" "+authLibraryProduct+c.authLibVersion)
-	h.Set("X-Goog-Api-Client", "gl-node/"+c.nodeVersion)
+	// The values share one backing array (one allocation, not one per
+	// header); the names are canonical, as Header.Set would store them.
+	vals := [...]string{accept, nodeFetchAcceptEncoding, "Bearer " + token, "keep-alive", "application/json",
+		c.gaxiosUserAgent(model), c.googAPIClient()}
+	for i, name := range [...]string{"Accept", "Accept-Encoding", "Authorization", "Connection", "Content-Type", "User-Agent", "X-Goog-Api-Client"} {
+		h[name] = vals[i : i+1 : i+1]
+	}
+}
+
+// gaxiosValues are the model call header values made once per client: the
+// User-Agent of each configured model, and x-goog-api-client.
+type gaxiosValues struct {
+	userAgents    map[string]string
+	googAPIClient string
+	// The client's versions they were made from: values made from others
+	// are not used.
+	version, nodeVersion, authLibVersion string
+}
+
+func (c *Client) newGaxiosValues() *gaxiosValues {
+	g := &gaxiosValues{userAgents: make(map[string]string, len(c.models)+1), googAPIClient: "gl-node/" + c.nodeVersion,
+		version: c.version, nodeVersion: c.nodeVersion, authLibVersion: c.authLibVersion}
+	for _, m := range append([]string{""}, c.models...) {
+		g.userAgents[m] = c.userAgent(m) + " " + authLibraryProduct + c.authLibVersion
+	}
+	return g
+}
+
+// gaxiosUserAgent is the User-Agent of a model call: made once for the
+// configured models, per call for any other.
+func (c *Client) gaxiosUserAgent(model string) string {
+	if c.gaxiosCurrent() {
+		if ua, ok := c.gaxios.userAgents[model]; ok {
+			return ua
+		}
+	}
+	return c.userAgent(model) + " " + authLibraryProduct + c.authLibVersion
+}
+
+func (c *Client) googAPIClient() string {
+	if c.gaxiosCurrent() {
+		return c.gaxios.googAPIClient
+	}
+	return "gl-node/" + c.nodeVersion
+}
+
+// gaxiosCurrent reports whether c.gaxios was made from c's versions as they
+// are.
+func (c *Client) gaxiosCurrent() bool {
+	g := c.gaxios
+	return g != nil && g.version == c.version && g.nodeVersion == c.nodeVersion && g.authLibVersion == c.authLibVersion
 }
 
 // setTokenHeaders gives a token endpoint call (refresh, code exchange) the

@@ -33,11 +33,17 @@ type Event struct {
 
 // Reader reads events from a stream. It is not safe for concurrent use.
 type Reader struct {
+	// src is the stream, noting when it reported its end.
+	src     endSource
 	br      *bufio.Reader
 	max     int
 	data    []byte
 	line    []byte
 	hasData bool
+	// names are the event names seen on this stream, so a repeated name
+	// costs no new string (a stream repeats a handful of names).
+	names  [8]string
+	nnames int
 	// skipLF: the last line ended with a CR at the end of the buffer; a LF
 	// that follows completes that CRLF.
 	skipLF bool
@@ -45,7 +51,42 @@ type Reader struct {
 
 // NewReader returns a Reader over r with DefaultMaxEventSize.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, readBufferSize), max: DefaultMaxEventSize}
+	rd := &Reader{src: endSource{r: r}, max: DefaultMaxEventSize}
+	rd.br = bufio.NewReaderSize(&rd.src, readBufferSize)
+	return rd
+}
+
+// Reset makes r read a new stream from src, as NewReader would, keeping its
+// buffers and the event names it has seen (so a reused Reader allocates
+// nothing for them).
+func (r *Reader) Reset(src io.Reader) {
+	r.src = endSource{r: src}
+	r.br.Reset(&r.src)
+	r.max = DefaultMaxEventSize
+	r.data, r.line = keepSmall(r.data), keepSmall(r.line)
+	r.hasData, r.skipLF = false, false
+}
+
+// keepSmall empties b, or drops it when a large event grew it.
+func keepSmall(b []byte) []byte {
+	if cap(b) > 64<<10 {
+		return nil
+	}
+	return b[:0]
+}
+
+// endSource notes when its reader reported io.EOF.
+type endSource struct {
+	r     io.Reader
+	ended bool
+}
+
+func (s *endSource) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err == io.EOF {
+		s.ended = true
+	}
+	return n, err
 }
 
 // SetMaxEventSize changes the per-event size limit.
@@ -98,7 +139,7 @@ func (r *Reader) Next() (Event, error) {
 			r.data = append(r.data, value...)
 			r.hasData = true
 		case "event":
-			ev.Name = string(value)
+			ev.Name = r.name(value)
 		case "id":
 			ev.ID = string(value)
 		}
@@ -116,6 +157,32 @@ func (r *Reader) Ready() bool {
 	}
 	b, _ := r.br.Peek(n)
 	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\r\n\r\n")) || bytes.Contains(b, []byte("\r\r"))
+}
+
+// name returns b as a string, the same string as an earlier event's name
+// when it is one.
+func (r *Reader) name(b []byte) string {
+	for _, n := range r.names[:r.nnames] {
+		if n == string(b) {
+			return n
+		}
+	}
+	n := string(b)
+	if r.nnames < len(r.names) {
+		r.names[r.nnames] = n
+		r.nnames++
+	}
+	return n
+}
+
+// Ended reports whether the stream has already reported its end and every
+// byte read from it was consumed: the next Next returns io.EOF without
+// waiting on the network. A relay uses it to send a stream's last event
+// together with the end of its own response. It is false while the end is
+// not yet known (the source has not said so in a read that already
+// returned), so it never waits.
+func (r *Reader) Ended() bool {
+	return r.src.ended && r.br.Buffered() == 0
 }
 
 // readLine returns one line without its terminator: CRLF, LF or a lone CR,

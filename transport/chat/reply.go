@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 
+	"github.com/pollux-gateway/pollux/providers/jsonscan"
 	"github.com/pollux-gateway/pollux/providers/sse"
 )
 
@@ -99,11 +100,7 @@ func (c *chunker) textDelta(dst []byte, member, text string) []byte {
 
 // appendJSON appends s as a JSON string, escaped as encoding/json does.
 func appendJSON(dst []byte, s string) []byte {
-	b, err := json.Marshal(s)
-	if err != nil {
-		panic("chat: encode string: " + err.Error()) // strings always encode
-	}
-	return append(dst, b...)
+	return jsonscan.AppendString(dst, s, true)
 }
 
 func (c *chunker) append(dst []byte, ch completion) []byte {

@@ -107,7 +107,7 @@ type handler struct {
 	models   map[string]bool
 }
 
-func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }
+func requestID(c echo.Context) string { return c.Response().Header().Get(relay.HeaderRequestID) }
 
 // call is one request in flight.
 type call struct {

@@ -167,7 +167,7 @@ func (h *handler) serve(c echo.Context) error {
 	req := relay.Request{
 		Call:      &providers.Call{Model: res.Model, Method: method, Stream: method == geminicli.MethodStream, Body: body},
 		Affinity:  sessionAffinity(body),
-		RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
+		RequestID: c.Response().Header().Get(relay.HeaderRequestID),
 		Record:    rec,
 		// The body names no model: a fallback is the same call on another
 		// model's path.

@@ -103,7 +103,7 @@ func (h *handler) record(c echo.Context) relay.Record {
 	return h.d.Record(c)
 }
 
-func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }
+func requestID(c echo.Context) string { return c.Response().Header().Get(relay.HeaderRequestID) }
 
 // read reads, parses and checks a request and its model, and resolves the
 // model: r.Model is the model that serves it, fallbacks its chain. The

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -56,7 +55,11 @@ func holdHead(resp *http.Response, h Head, lim HeadLimits) (*http.Response, erro
 		if rej != nil {
 			return nil, rej
 		}
-		resp.Body = replayBody{Reader: io.MultiReader(bytes.NewReader(rec.buf), orig), Closer: orig}
+		rp := &replay{head: rec.buf, rest: orig}
+		if rec.ended {
+			rp.rest = nil
+		}
+		resp.Body = replayBody{Reader: rp, Closer: orig}
 		return resp, nil
 	case <-timer.C:
 	}
@@ -101,6 +104,8 @@ type recorder struct {
 	r     io.Reader
 	limit int
 	buf   []byte
+	// ended: r reported its end.
+	ended bool
 }
 
 func (p *recorder) Read(b []byte) (int, error) {
@@ -109,7 +114,35 @@ func (p *recorder) Read(b []byte) (int, error) {
 	}
 	n, err := p.r.Read(b)
 	p.buf = append(p.buf, b[:n]...)
+	if err == io.EOF {
+		p.ended = true
+	}
 	return n, err
+}
+
+// replay reads a held head again, then the rest of the upstream body. When
+// the head already read the body's end, its last bytes come with io.EOF, as
+// the body's own read did, so the relay knows the end is there
+// (sse.Reader.Ended).
+type replay struct {
+	head []byte
+	// rest is the body after the head; nil when the head read its end.
+	rest io.Reader
+}
+
+func (r *replay) Read(p []byte) (int, error) {
+	if len(r.head) > 0 {
+		n := copy(p, r.head)
+		r.head = r.head[n:]
+		if len(r.head) == 0 && r.rest == nil {
+			return n, io.EOF
+		}
+		return n, nil
+	}
+	if r.rest == nil {
+		return 0, io.EOF
+	}
+	return r.rest.Read(p)
 }
 
 // replayBody reads the replay but closes the original body.

@@ -96,3 +96,40 @@ func TestHoldHeadWaitBound(t *testing.T) {
 		_ = resp.Body.Close()
 	})
 }
+
+// TestHoldHeadReplaysTheEnd: when holding the head read the whole body,
+// the replay's last bytes come with io.EOF, so the relay knows the stream
+// ended with its last event; otherwise the rest follows from the body.
+func TestHoldHeadReplaysTheEnd(t *testing.T) {
+	lim := HeadLimits{Events: 3, Bytes: 1 << 10, Wait: time.Minute}
+	for _, tc := range []struct {
+		name    string
+		body    io.Reader
+		wantEnd bool
+	}{
+		{"head read the end", iotest.DataErrReader(strings.NewReader("data: out\n\ndata: more\n\n")), true},
+		{"body continues", io.MultiReader(strings.NewReader("data: out\n\n"), iotest.OneByteReader(strings.NewReader("data: more\n\n"))), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := HoldHead(wordHead{}, lim)(&http.Response{StatusCode: 200, Body: io.NopCloser(tc.body)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rd := sse.NewReader(resp.Body)
+			var got []string
+			for {
+				ev, err := rd.Next()
+				if err != nil {
+					break
+				}
+				got = append(got, string(ev.Data))
+				if len(got) == 2 && rd.Ended() != tc.wantEnd {
+					t.Errorf("Ended after the last event = %v, want %v", rd.Ended(), tc.wantEnd)
+				}
+			}
+			if strings.Join(got, ",") != "out,more" {
+				t.Errorf("events = %q, want out, more", got)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -59,6 +60,10 @@ type Relay struct {
 	keepAlive        time.Duration
 	endings          *endings
 	log              *zap.Logger
+	// readers and bufs are the stream pump's event reader and output
+	// buffer, reused from one stream to the next.
+	readers sync.Pool // *sse.Reader
+	bufs    sync.Pool // *[]byte
 }
 
 // New returns a Relay for o.
@@ -104,6 +109,10 @@ type Request struct {
 // model, or the fallback that took over. Every surface sets it on the
 // replies it serves (SetServedModel).
 const HeaderServedModel = "X-Pollux-Model"
+
+// HeaderRequestID is the request id's header (echo.HeaderXRequestID) in the
+// form net/http stores it, so reading it allocates nothing.
+const HeaderRequestID = "X-Request-Id"
 
 // SetServedModel sets HeaderServedModel in h to the model that serves reply.
 func SetServedModel(h http.Header, reply *Reply) {

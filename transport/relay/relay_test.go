@@ -286,3 +286,19 @@ func TestFirstByteDeadline(t *testing.T) {
 		}
 	})
 }
+
+// TestHeaderNamesAreCanonical: the header names the relay exports are the
+// ones net/http stores, so reading them needs no canonicalization.
+func TestHeaderNamesAreCanonical(t *testing.T) {
+	for _, name := range []string{HeaderRequestID, HeaderServedModel} {
+		if c := http.CanonicalHeaderKey(name); c != name {
+			t.Errorf("%q is stored as %q", name, c)
+		}
+	}
+	if !strings.EqualFold(HeaderRequestID, echoRequestIDHeader) {
+		t.Errorf("HeaderRequestID = %q, not echo's %q", HeaderRequestID, echoRequestIDHeader)
+	}
+}
+
+// echoRequestIDHeader is echo.HeaderXRequestID (the relay imports no echo).
+const echoRequestIDHeader = "X-Request-ID"

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"time"
 
@@ -26,7 +27,10 @@ type Reply struct {
 	sent      time.Time
 	seenEvent bool
 	done      bool
-	outcome   providers.Outcome
+	// unread: the codec ended the stream before the upstream's end was
+	// read (Finish drains the rest of an HTTP/1 body).
+	unread  bool
+	outcome providers.Outcome
 	// windows are the account's usage windows read from the answer's
 	// headers; Finish hands them to the credential.
 	windows []providers.QuotaWindow
@@ -77,8 +81,17 @@ func (r *Reply) Finish() {
 		return
 	}
 	r.done = true
-	_ = r.Resp.Body.Close()
-	r.cancel(nil)
+	if r.unread && r.Resp.ProtoMajor == 1 {
+		// Closing an HTTP/1 body before its end closes the connection;
+		// what is left after a stream's terminal event is usually just
+		// the closing chunk, on its way. Reading it off the handler's
+		// goroutine keeps the connection for the next request without
+		// holding this one back.
+		go r.drain()
+	} else {
+		_ = r.Resp.Body.Close()
+		r.cancel(nil)
+	}
 	o := r.outcome
 	if o.Windows == nil {
 		o.Windows = r.windows
@@ -91,4 +104,24 @@ func (r *Reply) Finish() {
 			ur.RecordUsage(r.Lease.Grant.CredentialID, r.Lease.Model, r.input, r.output)
 		}
 	}
+}
+
+// Bounds of the read of what is left of a stream's upstream body after its
+// terminal event (Reply.drain): past either, the body is closed, and with
+// it the connection.
+const (
+	drainMax  = 64 << 10
+	drainWait = time.Second
+)
+
+// drain reads what is left of the upstream body, within drainMax and
+// drainWait, then closes it: an HTTP/1 connection whose body was read to
+// its end goes back to the pool.
+func (r *Reply) drain() {
+	body := r.Resp.Body
+	stop := time.AfterFunc(drainWait, func() { _ = body.Close() })
+	_, _ = io.CopyN(io.Discard, body, drainMax)
+	stop.Stop()
+	_ = body.Close()
+	r.cancel(nil)
 }

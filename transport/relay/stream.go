@@ -52,8 +52,16 @@ var ErrShuttingDown = errors.New("the gateway is shutting down")
 // is silent, the codec's tail last. It settles the reply with the codec's
 // outcome (the caller still finishes it) and returns how the stream ended
 // (nil, ErrClientGone, ErrShuttingDown, or what broke it).
+//
+// When no event can follow the last one (the codec ended the stream, or
+// the upstream's end came with it), that event and the tail are written
+// but not flushed: the handler returns right after Stream, and net/http
+// sends them with the response's closing chunk in one write. The caller
+// does nothing slow between Stream and its return.
 func (r *Relay) Stream(ctx context.Context, w http.ResponseWriter, reply *Reply, codec Codec) error {
-	sw := newSSEWriter(w, r.keepAlive)
+	bp := r.getBuf()
+	sw := newSSEWriter(w, r.keepAlive, *bp)
+	defer func() { *bp = sw.buf; r.putBuf(bp) }()
 	how := r.pump(ctx, sw, reply, codec)
 	end := codec.End(how)
 	if end.Usage != nil {
@@ -92,6 +100,9 @@ type sseWriter struct {
 	started   bool
 	// unflushed: bytes were written since the last flush.
 	unflushed bool
+	// sent: a flush sent the headers; a last event may then go with the
+	// response's end.
+	sent bool
 	// lastFlush is when the client last got bytes; a keep-alive is due
 	// keepAlive after it.
 	lastFlush time.Time
@@ -105,8 +116,44 @@ type sseWriter struct {
 	buf []byte
 }
 
-func newSSEWriter(w http.ResponseWriter, keepAlive time.Duration) *sseWriter {
-	return &sseWriter{w: w, rc: http.NewResponseController(w), keepAlive: keepAlive, buf: make([]byte, 0, 4096)}
+func newSSEWriter(w http.ResponseWriter, keepAlive time.Duration, buf []byte) *sseWriter {
+	return &sseWriter{w: w, rc: http.NewResponseController(w), keepAlive: keepAlive, buf: buf}
+}
+
+// getBuf returns an empty output buffer for a stream, reused when one is
+// free.
+func (r *Relay) getBuf() *[]byte {
+	if b, ok := r.bufs.Get().(*[]byte); ok {
+		*b = (*b)[:0]
+		return b
+	}
+	b := make([]byte, 0, 4096)
+	return &b
+}
+
+// putBuf keeps a stream's output buffer for the next stream, unless a
+// large event grew it.
+func (r *Relay) putBuf(b *[]byte) {
+	if cap(*b) > 64<<10 {
+		return
+	}
+	r.bufs.Put(b)
+}
+
+// getReader returns an event reader over body, reused when one is free.
+func (r *Relay) getReader(body io.Reader) *sse.Reader {
+	if rd, ok := r.readers.Get().(*sse.Reader); ok {
+		rd.Reset(body)
+		return rd
+	}
+	return sse.NewReader(body)
+}
+
+// putReader keeps an event reader for the next stream; nothing reads
+// through it any more.
+func (r *Relay) putReader(rd *sse.Reader) {
+	rd.Reset(nil)
+	r.readers.Put(rd)
 }
 
 // start writes the status line and SSE headers (once).
@@ -116,9 +163,9 @@ func (sw *sseWriter) start() {
 	}
 	sw.started = true
 	h := sw.w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
+	// One backing array for the three values (not one each).
+	vals := [...]string{"text/event-stream", "no-cache", "no"}
+	h["Content-Type"], h["Cache-Control"], h["X-Accel-Buffering"] = vals[0:1:1], vals[1:2:2], vals[2:3:3]
 	h.Del("Content-Length")
 	sw.w.WriteHeader(http.StatusOK)
 }
@@ -133,7 +180,7 @@ func (sw *sseWriter) write(b []byte) error {
 
 // flush sends what was written to the client. The caller holds mu.
 func (sw *sseWriter) flush() error {
-	sw.unflushed = false
+	sw.unflushed, sw.sent = false, true
 	sw.lastFlush = time.Now()
 	return sw.rc.Flush()
 }
@@ -153,15 +200,21 @@ func (sw *sseWriter) writeNoFlush(b []byte) error {
 
 // emit writes one event's client bytes; more says another event of the
 // same burst is already buffered, so the flush waits for the burst's last.
-func (sw *sseWriter) emit(out []byte, more bool) error {
+// last says no event follows (the codec ended the stream, or the upstream's
+// end was already read): once the client has its headers, those bytes are
+// not flushed here but left to the handler's return, which sends them with
+// the response's end in one write (net/http's closing chunk would otherwise
+// follow in a write of its own). Nothing waits on the upstream either way.
+func (sw *sseWriter) emit(out []byte, more, last bool) error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
+	hold := more || (last && sw.sent)
 	switch {
-	case len(out) > 0 && more:
+	case len(out) > 0 && hold:
 		return sw.writeNoFlush(out)
 	case len(out) > 0:
 		return sw.write(out)
-	case sw.unflushed && !more:
+	case sw.unflushed && !hold:
 		// The codec skipped the last buffered event: what the burst
 		// wrote before it goes out now, not with the next event or
 		// keep-alive.
@@ -170,10 +223,15 @@ func (sw *sseWriter) emit(out []byte, more bool) error {
 	return nil
 }
 
-// writeTail writes the codec's terminal bytes once the pump has ended.
+// writeTail writes the codec's terminal bytes once the pump has ended,
+// like a last event: with the response's end when the client already has
+// its headers.
 func (sw *sseWriter) writeTail(b []byte) error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
+	if sw.sent {
+		return sw.writeNoFlush(b)
+	}
 	return sw.write(b)
 }
 
@@ -240,7 +298,8 @@ func (r *Relay) pump(ctx context.Context, sw *sseWriter, reply *Reply, codec Cod
 	defer unwatch()
 	sw.startKeepAlive(st.stop)
 	defer sw.close()
-	rd := sse.NewReader(reply.Resp.Body)
+	rd := r.getReader(reply.Resp.Body)
+	defer r.putReader(rd)
 	for {
 		ev, err := rd.Next()
 		if why := st.why(); why != nil {
@@ -261,10 +320,12 @@ func (r *Relay) pump(ctx context.Context, sw *sseWriter, reply *Reply, codec Cod
 			return err
 		}
 		sw.buf = out[:0]
-		if err := sw.emit(out, !done && rd.Ready()); err != nil {
+		more := !done && rd.Ready()
+		if err := sw.emit(out, more, done || (!more && rd.Ended())); err != nil {
 			return ErrClientGone
 		}
 		if done {
+			reply.unread = !rd.Ended()
 			return nil
 		}
 	}

@@ -109,7 +109,7 @@ func (h *handler) record(c echo.Context) relay.Record {
 	return h.d.Record(c)
 }
 
-func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }
+func requestID(c echo.Context) string { return c.Response().Header().Get(relay.HeaderRequestID) }
 
 // errUnavailable answers when the process runs without a Codex pool.
 func errUnavailable() error {
@@ -281,10 +281,10 @@ func modelNotFound(c echo.Context, model string) error {
 // Long keys are hashed and short ones copied (actors.AffinityKey): the
 // scheduler's table keeps nothing of the request.
 func affinity(h http.Header, promptCacheKey string) string {
-	if v := h.Get("session_id"); v != "" {
+	if v := h.Get("Session_id"); v != "" {
 		return actors.AffinityKey(v)
 	}
-	if v := h.Get("session-id"); v != "" {
+	if v := h.Get("Session-Id"); v != "" {
 		return actors.AffinityKey(v)
 	}
 	if promptCacheKey == "" {
