@@ -24,22 +24,3 @@ func TestRuntimeDefaultsEnvironmentWins(t *testing.T) {
 		})
 	}
 }
-
-func TestProfilesHeapOnlyWhenGODEBUGAsks(t *testing.T) {
-	cases := []struct {
-		godebug string
-		want    bool
-	}{
-		{"", false},
-		{"gctrace=1", false},
-		{"memprofilerate=524288", true},
-		{"gctrace=1,memprofilerate=1", true},
-		{"gctrace=1, memprofilerate=0", true},
-		{"xmemprofilerate=1", false},
-	}
-	for _, tc := range cases {
-		if got := profilesHeap(tc.godebug); got != tc.want {
-			t.Errorf("profilesHeap(%q) = %v, want %v", tc.godebug, got, tc.want)
-		}
-	}
-}

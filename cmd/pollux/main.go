@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime"
-	"strings"
 	"syscall"
 
 	cmap "github.com/orcaman/concurrent-map"
@@ -24,15 +22,6 @@ func main() {
 	// 1,024 locks, and ~1 MiB. It must be set before any map is made, so
 	// here, before anything starts; it may only ever shrink.
 	cmap.SHARD_COUNT = 1
-	// The runtime samples one allocation per 512 KiB for heap profiles,
-	// and its first sample maps a 1.4 MiB bucket table that stays for the
-	// process's life. Pollux serves no heap profile, and under a binding
-	// soft memory limit those bytes come out of the heap's headroom (more
-	// collections) or, with the limit lowered, out of RSS (issue 15).
-	// GODEBUG=memprofilerate=N still turns sampling on.
-	if !profilesHeap(os.Getenv("GODEBUG")) {
-		runtime.MemProfileRate = 0
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
 	stop()
@@ -48,15 +37,4 @@ func main() {
 		fmt.Fprintln(os.Stderr, "pollux:", err)
 		os.Exit(1)
 	}
-}
-
-// profilesHeap reports whether GODEBUG asks for heap profile sampling
-// (memprofilerate=N): then Pollux leaves the runtime's rate as it is.
-func profilesHeap(godebug string) bool {
-	for _, kv := range strings.Split(godebug, ",") {
-		if strings.HasPrefix(strings.TrimSpace(kv), "memprofilerate=") {
-			return true
-		}
-	}
-	return false
 }
