@@ -51,12 +51,13 @@ func runtimeDefaults(getenv func(string) string) (memoryLimit int64, gcPercent i
 		// instead of letting the heap double before each cycle. With
 		// 10,000 credentials the live heap is ~23 MiB at rest and ~30 MiB
 		// under load (issue 15; it was 39 and 50): 44 MiB keeps RSS (which
-		// adds ~19 MiB of binary pages) near the 64 MiB target under load,
+		// adds ~20 MiB of binary pages) near the 64 MiB target under load,
 		// where 64 MiB let it reach 80 MiB. Lower limits (40, 42 MiB) did
 		// not lower RSS under load, where the live heap plus the runtime's
-		// own ~8 MiB already reach them, and cost up to 1.4× the CPU per
-		// request (README, Performance). A small pool's heap never nears
-		// the limit. GOMEMLIMIT overrides it.
+		// own ~9 MiB already reach them, cost 1.35–1.6× the CPU per
+		// request, and at 40 MiB one run's heap outgrew the limit (README,
+		// Performance). A small pool's heap never nears the limit.
+		// GOMEMLIMIT overrides it.
 		memoryLimit = defaultMemoryLimit
 	}
 	if getenv("GOGC") == "" {
