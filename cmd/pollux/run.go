@@ -37,9 +37,10 @@ const defaultMemoryLimit = 44 << 20
 
 // defaultGCPercent is the collector's GOGC unless GOGC is set: the heap may
 // grow to (1 + 200/100) × the live heap before a collection, not 2 ×, so a
-// small pool (live heap ~8 MiB) collects half as often, while the soft
-// memory limit still caps a big pool's heap (with 10,000 credentials the
-// limit, not GOGC, sets the pace).
+// small pool (live heap ~2 MiB) collects less than half as often (35 for
+// 81–84 collections per 9,000 requests; 0.86–0.94× the CPU per request,
+// ~3.5 MiB more RSS), while the soft memory limit still caps a big pool's
+// heap (with 10,000 credentials the limit, not GOGC, sets the pace).
 const defaultGCPercent = 200
 
 // runtimeDefaults returns the soft memory limit and GOGC Pollux gives the
