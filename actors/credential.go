@@ -45,15 +45,17 @@ type credentialActor struct {
 	id int64
 	d  *poolDeps
 
-	cred          providers.Credential
-	st            credState
-	windows       []providers.QuotaWindow
-	tokenRejected bool
-	outcomeSeq    uint64
+	cred       providers.Credential
+	st         credState
+	windows    []providers.QuotaWindow
+	outcomeSeq uint64
 
-	// interruptedRefresh is when a refresh started that a crash cut short
-	// before its tokens were stored (a refresh mark found at start).
-	interruptedRefresh time.Time
+	// interruptedRefresh is when (Unix nanoseconds, 0 for never) a refresh
+	// started that a crash cut short before its tokens were stored (a
+	// refresh mark found at start). It and quotaOnLimit are rarely set and
+	// kept as 8-byte instants, not 24-byte time.Time: with the bools packed
+	// together the actor fits a 512-byte allocation, not 576 (issue 15).
+	interruptedRefresh int64
 
 	refreshGen      uint64 // bumped when a refresh starts or its timer is re-armed
 	refreshLaunched time.Time
@@ -64,13 +66,15 @@ type credentialActor struct {
 	// quota is what the upstream last reported of the credential's quotas
 	// (a poll, or Codex response headers), replaced, never changed in place:
 	// the scheduler holds the slice it was sent.
-	quota     []providers.QuotaBucket
-	quotaAt   time.Time
-	quotaGen  uint64 // the armed quota alarm's; bumped when it is stopped
-	quotaBusy bool
-	// quotaOnLimit is when a limit answer last asked for a read: at most
-	// one such read per quotaReadGap, however many 429s arrive.
-	quotaOnLimit time.Time
+	quota    []providers.QuotaBucket
+	quotaAt  time.Time
+	quotaGen uint64 // the armed quota alarm's; bumped when it is stopped
+	// quotaOnLimit is when (the clock's Unix nanoseconds) a limit answer
+	// last asked for a read: at most one such read per quotaReadGap, however
+	// many 429s arrive.
+	quotaOnLimit  int64
+	quotaBusy     bool
+	tokenRejected bool
 }
 
 // Quota reading policy: a read takes at most quotaReadTimeout, and a limit
@@ -204,7 +208,7 @@ func (a *credentialActor) onStarted(ctx actor.Context) {
 			start.mark = at
 		}
 	}
-	a.interruptedRefresh = start.mark
+	a.interruptedRefresh = unixNanos(start.mark)
 	a.apply(ctx, a.load(start.row))
 	// The first read comes early (the scheduler learns every credential's
 	// headroom and what a request costs), spread over the interval so a
@@ -212,7 +216,7 @@ func (a *credentialActor) onStarted(ctx actor.Context) {
 	if a.d.quotaPoll > 0 {
 		a.armQuota(ctx, a.d.jitter()%a.d.quotaPoll)
 	}
-	if !a.interruptedRefresh.IsZero() {
+	if a.interruptedRefresh != 0 {
 		// With rotating tokens the stored one may be dead: find out now.
 		a.startRefresh(ctx, "a refresh was cut short by a restart")
 	}
@@ -277,9 +281,9 @@ func (a *credentialActor) onOutcome(ctx actor.Context, o *Outcome) {
 	}
 	a.apply(ctx, fx)
 	if (o.Result.Kind == providers.KindRateLimited || o.Result.Kind == providers.KindQuotaExhausted) &&
-		now.Sub(a.quotaOnLimit) >= quotaReadGap {
+		limitMayRead(a.quotaOnLimit, now) {
 		// Learn what else is spent before more requests find out.
-		a.quotaOnLimit = now
+		a.quotaOnLimit = now.UnixNano()
 		a.readQuota(ctx)
 	}
 }
@@ -443,7 +447,7 @@ func (a *credentialActor) onRefreshResult(ctx actor.Context, r *refreshResult) {
 	}
 	now := a.d.clock.Now()
 	if r.err == nil {
-		a.interruptedRefresh = time.Time{}
+		a.interruptedRefresh = 0
 		a.adoptTokens(r.cred)
 		if r.persistErr != nil {
 			a.logger().Error("credential: new tokens not yet durable; retrying in the background", zap.Error(r.persistErr))
@@ -462,9 +466,9 @@ func (a *credentialActor) onRefreshResult(ctx actor.Context, r *refreshResult) {
 			reason = verdict.Err.Error()
 		}
 	}
-	if permanent && !a.interruptedRefresh.IsZero() {
+	if permanent && a.interruptedRefresh != 0 {
 		reason = fmt.Sprintf("sign in again: a refresh started at %s was cut short by a restart, and the new token the upstream issued was never stored (%s)",
-			a.interruptedRefresh.UTC().Format(time.RFC3339), reason)
+			time.Unix(0, a.interruptedRefresh).UTC().Format(time.RFC3339), reason)
 	}
 	fx := a.st.refreshEnded(status, reason, now)
 	if permanent {
@@ -568,4 +572,18 @@ func (a *credentialActor) stopTimers() {
 		a.coolStop()
 		a.coolStop = nil
 	}
+}
+
+// limitMayRead reports whether a limit answer at now may ask for a quota
+// read when the last one asked at last (Unix nanoseconds, 0 for never).
+func limitMayRead(last int64, now time.Time) bool {
+	return last == 0 || now.UnixNano()-last >= int64(quotaReadGap)
+}
+
+// unixNanos is t as Unix nanoseconds, 0 for the zero time.
+func unixNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }

@@ -26,7 +26,11 @@ const commonOptions = "_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_sy
 const (
 	// writerOptions: BEGIN IMMEDIATE takes the write lock up front, so a
 	// transaction never fails half-way with SQLITE_BUSY on lock upgrade.
-	writerOptions = commonOptions + "&_txlock=immediate"
+	// Its page cache is 1 MiB, not SQLite's default of 2 MiB: writes are
+	// appends and single-row updates that touch a few pages each, and the
+	// cache, allocated with malloc as pages are read, otherwise grows over
+	// days to the full 2 MiB outside the Go runtime's memory limit.
+	writerOptions = commonOptions + "&_txlock=immediate&_cache_size=-1024"
 	// readerOptions: query_only makes the single-writer rule a property of
 	// the connection rather than a convention. A 512 KiB page cache per
 	// reader (SQLite's default is 2 MiB) is plenty for point reads of a

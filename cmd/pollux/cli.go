@@ -52,7 +52,8 @@ Config file:
 
 Environment (each overrides its key in the file when set and non-empty):
 %s  POLLUX_CONFIG        the config file, when --config is not given
-  GOMEMLIMIT           Go soft memory limit (default 64MiB)
+  GOMEMLIMIT           Go soft memory limit (default 44MiB)
+  GOGC                 Go collector target percentage (default 200)
 
 Default address: %s:%d (every IPv4 interface; listen_addr = "::" for IPv6
 too). Status page: http://HOST:%d/ . Database: ./data.db.
