@@ -8,7 +8,7 @@ import (
 // credentials): it runs a mailbox on a goroutine that outlives the run.
 //
 // protoactor's default dispatcher starts a goroutine per mailbox run. An
-// Acquire and its Outcome take three runs (the scheduler twice, the
+// Acquire and its Outcome took three runs (the scheduler twice, the
 // credential once), and each new goroutine started on a small stack that
 // the scheduler's and the credential's handlers outgrew: the runtime copied
 // the stack to a bigger one, freed it when the run ended, and allocated a
