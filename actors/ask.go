@@ -67,7 +67,10 @@ func ask(ctx context.Context, sys *actor.ActorSystem, target *actor.PID, msg any
 		return nil, ErrStopped
 	}
 	r.pid = pid
-	m, _, err := r.await(ctx, target, msg, timeout, late, time.NewTimer(timeout))
+	m, delivered, err := r.await(ctx, target, msg, timeout, late, time.NewTimer(timeout))
+	if delivered {
+		sys.ProcessRegistry.Remove(pid)
+	}
 	return m, err
 }
 

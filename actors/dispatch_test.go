@@ -133,6 +133,31 @@ func TestReplyPoolReuse(t *testing.T) {
 	}
 }
 
+// TestAskUnregisters checks that the one-shot ask leaves no reply mailbox
+// registered once its reply has come.
+func TestAskUnregisters(t *testing.T) {
+	sys := actor.NewActorSystem()
+	t.Cleanup(sys.Shutdown)
+	probe := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return askProbe{} }))
+	t.Cleanup(func() { _ = sys.Root.PoisonFuture(probe).Wait() })
+	registered := func() int {
+		n := 0
+		for _, m := range sys.ProcessRegistry.LocalPIDs.LocalPIDs {
+			n += m.Count()
+		}
+		return n
+	}
+	before := registered()
+	for range 3 {
+		if _, err := askAs[*pong](context.Background(), sys, probe, &askRight{}, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := registered(); got != before {
+		t.Fatalf("%d processes registered after three answered asks, want %d", got, before)
+	}
+}
+
 // heldReply answers a request only when told to.
 type heldReply struct{ sender *actor.PID }
 
