@@ -93,7 +93,7 @@ func credentialProps(d *poolDeps) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor { return &credentialActor{d: d} },
 		// A linked-list mailbox costs a few bytes idle, where the default
 		// ring buffer costs ~200 per actor: 2 MiB at 10,000 credentials.
-		actor.WithMailbox(actor.UnboundedLockfree()))
+		actor.WithMailbox(actor.UnboundedLockfree()), actor.WithDispatcher(d.workers))
 }
 
 // credentialName is the actor name of a credential under its pool.

@@ -52,6 +52,16 @@
 // late Lease is still closed. Tests wait on the messages actors handled (a
 // receiver-middleware tap feeding actorstest.Expector), not by polling.
 //
+// Dispatch: the scheduler's and the credentials' mailboxes run on the
+// system's long-lived workers (dispatch.go), not on protoactor's goroutine
+// per run, whose stack every run grew anew; a run that finds every worker
+// busy takes a new goroutine, so nothing queues behind a worker. The
+// scheduler does not run on its posters' goroutines (protoactor's
+// synchronized dispatcher): that would save a wake-up per Acquire, but it
+// makes every post, a timer's included, run the scheduler there and then
+// (schedulerProps says what was measured). Pool.Acquire's reply mailboxes
+// are reused (replyPool in ask.go), not registered per request.
+//
 // Member keys (keys.go, package keyring): System.Keys holds the key set the
 // request path authorizes against, in memory; admin changes are written
 // through persistence (SaveMemberKey, DeleteMemberKey) and published to the

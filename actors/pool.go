@@ -70,6 +70,10 @@ type poolDeps struct {
 	// models pins the canonical copies of the configured model names
 	// (internModel).
 	models []unique.Handle[string]
+	// replies are the reply mailboxes askScheduler reuses.
+	replies *replyPool
+	// workers run the scheduler's and the credentials' mailboxes.
+	workers *workers
 }
 
 // startRows hands each credential actor spawned from a page of rows
@@ -189,7 +193,7 @@ func (p *poolActor) Receive(ctx actor.Context) {
 func (p *poolActor) onStarted(ctx actor.Context) {
 	// The scheduler's PID is fixed by its name and known to everyone
 	// before it exists; a respawned scheduler keeps it.
-	if _, err := ctx.SpawnNamed(tapped(actor.PropsFromProducer(func() actor.Actor { return newScheduler(p.d) }), p.d.tap), schedulerName); err != nil {
+	if _, err := ctx.SpawnNamed(tapped(schedulerProps(p.d), p.d.tap), schedulerName); err != nil {
 		panic(fmt.Sprintf("pool %s: spawn scheduler: %v", p.d.provider, err))
 	}
 	if _, err := ctx.SpawnNamed(tapped(actor.PropsFromProducer(func() actor.Actor { return newOnboarding(p.d) }), p.d.tap), onboardingName); err != nil {
@@ -305,7 +309,7 @@ func (p *poolActor) onTerminated(ctx actor.Context, m *actor.Terminated) {
 	}
 	if m.Who.Id == p.d.scheduler.Id {
 		p.log.Error("pool: scheduler stopped after repeated crashes; starting a fresh one")
-		if _, err := ctx.SpawnNamed(tapped(actor.PropsFromProducer(func() actor.Actor { return newScheduler(p.d) }), p.d.tap), schedulerName); err != nil {
+		if _, err := ctx.SpawnNamed(tapped(schedulerProps(p.d), p.d.tap), schedulerName); err != nil {
 			p.log.Error("pool: respawn scheduler", zap.Error(err))
 		}
 		return

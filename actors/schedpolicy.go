@@ -77,14 +77,21 @@ const (
 )
 
 // schedEntry is the scheduler's read model of one credential.
+//
+// The fields a pick, a grant and a release read come first, in the order of
+// the cache lines they fill (the entry is exactly 512 bytes, so it starts on
+// a line): in a pool of 10,000 the entry a least-recently-used pick takes
+// was last touched 10,000 picks ago and is out of every cache, and each line
+// the pick reads is a miss; what only operators see comes last.
 type schedEntry struct {
-	id         int64
-	pid        *actor.PID
-	status     storage.Status
-	token      config.Secret
-	account    string
-	extra      json.RawMessage
-	expiry     time.Time
+	// Line 1: what readyFor reads first.
+	id       int64
+	inflight int
+	token    config.Secret
+	expiry   time.Time
+	// live caches alive() (status active or cooling): comparing the status
+	// string read its bytes, one more line per pick.
+	live       bool
 	refreshing bool
 	// refreshAsked is set once RefreshNeeded was sent for the current token.
 	refreshAsked bool
@@ -93,10 +100,15 @@ type schedEntry struct {
 	// bools sit together: padding would push the entry into a bigger size
 	// class.)
 	grantedProbe bool
-	cooldowns    map[string]time.Time
+	// removed is set when the credential leaves the pool (remove).
+	removed bool
+
+	// Line 2: the holds readyFor checks, queue membership, the actor.
+	//
 	// pending maps model (or AllModels) to the Outcome.Seq whose effect the
 	// credential has not yet reported; the entry is not granted for it.
-	pending map[string]uint64
+	pending   map[string]uint64
+	cooldowns map[string]time.Time
 	// probes holds the cooldown keys (model, or AllModels) this credential
 	// has been seen cooling on and that no request has since succeeded on.
 	// Once such a cooldown ends the credential takes one request (the
@@ -109,8 +121,31 @@ type schedEntry struct {
 	// waiters reaches a credential that just reset no faster than it proves
 	// it has quota; dropped once past rampDone.
 	ramp map[string]int
+	// elems[i] is the entry's element in queue i, nil when absent.
+	elems []*list.Element
+	pid   *actor.PID
+
+	// Line 3: what a grant and a release count.
+	//
+	// inflightBy counts the requests in flight per model: a model's own
+	// quota is spent only by requests for that model (issue 9: a Gemini
+	// credential estimated spent on one model, with a request left, while
+	// requests for the other model were in flight on it).
+	inflightBy modelCounts
+	lastUsed   time.Time
+	served     uint64
+	// grantSeq orders equal quota ranks least recently granted first.
+	grantSeq uint64
+
+	// Line 4: the pick's reason; quota routing's heaps.
+	//
 	// pickReason is why the latest grant picked it (a Pick* constant).
 	pickReason string
+	// Quota routing: hpos[i] is the entry's index in rank heap i (-1 when
+	// absent), ranks[i] its rank there.
+	hpos  []int
+	ranks []quotaRank
+
 	// quota is what the upstream last reported of the credential's quotas
 	// (immutable once received); spend estimates what was spent since, per
 	// bucket model (quota routing).
@@ -120,25 +155,14 @@ type schedEntry struct {
 	// every credential (quotas of one provider and model usually cost the
 	// same per request): a credential that has not learned its own uses it.
 	poolCosts map[string]float64
-	inflight  int
-	// inflightBy counts the requests in flight per model: a model's own
-	// quota is spent only by requests for that model (issue 9: a Gemini
-	// credential estimated spent on one model, with a request left, while
-	// requests for the other model were in flight on it).
-	inflightBy modelCounts
-	served     uint64
-	lastUsed   time.Time
+
+	// What the lease carries and operators see.
+	status  storage.Status
+	account string
+	extra   json.RawMessage
 	// facts is what operators see of the credential that scheduling does
 	// not use; the rest of its view is built from the fields above.
 	facts credentialFacts
-	// elems[i] is the entry's element in queue i, nil when absent.
-	elems []*list.Element
-	// Quota routing: hpos[i] is the entry's index in rank heap i (-1 when
-	// absent), ranks[i] its rank there; grantSeq orders equal ranks least
-	// recently granted first.
-	hpos     []int
-	ranks    []quotaRank
-	grantSeq uint64
 }
 
 // credentialFacts is the part of a CredentialView the scheduler keeps only
@@ -206,8 +230,12 @@ func (c modelCounts) release(model string) {
 	}
 }
 
-func (e *schedEntry) alive() bool {
-	return e.status == storage.StatusActive || e.status == storage.StatusCooling
+func (e *schedEntry) alive() bool { return e.live }
+
+// aliveStatus reports whether a credential in status st takes requests, now
+// or after a cooldown.
+func aliveStatus(st storage.Status) bool {
+	return st == storage.StatusActive || st == storage.StatusCooling
 }
 
 func (e *schedEntry) tokenValid(now time.Time) bool {
@@ -462,6 +490,7 @@ func (p *schedPolicy) upsert(c *CredentialChanged, now time.Time) (*schedEntry, 
 		}
 	}
 	e.pid, e.status, e.token, e.account, e.extra = c.PID, c.Status, c.AccessToken, c.Account, c.Extra
+	e.live = aliveStatus(c.Status)
 	e.expiry, e.refreshing, e.cooldowns = c.Expiry, c.Refreshing, c.Cooldowns
 	e.facts = factsOf(&c.View)
 	if p.routing == routeQuota && !sameQuota(e.quota, c.Quota) {
@@ -494,6 +523,7 @@ func (p *schedPolicy) remove(id int64) {
 			heap.Remove(p.heaps[mi], pos)
 		}
 	}
+	e.removed = true
 	delete(p.entries, id)
 }
 

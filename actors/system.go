@@ -63,6 +63,7 @@ type System struct {
 	sub         *eventstream.Subscription
 	cancel      context.CancelFunc
 	keys        *Keys
+	workers     *workers
 }
 
 // startTimeout bounds how long Start waits for every credential to load.
@@ -94,7 +95,8 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 	slogger := slog.New(zapslog.NewHandler(core))
 	asys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slogger }))
 	lifetime, cancel := context.WithCancel(context.Background())
-	s := &System{sys: asys, db: d.DB, log: log, health: &health{}, pools: make(map[string]*Pool), cancel: cancel}
+	s := &System{sys: asys, db: d.DB, log: log, health: &health{}, pools: make(map[string]*Pool), cancel: cancel,
+		workers: newWorkers(mailboxWorkers)}
 	s.sub = asys.EventStream.Subscribe(func(ev any) {
 		switch e := ev.(type) {
 		case *actor.SupervisorEvent:
@@ -133,6 +135,8 @@ func Start(ctx context.Context, d Deps) (*System, error) {
 			limiter: newLimiter(spec.Config), log: log.With(zap.String(fieldProvider, spec.Name)),
 			root: asys.Root, sys: asys, persistence: persistence,
 			scheduler:  actor.NewPID(asys.Address(), spec.Name+"/"+schedulerName),
+			replies:    newReplyPool(asys),
+			workers:    s.workers,
 			onboarding: actor.NewPID(asys.Address(), spec.Name+"/"+onboardingName),
 			lifetime:   lifetime, jitter: d.Jitter, maxInflight: spec.Config.MaxConcurrentPerCredential,
 			refreshTimeout: d.RefreshTimeout,
@@ -253,6 +257,7 @@ func (s *System) Stop(ctx context.Context) error {
 	}
 	s.sys.EventStream.Unsubscribe(s.sub)
 	s.sys.Shutdown()
+	s.workers.stop()
 	return errors.Join(errs...)
 }
 
@@ -274,6 +279,7 @@ func (s *System) abort() {
 		s.sys.EventStream.Unsubscribe(s.sub)
 	}
 	s.sys.Shutdown()
+	s.workers.stop()
 }
 
 // waitFuture waits for f or ctx.
