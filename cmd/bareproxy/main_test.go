@@ -41,7 +41,9 @@ func TestProxyFlushesEachEvent(t *testing.T) {
 	proxy := httptest.NewServer(newProxy(target))
 	defer proxy.Close()
 
-	resp, err := http.Post(proxy.URL+"/gemini/v1internal:streamGenerateContent?alt=sse", "application/json", strings.NewReader(`{"x":1}`))
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Post(proxy.URL+"/gemini/v1internal:streamGenerateContent?alt=sse", "application/json", strings.NewReader(`{"x":1}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +65,7 @@ func TestProxyFlushesEachEvent(t *testing.T) {
 		}
 	}
 	if events != 3 {
-		t.Fatalf("%d events arrived, want 3", events)
+		t.Fatalf("%d events arrived, want 3 (read error: %v)", events, sc.Err())
 	}
 }
 

@@ -157,6 +157,9 @@ type floorRow struct {
 	// Intact is the share of Pollux's 2xx streams that ended with their
 	// terminal event (1 for unary paths with no errors).
 	Intact float64 `json:"intact"`
+	// BareIntact is the same share for the bare proxy's runs (zero
+	// without them): a reference that lost streams would flatter itself.
+	BareIntact float64 `json:"bare_intact,omitempty"`
 }
 
 // spread is a median with the smallest and largest value.
@@ -215,7 +218,7 @@ func compareRuns(runs []Summary) ([]floorRow, error) {
 	rows := make([]floorRow, 0, len(order))
 	for _, path := range order {
 		g := groups[path]
-		row := floorRow{Path: path, Intact: 1}
+		row := floorRow{Path: path}
 		var floorCPU, polluxCPU, upstreamCPU, cpuRatio, systemRatio []float64
 		for i := range min(len(g.floorLoad), len(g.polluxLoad)) {
 			f, p := g.floorLoad[i].Process, g.polluxLoad[i].Process
@@ -255,15 +258,9 @@ func compareRuns(runs []Summary) ([]floorRow, error) {
 		}
 		row.BareCPU = spreadOf(bareCPU).Median
 		row.BareRatio, row.OverBare, row.BareAddedP50 = spreadOf(bareRatio), spreadOf(overBare), spreadOf(bareP50)
-		ok, total := 0, 0
 		for _, s := range slices.Concat(g.polluxLoad, g.polluxC1) {
 			if s.Process != nil {
 				row.PolluxRSS = max(row.PolluxRSS, s.Process.PeakRSSMiB)
-			}
-			if s.Stream != nil {
-				ok, total = ok+s.Stream.Complete, total+s.Stream.Streams+s.Requests-s.OK
-			} else {
-				ok, total = ok+s.OK, total+s.Requests
 			}
 		}
 		for _, s := range slices.Concat(g.floorLoad, g.floorC1) {
@@ -271,8 +268,9 @@ func compareRuns(runs []Summary) ([]floorRow, error) {
 				row.FloorRSS = max(row.FloorRSS, s.Process.PeakRSSMiB)
 			}
 		}
-		if total > 0 {
-			row.Intact = float64(ok) / float64(total)
+		row.Intact = intactShare(slices.Concat(g.polluxLoad, g.polluxC1))
+		if bare := slices.Concat(g.bareLoad, g.bareC1); len(bare) > 0 {
+			row.BareIntact = intactShare(bare)
 		}
 		rows = append(rows, row)
 	}
@@ -280,6 +278,23 @@ func compareRuns(runs []Summary) ([]floorRow, error) {
 		return nil, errors.New("no summaries to compare")
 	}
 	return rows, nil
+}
+
+// intactShare is the share of runs' requests that ended whole: streams
+// with their terminal event, unary requests answered; 1 when there were none.
+func intactShare(runs []Summary) float64 {
+	ok, total := 0, 0
+	for _, s := range runs {
+		if s.Stream != nil {
+			ok, total = ok+s.Stream.Complete, total+s.Stream.Streams+s.Requests-s.OK
+		} else {
+			ok, total = ok+s.OK, total+s.Requests
+		}
+	}
+	if total == 0 {
+		return 1
+	}
+	return float64(ok) / float64(total)
 }
 
 // readSummaries decodes the JSON summaries (loadgen -json output, one
@@ -331,13 +346,17 @@ func runCompare(files []string, asJSON bool, w io.Writer) error {
 // writeFloorTable prints rows as the README's performance table.
 func writeFloorTable(w io.Writer, rows []floorRow) error {
 	var b strings.Builder
-	b.WriteString("| path | floor CPU/req (simulator) | Pollux CPU/req | Pollux / floor | bare proxy / floor | Pollux / bare proxy | (Pollux + simulator) / floor | added p50 / p99 at C=1 | bare proxy added p50 | Pollux peak RSS | intact |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| path | floor CPU/req (simulator) | Pollux CPU/req | Pollux / floor | bare proxy / floor | Pollux / bare proxy | (Pollux + simulator) / floor | added p50 / p99 at C=1 | bare proxy added p50 | Pollux peak RSS | intact | bare proxy intact |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %.3f ms | %.3f ms | %s | %s | %s | %s | %s / %s ms | %s ms | %.0f MiB | %.1f %% |\n",
+		bareIntact := "—"
+		if r.BareIntact > 0 {
+			bareIntact = fmt.Sprintf("%.1f %%", 100*r.BareIntact)
+		}
+		fmt.Fprintf(&b, "| %s | %.3f ms | %.3f ms | %s | %s | %s | %s | %s / %s ms | %s ms | %.0f MiB | %.1f %% | %s |\n",
 			r.Path, r.FloorCPU, r.PolluxCPU, ratioText(r.CPURatio), ratioText(r.BareRatio), ratioText(r.OverBare),
 			ratioText(r.SystemRatio), addedText(r.AddedP50), addedText(r.AddedP99), addedText(r.BareAddedP50),
-			r.PolluxRSS, 100*r.Intact)
+			r.PolluxRSS, 100*r.Intact, bareIntact)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -211,6 +211,7 @@ func TestCompareRunsWithBare(t *testing.T) {
 		{"OverBare", r.OverBare, spread{Median: 1.6, Min: 1.2, Max: 2, N: 2}},
 		{"BareAddedP50", r.BareAddedP50, spread{Median: 0.3, Min: 0.2, Max: 0.4, N: 2}},
 		{"AddedP50", r.AddedP50, spread{Median: 0.55, Min: 0.5, Max: 0.6, N: 2}},
+		{"BareIntact", r.BareIntact, 1.0},
 	} {
 		if diff := cmp.Diff(c.want, c.got, approx); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", c.name, diff)
@@ -222,6 +223,12 @@ func TestCompareRunsWithBare(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "| 1.75× (1.50–2.00, n=2) | 1.60× (1.20–2.00, n=2) |") || !strings.Contains(out.String(), "| +0.30 ms |") {
 		t.Errorf("table:\n%s", out.String())
+	}
+	// A bare proxy that loses streams shows it (2 of its 40 requests).
+	lossy := slices.Clone(runs)
+	lossy[4].Stream = &StreamSummary{Streams: 10, Complete: 8, Incomplete: 2}
+	if rows, err := compareRuns(lossy); err != nil || rows[0].BareIntact != 0.95 {
+		t.Errorf("bare intact with 2 of 40 lost: %+v, %v; want 0.95", rows, err)
 	}
 	bad := slices.Clone(runs)
 	bad[1].Process = nil
