@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"math"
 	"slices"
-	"unicode/utf8"
 
 	"github.com/pollux-gateway/pollux/providers/jsonscan"
 )
@@ -168,13 +167,13 @@ func scanType(data []byte) (string, bool) {
 		if !match {
 			continue
 		}
-		end, escaped, err := jsonscan.String(data, m.Value)
-		if err != nil || escaped || !utf8.Valid(data[m.Value+1:end-1]) {
+		s, end, ok := jsonscan.PlainString(data, m.Value)
+		if !ok {
 			// encoding/json would unescape, or replace invalid UTF-8
 			return "", false
 		}
 		o.Resume(end)
-		typ = data[m.Value+1 : end-1]
+		typ = s
 	}
 	if jsonscan.SkipSpace(data, o.End()) != len(data) {
 		return "", false

@@ -442,3 +442,33 @@ func BenchmarkSkipText(b *testing.B) {
 		}
 	}
 }
+
+func TestPlainString(t *testing.T) {
+	tests := []struct {
+		in      string
+		i       int
+		content string
+		end     int
+		ok      bool
+	}{
+		{in: `"abc",`, content: "abc", end: 5, ok: true},
+		{in: `{"k":"v"}`, i: 5, content: "v", end: 8, ok: true},
+		{in: `""`, content: "", end: 2, ok: true},
+		{in: `"héllo"`, content: "héllo", end: 8, ok: true},
+		{in: `"a\"b"`},     // an escape: encoding/json unescapes
+		{in: `"a\u00e9"`},  // likewise
+		{in: "\"a\xffb\""}, // invalid UTF-8: encoding/json replaces it
+		{in: `"abc`},       // unterminated
+		{in: `123`},        // not a string
+		{in: `"x"`, i: 3},  // past the end
+	}
+	for _, tc := range tests {
+		content, end, ok := PlainString([]byte(tc.in), tc.i)
+		if ok != tc.ok || string(content) != tc.content || end != tc.end {
+			t.Errorf("PlainString(%q, %d) = %q, %d, %v; want %q, %d, %v", tc.in, tc.i, content, end, ok, tc.content, tc.end, tc.ok)
+		}
+		if ok && content == nil {
+			t.Errorf("PlainString(%q): nil content for a string (callers tell an empty string from none by nil)", tc.in)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package jsonscan
 import (
 	"bytes"
 	"math"
+	"unicode/utf8"
 )
 
 // Value validates one whole JSON text: b is exactly one value, with
@@ -31,6 +32,22 @@ func KeyIs(m Member, name string) (match, odd bool) {
 		return true, false
 	}
 	return false, bytes.EqualFold(m.Key, []byte(name))
+}
+
+// PlainString reads the string at b[i] when its bytes are what
+// encoding/json would decode it to: no escape, valid UTF-8 (encoding/json
+// would unescape the one and replace the other). content is the text
+// between the quotes, end the offset after the closing quote; ok is false
+// for any other string, or a value that is not a string.
+func PlainString(b []byte, i int) (content []byte, end int, ok bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, 0, false
+	}
+	end, escaped, err := String(b, i)
+	if err != nil || escaped || !utf8.Valid(b[i+1:end-1]) {
+		return nil, 0, false
+	}
+	return b[i+1 : end-1], end, true
 }
 
 // Int64 reads the integer at b[i], as encoding/json decodes a number into

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
-	"unicode/utf8"
 
 	"github.com/pollux-gateway/pollux/providers"
 	"github.com/pollux-gateway/pollux/providers/codex"
@@ -175,12 +174,12 @@ func scanResponseID(data []byte) (id string, ok bool) {
 				continue
 			}
 			seenID = true
-			end, escaped, err := jsonscan.String(data, rm.Value)
-			if err != nil || escaped || !utf8.Valid(data[rm.Value+1:end-1]) {
+			s, end, ok := jsonscan.PlainString(data, rm.Value)
+			if !ok {
 				return "", false
 			}
 			r.Resume(end)
-			id = string(data[rm.Value+1 : end-1])
+			id = string(s)
 		}
 		o.Resume(r.End())
 	}
